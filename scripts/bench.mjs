@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// Start-up and call benchmarks of dist/tether against baselines, side by side in one run.
+//
+//   node scripts/bench.mjs [--workload NAME[,NAME]] [--runs N] [--rss-runs N] [--gap-ms N]
+//                          [--warmup N] [--out DIR] [--keep-page-cache] [--list]
+//
+// Every call is a fresh process whose environment is ONLY PATH and CNI_* (a developer shell's
+// NODE_EXTRA_CA_CERTS alone costs Node about 30 ms), with the config on a stdin pipe. Contenders
+// of a workload run interleaved (A B A B ...), so drift on a shared machine hits all of them alike.
+// Wall and CPU (user+sys) time come from bash's `time` around the contender alone (ms resolution);
+// CPU time is the steadier figure on a busy shared machine. Peak RSS comes from separate runs
+// under `/usr/bin/time -f %M` (so that wrapper never pollutes the timings). Prints median
+// (min-max) per contender and the ratios of each workload's pair, and writes
+// bench-results/<stamp>.json with every sample.
+//
+// Before the warm-up each contender's executable is dropped from the page cache (fsync, then
+// `dd iflag=nocache count=0`) so all are mapped the same way: a file just written in one huge
+// write (postject's output) sits in the cache as large folios, and every exec of it then counts
+// about 8 MiB more file pages in RSS than one read back from disk. --keep-page-cache skips that.
+//
+// Adding a workload: push an object to `workloads` below. A contender is
+//   { name, cmd, args, env: (ctx, i) => ({CNI_*...}), stdin: (ctx, i) => string, check(result) }
+// and a workload may have setup(ctx) / beforeEach(ctx, i, contender) / afterEach(...) /
+// teardown(ctx) hooks (create namespaces, clean the IPAM store, ...); only the spawn is timed.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const tether = path.join(root, "dist/tether");
+const node = process.execPath;
+const TIME = "/usr/bin/time";
+
+const EXPECTED_VERSION = {
+  cniVersion: "1.1.0",
+  supportedVersions: ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+};
+
+function exitedZero(r) {
+  if (r.status !== 0) throw new Error(`exit ${r.status ?? r.signal}: ${r.stderr.slice(0, 500)}`);
+}
+
+/** @type {Array<Workload>} */
+const workloads = [
+  {
+    name: "version",
+    description: "CNI VERSION: pure start-up cost",
+    ratio: ["tether VERSION", "node -e 0"],
+    contenders: [
+      {
+        name: "tether VERSION",
+        cmd: tether,
+        args: [],
+        env: () => ({ CNI_COMMAND: "VERSION" }),
+        stdin: () => '{"cniVersion":"1.1.0"}',
+        check: (r) => {
+          exitedZero(r);
+          const got = JSON.parse(r.stdout);
+          if (JSON.stringify(got) !== JSON.stringify(EXPECTED_VERSION)) throw new Error(`unexpected stdout ${r.stdout}`);
+        },
+      },
+      {
+        name: "node -e 0",
+        cmd: node,
+        args: ["-e", "0"],
+        env: () => ({}),
+        stdin: () => '{"cniVersion":"1.1.0"}',
+        check: exitedZero,
+      },
+    ],
+  },
+  // Later: { name: "bridge-add-del", setup: create a node netns + IPAM dir, beforeEach: create a
+  // container netns, contenders: tether ADD vs /usr/lib/cni/bridge ADD, afterEach: DEL + cleanup }.
+];
+
+/**
+ * @typedef {{ status: number | null, signal: string | null, stdout: string, stderr: string }} RunResult
+ * @typedef {{ name: string, cmd: string, args: string[], env: (ctx: object, i: number) => Record<string,string>,
+ *   stdin: (ctx: object, i: number) => string, check: (r: RunResult) => void }} Contender
+ * @typedef {{ name: string, description: string, ratio?: [string, string], contenders: Contender[],
+ *   setup?: (ctx: object) => void, teardown?: (ctx: object) => void,
+ *   beforeEach?: (ctx: object, i: number, c: Contender) => void,
+ *   afterEach?: (ctx: object, i: number, c: Contender) => void }} Workload
+ */
+
+function parseArgs(argv) {
+  const o = {
+    runs: 30,
+    rssRuns: 5,
+    gapMs: 10,
+    warmup: 3,
+    out: path.join(root, "bench-results"),
+    workloads: null,
+    list: false,
+    dropCache: true,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--runs") o.runs = Number(val());
+    else if (a === "--rss-runs") o.rssRuns = Number(val());
+    else if (a === "--gap-ms") o.gapMs = Number(val());
+    else if (a === "--warmup") o.warmup = Number(val());
+    else if (a === "--out") o.out = path.resolve(val());
+    else if (a === "--workload") o.workloads = val().split(",");
+    else if (a === "--list") o.list = true;
+    else if (a === "--keep-page-cache") o.dropCache = false;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!(o.runs >= 1)) throw new Error("--runs must be >= 1");
+  return o;
+}
+
+/** PATH and the contender's CNI_* variables, nothing else. */
+function cleanEnv(extra) {
+  const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
+  for (const [k, v] of Object.entries(extra)) {
+    if (!k.startsWith("CNI_")) throw new Error(`contender env may hold only CNI_* (got ${k})`);
+    env[k] = v;
+  }
+  return env;
+}
+
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+// bash's `time` brackets only the contender (fork, exec, wait) and reads its rusage: wall and CPU
+// to the millisecond, without the cost of spawning bash itself.
+// `env -i` because bash itself would export _, SHLVL and PWD to the contender.
+const TIMED = 'e=$1 t=$2; shift 2; TIMEFORMAT="%3R %3U %3S"; { time env -i "$@" 2>"$e"; } 2>"$t"';
+let scratch = "";
+
+function runOnce(c, ctx, i) {
+  const input = c.stdin(ctx, i);
+  const env = cleanEnv(c.env(ctx, i));
+  const errFile = path.join(scratch, "stderr");
+  const timeFile = path.join(scratch, "time");
+  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync("bash", ["-c", TIMED, "bash", errFile, timeFile, ...envArgs, c.cmd, ...c.args], {
+    input,
+    env: { PATH: env.PATH },
+    encoding: "utf8",
+    maxBuffer: 16 << 20,
+  });
+  if (r.error) throw r.error;
+  const result = { status: r.status, signal: r.signal, stdout: r.stdout, stderr: fs.readFileSync(errFile, "utf8") };
+  c.check(result);
+  const [real, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+  return { wall: real * 1000, cpu: (user + sys) * 1000 };
+}
+
+/** Peak RSS in KiB of one call, through /usr/bin/time. */
+function rssOnce(c, ctx, i) {
+  const input = c.stdin(ctx, i);
+  const env = cleanEnv(c.env(ctx, i));
+  const tmp = path.join(os.tmpdir(), `tether-bench-rss-${process.pid}`);
+  try {
+    const r = spawnSync(TIME, ["-f", "%M", "-o", tmp, c.cmd, ...c.args], { input, env, encoding: "utf8" });
+    if (r.error) throw r.error;
+    c.check(r);
+    return Number(fs.readFileSync(tmp, "utf8").trim().split("\n").pop());
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Evicts an executable from the page cache (it is read back from disk on the next exec). */
+function dropPageCache(file) {
+  const fd = fs.openSync(file, "r");
+  try {
+    fs.fsyncSync(fd); // dirty pages cannot be dropped
+  } finally {
+    fs.closeSync(fd);
+  }
+  const r = spawnSync("dd", [`if=${file}`, "iflag=nocache", "count=0", "status=none"], { encoding: "utf8" });
+  return r.status === 0;
+}
+
+function resolveCmd(cmd) {
+  if (cmd.includes("/")) return fs.realpathSync(cmd);
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const p = path.join(dir, cmd);
+    if (fs.existsSync(p)) return fs.realpathSync(p);
+  }
+  return null;
+}
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { n: s.length, median, min: s[0], max: s[s.length - 1], mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+function runWorkload(w, o) {
+  const ctx = {};
+  const dropped = [];
+  if (o.dropCache) {
+    for (const c of w.contenders) {
+      const file = resolveCmd(c.cmd);
+      if (file && !dropped.includes(file) && dropPageCache(file)) dropped.push(file);
+    }
+  }
+  w.setup?.(ctx);
+  try {
+    const one = (c, i, fn) => {
+      w.beforeEach?.(ctx, i, c);
+      try {
+        return fn(c, ctx, i);
+      } finally {
+        w.afterEach?.(ctx, i, c);
+      }
+    };
+    for (let i = 0; i < o.warmup; i++) for (const c of w.contenders) one(c, -1 - i, runOnce);
+    const wall = new Map(w.contenders.map((c) => [c.name, []]));
+    const cpu = new Map(w.contenders.map((c) => [c.name, []]));
+    for (let i = 0; i < o.runs; i++) {
+      // Alternate the order too, so neither contender always runs right after the other.
+      const order = i % 2 ? [...w.contenders].reverse() : w.contenders;
+      for (const c of order) {
+        const t = one(c, i, runOnce);
+        wall.get(c.name).push(t.wall);
+        cpu.get(c.name).push(t.cpu);
+        if (o.gapMs > 0) sleep(o.gapMs);
+      }
+    }
+    const rss = new Map(w.contenders.map((c) => [c.name, []]));
+    if (fs.existsSync(TIME)) {
+      for (let i = 0; i < o.rssRuns; i++) for (const c of w.contenders) rss.get(c.name).push(one(c, o.runs + i, rssOnce));
+    }
+    const results = w.contenders.map((c) => ({
+      name: c.name,
+      wallMs: { ...stats(wall.get(c.name)), samples: wall.get(c.name) },
+      cpuMs: { ...stats(cpu.get(c.name)), samples: cpu.get(c.name) },
+      peakRssKiB: rss.get(c.name).length ? Math.max(...rss.get(c.name)) : null,
+      rssSamplesKiB: rss.get(c.name),
+    }));
+    return { results, pageCacheDropped: dropped };
+  } finally {
+    w.teardown?.(ctx);
+  }
+}
+
+function fileSize(p) {
+  try {
+    return fs.statSync(p).size;
+  } catch {
+    return null;
+  }
+}
+
+function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.list) {
+    for (const w of workloads) process.stdout.write(`${w.name}\t${w.description}\n`);
+    return;
+  }
+  const chosen = o.workloads ? workloads.filter((w) => o.workloads.includes(w.name)) : workloads;
+  if (o.workloads && chosen.length !== o.workloads.length) throw new Error(`unknown workload in ${o.workloads.join(",")}`);
+  if (!fs.existsSync(tether)) throw new Error(`${tether} is missing: run scripts/build.sh first`);
+
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-"));
+  const report = {
+    date: new Date().toISOString(),
+    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
+    tether: { path: tether, sizeBytes: fileSize(tether) },
+    options: { runs: o.runs, rssRuns: o.rssRuns, gapMs: o.gapMs, warmup: o.warmup },
+    workloads: [],
+  };
+  const fmt = (n) => n.toFixed(1);
+  const lines = [];
+  for (const w of chosen) {
+    const { results, pageCacheDropped } = runWorkload(w, o);
+    const entry = { name: w.name, description: w.description, pageCacheDropped, results };
+    lines.push(`${w.name}: ${w.description} (n=${o.runs}, interleaved)`);
+    for (const r of results) {
+      const rss = r.peakRssKiB === null ? "n/a" : `${fmt(r.peakRssKiB / 1024)} MiB`;
+      const [s, c] = [r.wallMs, r.cpuMs];
+      lines.push(
+        `  ${r.name.padEnd(20)} wall ${fmt(s.median).padStart(6)} ms (${fmt(s.min)}-${fmt(s.max)})` +
+          `  cpu ${fmt(c.median).padStart(6)} ms (${fmt(c.min)}-${fmt(c.max)})  peak RSS ${rss}`,
+      );
+    }
+    if (w.ratio) {
+      const [a, b] = w.ratio.map((n) => results.find((r) => r.name === n));
+      entry.ratio = { of: w.ratio, wall: a.wallMs.median / b.wallMs.median, cpu: a.cpuMs.median / b.cpuMs.median };
+      if (a.peakRssKiB && b.peakRssKiB) entry.ratio.peakRss = a.peakRssKiB / b.peakRssKiB;
+      lines.push(
+        `  ${w.ratio[0]} / ${w.ratio[1]}: wall ${entry.ratio.wall.toFixed(2)}, cpu ${entry.ratio.cpu.toFixed(2)}` +
+          (entry.ratio.peakRss ? `, peak RSS ${entry.ratio.peakRss.toFixed(2)}` : "") +
+          " (medians; goal <= 1.10)",
+      );
+    }
+    report.workloads.push(entry);
+  }
+  if (report.tether.sizeBytes) lines.push(`dist/tether: ${fmt(report.tether.sizeBytes / 1048576)} MiB`);
+  fs.mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, `${report.date.replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 1) + "\n");
+  lines.push(`wrote ${path.relative(process.cwd(), file) || file}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+try {
+  main();
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+} finally {
+  if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+}

@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+// Builds the single executable dist/tether (Node.js SEA) from src/main.ts.
+//
+//   node scripts/build.mjs [--force] [--selftest] [--no-minify] [--no-strip] [--quiet]
+//
+// Steps, per variant:
+//   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
+//      `@koromix/koffi-linux-x64` aliased to the loaders in src/sea/; the natives' sha256 and size,
+//      computed here once, and the build info are `define`d into the bundle).
+//   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node and netlink's
+//      node.napi.node as assets).
+//   3. a copy of process.execPath (stripped of debug info and .symtab once, cached in dist/.build/:
+//      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
+//      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
+// A variant is skipped when dist/<name> is newer than every input esbuild read last time (listed
+// in dist/.<name>.inputs.json) and the build's own inputs, unless --force. Injections of several
+// variants run in parallel child processes (postject is single-threaded, about 3 s each).
+//
+// --selftest also builds dist/tether-selftest (entry src/sea/selftestEntry.ts): the same program
+// plus a hidden argument `__natives-selftest` that loads both natives and prints a JSON report.
+// Progress goes to stderr.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(path.join(root, "package.json"));
+const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+const KNOWN_ARGS = ["--force", "--selftest", "--no-minify", "--no-strip", "--quiet"];
+
+const args = new Set(process.argv.slice(2));
+for (const a of args) {
+  if (!KNOWN_ARGS.includes(a)) {
+    process.stderr.write(`build: unknown argument ${a} (known: ${KNOWN_ARGS.join(" ")})\n`);
+    process.exit(2);
+  }
+}
+const opts = {
+  force: args.has("--force"),
+  minify: !args.has("--no-minify"),
+  strip: !args.has("--no-strip"),
+  quiet: args.has("--quiet"),
+};
+const log = (msg) => {
+  if (!opts.quiet) process.stderr.write(`build: ${msg}\n`);
+};
+
+/** The natives carried as SEA assets; the keys are the names src/sea/manifest.ts knows. */
+const natives = {
+  koffi: path.join(root, "node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node"),
+  netlink: path.join(root, "node_modules/netlink/prebuilds/linux-x64/node.napi.node"),
+};
+
+const variants = [{ name: "tether", entry: "src/main.ts" }];
+if (args.has("--selftest")) variants.push({ name: "tether-selftest", entry: "src/sea/selftestEntry.ts" });
+
+const distDir = path.join(root, "dist");
+// Intermediates (bundle, source map, SEA config and blob, stripped node) live beside the output,
+// not in build/ (tsc's, which scripts/test.sh wipes).
+const workDir = path.join(distDir, ".build");
+
+/** Inputs of every variant besides the sources esbuild reports. */
+const fixedInputs = [
+  fileURLToPath(import.meta.url),
+  path.join(root, "scripts/build.sh"),
+  path.join(root, "package.json"),
+  path.join(root, "package-lock.json"),
+  path.join(root, "tsconfig.json"),
+  process.execPath,
+  ...Object.values(natives),
+];
+
+function mtimeMs(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+const stampPath = (name) => path.join(distDir, `.${name}.inputs.json`);
+
+/** Up to date: the output exists, was built with the same options, and is newer than all inputs. */
+function upToDate(variant, optionKey) {
+  const out = mtimeMs(path.join(distDir, variant.name));
+  if (out === undefined) return false;
+  let stamp;
+  try {
+    stamp = JSON.parse(fs.readFileSync(stampPath(variant.name), "utf8"));
+  } catch {
+    return false;
+  }
+  if (stamp.options !== optionKey || stamp.entry !== variant.entry || !Array.isArray(stamp.inputs)) return false;
+  for (const file of [...fixedInputs, ...stamp.inputs]) {
+    const m = mtimeMs(file);
+    if (m === undefined || m > out) return false;
+  }
+  return true;
+}
+
+const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+
+function gitCommit() {
+  const r = spawnSync("git", ["-C", root, "rev-parse", "--short=12", "HEAD"], { encoding: "utf8" });
+  if (r.status !== 0) return "unknown";
+  const dirty = spawnSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" });
+  return r.stdout.trim() + (dirty.status === 0 && dirty.stdout.trim() !== "" ? "-dirty" : "");
+}
+
+/** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
+async function bundleAndBlob(variant, manifest, buildInfo) {
+  const t0 = performance.now();
+  fs.rmSync(stampPath(variant.name), { force: true });
+  const esbuild = require("esbuild");
+  const bundle = path.join(workDir, `${variant.name}.cjs`);
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: [path.join(root, variant.entry)],
+    outfile: bundle,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    minify: opts.minify,
+    // Error and class names stay readable in CNI error details and stack traces.
+    keepNames: true,
+    sourcemap: "external",
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    alias: {
+      "node-gyp-build": "./src/sea/nodeGypBuild.ts",
+      "@koromix/koffi-linux-x64": "./src/sea/koffiNative.ts",
+    },
+    // koffi's static loader names every platform's package; only linux-x64 is ever required here.
+    external: ["@koromix/koffi-*"],
+    define: {
+      TETHER_SEA_NATIVES: JSON.stringify(manifest),
+      __TETHER_BUILD__: JSON.stringify(buildInfo),
+    },
+  });
+  checkNodeGypBuildUsers(result.metafile);
+  const t1 = performance.now();
+
+  const seaConfig = path.join(workDir, `${variant.name}.sea.json`);
+  const blob = path.join(workDir, `${variant.name}.blob`);
+  const config = {
+    main: bundle,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: true,
+    assets: Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]])),
+  };
+  fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");
+  // The code cache is V8-version specific: the blob must come from the node that is copied below.
+  const gen = spawnSync(process.execPath, ["--experimental-sea-config", seaConfig], {
+    cwd: root,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  });
+  if (gen.status !== 0) throw new Error(`SEA blob generation failed:\n${gen.stdout}${gen.stderr}`);
+  const t2 = performance.now();
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.startsWith("<")) // <define:...> and other virtual inputs
+    .map((p) => path.resolve(root, p));
+  return { variant, bundle, blob, inputs, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
+}
+
+/** process.execPath, stripped once per node binary and cached in dist/.build/. */
+function baseExecutable() {
+  if (!opts.strip) return process.execPath;
+  const st = fs.statSync(process.execPath);
+  const cached = path.join(workDir, `node-${process.version}-${st.size}-${Math.trunc(st.mtimeMs)}.stripped`);
+  if (fs.existsSync(cached)) return cached;
+  for (const old of fs.readdirSync(workDir)) if (old.endsWith(".stripped")) fs.rmSync(path.join(workDir, old));
+  const tmp = `${cached}.${process.pid}.tmp`;
+  fs.copyFileSync(process.execPath, tmp);
+  const s = spawnSync("strip", ["--strip-all", tmp], { encoding: "utf8" });
+  if (s.status !== 0) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`strip failed (use --no-strip to skip it): ${s.stderr}`);
+  }
+  fs.renameSync(tmp, cached);
+  return cached;
+}
+
+/** Step 3 in a child process (so several run in parallel); LIEF's harmless warnings are dropped. */
+function inject(target, blob) {
+  const code = `require(${JSON.stringify(require.resolve("postject"))})
+    .inject(process.argv[1], "NODE_SEA_BLOB", require("node:fs").readFileSync(process.argv[2]), { sentinelFuse: ${JSON.stringify(SEA_FUSE)} })
+    .catch((e) => { console.error(e.message); process.exitCode = 1; });`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", code, target, blob], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("close", (status) => {
+      const kept = output
+        .split("\n")
+        .filter((l) => l.trim() !== "" && !l.includes("Can't find string offset for section name"))
+        .join("\n");
+      if (status === 0) {
+        if (kept !== "") process.stderr.write(kept + "\n");
+        resolve();
+      } else reject(new Error(`postject failed (exit ${status}):\n${kept}`));
+    });
+  });
+}
+
+async function finish(step, base, optionKey) {
+  const t0 = performance.now();
+  const { variant } = step;
+  const out = path.join(distDir, variant.name);
+  // Same directory as the output, then rename: a runtime never execs a half-written file.
+  const tmp = path.join(distDir, `.${variant.name}.${process.pid}.tmp`);
+  const tmp2 = `${tmp}2`;
+  try {
+    fs.copyFileSync(base, tmp);
+    await inject(tmp, step.blob);
+    // postject writes the file in one huge write, which leaves it in the page cache as large
+    // folios; every exec then maps (and counts in RSS) about 8 MiB more of it than of a copy made
+    // the usual way. Copy it once more so measurements match an installed binary.
+    fs.copyFileSync(tmp, tmp2);
+    fs.chmodSync(tmp2, 0o755);
+    fs.renameSync(tmp2, out);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+    fs.rmSync(tmp2, { force: true });
+  }
+  const stamp = { options: optionKey, entry: variant.entry, inputs: step.inputs };
+  fs.writeFileSync(stampPath(variant.name), JSON.stringify(stamp, null, 1) + "\n");
+  const mib = (fs.statSync(out).size / 1048576).toFixed(1);
+  const kib = (fs.statSync(step.bundle).size / 1024).toFixed(0);
+  const ms = (n) => `${n.toFixed(0)} ms`;
+  log(
+    `dist/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
+      `(esbuild ${ms(step.ms.esbuild)}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
+  );
+}
+
+/** The node-gyp-build alias returns netlink's binding, so nothing else may call it. */
+function checkNodeGypBuildUsers(metafile) {
+  for (const [file, info] of Object.entries(metafile.inputs)) {
+    for (const imp of info.imports) {
+      if (imp.original === "node-gyp-build" && !file.includes("node_modules/netlink/")) {
+        throw new Error(`${file} requires node-gyp-build; src/sea/nodeGypBuild.ts only serves netlink`);
+      }
+    }
+  }
+}
+
+async function main() {
+  const t0 = performance.now();
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major !== 20) log(`warning: building with Node ${process.version}; tether targets Node 20`);
+  const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: process.version });
+  const todo = variants.filter((v) => opts.force || !upToDate(v, optionKey));
+  for (const v of variants) if (!todo.includes(v)) log(`dist/${v.name} is up to date`);
+  if (todo.length === 0) return;
+
+  fs.mkdirSync(distDir, { recursive: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  const manifest = {};
+  for (const [name, file] of Object.entries(natives)) {
+    const bytes = fs.readFileSync(file);
+    manifest[name] = { asset: `${name}.node`, sha256: sha256(bytes), size: bytes.length };
+  }
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  const buildInfo = {
+    version: pkg.version,
+    commit: gitCommit(),
+    date: (epoch ? new Date(Number(epoch) * 1000) : new Date()).toISOString(),
+  };
+  const steps = [];
+  for (const v of todo) steps.push(await bundleAndBlob(v, manifest, buildInfo));
+  const base = baseExecutable();
+  await Promise.all(steps.map((s) => finish(s, base, optionKey)));
+  log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`build: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

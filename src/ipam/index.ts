@@ -1,0 +1,197 @@
+/**
+ * tether-ipam: host-local compatible allocation on top of the pure range/allocator logic and the
+ * host-local disk layout. Synchronous on purpose: a CNI call is one short process and sync fs calls
+ * are the cheapest way through thousands of small files.
+ */
+import * as fs from "node:fs";
+import { CniError, ErrorCode } from "../cni/errors";
+import type { Dns, IpamResult } from "../cni/types";
+import type { IpamConfig } from "../config/ipam";
+import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
+import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
+import { type Ip, formatIp, parseIp } from "./ip";
+import { type Range, type RangeSet, isGatewayOf, rangeIndexFor, rangeSetContains } from "./rangeSet";
+import type { IpamStore, Owner } from "./store";
+
+export type { Reservation } from "./diskStore";
+export type { IpamStore, Owner } from "./store";
+
+export interface AllocateOptions extends Owner, StoreOptions {
+  /** "ip" or "ip/prefix"; when given, replaces cfg.requestedIps. */
+  requestedIps?: readonly string[];
+}
+
+export type ReleaseOptions = Owner & StoreOptions;
+
+type StoreConfig = Pick<IpamConfig, "dataDir" | "network">;
+
+/** resolv.conf -> result dns, as host-local reads it. */
+export function parseResolvConf(text: string): Dns {
+  const dns: Dns = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const [key, ...rest] = line.split(/\s+/);
+    if (rest.length === 0) continue;
+    if (key === "nameserver") (dns.nameservers ??= []).push(rest[0] ?? "");
+    else if (key === "domain") dns.domain = rest[0] ?? "";
+    else if (key === "search") (dns.search ??= []).push(...rest);
+    else if (key === "options") (dns.options ??= []).push(...rest);
+  }
+  return dns;
+}
+
+function readDns(path: string): Dns {
+  try {
+    return parseResolvConf(fs.readFileSync(path, "utf8"));
+  } catch (err) {
+    const code = err instanceof Error && "code" in err ? String(err.code) : String(err);
+    throw new CniError(ErrorCode.InvalidConfig, `ipam.resolvConf: cannot read ${path}: ${code}`, undefined, { cause: err });
+  }
+}
+
+function inUseCount(names: ReadonlySet<string>, set: RangeSet): number {
+  let n = 0;
+  for (const name of names) {
+    const ip = parseIp(name);
+    if (ip !== undefined && rangeSetContains(set, ip) && !isGatewayOf(set, ip)) n++;
+  }
+  return n;
+}
+
+interface Reserved {
+  ip: Ip;
+  range: Range;
+}
+
+/** One range set, inside the lock: the requested address, or the next free one in round-robin order. */
+function allocateInSet(
+  store: IpamStore,
+  set: RangeSet,
+  setIndex: number,
+  owner: Owner,
+  requested: Ip | undefined,
+  taken: Set<string>,
+  owned: readonly Ip[],
+): Reserved {
+  if (requested !== undefined) {
+    const range = set.ranges[rangeIndexFor(set, requested)];
+    if (range === undefined) throw unavailableError(requested, `is outside range set ${setIndex}`);
+    if (!store.reserve(requested, owner, setIndex)) {
+      const holder = store.holderOf(requested)?.trim().replace("\r\n", "/");
+      throw unavailableError(requested, `is already in use${holder ? ` by ${holder}` : ""}`);
+    }
+    return { ip: requested, range };
+  }
+  const dup = owned.find((ip) => rangeSetContains(set, ip));
+  if (dup !== undefined) {
+    throw new CniError(
+      ErrorCode.AddressUnavailable,
+      `${formatIp(dup)} has been allocated to ${owner.containerId}/${owner.ifname}, duplicate allocation is not allowed`,
+    );
+  }
+  const isTaken = (ip: Ip): boolean => taken.has(formatIp(ip));
+  for (const c of freeCandidates(set, store.lastReserved(setIndex), isTaken)) {
+    if (store.reserve(c.ip, owner, setIndex)) return c;
+    taken.add(formatIp(c.ip));
+  }
+  throw exhaustedError(set, setIndex, inUseCount(taken, set));
+}
+
+function requestedFrom(opts: AllocateOptions, cfg: IpamConfig): readonly Ip[] {
+  if (opts.requestedIps === undefined) return cfg.requestedIps;
+  return opts.requestedIps.map((text, i) => {
+    const ip = parseIp(text.split("/")[0] ?? "");
+    if (ip === undefined) throw new CniError(ErrorCode.InvalidConfig, `requestedIps[${i}]: ${JSON.stringify(text)} is not an IP address`);
+    return ip;
+  });
+}
+
+/**
+ * One address per range set for (containerId, ifname), in one critical section; a failure in a later
+ * set releases the earlier ones.
+ */
+export function allocate(cfg: IpamConfig, opts: AllocateOptions): IpamResult {
+  const owner: Owner = { containerId: opts.containerId, ifname: opts.ifname };
+  validateOwner(owner);
+  const slots = matchRequested(cfg.rangeSets, requestedFrom(opts, cfg));
+  const dns = cfg.resolvConf === undefined ? undefined : readDns(cfg.resolvConf);
+  const store = openStore(cfg, opts, true);
+
+  const reserved = store.withLock(() => {
+    const taken = store.names();
+    // host-local's duplicate check reads every file; only needed when some set picks freely.
+    const owned = slots.some((s) => s === undefined) ? store.findByOwner(owner) : [];
+    const done: Reserved[] = [];
+    try {
+      cfg.rangeSets.forEach((set, i) => {
+        const r = allocateInSet(store, set, i, owner, slots[i], taken, owned);
+        taken.add(formatIp(r.ip));
+        done.push(r);
+      });
+    } catch (err) {
+      for (const r of done) store.releaseIp(r.ip, owner);
+      throw err;
+    }
+    return done;
+  });
+
+  const result: IpamResult = {
+    ips: reserved.map((r) => ({ address: `${formatIp(r.ip)}/${r.range.prefix}`, gateway: formatIp(r.range.gateway) })),
+    routes: cfg.routes.map((r) => ({ ...r })),
+  };
+  if (dns !== undefined) result.dns = dns;
+  return result;
+}
+
+function openStore(cfg: StoreConfig, opts: StoreOptions, create: true): DiskStore;
+function openStore(cfg: StoreConfig, opts: StoreOptions, create: false): DiskStore | undefined;
+function openStore(cfg: StoreConfig, opts: StoreOptions, create: boolean): DiskStore | undefined {
+  const o: StoreOptions & { create: boolean } = { create };
+  if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = opts.lockTimeoutMs;
+  return DiskStore.open(cfg.dataDir, cfg.network, o);
+}
+
+/**
+ * Release everything (containerId, ifname) holds in the network, whichever range it is in (as
+ * host-local's DEL). Idempotent: returns 0 when nothing is held or the directory does not exist.
+ */
+export function release(cfg: StoreConfig, opts: ReleaseOptions): number {
+  const owner: Owner = { containerId: opts.containerId, ifname: opts.ifname };
+  validateOwner(owner);
+  const store = openStore(cfg, opts, false);
+  if (store === undefined) return 0;
+  return store.withLock(() => store.releaseByOwner(owner).length);
+}
+
+/** The addresses (containerId, ifname) holds; throws CniError 104 when it holds none (host-local CHECK). */
+export function check(cfg: StoreConfig, opts: ReleaseOptions): string[] {
+  const owner: Owner = { containerId: opts.containerId, ifname: opts.ifname };
+  validateOwner(owner);
+  const store = openStore(cfg, opts, false);
+  const held = store === undefined ? [] : store.withLock(() => store.findByOwner(owner));
+  if (held.length === 0) {
+    throw new CniError(
+      ErrorCode.CheckFailed,
+      `no IP address reserved for container ${owner.containerId} interface ${owner.ifname} in network ${cfg.network}`,
+    );
+  }
+  return held.map(formatIp);
+}
+
+export function listReservations(dataDir: string, network?: string): Reservation[] {
+  return listStore(dataDir, network);
+}
+
+/**
+ * CNI GC: release every reservation in the network not held by one of the valid attachments
+ * (a legacy id-only reservation stays when its container has any valid attachment).
+ */
+export function gc(cfg: StoreConfig, valid: readonly Owner[], opts: StoreOptions = {}): number {
+  const keys = new Set(valid.map((o) => `${o.containerId}\n${o.ifname}`));
+  const ids = new Set(valid.map((o) => o.containerId));
+  const keep = (o: Owner): boolean => (o.ifname === "" ? ids.has(o.containerId) : keys.has(`${o.containerId}\n${o.ifname}`));
+  const store = openStore(cfg, opts, false);
+  if (store === undefined) return 0;
+  return store.withLock(() => store.releaseUnless(keep).length);
+}

@@ -1,0 +1,152 @@
+/**
+ * IP addresses as (family, bigint) pairs: parsing, Go-compatible text form, prefix arithmetic.
+ * Pure and dependency-free, because every CNI call is a fresh process and module load time counts.
+ */
+
+export type Family = 4 | 6;
+
+export interface Ip {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+export function bitsOf(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+const V4_MAPPED_PREFIX = 0xffffn << 32n;
+
+function parseV4(text: string): bigint | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  let value = 0n;
+  for (const part of parts) {
+    // Go and Node both refuse leading zeros (ambiguous octal).
+    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
+    const n = Number(part);
+    if (n > 255) return undefined;
+    value = (value << 8n) | BigInt(n);
+  }
+  return value;
+}
+
+function parseGroups(text: string): bigint[] | undefined {
+  if (text === "") return [];
+  const groups: bigint[] = [];
+  for (const g of text.split(":")) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+    groups.push(BigInt(`0x${g}`));
+  }
+  return groups;
+}
+
+function parseV6(text: string): bigint | undefined {
+  let body = text;
+  let tail: bigint[] = [];
+  // An embedded dotted quad at the end counts as two groups.
+  const lastColon = body.lastIndexOf(":");
+  if (body.indexOf(".", lastColon) >= 0) {
+    const v4 = parseV4(body.slice(lastColon + 1));
+    if (v4 === undefined) return undefined;
+    tail = [v4 >> 16n, v4 & 0xffffn];
+    body = body.slice(0, lastColon + 1);
+    if (!body.endsWith("::")) body = body.slice(0, -1);
+  }
+  let groups: bigint[];
+  const dbl = body.indexOf("::");
+  if (dbl >= 0) {
+    if (body.indexOf("::", dbl + 1) >= 0) return undefined;
+    const head = parseGroups(body.slice(0, dbl));
+    const rest = parseGroups(body.slice(dbl + 2));
+    if (head === undefined || rest === undefined) return undefined;
+    const missing = 8 - head.length - rest.length - tail.length;
+    if (missing < 1) return undefined;
+    groups = [...head, ...new Array<bigint>(missing).fill(0n), ...rest, ...tail];
+  } else {
+    const all = parseGroups(body);
+    if (all === undefined) return undefined;
+    groups = [...all, ...tail];
+  }
+  if (groups.length !== 8) return undefined;
+  let value = 0n;
+  for (const g of groups) value = (value << 16n) | g;
+  return value;
+}
+
+/**
+ * Parse an address. Like Go's net.IP canonicalisation, an IPv4-mapped IPv6 address (::ffff:a.b.c.d)
+ * becomes IPv4. Zones ("%eth0") are refused.
+ */
+export function parseIp(text: string): Ip | undefined {
+  if (text.includes(":")) {
+    const value = parseV6(text);
+    if (value === undefined) return undefined;
+    if (value >> 32n === 0xffffn) return { family: 4, value: value & 0xffffffffn };
+    return { family: 6, value };
+  }
+  const value = parseV4(text);
+  return value === undefined ? undefined : { family: 4, value };
+}
+
+/** True when the text is written as an IPv4-mapped IPv6 address (which parseIp turns into IPv4). */
+export function isV4Mapped(text: string): boolean {
+  if (!text.includes(":")) return false;
+  const value = parseV6(text);
+  return value !== undefined && value >> 32n === 0xffffn;
+}
+
+function formatV4(value: bigint): string {
+  const n = Number(value);
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** RFC 5952 text, as Go's net.IP.String(): lower case, the longest run (>= 2) of zero groups as "::". */
+function formatV6(value: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(":");
+  if (bestLen < 2) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+/** Canonical text: the host-local file name for the address. */
+export function formatIp(ip: Ip): string {
+  return ip.family === 4 ? formatV4(ip.value) : formatV6(ip.value);
+}
+
+export function ipEquals(a: Ip, b: Ip): boolean {
+  return a.family === b.family && a.value === b.value;
+}
+
+export function withValue(family: Family, value: bigint): Ip {
+  return { family, value };
+}
+
+/** Host-bits mask for a prefix length. */
+export function hostMask(family: Family, prefix: number): bigint {
+  return (1n << BigInt(bitsOf(family) - prefix)) - 1n;
+}
+
+export function networkOf(ip: Ip, prefix: number): Ip {
+  return { family: ip.family, value: ip.value & ~hostMask(ip.family, prefix) };
+}
+
+/** The all-ones address of the subnet (IPv4 broadcast). */
+export function lastOf(ip: Ip, prefix: number): Ip {
+  return { family: ip.family, value: ip.value | hostMask(ip.family, prefix) };
+}

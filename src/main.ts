@@ -1,0 +1,49 @@
+/** Entry: a CNI invocation when CNI_COMMAND is set, else the human CLI. */
+import { writeSync } from "node:fs";
+import { readAllStdin, type Io } from "./cni/dispatch";
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text, "utf8");
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      throw e;
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const env = process.env;
+  if ((env["CNI_COMMAND"] ?? "") !== "") {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { dispatch } = require("./cni/dispatch") as typeof import("./cni/dispatch");
+    const io: Io = {
+      env,
+      readStdin: readAllStdin,
+      writeStdout: (text) => writeAll(1, text),
+      now: () => performance.now(),
+    };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { tetherPlugin } = require("./plugins/tether") as typeof import("./plugins/tether");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("./util/log") as typeof import("./util/log")).log.configure({}, env["TETHER_LOG_LEVEL"]);
+    return dispatch(io, tetherPlugin);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { runCli } = require("./cli/index") as typeof import("./cli/index");
+  return runCli(process.argv.slice(2), { out: (t) => writeAll(1, t), err: (t) => writeAll(2, t) });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Last resort: dispatch never throws, so this is a bug in the CLI path.
+    writeAll(2, `tether: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

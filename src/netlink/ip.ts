@@ -1,0 +1,143 @@
+/** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
+import { constants as osConstants } from "node:os";
+import { NetlinkError } from "./errors";
+
+export type IpFamily = 4 | 6;
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+export interface ParsedIp {
+  family: IpFamily;
+  bytes: Buffer;
+}
+
+export interface ParsedCidr extends ParsedIp {
+  prefixLen: number;
+}
+
+export function afOf(family: IpFamily): number {
+  return family === 4 ? AF_INET : AF_INET6;
+}
+
+export function familyOfAf(af: number): IpFamily | undefined {
+  return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
+}
+
+export function parseIp(op: string, text: string): ParsedIp {
+  if (isIPv4(text)) return { family: 4, bytes: Buffer.from(text.split(".").map(Number)) };
+  if (isIPv6(text)) return { family: 6, bytes: ipv6Bytes(text) };
+  throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text}"`);
+}
+
+// Our own validators: node:net's isIP would load all of node:net (several ms) for one check.
+const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+function isIPv4(text: string): boolean {
+  return IPV4_RE.test(text);
+}
+
+/** RFC 4291 text forms: eight groups, or fewer around one "::", optionally ending in dotted IPv4. */
+function isIPv6(text: string): boolean {
+  if (!text.includes(":") || text.includes("%")) return false;
+  const halves = text.split("::");
+  if (halves.length > 2) return false;
+  const groupsOf = (part: string): string[] => (part === "" ? [] : part.split(":"));
+  const left = groupsOf(halves[0] ?? "");
+  const right = halves.length === 2 ? groupsOf(halves[1] ?? "") : [];
+  const all = [...left, ...right];
+  const last = all[all.length - 1];
+  let count = all.length;
+  if (last !== undefined && last.includes(".")) {
+    if (!isIPv4(last)) return false;
+    all.pop();
+    count += 1; // the dotted tail stands for two groups
+  }
+  if (!all.every((g) => HEX_GROUP.test(g))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
+/** "10.1.2.3/24" → address bytes and prefix length (the host bits are kept). */
+export function parseCidr(op: string, text: string): ParsedCidr {
+  const slash = text.indexOf("/");
+  if (slash === -1) throw new NetlinkError(op, osConstants.errno.EINVAL, `"${text}" has no prefix length`);
+  const ip = parseIp(op, text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  const prefixLen = Number(lenText);
+  const max = ip.family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(lenText) || prefixLen > max) {
+    throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid prefix length in "${text}"`);
+  }
+  return { ...ip, prefixLen };
+}
+
+/** The IPv4 broadcast address of `ip`/`prefixLen` (all host bits set). */
+export function ipv4Broadcast(ip: Buffer, prefixLen: number): Buffer {
+  const value = ip.readUInt32BE(0);
+  const hostMask = prefixLen === 0 ? 0xffffffff : (1 << (32 - prefixLen)) - 1;
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((value | hostMask) >>> 0, 0);
+  return out;
+}
+
+/** The network address: `ip` with its host bits cleared. */
+export function networkOf(ip: Buffer, prefixLen: number): Buffer {
+  const out = Buffer.from(ip);
+  for (let i = 0; i < out.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    out[i] = (out[i] ?? 0) & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+/** Bytes → text; IPv6 in the RFC 5952 form `ip` prints (longest zero run compressed). */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return Array.from(bytes).join(".");
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  const [start, len] = longestZeroRun(groups);
+  // Like inet_ntop: IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) keep a dotted tail.
+  if (start === 0 && (len === 6 || (len === 5 && groups[5] === 0xffff))) {
+    return `::${len === 5 ? "ffff:" : ""}${Array.from(bytes.subarray(12)).join(".")}`;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (len < 2) return hex.join(":");
+  return `${hex.slice(0, start).join(":")}::${hex.slice(start + len).join(":")}`;
+}
+
+function longestZeroRun(groups: number[]): [number, number] {
+  let best: [number, number] = [0, 0];
+  let start = -1;
+  for (let i = 0; i <= groups.length; i++) {
+    if (i < groups.length && groups[i] === 0) {
+      if (start === -1) start = i;
+    } else if (start !== -1) {
+      if (i - start > best[1]) best = [start, i - start];
+      start = -1;
+    }
+  }
+  return best;
+}
+
+function ipv6Bytes(text: string): Buffer {
+  const [left = "", right] = withoutDottedTail(text).split("::");
+  const toGroups = (s: string): number[] => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)));
+  const leftGroups = toGroups(left);
+  const rightGroups = right === undefined ? [] : toGroups(right);
+  const zeros = new Array<number>(8 - leftGroups.length - rightGroups.length).fill(0);
+  const groups = right === undefined ? leftGroups : [...leftGroups, ...zeros, ...rightGroups];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+/** "::ffff:1.2.3.4" → "::ffff:102:304" (an embedded IPv4 tail as two hex groups). */
+function withoutDottedTail(text: string): string {
+  const lastColon = text.lastIndexOf(":");
+  const tail = text.slice(lastColon + 1);
+  if (!tail.includes(".")) return text;
+  const [a = 0, b = 0, c = 0, d = 0] = tail.split(".").map(Number);
+  return `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}

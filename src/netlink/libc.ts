@@ -1,0 +1,83 @@
+/**
+ * The few libc calls Node lacks (setns, flock), through koffi. Loaded lazily: commands that never
+ * enter a namespace or take a lock (VERSION, STATUS) never load the FFI.
+ */
+import { constants as osConstants } from "node:os";
+
+export const CLONE_NEWNET = 0x40000000;
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** A failed system call, with the errno's symbolic name (EEXIST, ENOENT, ...). */
+export class SyscallError extends Error {
+  override readonly name = "SyscallError";
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+  ) {
+    super(`${syscall}: ${errnoName(errno)}`);
+  }
+  get code(): string {
+    return errnoName(this.errno);
+  }
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+interface Libc {
+  setns(fd: number, nstype: number): number;
+  flock(fd: number, op: number): number;
+  ioctl(fd: number, request: number): number;
+  errno(): number;
+}
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const koffi = require("koffi") as typeof import("koffi");
+  const lib = koffi.load("libc.so.6");
+  const setns = lib.func("int setns(int fd, int nstype)") as (fd: number, nstype: number) => number;
+  const flock = lib.func("int flock(int fd, int op)") as (fd: number, op: number) => number;
+  // ioctl is variadic; the requests used here take no argument.
+  const ioctl = lib.func("int ioctl(int fd, unsigned long request, ...)") as (fd: number, request: number) => number;
+  libc = { setns, flock, ioctl, errno: () => koffi.errno() };
+  return libc;
+}
+
+export function setns(fd: number, nstype: number): void {
+  const c = load();
+  if (c.setns(fd, nstype) !== 0) throw new SyscallError("setns", c.errno());
+}
+
+/** NS_GET_NSTYPE = _IO(0xb7, 0x3) (linux/nsfs.h). */
+const NS_GET_NSTYPE = 0xb703;
+
+/** The CLONE_NEW* type of the namespace `fd` refers to (ioctl NS_GET_NSTYPE). */
+export function nsType(fd: number): number {
+  const c = load();
+  const type = c.ioctl(fd, NS_GET_NSTYPE);
+  if (type < 0) throw new SyscallError("ioctl(NS_GET_NSTYPE)", c.errno());
+  return type;
+}
+
+/** flock(2). Returns false only for LOCK_NB when the lock is held elsewhere (EWOULDBLOCK). */
+export function flock(fd: number, op: number): boolean {
+  const c = load();
+  for (;;) {
+    if (c.flock(fd, op) === 0) return true;
+    const errno = c.errno();
+    if (errno === osConstants.errno.EINTR) continue;
+    if (errno === osConstants.errno.EWOULDBLOCK && (op & LOCK_NB) !== 0) return false;
+    throw new SyscallError("flock", errno);
+  }
+}

@@ -1,0 +1,149 @@
+/** Bridge mode ADD: bridge, veth, IPAM, addresses, routes, gateway; undone in reverse on any failure. */
+import type { Invocation } from "../../cni/dispatch";
+import { CniError, ErrorCode } from "../../cni/errors";
+import { compactDns } from "../../cni/result";
+import type { Interface, Result, Route } from "../../cni/types";
+import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
+import { log } from "../../util/log";
+import { Rollback } from "../../util/rollback";
+import {
+  configureContainerInterface,
+  createContainerVeth,
+  defaultGateway,
+  defaultRoutes,
+  parseCidr,
+  requestedMac,
+  resultIps,
+} from "../attach";
+import { ipamFor } from "../ipam";
+import type { Kernel, Link, Ns } from "../kernel";
+import { unsupportedYet } from "./unsupported";
+
+export async function bridgeAdd(k: Kernel, inv: Invocation<NetConf>): Promise<Result> {
+  const conf = inv.conf;
+  unsupportedYet(conf);
+  const rollback = new Rollback();
+  const host = await k.open();
+  let container: Ns | undefined;
+  try {
+    container = await k.open(inv.env.netns);
+    const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
+    const { link: bridge } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 });
+    if (conf.promiscMode && !bridge.promisc) await k.setPromisc(host, bridge.index, true);
+
+    const ipam = ipamFor(inv);
+    const ipamResult = ipam ? await ipam.add() : undefined;
+    if (ipam) rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
+
+    const pair = await createContainerVeth(
+      k,
+      host,
+      container,
+      { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) },
+      rollback,
+    );
+    await attachHostVeth(k, host, pair.host, bridge, conf);
+
+    const interfaces: Interface[] = [
+      { name: bridge.name, ...(bridge.mac ? { mac: bridge.mac } : {}) },
+      { name: pair.host.name, ...(pair.host.mac ? { mac: pair.host.mac } : {}) },
+      { name: pair.container.name, ...(pair.container.mac ? { mac: pair.container.mac } : {}), sandbox: inv.env.netns },
+    ];
+    const result: Result = { cniVersion: inv.version, interfaces };
+
+    if (ipamResult) {
+      const ips = resultIps(ipamResult, 2, (address) => (conf.isGateway ? defaultGateway(address) : undefined));
+      const routes: Route[] = [...ipamResult.routes];
+      if (conf.isDefaultGateway) routes.push(...defaultRoutes(ips, ipamResult.routes));
+      await configureContainerInterface(k, container, pair.container, ips, routes, { enableDad: conf.enabledad });
+      if (conf.isGateway) await configureGateway(k, host, bridge, ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })), conf);
+      result.ips = ips;
+      if (routes.length > 0) result.routes = routes;
+      if (ipamResult.dns) result.dns = ipamResult.dns;
+    } else if (!conf.disableContainerInterface) {
+      await k.setLinkUp(container, pair.container.index);
+    }
+    const confDns = compactDns(conf.dns);
+    if (confDns) result.dns = confDns;
+
+    // MACs can change when a link comes up or joins a bridge: report what the kernel has now.
+    const [bridgeNow, containerNow] = [await k.getLinkByIndex(host, bridge.index), await k.getLinkByIndex(container, pair.container.index)];
+    if (bridgeNow?.mac) interfaces[0]!.mac = bridgeNow.mac;
+    if (containerNow?.mac) interfaces[2]!.mac = containerNow.mac;
+    rollback.commit();
+    return result;
+  } catch (err) {
+    const failures = await rollback.run();
+    for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
+    throw asAddError(err);
+  } finally {
+    if (container) k.close(container);
+    k.close(host);
+  }
+}
+
+async function attachHostVeth(k: Kernel, host: Ns, veth: Link, bridge: Link, conf: NetConf): Promise<void> {
+  await k.setMaster(host, veth.index, bridge.index);
+  if (conf.hairpinMode || conf.portIsolation) {
+    await k.setBridgePort(host, veth.index, { hairpin: conf.hairpinMode, isolated: conf.portIsolation });
+  }
+  if (conf.vlan > 0) await k.addBridgeVlan(host, veth.index, conf.vlan, { pvid: true, untagged: true });
+  k.writeSysctl(host, `net/ipv6/conf/${veth.name}/accept_ra`, "0", true);
+  await k.setLinkUp(host, veth.index);
+}
+
+/**
+ * isGateway: each address's gateway goes on the bridge with the subnet's prefix, and forwarding is
+ * turned on for the families in use. Shared state: never undone by a failed ADD.
+ */
+async function configureGateway(
+  k: Kernel,
+  host: Ns,
+  bridge: Link,
+  ips: { address: string; gateway?: string | undefined }[],
+  conf: NetConf,
+): Promise<void> {
+  const existing = await k.listAddresses(host, bridge.index);
+  const families = new Set<4 | 6>();
+  for (const ip of ips) {
+    if (ip.gateway === undefined) continue;
+    const sub = parseCidr(ip.address);
+    const want = `${ip.gateway}/${sub.prefix}`;
+    families.add(sub.family);
+    if (existing.some((a) => a.address === parseCidr(ip.gateway!).ip && a.prefixLen === sub.prefix)) continue;
+    // An IPv4 bridge carries one gateway address; another one is replaced only with forceAddress.
+    const clash = sub.family === 4 ? existing.filter((a) => a.family === 4) : [];
+    for (const other of clash) {
+      if (!conf.forceAddress) {
+        throw new CniError(
+          ErrorCode.AddressUnavailable,
+          `bridge "${bridge.name}" already has address ${other.address}/${other.prefixLen}, not the gateway ${want}`,
+          "set forceAddress to replace it",
+        );
+      }
+      await k.deleteAddress(host, bridge.index, `${other.address}/${other.prefixLen}`);
+    }
+    try {
+      await k.addAddress(host, bridge.index, want, { noDad: true });
+    } catch (e) {
+      // A concurrent ADD on the same bridge put the same gateway there between our list and our add.
+      if ((e as { code?: unknown }).code !== "EEXIST") throw e;
+    }
+    existing.push({ index: bridge.index, family: sub.family, address: parseCidr(ip.gateway).ip, prefixLen: sub.prefix });
+  }
+  if (families.has(4)) k.writeSysctl(host, "net/ipv4/ip_forward", "1");
+  if (families.has(6)) k.writeSysctl(host, "net/ipv6/conf/all/forwarding", "1", true);
+  // Pin the bridge's MAC so it stops following its lowest-numbered port. Read it again: it changes
+  // when a port joins (a bridge left without ports has the all-zero MAC, which cannot be set).
+  const mac = (await k.getLinkByIndex(host, bridge.index))?.mac;
+  if (mac && !/^(00:){5}00$/.test(mac)) await k.setMac(host, bridge.index, mac);
+}
+
+/** Kernel errors reach the runtime as code 103 naming the operation; CniErrors pass through. */
+function asAddError(err: unknown): unknown {
+  if (err instanceof CniError) return err;
+  if (err instanceof Error && typeof (err as { op?: unknown }).op === "string") {
+    return new CniError(ErrorCode.KernelRefused, err.message, undefined, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,65 @@
+/**
+ * The IPAM of an attachment: tether's built-in `tether-ipam`, or any other IPAM plugin run from
+ * CNI_PATH. Undefined when the config has no ipam.type (an L2-only network).
+ */
+import type { Invocation } from "../cni/dispatch";
+import { CniError, ErrorCode } from "../cni/errors";
+import { parseResult } from "../cni/result";
+import type { IpamResult } from "../cni/types";
+import type { NetConf } from "../config/netconf";
+import { execPlugin, findPlugin } from "./delegate";
+
+export interface Ipam {
+  readonly type: string;
+  add(): Promise<IpamResult>;
+  del(): Promise<void>;
+  check(): Promise<void>;
+  gc(): Promise<void>;
+  status(): Promise<void>;
+}
+
+export const BUILTIN_IPAM = "tether-ipam";
+
+export function ipamFor(inv: Invocation<NetConf>): Ipam | undefined {
+  const type = inv.conf.ipam?.type;
+  if (type === undefined || type === "") return undefined;
+  return type === BUILTIN_IPAM ? builtinIpam(inv) : delegatedIpam(inv, type);
+}
+
+function builtinIpam(inv: Invocation<NetConf>): Ipam {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const impl = require("./builtinIpam") as typeof import("./builtinIpam");
+  return impl.builtinIpam(inv);
+}
+
+function delegatedIpam(inv: Invocation<NetConf>, type: string): Ipam {
+  const run = (command: string): unknown => execPlugin(findPlugin(type, inv.env.path), command, inv.stdin, process.env);
+  return {
+    type,
+    async add(): Promise<IpamResult> {
+      const out = run("ADD");
+      const result = parseResult(out ?? {}, inv.version, `result of IPAM plugin ${type}`);
+      if (!result.ips || result.ips.length === 0) {
+        throw new CniError(ErrorCode.DelegateFailed, `IPAM plugin ${type} returned no IP addresses`);
+      }
+      const ipam: IpamResult = {
+        ips: result.ips.map((ip) => (ip.gateway !== undefined ? { address: ip.address, gateway: ip.gateway } : { address: ip.address })),
+        routes: result.routes ?? [],
+      };
+      if (result.dns) ipam.dns = result.dns;
+      return ipam;
+    },
+    async del(): Promise<void> {
+      run("DEL");
+    },
+    async check(): Promise<void> {
+      run("CHECK");
+    },
+    async gc(): Promise<void> {
+      run("GC");
+    },
+    async status(): Promise<void> {
+      run("STATUS");
+    },
+  };
+}

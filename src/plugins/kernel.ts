@@ -1,0 +1,91 @@
+/**
+ * What the plugins need from the kernel, as one interface: the real implementation sits on
+ * src/netlink, and unit tests substitute a fake that can fail at any step.
+ */
+export interface Link {
+  index: number;
+  name: string;
+  kind?: string | undefined;
+  mac?: string | undefined;
+  mtu: number;
+  up: boolean;
+  master?: number | undefined;
+  promisc: boolean;
+  /** For a veth: the peer's index (in the peer's namespace). */
+  peerIndex?: number | undefined;
+}
+
+export interface Address {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+}
+
+export interface RouteSpec {
+  dst: string;
+  gw?: string | undefined;
+  oif?: number | undefined;
+  scope?: number | undefined;
+  priority?: number | undefined;
+  table?: number | undefined;
+  src?: string | undefined;
+  mtu?: number | undefined;
+  advmss?: number | undefined;
+}
+
+export interface KernelRoute {
+  family: 4 | 6;
+  dst: string;
+  gw?: string | undefined;
+  oif?: number | undefined;
+  table?: number | undefined;
+  priority?: number | undefined;
+}
+
+/** A namespace opened for configuration: the host's (path undefined) or a container's. */
+export interface Ns {
+  readonly path: string | undefined;
+}
+
+export interface Kernel {
+  /** Open a namespace (undefined = the one tether runs in). Fails if the path is not a netns. */
+  open(path?: string): Promise<Ns>;
+  close(ns: Ns): void;
+  getLink(ns: Ns, name: string): Promise<Link | undefined>;
+  getLinkByIndex(ns: Ns, index: number): Promise<Link | undefined>;
+  /** Create the bridge if absent; an existing link of that name that is not a bridge is an error. */
+  ensureBridge(ns: Ns, opts: { name: string; mtu?: number | undefined; vlanFiltering?: boolean }): Promise<{ link: Link; created: boolean }>;
+  /** Create a veth pair inside `container` named `name`, its peer (random `veth<hex>` name) placed in `host`. */
+  createVeth(
+    container: Ns,
+    host: Ns,
+    opts: { name: string; mtu?: number | undefined; mac?: string | undefined },
+  ): Promise<{ container: Link; host: Link }>;
+  deleteLink(ns: Ns, nameOrIndex: string | number): Promise<boolean>;
+  setLinkUp(ns: Ns, index: number): Promise<void>;
+  setMaster(ns: Ns, index: number, master: number): Promise<void>;
+  setMac(ns: Ns, index: number, mac: string): Promise<void>;
+  setPromisc(ns: Ns, index: number, on: boolean): Promise<void>;
+  setBridgePort(ns: Ns, index: number, opts: { hairpin?: boolean; isolated?: boolean }): Promise<void>;
+  addBridgeVlan(ns: Ns, index: number, vid: number, opts: { pvid: boolean; untagged: boolean }): Promise<void>;
+  addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean }): Promise<void>;
+  deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
+  listAddresses(ns: Ns, index?: number): Promise<Address[]>;
+  addRoute(ns: Ns, route: RouteSpec): Promise<void>;
+  listRoutes(ns: Ns, family?: 4 | 6): Promise<KernelRoute[]>;
+  /** Write /proc/sys/<key> in the namespace; a missing key is ignored when `optional`. */
+  writeSysctl(ns: Ns, key: string, value: string, optional?: boolean): void;
+  readSysctl(ns: Ns, key: string): string | undefined;
+}
+
+/** Open a container namespace for DEL/GC: a path that is gone or no longer a namespace means "nothing to do". */
+export async function openIfPresent(k: Kernel, path: string): Promise<Ns | undefined> {
+  try {
+    return await k.open(path);
+  } catch (e) {
+    const reason = (e as { reason?: unknown }).reason;
+    if (reason === "not-found" || reason === "not-netns") return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,117 @@
+/** The Kernel interface on the real kernel, through src/netlink. */
+import {
+  Rtnl,
+  addAddress,
+  addBridgeVlan,
+  addRoute,
+  closeNetns,
+  createVethPair,
+  deleteAddress,
+  deleteLink,
+  ensureBridge,
+  getLinkByIndex,
+  getLinkByName,
+  getVethPeer,
+  listAddresses,
+  listRoutes,
+  openNetns,
+  openOwnNetns,
+  readSysctl,
+  setBridgePort,
+  setLinkUp,
+  setMac,
+  setMaster,
+  setPromisc,
+  writeSysctl,
+  type LinkInfo,
+} from "../netlink/index";
+import { NetlinkError } from "../netlink/errors";
+import type { Address, Kernel, KernelRoute, Link, Ns } from "./kernel";
+
+class NetlinkNs implements Ns {
+  constructor(
+    readonly path: string | undefined,
+    readonly rtnl: Rtnl,
+  ) {}
+}
+
+function rtnl(ns: Ns): Rtnl {
+  return (ns as NetlinkNs).rtnl;
+}
+
+function toLink(l: LinkInfo): Link {
+  return { index: l.index, name: l.name, kind: l.kind, mac: l.mac, mtu: l.mtu, up: l.up, master: l.master, promisc: l.promisc, peerIndex: l.peerIndex };
+}
+
+export const netlinkKernel: Kernel = {
+  async open(path?: string): Promise<Ns> {
+    if (path !== undefined) closeNetns(openNetns(path, { allowOwn: false })); // refuses non-namespaces up front
+    return new NetlinkNs(path, Rtnl.open(path));
+  },
+  close(ns: Ns): void {
+    rtnl(ns).close();
+  },
+  async getLink(ns, name) {
+    const l = await getLinkByName(rtnl(ns), name);
+    return l && toLink(l);
+  },
+  async getLinkByIndex(ns, index) {
+    const l = await getLinkByIndex(rtnl(ns), index);
+    return l && toLink(l);
+  },
+  async ensureBridge(ns, opts) {
+    const spec: Parameters<typeof ensureBridge>[1] = { name: opts.name };
+    if (opts.mtu !== undefined) spec.mtu = opts.mtu;
+    if (opts.vlanFiltering) spec.vlanFiltering = true;
+    const { link, created } = await ensureBridge(rtnl(ns), spec);
+    if (!link.up) await setLinkUp(rtnl(ns), link.index);
+    return { link: toLink({ ...link, up: true }), created };
+  },
+  async createVeth(container, host, opts) {
+    const fd = host.path === undefined ? openOwnNetns() : openNetns(host.path, { allowOwn: true });
+    try {
+      const spec: Parameters<typeof createVethPair>[1] = { name: opts.name, peerNetnsFd: fd };
+      if (opts.mtu !== undefined) spec.mtu = opts.mtu;
+      if (opts.mac !== undefined) spec.mac = opts.mac;
+      const pair = await createVethPair(rtnl(container), spec);
+      const peer = await getVethPeer(rtnl(host), pair);
+      if (!peer) throw new NetlinkError(`RTM_GETLINK ${pair.peerName}`, 19 /* ENODEV */, "veth peer not found in the host namespace");
+      return { container: toLink(pair.link), host: toLink(peer) };
+    } finally {
+      closeNetns(fd);
+    }
+  },
+  deleteLink: (ns, nameOrIndex) => deleteLink(rtnl(ns), nameOrIndex),
+  setLinkUp: (ns, index) => setLinkUp(rtnl(ns), index),
+  setMaster: (ns, index, master) => setMaster(rtnl(ns), index, master),
+  setMac: (ns, index, mac) => setMac(rtnl(ns), index, mac),
+  setPromisc: (ns, index, on) => setPromisc(rtnl(ns), index, on),
+  setBridgePort: (ns, index, opts) => setBridgePort(rtnl(ns), index, opts),
+  addBridgeVlan: (ns, index, vid, opts) => addBridgeVlan(rtnl(ns), index, vid, opts),
+  addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad }),
+  deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
+  async listAddresses(ns, index): Promise<Address[]> {
+    const list = await listAddresses(rtnl(ns), index);
+    return list.map((a) => ({ index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen }));
+  },
+  async addRoute(ns, route) {
+    const spec: Parameters<typeof addRoute>[1] = { dst: route.dst };
+    if (route.gw !== undefined) spec.gw = route.gw;
+    if (route.oif !== undefined) spec.oif = route.oif;
+    if (route.scope !== undefined) spec.scope = route.scope;
+    if (route.priority !== undefined) spec.priority = route.priority;
+    if (route.table !== undefined) spec.table = route.table;
+    if (route.src !== undefined) spec.src = route.src;
+    if (route.mtu !== undefined) spec.mtu = route.mtu;
+    if (route.advmss !== undefined) spec.advmss = route.advmss;
+    await addRoute(rtnl(ns), spec);
+  },
+  async listRoutes(ns, family): Promise<KernelRoute[]> {
+    const list = await listRoutes(rtnl(ns), family === undefined ? {} : { family });
+    return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority }));
+  },
+  writeSysctl(ns, key, value, optional) {
+    writeSysctl(ns.path, key, value, { optional: optional === true });
+  },
+  readSysctl: (ns, key) => readSysctl(ns.path, key),
+};

@@ -1,0 +1,31 @@
+/** A LIFO stack of undo steps: each resource pushes its undo the moment it exists. */
+export class Rollback {
+  private readonly steps: { what: string; undo: () => unknown }[] = [];
+
+  push(what: string, undo: () => unknown): void {
+    this.steps.push({ what, undo });
+  }
+
+  /** Forget every step (the operation succeeded). */
+  commit(): void {
+    this.steps.length = 0;
+  }
+
+  get size(): number {
+    return this.steps.length;
+  }
+
+  /** Run every undo step in reverse; keep going past failures and return them. */
+  async run(): Promise<{ what: string; error: unknown }[]> {
+    const failures: { what: string; error: unknown }[] = [];
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!;
+      try {
+        await step.undo();
+      } catch (error) {
+        failures.push({ what: step.what, error });
+      }
+    }
+    return failures;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Bridge mode handlers on a fake kernel with the real built-in IPAM on a temp store: the result's
+ * shape, idempotent DEL, CHECK, and rollback after a failure at every single step of ADD.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { CniError } from "../../src/cni/errors";
+import { convertResult } from "../../src/cni/result";
+import { makeBridgeHandlers } from "../../src/plugins/bridge/index";
+import { FakeKernel } from "../helpers/fakeKernel";
+import { invocation } from "../helpers/invocation";
+
+const NETNS = "/var/run/netns/c1";
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function config(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cniVersion: "1.1.0",
+    name: "fakenet",
+    type: "tether",
+    bridge: "br-test",
+    isGateway: true,
+    isDefaultGateway: true,
+    ipam: {
+      type: "tether-ipam",
+      dataDir,
+      ranges: [[{ subnet: "10.9.0.0/24" }], [{ subnet: "fd09::/64" }]],
+      routes: [{ dst: "192.168.77.0/24" }],
+    },
+    ...extra,
+  };
+}
+
+function store(dataDir: string): string[] {
+  try {
+    return readdirSync(join(dataDir, "fakenet")).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip."));
+  } catch {
+    return [];
+  }
+}
+
+function setup(): { k: FakeKernel; dataDir: string; h: ReturnType<typeof makeBridgeHandlers> } {
+  const dataDir = mkdtempSync(join(tmpdir(), "tether-bridge-fake-"));
+  dirs.push(dataDir);
+  const k = new FakeKernel([NETNS]);
+  return { k, dataDir, h: makeBridgeHandlers(() => k) };
+}
+
+describe("bridge ADD on a fake kernel", () => {
+  it("returns bridge, host veth and container interface with the IPs on the container's index", async () => {
+    const { k, dataDir, h } = setup();
+    const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    assert.equal(result.interfaces?.length, 3);
+    assert.equal(result.interfaces?.[0]?.name, "br-test");
+    assert.match(result.interfaces?.[1]?.name ?? "", /^veth[0-9a-f]{8}$/);
+    assert.deepEqual(result.interfaces?.[2]?.sandbox, NETNS);
+    assert.deepEqual(result.ips, [
+      { address: "10.9.0.2/24", gateway: "10.9.0.1", interface: 2 },
+      { address: "fd09::2/64", gateway: "fd09::1", interface: 2 },
+    ]);
+    assert.deepEqual(result.routes, [
+      { dst: "192.168.77.0/24" },
+      { dst: "0.0.0.0/0", gw: "10.9.0.1" },
+      { dst: "::/0", gw: "fd09::1" },
+    ]);
+    const c = k.spaces.get(NETNS)!;
+    assert.deepEqual(c.addrs.map((a) => `${a.address}/${a.prefixLen}`), ["10.9.0.2/24", "fd09::2/64"]);
+    assert.deepEqual(k.host().addrs.map((a) => `${a.address}/${a.prefixLen}`), ["10.9.0.1/24", "fd09::1/64"]);
+    assert.equal(k.host().sysctls.get("net/ipv4/ip_forward"), "1");
+    assert.equal(c.sysctls.get("net/ipv6/conf/eth0/accept_dad"), "0");
+    assert.deepEqual(store(dataDir).sort(), ["10.9.0.2", "fd09::2"]);
+    assert.equal(k.openHandles, 0, "every namespace handle is closed");
+    // 0.2.0 output of the same result keeps one address per family
+    const legacy = convertResult(result, "0.2.0") as { ip4: { ip: string }; ip6: { ip: string } };
+    assert.equal(legacy.ip4.ip, "10.9.0.2/24");
+  });
+
+  it("refuses an interface name that already exists in the container, and reserves nothing", async () => {
+    const { k, dataDir, h } = setup();
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    await assert.rejects(
+      h.add(invocation("ADD", config(dataDir), { netns: NETNS, containerId: "c2" })),
+      (e: unknown) => e instanceof CniError && e.code === 100 && /eth0/.test(e.message),
+    );
+    assert.equal(store(dataDir).length, 2, "only the first ADD's reservations remain");
+    assert.equal([...k.host().links.values()].filter((l) => l.kind === "veth").length, 1);
+  });
+
+  it("leaves no veth and no reservation when any single step fails", async () => {
+    const probe = setup();
+    await probe.h.add(invocation("ADD", config(probe.dataDir), { netns: NETNS }));
+    const steps = probe.k.mutations;
+    assert.ok(steps >= 8, `ADD makes ${steps} kernel changes`);
+    for (let n = 1; n <= steps; n++) {
+      const { k, dataDir, h } = setup();
+      k.failAt = n;
+      await assert.rejects(h.add(invocation("ADD", config(dataDir), { netns: NETNS })), Error, `step ${n}`);
+      const c = k.spaces.get(NETNS)!;
+      assert.deepEqual([...c.links.values()].map((l) => l.name), ["lo"], `container after failing step ${n}: ${k.log[n - 1]}`);
+      assert.deepEqual([...k.host().links.values()].filter((l) => l.kind === "veth"), [], `host veth after failing step ${n}`);
+      assert.deepEqual(store(dataDir), [], `reservations after failing step ${n}`);
+      assert.equal(k.openHandles, 0);
+    }
+  });
+});
+
+describe("bridge DEL and CHECK on a fake kernel", () => {
+  it("DEL releases the reservation and the veth, and succeeds again, with an empty or missing netns", async () => {
+    const { k, dataDir, h } = setup();
+    const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const prev = JSON.parse(JSON.stringify(convertResult(result, "1.1.0"))) as Record<string, unknown>;
+    await h.del(invocation("DEL", { ...config(dataDir), prevResult: prev }, { netns: NETNS }));
+    assert.deepEqual(store(dataDir), []);
+    assert.deepEqual([...k.spaces.get(NETNS)!.links.values()].map((l) => l.name), ["lo"]);
+    assert.deepEqual([...k.host().links.values()].filter((l) => l.kind === "veth"), []);
+    await h.del(invocation("DEL", config(dataDir), { netns: NETNS }));
+    await h.del(invocation("DEL", config(dataDir), { netns: "" }));
+    await h.del(invocation("DEL", config(dataDir), { netns: "/var/run/netns/gone" }));
+  });
+
+  it("CHECK passes right after ADD and fails once an address or route is gone", async () => {
+    const { k, dataDir, h } = setup();
+    const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const prevResult = JSON.parse(JSON.stringify(convertResult(result, "1.1.0"))) as Record<string, unknown>;
+    const check = () => h.check(invocation("CHECK", { ...config(dataDir), prevResult }, { netns: NETNS }));
+    await check();
+    const c = k.spaces.get(NETNS)!;
+    // a route added by a later plugin is tolerated
+    c.routes.push({ family: 4, dst: "172.30.0.0/16", gw: "10.9.0.1", oif: undefined });
+    await check();
+    const saved = c.routes;
+    c.routes = c.routes.filter((r) => r.dst !== "192.168.77.0/24");
+    await assert.rejects(check(), (e: unknown) => e instanceof CniError && /192\.168\.77\.0\/24/.test(e.message));
+    c.routes = saved;
+    c.addrs = c.addrs.filter((a) => a.address !== "fd09::2");
+    await assert.rejects(check(), (e: unknown) => e instanceof CniError && /fd09::2\/64/.test(e.message));
+  });
+
+  it("CHECK without prevResult is an error", async () => {
+    const { dataDir, h } = setup();
+    await assert.rejects(h.check(invocation("CHECK", config(dataDir), { netns: NETNS })), /prevResult/);
+  });
+});
