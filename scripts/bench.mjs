@@ -2,16 +2,18 @@
 // Start-up and call benchmarks of dist/tether against baselines, side by side in one run.
 //
 //   node scripts/bench.mjs [--workload NAME[,NAME]] [--runs N] [--rss-runs N] [--gap-ms N]
-//                          [--warmup N] [--out DIR] [--keep-page-cache] [--list]
+//                          [--warmup N] [--out DIR] [--keep-page-cache] [--versus FILE]... [--list]
+//
+// --versus FILE adds FILE's VERSION as one more contender of the version workload (A/B of builds).
 //
 // Every call is a fresh process whose environment is ONLY PATH and CNI_* (a developer shell's
-// NODE_EXTRA_CA_CERTS alone costs Node about 30 ms), with the config on a stdin pipe. Contenders
-// of a workload run interleaved (A B A B ...), so drift on a shared machine hits all of them alike.
-// Wall and CPU (user+sys) time come from bash's `time` around the contender alone (ms resolution);
-// CPU time is the steadier figure on a busy shared machine. Peak RSS comes from separate runs
-// under `/usr/bin/time -f %M` (so that wrapper never pollutes the timings). Prints median
-// (min-max) per contender and the ratios of each workload's pair, and writes
-// bench-results/<stamp>.json with every sample.
+// NODE_EXTRA_CA_CERTS alone costs Node about 30 ms), with the config on a stdin pipe (a real one,
+// as runtimes give: see WRAPPER). Contenders of a workload run interleaved (A B B A A B ...), so
+// drift on a shared machine hits all of them alike. Wall and CPU (user+sys) time come from bash's
+// `time` around the contender alone (ms resolution); CPU time is the steadier figure on a busy
+// machine. Peak RSS comes from separate runs under `/usr/bin/time -f %M`. Prints median (min-max)
+// per contender and the ratios of each workload's pair, and writes bench-results/<stamp>.json
+// with every sample.
 //
 // Before the warm-up each contender's executable is dropped from the page cache (fsync, then
 // `dd iflag=nocache count=0`) so all are mapped the same way: a file just written in one huge
@@ -27,6 +29,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { attachWorkloads } from "./bench-cni.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tether = path.join(root, "dist/tether");
@@ -42,6 +45,22 @@ function exitedZero(r) {
   if (r.status !== 0) throw new Error(`exit ${r.status ?? r.signal}: ${r.stderr.slice(0, 500)}`);
 }
 
+/** A VERSION call of a tether executable (the default one, or another build given by --versus). */
+function versionContender(name, cmd) {
+  return {
+    name,
+    cmd,
+    args: [],
+    env: () => ({ CNI_COMMAND: "VERSION" }),
+    stdin: () => '{"cniVersion":"1.1.0"}',
+    check: (r) => {
+      exitedZero(r);
+      const got = JSON.parse(r.stdout);
+      if (JSON.stringify(got) !== JSON.stringify(EXPECTED_VERSION)) throw new Error(`unexpected stdout ${r.stdout}`);
+    },
+  };
+}
+
 /** @type {Array<Workload>} */
 const workloads = [
   {
@@ -49,18 +68,7 @@ const workloads = [
     description: "CNI VERSION: pure start-up cost",
     ratio: ["tether VERSION", "node -e 0"],
     contenders: [
-      {
-        name: "tether VERSION",
-        cmd: tether,
-        args: [],
-        env: () => ({ CNI_COMMAND: "VERSION" }),
-        stdin: () => '{"cniVersion":"1.1.0"}',
-        check: (r) => {
-          exitedZero(r);
-          const got = JSON.parse(r.stdout);
-          if (JSON.stringify(got) !== JSON.stringify(EXPECTED_VERSION)) throw new Error(`unexpected stdout ${r.stdout}`);
-        },
-      },
+      versionContender("tether VERSION", tether),
       {
         name: "node -e 0",
         cmd: node,
@@ -71,15 +79,14 @@ const workloads = [
       },
     ],
   },
-  // Later: { name: "bridge-add-del", setup: create a node netns + IPAM dir, beforeEach: create a
-  // container netns, contenders: tether ADD vs /usr/lib/cni/bridge ADD, afterEach: DEL + cleanup }.
+  ...attachWorkloads({ tether, node, mode: "bridge" }),
 ];
 
 /**
  * @typedef {{ status: number | null, signal: string | null, stdout: string, stderr: string }} RunResult
  * @typedef {{ name: string, cmd: string, args: string[], env: (ctx: object, i: number) => Record<string,string>,
  *   stdin: (ctx: object, i: number) => string, check: (r: RunResult) => void }} Contender
- * @typedef {{ name: string, description: string, ratio?: [string, string], contenders: Contender[],
+ * @typedef {{ name: string, description: string, ratio?: [string, string], ratios?: [string, string][], contenders: Contender[],
  *   setup?: (ctx: object) => void, teardown?: (ctx: object) => void,
  *   beforeEach?: (ctx: object, i: number, c: Contender) => void,
  *   afterEach?: (ctx: object, i: number, c: Contender) => void }} Workload
@@ -94,6 +101,7 @@ function parseArgs(argv) {
     out: path.join(root, "bench-results"),
     workloads: null,
     list: false,
+    versus: [],
     dropCache: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -111,6 +119,7 @@ function parseArgs(argv) {
     else if (a === "--workload") o.workloads = val().split(",");
     else if (a === "--list") o.list = true;
     else if (a === "--keep-page-cache") o.dropCache = false;
+    else if (a === "--versus") o.versus.push(path.resolve(val()));
     else throw new Error(`unknown argument ${a}`);
   }
   if (!(o.runs >= 1)) throw new Error("--runs must be >= 1");
@@ -129,44 +138,52 @@ function cleanEnv(extra) {
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-// bash's `time` brackets only the contender (fork, exec, wait) and reads its rusage: wall and CPU
-// to the millisecond, without the cost of spawning bash itself.
+// Each call runs from a small bash script (bash --norc: node's stdio are sockets, and bash sources
+// ~/.bashrc when stdin is a socket). The script turns the config into a real pipe on the
+// contender's stdin (a FIFO filled and closed before the clock starts: runtimes exec plugins with
+// an os.Pipe, while node's spawnSync would hand over a socket), then either
+//   time: bash's `time` around the contender alone: wall and CPU (user+sys) to the millisecond,
+//         without bash's own start-up; or
+//   rss:  /usr/bin/time -f %M around it: peak RSS in KiB (separate runs, so this wrapper never
+//         pollutes the timings).
 // `env -i` because bash itself would export _, SHLVL and PWD to the contender.
-const TIMED = 'e=$1 t=$2; shift 2; TIMEFORMAT="%3R %3U %3S"; { time env -i "$@" 2>"$e"; } 2>"$t"';
+const WRAPPER = `
+mode=$1 err=$2 out=$3 fifo=$4 input=$5; shift 5
+exec 3<>"$fifo"; printf '%s' "$input" >&3; exec 4<"$fifo" 3>&-
+if [ "$mode" = time ]; then
+  TIMEFORMAT="%3R %3U %3S"
+  { time env -i "$@" <&4 4<&- 2>"$err"; } 2>"$out"
+else
+  ${TIME} -f %M -o "$out" env -i "$@" <&4 4<&- 2>"$err"
+fi`;
+const MAX_INPUT = 60000; // the FIFO is filled before anyone reads it: stay under the pipe buffer
 let scratch = "";
 
-function runOnce(c, ctx, i) {
+function wrapped(mode, c, ctx, i) {
   const input = c.stdin(ctx, i);
+  if (Buffer.byteLength(input) > MAX_INPUT) throw new Error(`${c.name}: stdin over ${MAX_INPUT} bytes`);
   const env = cleanEnv(c.env(ctx, i));
-  const errFile = path.join(scratch, "stderr");
-  const timeFile = path.join(scratch, "time");
+  const [errFile, outFile, fifo] = ["stderr", "out", "fifo"].map((n) => path.join(scratch, n));
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const r = spawnSync("bash", ["-c", TIMED, "bash", errFile, timeFile, ...envArgs, c.cmd, ...c.args], {
-    input,
-    env: { PATH: env.PATH },
-    encoding: "utf8",
-    maxBuffer: 16 << 20,
-  });
+  const r = spawnSync(
+    "bash",
+    ["--norc", "--noprofile", "-c", WRAPPER, "bash", mode, errFile, outFile, fifo, input, ...envArgs, c.cmd, ...c.args],
+    { env: { PATH: env.PATH }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 16 << 20 },
+  );
   if (r.error) throw r.error;
-  const result = { status: r.status, signal: r.signal, stdout: r.stdout, stderr: fs.readFileSync(errFile, "utf8") };
-  c.check(result);
-  const [real, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+  c.check({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: fs.readFileSync(errFile, "utf8") });
+  return fs.readFileSync(outFile, "utf8").trim().split("\n").pop();
+}
+
+/** Wall and CPU milliseconds of one call. */
+function runOnce(c, ctx, i) {
+  const [real, user, sys] = wrapped("time", c, ctx, i).split(/\s+/).map(Number);
   return { wall: real * 1000, cpu: (user + sys) * 1000 };
 }
 
-/** Peak RSS in KiB of one call, through /usr/bin/time. */
+/** Peak RSS in KiB of one call. */
 function rssOnce(c, ctx, i) {
-  const input = c.stdin(ctx, i);
-  const env = cleanEnv(c.env(ctx, i));
-  const tmp = path.join(os.tmpdir(), `tether-bench-rss-${process.pid}`);
-  try {
-    const r = spawnSync(TIME, ["-f", "%M", "-o", tmp, c.cmd, ...c.args], { input, env, encoding: "utf8" });
-    if (r.error) throw r.error;
-    c.check(r);
-    return Number(fs.readFileSync(tmp, "utf8").trim().split("\n").pop());
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
+  return Number(wrapped("rss", c, ctx, i));
 }
 
 /** Evicts an executable from the page cache (it is read back from disk on the next exec). */
@@ -260,11 +277,15 @@ function main() {
     for (const w of workloads) process.stdout.write(`${w.name}\t${w.description}\n`);
     return;
   }
+  const version = workloads.find((w) => w.name === "version");
+  for (const file of o.versus) version.contenders.push(versionContender(`VERSION ${path.basename(file)}`, file));
   const chosen = o.workloads ? workloads.filter((w) => o.workloads.includes(w.name)) : workloads;
   if (o.workloads && chosen.length !== o.workloads.length) throw new Error(`unknown workload in ${o.workloads.join(",")}`);
   if (!fs.existsSync(tether)) throw new Error(`${tether} is missing: run scripts/build.sh first`);
 
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-"));
+  const mk = spawnSync("mkfifo", ["-m", "600", path.join(scratch, "fifo")], { encoding: "utf8" });
+  if (mk.status !== 0) throw new Error(`mkfifo: ${mk.stderr}`);
   const report = {
     date: new Date().toISOString(),
     host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
@@ -278,22 +299,25 @@ function main() {
     const { results, pageCacheDropped } = runWorkload(w, o);
     const entry = { name: w.name, description: w.description, pageCacheDropped, results };
     lines.push(`${w.name}: ${w.description} (n=${o.runs}, interleaved)`);
+    const width = Math.max(...results.map((r) => r.name.length));
     for (const r of results) {
       const rss = r.peakRssKiB === null ? "n/a" : `${fmt(r.peakRssKiB / 1024)} MiB`;
       const [s, c] = [r.wallMs, r.cpuMs];
       lines.push(
-        `  ${r.name.padEnd(20)} wall ${fmt(s.median).padStart(6)} ms (${fmt(s.min)}-${fmt(s.max)})` +
+        `  ${r.name.padEnd(width)}  wall ${fmt(s.median).padStart(6)} ms (${fmt(s.min)}-${fmt(s.max)})` +
           `  cpu ${fmt(c.median).padStart(6)} ms (${fmt(c.min)}-${fmt(c.max)})  peak RSS ${rss}`,
       );
     }
-    if (w.ratio) {
-      const [a, b] = w.ratio.map((n) => results.find((r) => r.name === n));
-      entry.ratio = { of: w.ratio, wall: a.wallMs.median / b.wallMs.median, cpu: a.cpuMs.median / b.cpuMs.median };
-      if (a.peakRssKiB && b.peakRssKiB) entry.ratio.peakRss = a.peakRssKiB / b.peakRssKiB;
+    entry.ratios = [];
+    for (const pair of w.ratios ?? (w.ratio ? [w.ratio] : [])) {
+      const [a, b] = pair.map((n) => results.find((r) => r.name === n));
+      const ratio = { of: pair, wall: a.wallMs.median / b.wallMs.median, cpu: a.cpuMs.median / b.cpuMs.median };
+      if (a.peakRssKiB && b.peakRssKiB) ratio.peakRss = a.peakRssKiB / b.peakRssKiB;
+      entry.ratios.push(ratio);
       lines.push(
-        `  ${w.ratio[0]} / ${w.ratio[1]}: wall ${entry.ratio.wall.toFixed(2)}, cpu ${entry.ratio.cpu.toFixed(2)}` +
-          (entry.ratio.peakRss ? `, peak RSS ${entry.ratio.peakRss.toFixed(2)}` : "") +
-          " (medians; goal <= 1.10)",
+        `  ${pair[0]} / ${pair[1]}: wall ${ratio.wall.toFixed(2)}, cpu ${ratio.cpu.toFixed(2)}` +
+          (ratio.peakRss ? `, peak RSS ${ratio.peakRss.toFixed(2)}` : "") +
+          " (medians)",
       );
     }
     report.workloads.push(entry);

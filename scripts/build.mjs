@@ -138,7 +138,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     // koffi's static loader names every platform's package; only linux-x64 is ever required here.
     external: ["@koromix/koffi-*"],
     define: {
-      TETHER_SEA_NATIVES: JSON.stringify(manifest),
+      __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
       __TETHER_BUILD__: JSON.stringify(buildInfo),
     },
   });
@@ -180,6 +180,11 @@ function baseExecutable() {
   const tmp = `${cached}.${process.pid}.tmp`;
   fs.copyFileSync(process.execPath, tmp);
   const s = spawnSync("strip", ["--strip-all", tmp], { encoding: "utf8" });
+  if (s.error?.code === "ENOENT") {
+    fs.rmSync(tmp, { force: true });
+    log("warning: strip(1) not found (binutils); using node unstripped");
+    return process.execPath;
+  }
   if (s.status !== 0) {
     fs.rmSync(tmp, { force: true });
     throw new Error(`strip failed (use --no-strip to skip it): ${s.stderr}`);

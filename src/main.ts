@@ -1,5 +1,6 @@
 /** Entry: a CNI invocation when CNI_COMMAND is set, else the human CLI. */
 import { writeSync } from "node:fs";
+import { basename } from "node:path";
 import { readAllStdin, type Io } from "./cni/dispatch";
 
 function writeAll(fd: number, text: string): void {
@@ -15,6 +16,15 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
+/**
+ * Run as the IPAM plugin when exec'd under the name `tether-ipam` (the install's link: argv[0] keeps
+ * the link's name, also for the single executable), or with TETHER_AS=tether-ipam (tests running
+ * `node build/src/main.js`, which cannot be renamed).
+ */
+function invokedAsIpam(env: NodeJS.ProcessEnv): boolean {
+  return basename(process.argv0) === "tether-ipam" || env["TETHER_AS"] === "tether-ipam";
+}
+
 async function main(): Promise<number> {
   const env = process.env;
   if ((env["CNI_COMMAND"] ?? "") !== "") {
@@ -27,9 +37,14 @@ async function main(): Promise<number> {
       now: () => performance.now(),
     };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { tetherPlugin } = require("./plugins/tether") as typeof import("./plugins/tether");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require("./util/log") as typeof import("./util/log")).log.configure({}, env["TETHER_LOG_LEVEL"]);
+    if (invokedAsIpam(env)) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { ipamPlugin } = require("./plugins/ipamPlugin") as typeof import("./plugins/ipamPlugin");
+      return dispatch(io, ipamPlugin);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { tetherPlugin } = require("./plugins/tether") as typeof import("./plugins/tether");
     return dispatch(io, tetherPlugin);
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -37,13 +52,17 @@ async function main(): Promise<number> {
   return runCli(process.argv.slice(2), { out: (t) => writeAll(1, t), err: (t) => writeAll(2, t) });
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    // Last resort: dispatch never throws, so this is a bug in the CLI path.
-    writeAll(2, `tether: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+function start(): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      // Last resort: dispatch never throws, so this is a bug in the CLI path.
+      writeAll(2, `tether: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+start();

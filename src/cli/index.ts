@@ -33,7 +33,7 @@ export interface CliStatus {
   code: number;
 }
 
-export function buildProgram(io: CliIo, _status: CliStatus = { code: 0 }): Command {
+export function buildProgram(io: CliIo, status: CliStatus = { code: 0 }): Command {
   const program = new Command("tether")
     .description(
       "tether: a CNI plugin (bridge and ptp modes, host-local compatible IPAM).\n" +
@@ -45,10 +45,19 @@ export function buildProgram(io: CliIo, _status: CliStatus = { code: 0 }): Comma
   // A Command made with `new Command` and added with addCommand does not inherit exitOverride and
   // configureOutput: without copying them, `tether version --bogus` or `tether version --help` calls
   // process.exit and writes to the real stdout/stderr instead of returning an exit code.
+  // Nested commands (`ipam list`) need the same settings, copied down the tree.
+  const inherit = (cmd: Command, parent: Command): Command => {
+    cmd.copyInheritedSettings(parent);
+    for (const sub of cmd.commands) inherit(sub, cmd);
+    return cmd;
+  };
   const addSubcommand = (cmd: Command): void => {
-    program.addCommand(cmd.copyInheritedSettings(program));
+    program.addCommand(inherit(cmd, program));
   };
   addSubcommand(versionCommand(io));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ipamCli = require("./ipam") as typeof import("./ipam");
+  addSubcommand(ipamCli.ipamCommand(io, status));
   program.command("help [command]", { hidden: true }).action((name?: string) => {
     const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
     io.out((sub ?? program).helpInformation());

@@ -1,5 +1,4 @@
 /** CNI_ARGS: "K=V;K2=V2" (deprecated in favour of the config's `args`, still sent by every runtime). */
-import { isIP } from "node:net";
 import { CniError, ErrorCode } from "./errors";
 
 export interface CniArgs {
@@ -23,6 +22,8 @@ const KNOWN = new Set([
   "K8S_POD_UID",
   "IP",
   "MAC",
+  // static IPAM's gateway for the IP= addresses, read by src/config/ipam.ts
+  "GATEWAY",
 ]);
 
 function argsError(msg: string): CniError {
@@ -39,7 +40,9 @@ function parseBool(key: string, value: string): boolean {
 function isIpWithOptionalPrefix(s: string): boolean {
   const [ip, len, extra] = s.split("/");
   if (extra !== undefined || ip === undefined) return false;
-  const family = isIP(ip);
+  // node:net is required here, not at the top: VERSION loads this module and must stay cheap.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const family = (require("node:net") as typeof import("node:net")).isIP(ip);
   if (family === 0) return false;
   if (len === undefined) return true;
   return /^\d{1,3}$/.test(len) && Number(len) <= (family === 4 ? 32 : 128);

@@ -10,6 +10,7 @@ import { CniError, ErrorCode, toErrorObject } from "./errors";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
 import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionInfo, type CniVersion } from "./version";
+import { sleepSync } from "../util/sleep";
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -70,7 +71,7 @@ export function readAllStdin(): Buffer | undefined {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EAGAIN") {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+        sleepSync(2);
         continue;
       }
       if (code === "EOF") break;

@@ -2,16 +2,15 @@
  * Results: conversion from the internal (1.1-shaped) result to the requested version, as libcni does,
  * and parsing of a result of any version (prevResult, a delegated IPAM's output) into the internal one.
  */
-import { isIPv4 } from "node:net";
 import { CniError, ErrorCode } from "./errors";
 import type { Dns, Interface, IpConfig, Result, Route } from "./types";
 import { compareVersions } from "./version";
 
 type Json = Record<string, unknown>;
 
+/** The family of an address already validated elsewhere (no node:net: VERSION must stay cheap). */
 function familyOf(cidrOrIp: string): "4" | "6" {
-  const ip = cidrOrIp.split("/")[0] ?? "";
-  return isIPv4(ip) ? "4" : "6";
+  return cidrOrIp.includes(":") ? "6" : "4";
 }
 
 type LooseDns = { [K in keyof Dns]?: Dns[K] | undefined };

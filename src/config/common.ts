@@ -1,6 +1,7 @@
 /** Shared zod building blocks and the one formatter that turns zod issues into CNI error text. */
 import { isIPv4, isIPv6 } from "node:net";
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { CniError, ErrorCode } from "../cni/errors";
 
 export function isIp(text: string): boolean {
@@ -22,36 +23,48 @@ export function isCidr(text: string): boolean {
 
 const show = (input: unknown): string => JSON.stringify(input) ?? String(input);
 
-export const IpAddress = z.string().refine(isIp, { error: (iss) => `${show(iss.input)} is not an IP address` });
-export const Cidr = z.string().refine(isCidr, { error: (iss) => `${show(iss.input)} is not a CIDR` });
+// zod/mini, imported by name so the bundle keeps only what is used (the full zod with every locale
+// costs each CNI call tens of milliseconds); English messages only.
+z.config(en());
+
+/** A string that satisfies `test`, or the message `what(input)`. */
+export function stringWhere(test: (s: string) => boolean, what: (input: unknown) => string): z.ZodMiniString {
+  return z.string().check(z.refine(test, { error: (iss) => what(iss.input) }));
+}
+
+/** A whole number in [min, max]. */
+export function intIn(min: number, max: number): z.ZodMiniNumber {
+  return z.number().check(z.int(), z.gte(min), z.lte(max));
+}
+
+export const IpAddress = stringWhere(isIp, (input) => `${show(input)} is not an IP address`);
+export const Cidr = stringWhere(isCidr, (input) => `${show(input)} is not a CIDR`);
 /** An address with or without a prefix length ("10.1.2.3" or "10.1.2.3/24"). */
-export const IpOrCidr = z
-  .string()
-  .refine((s) => isIp(s) || isCidr(s), { error: (iss) => `${show(iss.input)} is not an IP address or CIDR` });
-export const Mac = z
-  .string()
-  .refine((s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), {
-    error: (iss) => `${show(iss.input)} is not a MAC address (aa:bb:cc:dd:ee:ff)`,
-  });
+export const IpOrCidr = stringWhere((s) => isIp(s) || isCidr(s), (input) => `${show(input)} is not an IP address or CIDR`);
+export const Mac = stringWhere(
+  (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s),
+  (input) => `${show(input)} is not a MAC address (aa:bb:cc:dd:ee:ff)`,
+);
 
 /** libcni accepts these booleans as JSON booleans or the strings "true"/"false". */
-export const LooseBool = z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]);
+export const LooseBool = z.union([z.boolean(), z.pipe(z.enum(["true", "false"]), z.transform((s) => s === "true"))]);
 
+const MAX_U32 = 4294967295;
 export const RouteSchema = z.looseObject({
   dst: Cidr,
-  gw: IpAddress.optional(),
-  mtu: z.number().int().nonnegative().optional(),
-  advmss: z.number().int().nonnegative().optional(),
-  priority: z.number().int().nonnegative().optional(),
-  table: z.number().int().nonnegative().optional(),
-  scope: z.number().int().min(0).max(255).optional(),
+  gw: z.optional(IpAddress),
+  mtu: z.optional(intIn(0, MAX_U32)),
+  advmss: z.optional(intIn(0, MAX_U32)),
+  priority: z.optional(intIn(0, MAX_U32)),
+  table: z.optional(intIn(0, MAX_U32)),
+  scope: z.optional(intIn(0, 255)),
 });
 
 export const DnsSchema = z.looseObject({
-  nameservers: z.array(z.string()).optional(),
-  domain: z.string().optional(),
-  search: z.array(z.string()).optional(),
-  options: z.array(z.string()).optional(),
+  nameservers: z.optional(z.array(z.string())),
+  domain: z.optional(z.string()),
+  search: z.optional(z.array(z.string())),
+  options: z.optional(z.array(z.string())),
 });
 
 /** `a.b[0].c` from a zod issue path. */
@@ -72,7 +85,7 @@ function describeIssue(issue: z.core.$ZodIssue, prefix: string): string {
  * Parse with a schema; on failure throw a CniError (code 7 unless given) whose message names the first
  * offending field and whose details list every issue.
  */
-export function parseWith<S extends z.ZodType>(
+export function parseWith<S extends z.ZodMiniType>(
   schema: S,
   value: unknown,
   opts: { prefix?: string; code?: number } = {},

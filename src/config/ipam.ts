@@ -3,11 +3,11 @@
  * ranges and requested addresses (runtimeConfig.ipRanges / ips, args.cni.ips, CNI_ARGS IP=).
  */
 import { isAbsolute, normalize } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { Route } from "../cni/types";
 import { type Ip, parseIp } from "../ipam/ip";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
-import { Cidr, IpAddress, IpOrCidr, RouteSchema, configError, parseWith } from "./common";
+import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, stringWhere } from "./common";
 
 export const IPAM_TYPE = "tether-ipam";
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
@@ -44,36 +44,48 @@ function dropEmpty(value: unknown, keys: readonly string[]): unknown {
 const RANGE_KEYS = ["subnet", "rangeStart", "rangeEnd", "gateway"] as const;
 const OPTIONAL_RANGE_KEYS = ["rangeStart", "rangeEnd", "gateway"] as const;
 
-const ci = <S extends z.ZodType>(names: readonly string[], schema: S, empties: readonly string[] = []) =>
-  z.preprocess((v) => dropEmpty(canonicalKeys(v, names), empties), schema);
+const ci = <S extends z.ZodMiniType>(names: readonly string[], schema: S, empties: readonly string[] = []) =>
+  z.pipe(
+    z.transform((v: unknown) => dropEmpty(canonicalKeys(v, names), empties)),
+    schema,
+  );
 
 export const RangeSchema = ci(
   RANGE_KEYS,
   z.looseObject({
     subnet: Cidr,
-    rangeStart: IpAddress.optional(),
-    rangeEnd: IpAddress.optional(),
-    gateway: IpAddress.optional(),
+    rangeStart: z.optional(IpAddress),
+    rangeEnd: z.optional(IpAddress),
+    gateway: z.optional(IpAddress),
   }),
   OPTIONAL_RANGE_KEYS,
 );
 export const RangeSetSchema = z.array(RangeSchema);
 
+/** A static address: the reference `static` plugin's shape. */
+export const StaticAddressSchema = ci(
+  ["address", "gateway"],
+  z.looseObject({
+    address: stringWhere(isCidr, (input) => `${JSON.stringify(input)} is not in CIDR notation (address/prefix)`),
+    gateway: z.optional(IpAddress),
+  }),
+  ["gateway"],
+);
+
 export const TetherIpamSchema = ci(
-  ["type", "ranges", "routes", "dataDir", "resolvConf", ...RANGE_KEYS],
+  ["type", "ranges", "routes", "dataDir", "resolvConf", "addresses", "dns", ...RANGE_KEYS],
   z.looseObject({
     type: z.literal(IPAM_TYPE, { error: (iss) => `${JSON.stringify(iss.input)} is not "${IPAM_TYPE}"` }),
-    ranges: z.array(RangeSetSchema).optional(),
-    subnet: Cidr.optional(),
-    rangeStart: IpAddress.optional(),
-    rangeEnd: IpAddress.optional(),
-    gateway: IpAddress.optional(),
-    routes: z.array(RouteSchema).optional(),
-    dataDir: z
-      .string()
-      .refine(isAbsolute, { error: (iss) => `${JSON.stringify(iss.input)} is not an absolute path` })
-      .optional(),
-    resolvConf: z.string().optional(),
+    ranges: z.optional(z.array(RangeSetSchema)),
+    subnet: z.optional(Cidr),
+    rangeStart: z.optional(IpAddress),
+    rangeEnd: z.optional(IpAddress),
+    gateway: z.optional(IpAddress),
+    routes: z.optional(z.array(RouteSchema)),
+    dataDir: z.optional(stringWhere(isAbsolute, (input) => `${JSON.stringify(input)} is not an absolute path`)),
+    resolvConf: z.optional(z.string()),
+    addresses: z.optional(z.array(StaticAddressSchema)),
+    dns: z.optional(DnsSchema),
   }),
   [...OPTIONAL_RANGE_KEYS, "dataDir", "resolvConf"],
 );
@@ -81,11 +93,11 @@ export type TetherIpam = z.infer<typeof TetherIpamSchema>;
 
 const RuntimeConfigSchema = ci(
   ["ipRanges", "ips"],
-  z.looseObject({ ipRanges: z.array(RangeSetSchema).optional(), ips: z.array(IpOrCidr).optional() }),
+  z.looseObject({ ipRanges: z.optional(z.array(RangeSetSchema)), ips: z.optional(z.array(IpOrCidr)) }),
 );
 const ArgsSchema = ci(
   ["cni"],
-  z.looseObject({ cni: ci(["ips"], z.looseObject({ ips: z.array(IpOrCidr).optional() })).optional() }),
+  z.looseObject({ cni: z.optional(ci(["ips"], z.looseObject({ ips: z.optional(z.array(IpOrCidr)) }))) }),
 );
 
 /** The canonical, validated configuration the allocator and store work from. */
@@ -169,6 +181,7 @@ export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string
   const network = loadName(netconf.name);
   if (netconf.ipam === undefined) throw configError("ipam", "missing");
   const ipam = parseWith(TetherIpamSchema, netconf.ipam, { prefix: "ipam" });
+  if (ipam.addresses !== undefined) throw configError("ipam.addresses", "static addresses have no pool (use loadStaticIpamConfig)");
   const rc =
     netconf.runtimeConfig === undefined
       ? {}
@@ -201,3 +214,79 @@ export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string
   return cfg;
 }
 
+
+/** The static form of tether-ipam: fixed addresses, no store. */
+export interface StaticIpamConfig {
+  addresses: { address: string; gateway?: string }[];
+  routes: Route[];
+  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+}
+
+/** True when the ipam object uses the static form (`addresses`, any case). */
+export function isStaticIpam(ipam: unknown): boolean {
+  return isRecord(ipam) && Object.keys(ipam).some((k) => k.toLowerCase() === "addresses");
+}
+
+function staticCidr(text: string, path: string): string {
+  if (!isCidr(text.trim())) throw configError(path, `${JSON.stringify(text)} is not in CIDR notation (address/prefix)`);
+  return text.trim();
+}
+
+function familyOfCidr(cidr: string): 4 | 6 {
+  return cidr.includes(":") ? 6 : 4;
+}
+
+/**
+ * The static form, with the reference `static` plugin's sources and precedence: the config's
+ * `addresses`, plus CNI_ARGS `IP=` (appended; CNI_ARGS `GATEWAY=` is the gateway of those of its
+ * family); `args.cni.ips` replaces that list, and `runtimeConfig.ips` replaces it again. Every
+ * address must be a CIDR.
+ */
+export function loadStaticIpamConfig(
+  netconf: IpamNetConf,
+  cniArgs: { ips: readonly string[]; gateways?: readonly string[] } = { ips: [] },
+): StaticIpamConfig {
+  if (netconf.ipam === undefined) throw configError("ipam", "missing");
+  const ipam = parseWith(TetherIpamSchema, netconf.ipam, { prefix: "ipam" });
+  if (ipam.ranges !== undefined || ipam.subnet !== undefined) {
+    throw configError("ipam.addresses", "cannot be combined with ipam.ranges or ipam.subnet (static addresses or a pool, not both)");
+  }
+  const rc =
+    netconf.runtimeConfig === undefined
+      ? {}
+      : parseWith(RuntimeConfigSchema, netconf.runtimeConfig, { prefix: "runtimeConfig" });
+  const args = netconf.args === undefined ? {} : parseWith(ArgsSchema, netconf.args, { prefix: "args" });
+
+  let addresses: StaticIpamConfig["addresses"] = (ipam.addresses ?? []).map((a) =>
+    a.gateway === undefined ? { address: a.address } : { address: a.address, gateway: a.gateway },
+  );
+  const fromEnv = cniArgs.ips.map((t) => ({ address: staticCidr(t, "CNI_ARGS IP") }) as { address: string; gateway?: string });
+  for (const [i, gw] of (cniArgs.gateways ?? []).entries()) {
+    const g = gw.trim();
+    if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${JSON.stringify(gw)} is not an IP address`);
+    for (const a of fromEnv) if (familyOfCidr(a.address) === (g.includes(":") ? 6 : 4)) a.gateway = g;
+  }
+  addresses.push(...fromEnv);
+  const argIps = args.cni?.ips;
+  if (argIps !== undefined && argIps.length > 0) addresses = argIps.map((t, i) => ({ address: staticCidr(t, `args.cni.ips[${i}]`) }));
+  if (rc.ips !== undefined) addresses = rc.ips.map((t, i) => ({ address: staticCidr(t, `runtimeConfig.ips[${i}]`) }));
+
+  const v = typeof netconf.cniVersion === "string" && netconf.cniVersion !== "" ? netconf.cniVersion : "0.1.0";
+  if (/^0\.[0-2]\./.test(v)) {
+    for (const fam of [4, 6] as const) {
+      if (addresses.filter((a) => familyOfCidr(a.address) === fam).length > 1) {
+        throw configError("ipam.addresses", `cniVersion ${v} does not support more than one IPv${fam} address`);
+      }
+    }
+  }
+  const cfg: StaticIpamConfig = { addresses, routes: (ipam.routes ?? []).map(toRoute) };
+  if (ipam.dns !== undefined) {
+    const d: NonNullable<StaticIpamConfig["dns"]> = {};
+    if (ipam.dns.nameservers?.length) d.nameservers = ipam.dns.nameservers;
+    if (ipam.dns.domain) d.domain = ipam.dns.domain;
+    if (ipam.dns.search?.length) d.search = ipam.dns.search;
+    if (ipam.dns.options?.length) d.options = ipam.dns.options;
+    if (Object.keys(d).length > 0) cfg.dns = d;
+  }
+  return cfg;
+}

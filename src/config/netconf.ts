@@ -1,69 +1,75 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { CniError, ErrorCode } from "../cni/errors";
 import { ID_PATTERN } from "../cni/env";
-import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, parseWith } from "./common";
+import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, stringWhere } from "./common";
 import { normalizeKeys } from "./runtimeConfig";
 
 export const LogConfigSchema = z.strictObject({
-  file: z.string().refine((s) => s.startsWith("/"), { error: "must be an absolute path" }).optional(),
-  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
+  file: z.optional(stringWhere((s) => s.startsWith("/"), () => "must be an absolute path")),
+  level: z.optional(z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])),
 });
 
 const RuntimeConfigSchema = z.looseObject({
-  mac: Mac.optional(),
-  ips: z.array(IpOrCidr).optional(),
-  dns: z
-    .looseObject({
-      servers: z.array(z.string()).optional(),
-      searches: z.array(z.string()).optional(),
-      options: z.array(z.string()).optional(),
-    })
-    .optional(),
+  mac: z.optional(Mac),
+  ips: z.optional(z.array(IpOrCidr)),
+  dns: z.optional(
+    z.looseObject({
+      servers: z.optional(z.array(z.string())),
+      searches: z.optional(z.array(z.string())),
+      options: z.optional(z.array(z.string())),
+    }),
+  ),
 });
 
 const ArgsSchema = z.looseObject({
-  cni: z
-    .looseObject({
-      ips: z.array(IpOrCidr).optional(),
-      mac: Mac.optional(),
-    })
-    .optional(),
+  cni: z.optional(
+    z.looseObject({
+      ips: z.optional(z.array(IpOrCidr)),
+      mac: z.optional(Mac),
+    }),
+  ),
 });
 
-export const IpamRefSchema = z.looseObject({ type: z.string().optional() });
+export const IpamRefSchema = z.looseObject({ type: z.optional(z.string()) });
+
+const flag = () => z._default(LooseBool, false);
+const Attachments = z.optional(z.array(z.looseObject({ containerID: z.string(), ifname: z.string() })));
 
 export const NetConfSchema = z.looseObject({
-  cniVersion: z.string().optional(),
-  name: z.string().regex(ID_PATTERN, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid network name (${ID_PATTERN.source})` }),
-  type: z.string().min(1),
-  mode: z.enum(["bridge", "ptp"]).default("bridge"),
-  capabilities: z.record(z.string(), z.boolean()).optional(),
-  runtimeConfig: RuntimeConfigSchema.optional(),
-  args: ArgsSchema.optional(),
-  prevResult: z.unknown().optional(),
-  ipam: IpamRefSchema.optional(),
-  dns: DnsSchema.optional(),
-  log: LogConfigSchema.optional(),
+  cniVersion: z.optional(z.string()),
+  name: stringWhere(
+    (s) => ID_PATTERN.test(s),
+    (input) => `${JSON.stringify(input)} is not a valid network name (${ID_PATTERN.source})`,
+  ),
+  type: z.string().check(z.minLength(1)),
+  mode: z._default(z.enum(["bridge", "ptp"]), "bridge"),
+  capabilities: z.optional(z.record(z.string(), z.boolean())),
+  runtimeConfig: z.optional(RuntimeConfigSchema),
+  args: z.optional(ArgsSchema),
+  prevResult: z.optional(z.unknown()),
+  ipam: z.optional(IpamRefSchema),
+  dns: z.optional(DnsSchema),
+  log: z.optional(LogConfigSchema),
 
-  bridge: z.string().optional(),
-  isGateway: LooseBool.default(false),
-  isDefaultGateway: LooseBool.default(false),
-  forceAddress: LooseBool.default(false),
-  ipMasq: LooseBool.default(false),
-  ipMasqBackend: z.enum(["nftables", "iptables"]).optional(),
-  mtu: z.number().int().min(68).max(65535).optional(),
-  hairpinMode: LooseBool.default(false),
-  promiscMode: LooseBool.default(false),
-  vlan: z.number().int().min(0).max(4094).default(0),
-  enabledad: LooseBool.default(false),
-  disableContainerInterface: LooseBool.default(false),
-  portIsolation: LooseBool.default(false),
-  macspoofchk: LooseBool.default(false),
-  ipspoofchk: LooseBool.default(false),
+  bridge: z.optional(z.string()),
+  isGateway: flag(),
+  isDefaultGateway: flag(),
+  forceAddress: flag(),
+  ipMasq: flag(),
+  ipMasqBackend: z.optional(z.enum(["nftables", "iptables"])),
+  mtu: z.optional(intIn(68, 65535)),
+  hairpinMode: flag(),
+  promiscMode: flag(),
+  vlan: z._default(intIn(0, 4094), 0),
+  enabledad: flag(),
+  disableContainerInterface: flag(),
+  portIsolation: flag(),
+  macspoofchk: flag(),
+  ipspoofchk: flag(),
 
-  "cni.dev/valid-attachments": z.array(z.looseObject({ containerID: z.string(), ifname: z.string() })).optional(),
-  "cni.dev/attachments": z.array(z.looseObject({ containerID: z.string(), ifname: z.string() })).optional(),
+  "cni.dev/valid-attachments": Attachments,
+  "cni.dev/attachments": Attachments,
 });
 
 export type NetConf = z.output<typeof NetConfSchema>;

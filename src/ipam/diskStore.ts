@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
+import { sleepSync as sleepMs } from "../util/sleep";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
 import { type Ip, formatIp, parseIp } from "./ip";
 import type { IpamStore, Owner } from "./store";
@@ -72,10 +73,6 @@ function ioError(msg: string, cause?: unknown): CniError {
   return new CniError(ErrorCode.IoFailure, msg, undefined, { cause });
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(sleepCell, 0, 0, ms);
-}
 
 /** Read a small file without following a symlink or blocking on a FIFO; undefined if unreadable. */
 function readSmall(path: string, buf: Buffer): string | undefined {
@@ -262,6 +259,13 @@ export class DiskStore implements IpamStore {
     }
   }
 
+  /** Every address file with its trimmed content (what the owner index is rebuilt from). O(files) reads. */
+  scan(): { ip: Ip; key: string }[] {
+    const out: { ip: Ip; key: string }[] = [];
+    for (const e of this.entries()) out.push({ ip: e.ip, key: e.content });
+    return out;
+  }
+
   /** Addresses held by the owner, including legacy id-only files (host-local's GetByID). */
   findByOwner(owner: Owner): Ip[] {
     const key = ownerKey(owner);
@@ -305,6 +309,11 @@ export class DiskStore implements IpamStore {
   releaseIp(ip: Ip, owner: Owner): boolean {
     const content = this.holderOf(ip);
     return content !== undefined && content.trim() === ownerKey(owner) && this.unlink(formatIp(ip));
+  }
+
+  /** Remove an address file; false when it was already gone. */
+  removeIp(ip: Ip): boolean {
+    return this.unlink(formatIp(ip));
   }
 
   private unlink(name: string): boolean {

@@ -11,6 +11,7 @@ import { exhaustedError, freeCandidates, matchRequested, unavailableError } from
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
 import { type Ip, formatIp, parseIp } from "./ip";
 import { type Range, type RangeSet, isGatewayOf, rangeIndexFor, rangeSetContains } from "./rangeSet";
+import { IndexedStore } from "./indexedStore";
 import type { IpamStore, Owner } from "./store";
 
 export type { Reservation } from "./diskStore";
@@ -23,7 +24,7 @@ export interface AllocateOptions extends Owner, StoreOptions {
 
 export type ReleaseOptions = Owner & StoreOptions;
 
-type StoreConfig = Pick<IpamConfig, "dataDir" | "network">;
+type StoreConfig = Pick<IpamConfig, "dataDir" | "network"> & { rangeSets?: IpamConfig["rangeSets"] };
 
 /** resolv.conf -> result dns, as host-local reads it. */
 export function parseResolvConf(text: string): Dns {
@@ -50,6 +51,29 @@ function readDns(path: string): Dns {
   }
 }
 
+/**
+ * What the round robin must skip. Starts empty: a reservation attempt (O_EXCL create) is the truth,
+ * and after the last reserved address the next one is nearly always free. Only after a run of
+ * taken addresses does it read the directory's names once (no file contents), so a fragmented
+ * store costs one listing instead of thousands of failed creates.
+ */
+class Taken {
+  private names: Set<string> | undefined;
+  private misses = 0;
+  constructor(private readonly store: IpamStore) {}
+  has(ip: Ip): boolean {
+    return this.names?.has(formatIp(ip)) ?? false;
+  }
+  add(ip: Ip): void {
+    this.names?.add(formatIp(ip));
+    if (this.names === undefined && ++this.misses >= TAKEN_RUN_BEFORE_LISTING) this.names = this.store.names();
+  }
+  all(): Set<string> {
+    return (this.names ??= this.store.names());
+  }
+}
+const TAKEN_RUN_BEFORE_LISTING = 32;
+
 function inUseCount(names: ReadonlySet<string>, set: RangeSet): number {
   let n = 0;
   for (const name of names) {
@@ -71,7 +95,7 @@ function allocateInSet(
   setIndex: number,
   owner: Owner,
   requested: Ip | undefined,
-  taken: Set<string>,
+  taken: Taken,
   owned: readonly Ip[],
 ): Reserved {
   if (requested !== undefined) {
@@ -90,12 +114,11 @@ function allocateInSet(
       `${formatIp(dup)} has been allocated to ${owner.containerId}/${owner.ifname}, duplicate allocation is not allowed`,
     );
   }
-  const isTaken = (ip: Ip): boolean => taken.has(formatIp(ip));
-  for (const c of freeCandidates(set, store.lastReserved(setIndex), isTaken)) {
+  for (const c of freeCandidates(set, store.lastReserved(setIndex), (ip) => taken.has(ip))) {
     if (store.reserve(c.ip, owner, setIndex)) return c;
-    taken.add(formatIp(c.ip));
+    taken.add(c.ip);
   }
-  throw exhaustedError(set, setIndex, inUseCount(taken, set));
+  throw exhaustedError(set, setIndex, inUseCount(taken.all(), set));
 }
 
 function requestedFrom(opts: AllocateOptions, cfg: IpamConfig): readonly Ip[] {
@@ -119,14 +142,14 @@ export function allocate(cfg: IpamConfig, opts: AllocateOptions): IpamResult {
   const store = openStore(cfg, opts, true);
 
   const reserved = store.withLock(() => {
-    const taken = store.names();
-    // host-local's duplicate check reads every file; only needed when some set picks freely.
+    const taken = new Taken(store);
+    // host-local's duplicate check reads every file; here it is an index lookup, and only needed
+    // when some set picks freely.
     const owned = slots.some((s) => s === undefined) ? store.findByOwner(owner) : [];
     const done: Reserved[] = [];
     try {
       cfg.rangeSets.forEach((set, i) => {
         const r = allocateInSet(store, set, i, owner, slots[i], taken, owned);
-        taken.add(formatIp(r.ip));
         done.push(r);
       });
     } catch (err) {
@@ -144,12 +167,14 @@ export function allocate(cfg: IpamConfig, opts: AllocateOptions): IpamResult {
   return result;
 }
 
-function openStore(cfg: StoreConfig, opts: StoreOptions, create: true): DiskStore;
-function openStore(cfg: StoreConfig, opts: StoreOptions, create: false): DiskStore | undefined;
-function openStore(cfg: StoreConfig, opts: StoreOptions, create: boolean): DiskStore | undefined {
+/** The host-local store of the network with tether's owner index beside it. */
+export function openStore(cfg: StoreConfig, opts: StoreOptions, create: true): IndexedStore;
+export function openStore(cfg: StoreConfig, opts: StoreOptions, create: false): IndexedStore | undefined;
+export function openStore(cfg: StoreConfig, opts: StoreOptions, create: boolean): IndexedStore | undefined {
   const o: StoreOptions & { create: boolean } = { create };
   if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = opts.lockTimeoutMs;
-  return DiskStore.open(cfg.dataDir, cfg.network, o);
+  const disk = DiskStore.open(cfg.dataDir, cfg.network, o);
+  return disk === undefined ? undefined : new IndexedStore(disk, cfg.dataDir, cfg.network, cfg.rangeSets?.length ?? 0);
 }
 
 /**

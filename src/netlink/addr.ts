@@ -39,18 +39,22 @@ export interface AddressInfo {
 export interface AddAddressOptions {
   /** IPv6 only: skip duplicate address detection (IFA_F_NODAD); the address is usable at once. */
   noDad?: boolean;
+  /** No subnet route for the address (IFA_F_NOPREFIXROUTE): the caller routes the subnet itself. */
+  noPrefixRoute?: boolean;
 }
 
 /** Add `cidr` ("10.1.2.3/24", "fd00::3/64") to link `index`; EEXIST when it is already there. */
 export async function addAddress(rtnl: Rtnl, index: number, cidr: string, options: AddAddressOptions = {}): Promise<void> {
   const op = `RTM_NEWADDR ${cidr} #${index}`;
   const ip = parseCidr(op, cidr);
-  const flags = ip.family === 6 && options.noDad === true ? IFA_F.NODAD : 0;
-  const header: IfAddrMsg = { family: afOf(ip.family), prefixLen: ip.prefixLen, flags, index };
+  const flags = (ip.family === 6 && options.noDad === true ? IFA_F.NODAD : 0) | (options.noPrefixRoute === true ? IFA_F.NOPREFIXROUTE : 0);
+  // ifa_flags is 8 bits wide: flags above 0xff travel only in IFA_FLAGS.
+  const header: IfAddrMsg = { family: afOf(ip.family), prefixLen: ip.prefixLen, flags: flags & 0xff, index };
+  const flagsAttr = flags === 0 ? undefined : attrU32(IFA_FLAGS, flags);
   const attrs =
     ip.family === 4
-      ? [attrBytes(IFA_LOCAL, ip.bytes), attrBytes(IFA_ADDRESS, ip.bytes), ip.prefixLen < 31 ? attrBytes(IFA_BROADCAST, ipv4Broadcast(ip.bytes, ip.prefixLen)) : undefined]
-      : [attrBytes(IFA_ADDRESS, ip.bytes), flags === 0 ? undefined : attrU32(IFA_FLAGS, flags)];
+      ? [attrBytes(IFA_LOCAL, ip.bytes), attrBytes(IFA_ADDRESS, ip.bytes), ip.prefixLen < 31 ? attrBytes(IFA_BROADCAST, ipv4Broadcast(ip.bytes, ip.prefixLen)) : undefined, flagsAttr]
+      : [attrBytes(IFA_ADDRESS, ip.bytes), flagsAttr];
   await rtnl.request(op, RTM.NEWADDR, addressPayload(header, ...attrs), NLM_F.CREATE | NLM_F.EXCL);
 }
 

@@ -1,7 +1,7 @@
 /**
- * Links: lookup, veth pairs, bridges, bridge ports and VLANs. Simple attributes go through the
- * `netlink` package's typed formatters; nested ones (link info, veth peer, bridge port protinfo,
- * AF_BRIDGE VLAN info) are encoded by the small named functions below.
+ * Links: lookup, veth pairs, bridges, bridge ports and VLANs. Messages are a struct ifinfomsg (./msg)
+ * and attributes encoded with the package's struct helpers (./nlattr); the nested ones (link info,
+ * veth peer, bridge port protinfo, AF_BRIDGE VLAN info) each have a small named encoder below.
  */
 import { randomBytes } from "node:crypto";
 import { constants as osConstants } from "node:os";

@@ -71,6 +71,8 @@ export interface RtnlOptions {
 
 export class Rtnl {
   private closed = false;
+  /** The tail of the one-at-a-time request chain. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly socket: NetlinkCore.NetlinkSocket,
@@ -104,8 +106,17 @@ export class Rtnl {
   /**
    * Send one request and wait for its answer. Returns the reply messages (empty for a plain ACK);
    * an error answer, a send failure or the timeout become a NetlinkError naming `op`.
+   *
+   * Requests on one socket run one at a time: the kernel refuses a second dump while one is running
+   * (EBUSY), and the package cannot tell apart replies that interleave with a multipart dump.
    */
-  async request(op: string, type: number, payload: Uint8Array[], flags = 0): Promise<RawMessage[]> {
+  request(op: string, type: number, payload: Uint8Array[], flags = 0): Promise<RawMessage[]> {
+    const run = this.queue.then(() => this.send(op, type, payload, flags));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async send(op: string, type: number, payload: Uint8Array[], flags: number): Promise<RawMessage[]> {
     if (this.closed) throw new NetlinkError(op, osConstants.errno.EBADF, "socket is closed");
     let reply: [RawMessage[], MessageInfo];
     try {

@@ -4,11 +4,13 @@
  */
 import type { Invocation } from "../cni/dispatch";
 import { CniError, ErrorCode } from "../cni/errors";
-import type { IpamResult, IpConfig, Route } from "../cni/types";
-import type { NetConf } from "../config/netconf";
+import { compactDns } from "../cni/result";
+import type { Dns, Interface, IpamResult, IpConfig, Result, Route } from "../cni/types";
+import { validAttachments, type NetConf } from "../config/netconf";
+import type { AttachmentKey, Firewall, NftFamily, SpoofCheckSpec } from "../firewall/index";
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
 import type { Rollback } from "../util/rollback";
-import type { Kernel, Link, Ns } from "./kernel";
+import type { Kernel, KernelRoute, Link, Ns } from "./kernel";
 
 export interface Cidr {
   ip: string;
@@ -88,14 +90,38 @@ export async function configureContainerInterface(
   routes: readonly Route[],
   opts: { enableDad: boolean },
 ): Promise<void> {
+  await configureContainerAddresses(k, container, link, ips, { enableDad: opts.enableDad, noPrefixRoute: false });
+  await addContainerRoutes(k, container, link, ips, routes);
+}
+
+/** DAD settings, the addresses, link up. */
+export async function configureContainerAddresses(
+  k: Kernel,
+  container: Ns,
+  link: Link,
+  ips: readonly IpConfig[],
+  opts: { enableDad: boolean; noPrefixRoute: boolean },
+): Promise<void> {
   const hasV6 = ips.some((ip) => familyOf(ip.address) === 6);
   k.writeSysctl(container, `net/ipv4/conf/${link.name}/arp_notify`, "1", true);
   if (hasV6) {
     k.writeSysctl(container, `net/ipv6/conf/${link.name}/accept_dad`, opts.enableDad ? "1" : "0", true);
     if (opts.enableDad) k.writeSysctl(container, `net/ipv6/conf/${link.name}/enhanced_dad`, "1", true);
   }
-  for (const ip of ips) await k.addAddress(container, link.index, ip.address, { noDad: !opts.enableDad });
+  for (const ip of ips) {
+    await k.addAddress(container, link.index, ip.address, { noDad: !opts.enableDad, noPrefixRoute: opts.noPrefixRoute });
+  }
   await k.setLinkUp(container, link.index);
+}
+
+/** The result's routes in the container, each gateway defaulting to that of an address of its family. */
+export async function addContainerRoutes(
+  k: Kernel,
+  container: Ns,
+  link: Link,
+  ips: readonly IpConfig[],
+  routes: readonly Route[],
+): Promise<void> {
   for (const r of routes) {
     const fam = familyOf(r.dst);
     const gw = r.gw ?? ips.find((ip) => ip.gateway !== undefined && familyOf(ip.address) === fam)?.gateway;
@@ -122,4 +148,173 @@ export function defaultRoutes(ips: readonly IpConfig[], ipamRoutes: readonly Rou
     if (gw !== undefined) out.push({ dst, gw });
   }
   return out;
+}
+
+/**
+ * The result's dns: the runtime's (capability `dns`: servers/searches/options) over the config's
+ * `dns` over the IPAM's.
+ */
+export function resultDns(ipamDns: Dns | undefined, conf: NetConf): Dns | undefined {
+  const rc = conf.runtimeConfig?.dns;
+  const runtime = rc && compactDns({ nameservers: rc.servers, search: rc.searches, options: rc.options });
+  return runtime ?? compactDns(conf.dns) ?? compactDns(ipamDns);
+}
+
+/**
+ * tether after another plugin in a chain: the previous result stays in the output (spec), with
+ * tether's interfaces appended and its IPs' interface indexes shifted to match.
+ */
+export function mergePrevResult(prev: Result | undefined, ours: Result): Result {
+  if (!prev) return ours;
+  const before: Interface[] = prev.interfaces ?? [];
+  const shift = before.length;
+  const out: Result = { cniVersion: ours.cniVersion };
+  const interfaces = [...before, ...(ours.interfaces ?? [])];
+  if (interfaces.length > 0) out.interfaces = interfaces;
+  const ips = [
+    ...(prev.ips ?? []),
+    ...(ours.ips ?? []).map((ip) => (ip.interface === undefined ? ip : { ...ip, interface: ip.interface + shift })),
+  ];
+  if (ips.length > 0) out.ips = ips;
+  const routes = [...(prev.routes ?? []), ...(ours.routes ?? [])];
+  if (routes.length > 0) out.routes = routes;
+  const dns = ours.dns ?? prev.dns;
+  if (dns) out.dns = dns;
+  return out;
+}
+
+/** Kernel and firewall errors reach the runtime as codes 103 and 106 naming the operation; CniErrors pass through. */
+export function asAddError(err: unknown): unknown {
+  if (err instanceof CniError) return err;
+  if (err instanceof Error && err.name === "FirewallError") {
+    return new CniError(ErrorCode.Firewall, err.message, (err as { stderr?: string }).stderr || undefined, { cause: err });
+  }
+  if (err instanceof Error && typeof (err as { op?: unknown }).op === "string") {
+    return new CniError(ErrorCode.KernelRefused, err.message, undefined, { cause: err });
+  }
+  return err;
+}
+
+// ---- firewall: masquerade and spoof checks, keyed by the attachment ----
+
+export function attachmentKey(inv: Invocation<NetConf>): AttachmentKey {
+  return { network: inv.conf.name, containerId: inv.env.containerId, ifname: inv.env.ifname };
+}
+
+function wantsSpoofCheck(conf: NetConf): boolean {
+  return conf.macspoofchk || conf.ipspoofchk;
+}
+
+/**
+ * ipMasq and the spoof checks of a new attachment. The undo (keyed removal, a no-op when nothing is
+ * there) is pushed before each change, so a half-applied change is undone too.
+ */
+export async function installFirewall(
+  fw: () => Firewall,
+  inv: Invocation<NetConf>,
+  opts: { layer: NftFamily; hostIfname: string; containerMac: string | undefined; ips: readonly IpConfig[] },
+  rollback: Rollback,
+): Promise<void> {
+  const conf = inv.conf;
+  const key = attachmentKey(inv);
+  if (conf.ipMasq && opts.ips.length > 0) {
+    const firewall = fw();
+    rollback.push("remove masquerade rules", () => firewall.removeMasquerade(key));
+    await firewall.addMasquerade(key, opts.ips.map((ip) => ip.address), conf.ipMasqBackend);
+  }
+  if (wantsSpoofCheck(conf)) {
+    const spec: SpoofCheckSpec = { family: opts.layer, hostIfname: opts.hostIfname };
+    if (conf.macspoofchk) {
+      if (opts.containerMac === undefined) throw new CniError(ErrorCode.Internal, "macspoofchk: the container interface's MAC is unknown");
+      spec.mac = opts.containerMac;
+    }
+    if (conf.ipspoofchk) spec.addresses = opts.ips.map((ip) => ip.address);
+    const firewall = fw();
+    rollback.push("remove spoof-check rules", () => firewall.removeSpoofCheck(key));
+    await firewall.addSpoofCheck(key, spec);
+  }
+}
+
+/** DEL: the attachment's rules, found by its key alone (works without netns or prevResult). */
+export async function removeFirewall(fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
+  const key = attachmentKey(inv);
+  if (inv.conf.ipMasq) await fw().removeMasquerade(key);
+  if (wantsSpoofCheck(inv.conf)) await fw().removeSpoofCheck(key);
+}
+
+/** CHECK: the rules ADD made must still be there. */
+export async function checkFirewall(fw: () => Firewall, inv: Invocation<NetConf>, ips: readonly IpConfig[]): Promise<void> {
+  const key = attachmentKey(inv);
+  if (inv.conf.ipMasq && ips.length > 0 && !(await fw().hasMasquerade(key))) {
+    throw new CniError(ErrorCode.CheckFailed, "ipMasq: the attachment's masquerade rules are missing");
+  }
+  if (wantsSpoofCheck(inv.conf) && !(await fw().hasSpoofCheck(key))) {
+    throw new CniError(ErrorCode.CheckFailed, "the attachment's spoof-check rules are missing");
+  }
+}
+
+/** GC: rules of this network whose attachment is not in the runtime's valid list. */
+export async function gcFirewall(fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
+  const valid = validAttachments(inv.conf);
+  if (valid === undefined || !(inv.conf.ipMasq || wantsSpoofCheck(inv.conf))) return;
+  await fw().gc(inv.conf.name, valid.map((a) => ({ network: inv.conf.name, containerId: a.containerID, ifname: a.ifname })));
+}
+
+// ---- CHECK of the container side, against prevResult ----
+
+export function checkFailed(msg: string): CniError {
+  return new CniError(ErrorCode.CheckFailed, msg);
+}
+
+/** prevResult, required by CHECK. */
+export function requirePrevResult(inv: Invocation<NetConf>): Result {
+  if (!inv.prevResult) throw new CniError(ErrorCode.InvalidConfig, "prevResult: required for CHECK but missing");
+  return inv.prevResult;
+}
+
+/** The index of CNI_IFNAME (in CNI_NETNS) among prevResult's interfaces. */
+export function containerInterfaceIndex(inv: Invocation<NetConf>, prev: Result): number {
+  const i = (prev.interfaces ?? []).findIndex((itf) => itf.name === inv.env.ifname && itf.sandbox === inv.env.netns);
+  if (i < 0) throw checkFailed(`prevResult has no interface "${inv.env.ifname}" in sandbox ${inv.env.netns}`);
+  return i;
+}
+
+/**
+ * The container interface exists, is a veth with prevResult's MAC, and carries its addresses; the
+ * result's routes exist. Later plugins may add routes or change the MTU: only what is listed counts.
+ */
+export async function checkContainerSide(k: Kernel, container: Ns, inv: Invocation<NetConf>, prev: Result, ifIndex: number): Promise<Link> {
+  const link = await k.getLink(container, inv.env.ifname);
+  if (!link) throw checkFailed(`interface "${inv.env.ifname}" not found in ${inv.env.netns}`);
+  if (link.kind !== "veth") throw checkFailed(`interface "${inv.env.ifname}" is a ${link.kind ?? "link of unknown kind"}, not a veth`);
+  const wantMac = prev.interfaces?.[ifIndex]?.mac;
+  if (wantMac && link.mac && wantMac.toLowerCase() !== link.mac.toLowerCase()) {
+    throw checkFailed(`interface "${inv.env.ifname}" has MAC ${link.mac}, prevResult says ${wantMac}`);
+  }
+  const have = await k.listAddresses(container, link.index);
+  for (const ip of ipsOf(prev, ifIndex)) {
+    const c = parseCidr(ip.address);
+    if (!have.some((a) => a.address === c.ip && a.prefixLen === c.prefix)) {
+      throw checkFailed(`address ${ip.address} not found on "${link.name}"`);
+    }
+  }
+  await checkRoutes(k, container, prev.routes ?? []);
+  return link;
+}
+
+/** The IPs prevResult attributes to interface `ifIndex` (or to no interface). */
+export function ipsOf(prev: Result, ifIndex: number): IpConfig[] {
+  return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex);
+}
+
+async function checkRoutes(k: Kernel, ns: Ns, routes: readonly Route[]): Promise<void> {
+  const byFamily = new Map<4 | 6, KernelRoute[]>();
+  for (const r of routes) {
+    const fam = familyOf(r.dst);
+    if (!byFamily.has(fam)) byFamily.set(fam, await k.listRoutes(ns, fam));
+    const dst = subnetOf(r.dst); // as the kernel lists it: host bits cleared
+    if (!byFamily.get(fam)!.some((kr) => kr.dst === dst && (r.gw === undefined || kr.gw === r.gw))) {
+      throw checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} not found in the container`);
+    }
+  }
 }

@@ -1,23 +1,65 @@
-/** tether's built-in IPAM (`tether-ipam`) behind the plugin's Ipam interface. */
+/** tether's built-in IPAM (`tether-ipam`) behind the plugin's Ipam interface: a pool or static addresses. */
 import { accessSync, constants as fsConstants } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Invocation } from "../cni/dispatch";
 import { CniError, ErrorCode } from "../cni/errors";
 import type { IpamResult } from "../cni/types";
-import { loadIpamConfig, type IpamConfig } from "../config/ipam";
-import { validAttachments, type NetConf } from "../config/netconf";
+import {
+  type IpamConfig,
+  type IpamNetConf,
+  type StaticIpamConfig,
+  isStaticIpam,
+  loadIpamConfig,
+  loadStaticIpamConfig,
+} from "../config/ipam";
 import { allocate, check, gc, release } from "../ipam/index";
+import { staticAdd, staticCheck } from "../ipam/static";
 import { BUILTIN_IPAM, type Ipam } from "./ipam";
 
-export function builtinIpam(inv: Invocation<NetConf>): Ipam {
-  let cfg: IpamConfig | undefined;
+function netconfOf(raw: Record<string, unknown>): IpamNetConf {
+  return { name: raw["name"], cniVersion: raw["cniVersion"], ipam: raw["ipam"], runtimeConfig: raw["runtimeConfig"], args: raw["args"] };
+}
+
+/** GC's list of attachments to keep (cni.dev/valid-attachments, else cni.dev/attachments); undefined = none given. */
+export function validAttachmentsOf(raw: Record<string, unknown>): { containerId: string; ifname: string }[] | undefined {
+  const list = raw["cni.dev/valid-attachments"] ?? raw["cni.dev/attachments"];
+  if (list === undefined || list === null) return undefined;
+  if (!Array.isArray(list)) throw new CniError(ErrorCode.InvalidConfig, "cni.dev/valid-attachments: must be a list");
+  return list.map((a: unknown, i) => {
+    const o = (typeof a === "object" && a !== null ? a : {}) as Record<string, unknown>;
+    const id = o["containerID"];
+    const ifname = o["ifname"];
+    if (typeof id !== "string" || typeof ifname !== "string") {
+      throw new CniError(ErrorCode.InvalidConfig, `cni.dev/valid-attachments[${i}]: needs containerID and ifname strings`);
+    }
+    return { containerId: id, ifname };
+  });
+}
+
+/** Validate the config early (dispatch's loadConfig): a bad ipam section fails with code 7 before any work. */
+export function validateBuiltinIpam(raw: Record<string, unknown>): void {
+  if (isStaticIpam(raw["ipam"])) loadStaticIpamConfig(netconfOf(raw));
+  else loadIpamConfig(netconfOf(raw));
+}
+
+export function builtinIpam(inv: Invocation<unknown>): Ipam {
   const raw = inv.raw;
-  const config = (): IpamConfig =>
-    (cfg ??= loadIpamConfig(
-      { name: raw["name"], cniVersion: raw["cniVersion"], ipam: raw["ipam"], runtimeConfig: raw["runtimeConfig"], args: raw["args"] },
-      inv.args.ips,
-    ));
   const owner = { containerId: inv.env.containerId, ifname: inv.env.ifname };
+  if (isStaticIpam(raw["ipam"])) {
+    let cfg: StaticIpamConfig | undefined;
+    const gateways = inv.args.raw.filter(([k]) => k === "GATEWAY").flatMap(([, v]) => v.split(",").filter((s) => s.trim() !== ""));
+    const config = (): StaticIpamConfig => (cfg ??= loadStaticIpamConfig(netconfOf(raw), { ips: inv.args.ips, gateways }));
+    return {
+      type: BUILTIN_IPAM,
+      add: async () => staticAdd(config()),
+      del: async () => {},
+      check: async () => staticCheck(config(), inv.prevResult, owner.ifname),
+      gc: async () => {},
+      status: async () => {},
+    };
+  }
+  let cfg: IpamConfig | undefined;
+  const config = (): IpamConfig => (cfg ??= loadIpamConfig(netconfOf(raw), inv.args.ips));
   return {
     type: BUILTIN_IPAM,
     async add(): Promise<IpamResult> {
@@ -30,9 +72,9 @@ export function builtinIpam(inv: Invocation<NetConf>): Ipam {
       check(config(), owner);
     },
     async gc(): Promise<void> {
-      const valid = validAttachments(inv.conf);
+      const valid = validAttachmentsOf(raw);
       if (valid === undefined) return; // no list: delete nothing
-      gc(config(), valid.map((a) => ({ containerId: a.containerID, ifname: a.ifname })));
+      gc(config(), valid);
     },
     async status(): Promise<void> {
       const c = config();

@@ -22,6 +22,9 @@ export interface Address {
   prefixLen: number;
 }
 
+/** RT_SCOPE_* values (linux/rtnetlink.h). */
+export const ROUTE_SCOPE = { universe: 0, link: 253, host: 254 } as const;
+
 export interface RouteSpec {
   dst: string;
   gw?: string | undefined;
@@ -39,6 +42,8 @@ export interface KernelRoute {
   dst: string;
   gw?: string | undefined;
   oif?: number | undefined;
+  scope?: number | undefined;
+  src?: string | undefined;
   table?: number | undefined;
   priority?: number | undefined;
 }
@@ -69,7 +74,8 @@ export interface Kernel {
   setPromisc(ns: Ns, index: number, on: boolean): Promise<void>;
   setBridgePort(ns: Ns, index: number, opts: { hairpin?: boolean; isolated?: boolean }): Promise<void>;
   addBridgeVlan(ns: Ns, index: number, vid: number, opts: { pvid: boolean; untagged: boolean }): Promise<void>;
-  addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean }): Promise<void>;
+  /** noPrefixRoute: the kernel adds no route to the address's subnet (ptp routes it via the gateway). */
+  addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean }): Promise<void>;
   deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
   listAddresses(ns: Ns, index?: number): Promise<Address[]>;
   addRoute(ns: Ns, route: RouteSpec): Promise<void>;
@@ -88,4 +94,10 @@ export async function openIfPresent(k: Kernel, path: string): Promise<Ns | undef
     if (reason === "not-found" || reason === "not-netns") return undefined;
     throw e;
   }
+}
+
+/** The real kernel, loaded on first use (commands that never touch the kernel never load netlink). */
+export function realKernel(): Kernel {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require("./netlinkKernel") as typeof import("./netlinkKernel")).netlinkKernel;
 }

@@ -88,7 +88,7 @@ export const netlinkKernel: Kernel = {
   setPromisc: (ns, index, on) => setPromisc(rtnl(ns), index, on),
   setBridgePort: (ns, index, opts) => setBridgePort(rtnl(ns), index, opts),
   addBridgeVlan: (ns, index, vid, opts) => addBridgeVlan(rtnl(ns), index, vid, opts),
-  addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad }),
+  addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad, noPrefixRoute: opts.noPrefixRoute === true }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
   async listAddresses(ns, index): Promise<Address[]> {
     const list = await listAddresses(rtnl(ns), index);
@@ -108,7 +108,7 @@ export const netlinkKernel: Kernel = {
   },
   async listRoutes(ns, family): Promise<KernelRoute[]> {
     const list = await listRoutes(rtnl(ns), family === undefined ? {} : { family });
-    return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority }));
+    return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src }));
   },
   writeSysctl(ns, key, value, optional) {
     writeSysctl(ns.path, key, value, { optional: optional === true });

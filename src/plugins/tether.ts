@@ -2,11 +2,12 @@
 import type { CniEnv } from "../cni/env";
 import type { Handlers, PluginSpec } from "../cni/dispatch";
 import { describeCauses } from "../cni/errors";
-import { loadNetConf, type NetConf } from "../config/netconf";
+import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
 
 export const tetherPlugin: PluginSpec<NetConf> = {
-  loadConfig: loadNetConf,
+  // zod and the schemas load only once a command needs a config (not for VERSION).
+  loadConfig: (raw) => (require("../config/netconf") as typeof import("../config/netconf")).loadNetConf(raw),
   onConfig(conf: NetConf, env: CniEnv): void {
     log.configure(conf.log ?? {}, process.env["TETHER_LOG_LEVEL"]);
     log.bind({ command: env.command, containerId: env.containerId, ifname: env.ifname, network: conf.name });

@@ -2,7 +2,7 @@
  * What the build baked in about the native addons carried as SEA assets.
  *
  * scripts/build.mjs hashes each `.node` file once, at build time, and esbuild `define`s
- * TETHER_SEA_NATIVES with the result. Outside that bundle (tsc output under plain node) the
+ * __TETHER_SEA_NATIVES__ with the result. Outside that bundle (tsc output under plain node) the
  * identifier is not defined and {@link seaManifest} returns undefined.
  */
 
@@ -20,10 +20,10 @@ export interface NativeSpec {
 
 export type SeaManifest = Readonly<Record<NativeName, NativeSpec>>;
 
-declare const TETHER_SEA_NATIVES: SeaManifest | undefined;
+declare const __TETHER_SEA_NATIVES__: SeaManifest | undefined;
 
 export function seaManifest(): SeaManifest | undefined {
-  return typeof TETHER_SEA_NATIVES === "undefined" ? undefined : TETHER_SEA_NATIVES;
+  return typeof __TETHER_SEA_NATIVES__ === "undefined" ? undefined : __TETHER_SEA_NATIVES__;
 }
 
 /** Name of the cache file for a spec: content addressed, so a new build never reuses an old file. */

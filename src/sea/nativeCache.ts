@@ -30,7 +30,12 @@ export interface NativeOrigin {
 }
 
 export class NativeCacheError extends Error {
-  override readonly name = "NativeCacheError";
+  override readonly name: string = "NativeCacheError";
+}
+
+/** The asset's bytes do not match the build's hash: no directory will do better. */
+export class NativeAssetMismatchError extends NativeCacheError {
+  override readonly name = "NativeAssetMismatchError";
 }
 
 const loaded = new Map<NativeName, unknown>();
@@ -105,7 +110,7 @@ function writeVerified(file: string, spec: NativeSpec, bytes: Uint8Array): void 
   const crypto = require("node:crypto") as typeof import("node:crypto");
   const digest = crypto.createHash("sha256").update(bytes).digest("hex");
   if (bytes.byteLength !== spec.size || digest !== spec.sha256) {
-    throw new NativeCacheError(
+    throw new NativeAssetMismatchError(
       `asset ${spec.asset} does not match the build (sha256 ${digest}, ${bytes.byteLength} bytes; ` +
         `expected ${spec.sha256}, ${spec.size} bytes): the executable is damaged`,
     );
@@ -168,6 +173,7 @@ function loadFromSea(name: NativeName): unknown {
       origins.set(name, { source: "sea", path: m.path, written: m.written });
       return exports;
     } catch (err) {
+      if (err instanceof NativeAssetMismatchError) throw err;
       problems.push(`${dir}: ${err instanceof Error ? err.message : String(err)}`);
       // A refused directory (foreign owner, writable by others) is worth an operator's attention;
       // an unwritable one (read-only /var) is an expected case of the fallback order.

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, type CniWorld } from "../helpers/binary";
-import { netnsUnavailable, type TestNetns } from "../helpers/netns";
+import { createNetns, netnsUnavailable, type TestNetns } from "../helpers/netns";
 
 const skip = netnsUnavailable();
 const TEST_TIMEOUT = 300_000;
@@ -65,6 +65,18 @@ function assertNothingLeft(w: CniWorld, c: TestNetns, what: string): void {
   assert.deepEqual([...w.reservations().keys()], [], `${what}: no reservation`);
 }
 
+/** Whether this kernel can turn on VLAN filtering on a bridge (CONFIG_BRIDGE_VLAN_FILTERING). */
+function kernelHasBridgeVlanFiltering(): boolean {
+  if (skip) return false;
+  const ns = createNetns(undefined, "probe");
+  try {
+    return ns.tryExec(["ip", "link", "add", "name", "probe0", "type", "bridge", "vlan_filtering", "1"]).status === 0;
+  } finally {
+    ns.remove();
+  }
+}
+const vlanFiltering = kernelHasBridgeVlanFiltering();
+
 describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
   test("defaults: bridge tether0, no gateway address, no promisc/hairpin/isolation/vlan filtering, DAD off", (t) => {
     const w = world(t);
@@ -111,10 +123,12 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
   test("mtu: an existing bridge keeps its own MTU; the veth ends get the configured one", (t) => {
     const w = world(t);
     const c = w.container();
-    w.node.exec(["ip", "link", "add", "name", w.bridge, "mtu", "1500", "type", "bridge"]);
+    // An MTU set on the bridge after creation is the user's: the kernel then stops following the ports'.
+    w.node.exec(["ip", "link", "add", "name", w.bridge, "type", "bridge"]);
+    w.node.exec(["ip", "link", "set", "dev", w.bridge, "mtu", "1450"]);
     const conf = w.conf("1.1.0", { mtu: 1300 });
     const res = successJson<Result>(w.cni("ADD", c, conf));
-    assert.equal(w.node.link(w.bridge).mtu, 1500, "bridge unchanged");
+    assert.equal(w.node.link(w.bridge).mtu, 1450, "bridge unchanged");
     assert.ok(w.node.link(w.bridge).flags.includes("UP"), "existing bridge brought up");
     assert.equal(w.node.link(hostVethOf(res)).mtu, 1300);
     assert.equal(c.link("eth0").mtu, 1300);
@@ -155,7 +169,15 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     assert.equal(w.node.hasLink(w.bridge), false, "no bridge made");
   });
 
-  test("vlan: vlan_filtering on the bridge, the VID as PVID untagged on the host port; same-VLAN containers talk", (t) => {
+  test("vlan on a kernel without bridge VLAN filtering: a clear error, nothing made or reserved", { skip: vlanFiltering ? "the kernel supports bridge VLAN filtering" : false }, (t) => {
+    const w = world(t);
+    const c = w.container();
+    const e = errorJson(w.cni("ADD", c, w.conf("1.1.0", { vlan: 100 })));
+    assert.match(e.msg, /VLAN filtering/i, JSON.stringify(e));
+    assertNothingLeft(w, c, "after the failed ADD");
+  });
+
+  test("vlan: vlan_filtering on the bridge, the VID as PVID untagged on the host port; same-VLAN containers talk", { skip: vlanFiltering ? false : "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)" }, (t) => {
     const w = world(t);
     const c1 = w.container("c1");
     const c2 = w.container("c2");
@@ -212,6 +234,20 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     assert.equal(v6.dadfailed, undefined);
     delAndVerify(w, c, conf, res);
   });
+
+  test(
+    "enabledad true: ADD returns once DAD is over (no tentative address), as the reference does",
+    { todo: "bridgeAdd does not wait for IPv6 DAD yet (the reference settles addresses for up to 10 s)" },
+    (t) => {
+      const w = world(t);
+      const c = w.container();
+      const conf = w.conf("1.1.0", { enabledad: true });
+      const res = successJson<Result>(w.cni("ADD", c, conf));
+      const tentative = c.addrs("eth0").filter((a) => a.family === "inet6" && a.scope === "global" && a.tentative === true);
+      assert.deepEqual(tentative, [], "no tentative global address when ADD returns");
+      delAndVerify(w, c, conf, res);
+    },
+  );
 
   test("enabledad false: accept_dad=0, IPv6 address with nodad", (t) => {
     const w = world(t);
@@ -365,23 +401,23 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
   test("a non-bridge link with the bridge's name: clear error, nothing made or reserved", (t) => {
     const w = world(t);
     const c = w.container();
-    w.node.exec(["ip", "link", "add", "name", w.bridge, "type", "dummy"]);
+    w.node.exec(["ip", "link", "add", "name", w.bridge, "type", "ifb"]);
     const e = errorJson(w.cni("ADD", c, w.conf("1.1.0", { isGateway: true })));
     assert.ok(e.msg.includes(w.bridge), `names the link: ${JSON.stringify(e)}`);
     assert.match(e.msg, /bridge/i, `says it is not a bridge: ${JSON.stringify(e)}`);
     assertNothingLeft(w, c, "after the failed ADD");
-    assert.equal(w.node.link(w.bridge).linkinfo?.info_kind, "dummy", "the existing link is untouched");
+    assert.equal(w.node.link(w.bridge).linkinfo?.info_kind, "ifb", "the existing link is untouched");
   });
 
   test("CNI_IFNAME already in the container: code 100, nothing reserved, the existing link untouched", (t) => {
     const w = world(t);
     const c = w.container();
-    c.exec(["ip", "link", "add", "name", "eth0", "type", "dummy"]);
+    c.exec(["ip", "link", "add", "name", "eth0", "type", "ifb"]);
     const e = errorJson(w.cni("ADD", c, w.conf("1.1.0", { isGateway: true })));
     assert.equal(e.code, 100, e.msg);
     assert.match(e.msg, /eth0/);
     assert.deepEqual(w.nodeVeths(), []);
     assert.deepEqual([...w.reservations().keys()], [], "nothing reserved");
-    assert.equal(c.link("eth0").linkinfo?.info_kind, "dummy");
+    assert.equal(c.link("eth0").linkinfo?.info_kind, "ifb");
   });
 });

@@ -21,7 +21,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cacheFileName, type NativeName, type NativeSpec } from "../../src/sea/manifest.js";
-import { NativeCacheError, materializeNative } from "../../src/sea/nativeCache.js";
+import { NativeAssetMismatchError, materializeNative } from "../../src/sea/nativeCache.js";
 
 function findRoot(): string {
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
@@ -336,7 +336,7 @@ describe("materializeNative (compiled module, no SEA)", () => {
   it("refuses bytes that do not match the build-time hash and leaves nothing behind", () => {
     const dir = path.join(base, "b");
     const bad = new TextEncoder().encode("tampered bytes of the same size!!!").slice(0, bytes.byteLength);
-    assert.throws(() => materializeNative(dir, name, goodSpec, () => bad), NativeCacheError);
+    assert.throws(() => materializeNative(dir, name, goodSpec, () => bad), NativeAssetMismatchError);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 

@@ -2,6 +2,7 @@
  * An in-memory Kernel for unit tests: namespaces with links, addresses, routes and sysctls, and a
  * switch that makes the N-th mutating call fail, to prove that every undo step runs.
  */
+import type { AttachmentKey, Firewall, MasqBackend, SpoofCheckSpec } from "../../src/firewall/index";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/plugins/kernel";
 
 interface FakeNs {
@@ -51,7 +52,10 @@ export class FakeKernel implements Kernel {
     return this.spaces.get(HOST)!;
   }
 
-  private mutate(op: string): void {
+  /** The firewall of this fake machine; its changes count as mutations too. */
+  readonly firewall = new FakeFirewall((op) => this.mutate(op));
+
+  mutate(op: string): void {
     this.mutations++;
     this.log.push(op);
     if (this.failAt === this.mutations) throw new InjectedFault(op);
@@ -116,7 +120,10 @@ export class FakeKernel implements Kernel {
     if (l.kind === "veth" && l.peerIndex !== undefined) {
       for (const other of this.spaces.values()) {
         const peer = other.links.get(l.peerIndex);
-        if (peer?.peerIndex === l.index) other.links.delete(peer.index);
+        if (peer?.peerIndex !== l.index) continue;
+        other.links.delete(peer.index);
+        other.addrs = other.addrs.filter((a) => a.index !== peer.index);
+        other.routes = other.routes.filter((r) => r.oif !== peer.index);
       }
     }
     return true;
@@ -145,10 +152,16 @@ export class FakeKernel implements Kernel {
   addBridgeVlan(ns: Ns, index: number): Promise<void> {
     return this.setField(ns, index, `vlan ${index}`, {});
   }
-  async addAddress(ns: Ns, index: number, cidr: string): Promise<void> {
+  async addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean } = { noDad: false }): Promise<void> {
     this.mutate(`addAddress ${cidr}`);
     const [address, len] = cidr.split("/");
-    this.space(ns).addrs.push({ index, family: address!.includes(":") ? 6 : 4, address: address!, prefixLen: Number(len) });
+    const family = address!.includes(":") ? 6 : 4;
+    const s = this.space(ns);
+    s.addrs.push({ index, family, address: address!, prefixLen: Number(len) });
+    // As the kernel does: a route to the address's subnet, unless asked not to.
+    if (!opts.noPrefixRoute && Number(len) < (family === 4 ? 32 : 128)) {
+      s.routes.push({ family, dst: subnetOf(address!, Number(len)), oif: index, scope: family === 4 ? 253 : 0 });
+    }
   }
   async deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean> {
     const s = this.space(ns);
@@ -162,7 +175,11 @@ export class FakeKernel implements Kernel {
   }
   async addRoute(ns: Ns, route: RouteSpec): Promise<void> {
     this.mutate(`addRoute ${route.dst}`);
-    this.space(ns).routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif });
+    const s = this.space(ns);
+    if (s.routes.some((r) => r.dst === route.dst && r.oif === route.oif && r.gw === route.gw)) {
+      throw Object.assign(new Error(`addRoute ${route.dst} -> EEXIST`), { code: "EEXIST", op: `addRoute ${route.dst}` });
+    }
+    s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src });
   }
   async listRoutes(ns: Ns, family?: 4 | 6): Promise<KernelRoute[]> {
     return this.space(ns).routes.filter((r) => family === undefined || r.family === family);
@@ -172,5 +189,62 @@ export class FakeKernel implements Kernel {
   }
   readSysctl(ns: Ns, key: string): string | undefined {
     return this.space(ns).sysctls.get(key);
+  }
+}
+
+function subnetOf(address: string, prefix: number): string {
+  if (!address.includes(":")) {
+    const n = address.split(".").reduce((acc, o) => (acc << 8n) | BigInt(o), 0n);
+    const net = prefix === 0 ? 0n : (n >> BigInt(32 - prefix)) << BigInt(32 - prefix);
+    return `${[24n, 16n, 8n, 0n].map((s) => String((net >> s) & 255n)).join(".")}/${prefix}`;
+  }
+  // Tests use /64 and shorter IPv6 subnets written as "<prefix>::<host>".
+  const groups = address.split("::")[0]!.split(":").slice(0, Math.ceil(prefix / 16));
+  return `${groups.join(":")}::/${prefix}`;
+}
+
+export interface FakeRule {
+  kind: "masquerade" | "spoofcheck";
+  key: AttachmentKey;
+  cidrs?: readonly string[];
+  backend?: MasqBackend | undefined;
+  spec?: SpoofCheckSpec;
+}
+
+const sameKey = (a: AttachmentKey, b: AttachmentKey): boolean =>
+  a.network === b.network && a.containerId === b.containerId && a.ifname === b.ifname;
+
+/** An in-memory Firewall: the rules it holds, keyed like the real ones. */
+export class FakeFirewall implements Firewall {
+  rules: FakeRule[] = [];
+  constructor(private readonly mutate: (op: string) => void) {}
+
+  private remove(kind: FakeRule["kind"], key: AttachmentKey): void {
+    const keep = this.rules.filter((r) => !(r.kind === kind && sameKey(r.key, key)));
+    if (keep.length !== this.rules.length) this.mutate(`remove ${kind} ${key.containerId}/${key.ifname}`);
+    this.rules = keep;
+  }
+  async addMasquerade(key: AttachmentKey, cidrs: readonly string[], backend: MasqBackend | undefined): Promise<void> {
+    this.mutate(`addMasquerade ${cidrs.join(",")}`);
+    this.rules.push({ kind: "masquerade", key, cidrs, backend });
+  }
+  async removeMasquerade(key: AttachmentKey): Promise<void> {
+    this.remove("masquerade", key);
+  }
+  async hasMasquerade(key: AttachmentKey): Promise<boolean> {
+    return this.rules.some((r) => r.kind === "masquerade" && sameKey(r.key, key));
+  }
+  async addSpoofCheck(key: AttachmentKey, spec: SpoofCheckSpec): Promise<void> {
+    this.mutate(`addSpoofCheck ${spec.hostIfname}`);
+    this.rules.push({ kind: "spoofcheck", key, spec });
+  }
+  async removeSpoofCheck(key: AttachmentKey): Promise<void> {
+    this.remove("spoofcheck", key);
+  }
+  async hasSpoofCheck(key: AttachmentKey): Promise<boolean> {
+    return this.rules.some((r) => r.kind === "spoofcheck" && sameKey(r.key, key));
+  }
+  async gc(network: string, valid: readonly AttachmentKey[]): Promise<void> {
+    this.rules = this.rules.filter((r) => r.key.network !== network || valid.some((v) => sameKey(v, r.key)));
   }
 }

@@ -134,6 +134,17 @@ describe("Rtnl", { skip }, () => {
     assert.equal(await getLinkByName(rtB, "only-in-a"), undefined);
   });
 
+  test("concurrent requests on one socket all succeed (dumps included)", async (t) => {
+    const ns = createNetns(t);
+    ns.exec(["ip", "link", "add", "name", "va", "type", "veth", "peer", "name", "vb"]);
+    const rtnl = Rtnl.open(ns.path);
+    t.after(() => rtnl.close());
+    const [links, byName, again] = await Promise.all([listLinks(rtnl), getLinkByName(rtnl, "va"), listLinks(rtnl)]);
+    assert.deepEqual(links.map((l) => l.name).sort(), ["lo", "va", "vb"]);
+    assert.equal(byName?.index, ns.link("va").ifindex);
+    assert.deepEqual(again, links);
+  });
+
   test("requests fail cleanly after close", async (t) => {
     const ns = createNetns(t);
     const rtnl = Rtnl.open(ns.path);

@@ -188,9 +188,9 @@ describe("unknown keys", () => {
     ]);
     assert.equal(a.ignoreUnknown, false);
   });
-  test("GATEWAY (static's key) is unknown to tether: needs IgnoreUnknown", () => {
-    assert.throws(() => parseCniArgs("GATEWAY=10.0.0.1"), CniError);
-    assert.doesNotThrow(() => parseCniArgs("IgnoreUnknown=1;GATEWAY=10.0.0.1"));
+  test("GATEWAY (static IPAM's key) is known: no IgnoreUnknown needed, and kept in raw", () => {
+    const a = parseCniArgs("GATEWAY=10.0.0.1");
+    assert.deepEqual(a.raw, [["GATEWAY", "10.0.0.1"]]);
   });
 });
 

@@ -127,7 +127,7 @@ describe("field paths in messages", () => {
 describe("parseWith and formatPath", () => {
   const Ranges = z.object({
     ipam: z.object({
-      ranges: z.array(z.array(z.object({ subnet: Cidr, gateway: IpAddress.optional() }))),
+      ranges: z.array(z.array(z.object({ subnet: Cidr, gateway: z.optional(IpAddress) }))),
     }),
   });
   test("nested arrays: ipam.ranges[0][0].subnet", () => {

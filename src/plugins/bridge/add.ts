@@ -1,34 +1,46 @@
 /** Bridge mode ADD: bridge, veth, IPAM, addresses, routes, gateway; undone in reverse on any failure. */
 import type { Invocation } from "../../cni/dispatch";
 import { CniError, ErrorCode } from "../../cni/errors";
-import { compactDns } from "../../cni/result";
-import type { Interface, Result, Route } from "../../cni/types";
+import type { Interface, IpConfig, Result, Route } from "../../cni/types";
 import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
+import type { Firewall } from "../../firewall/index";
 import { log } from "../../util/log";
 import { Rollback } from "../../util/rollback";
 import {
+  asAddError,
   configureContainerInterface,
   createContainerVeth,
   defaultGateway,
   defaultRoutes,
+  installFirewall,
+  mergePrevResult,
   parseCidr,
   requestedMac,
+  resultDns,
   resultIps,
 } from "../attach";
 import { ipamFor } from "../ipam";
 import type { Kernel, Link, Ns } from "../kernel";
-import { unsupportedYet } from "./unsupported";
 
-export async function bridgeAdd(k: Kernel, inv: Invocation<NetConf>): Promise<Result> {
+export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
-  unsupportedYet(conf);
   const rollback = new Rollback();
   const host = await k.open();
   let container: Ns | undefined;
   try {
     container = await k.open(inv.env.netns);
     const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
-    const { link: bridge } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 });
+    const { link: bridge } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
+      if (conf.vlan > 0 && (e as { code?: unknown }).code === "EOPNOTSUPP") {
+        throw new CniError(
+          ErrorCode.KernelRefused,
+          `vlan ${conf.vlan}: this kernel does not support VLAN filtering on bridge "${bridgeName}" (CONFIG_BRIDGE_VLAN_FILTERING)`,
+          String((e as Error).message),
+          { cause: e },
+        );
+      }
+      throw e;
+    });
     if (conf.promiscMode && !bridge.promisc) await k.setPromisc(host, bridge.index, true);
 
     const ipam = ipamFor(inv);
@@ -50,28 +62,29 @@ export async function bridgeAdd(k: Kernel, inv: Invocation<NetConf>): Promise<Re
       { name: pair.container.name, ...(pair.container.mac ? { mac: pair.container.mac } : {}), sandbox: inv.env.netns },
     ];
     const result: Result = { cniVersion: inv.version, interfaces };
+    let ips: IpConfig[] = [];
 
     if (ipamResult) {
-      const ips = resultIps(ipamResult, 2, (address) => (conf.isGateway ? defaultGateway(address) : undefined));
+      ips = resultIps(ipamResult, 2, (address) => (conf.isGateway ? defaultGateway(address) : undefined));
       const routes: Route[] = [...ipamResult.routes];
       if (conf.isDefaultGateway) routes.push(...defaultRoutes(ips, ipamResult.routes));
       await configureContainerInterface(k, container, pair.container, ips, routes, { enableDad: conf.enabledad });
       if (conf.isGateway) await configureGateway(k, host, bridge, ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })), conf);
       result.ips = ips;
       if (routes.length > 0) result.routes = routes;
-      if (ipamResult.dns) result.dns = ipamResult.dns;
     } else if (!conf.disableContainerInterface) {
       await k.setLinkUp(container, pair.container.index);
     }
-    const confDns = compactDns(conf.dns);
-    if (confDns) result.dns = confDns;
+    const dns = resultDns(ipamResult?.dns, conf);
+    if (dns) result.dns = dns;
 
     // MACs can change when a link comes up or joins a bridge: report what the kernel has now.
     const [bridgeNow, containerNow] = [await k.getLinkByIndex(host, bridge.index), await k.getLinkByIndex(container, pair.container.index)];
     if (bridgeNow?.mac) interfaces[0]!.mac = bridgeNow.mac;
     if (containerNow?.mac) interfaces[2]!.mac = containerNow.mac;
+    await installFirewall(fw, inv, { layer: "bridge", hostIfname: pair.host.name, containerMac: interfaces[2]!.mac, ips }, rollback);
     rollback.commit();
-    return result;
+    return mergePrevResult(inv.prevResult, result);
   } catch (err) {
     const failures = await rollback.run();
     for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
@@ -137,13 +150,4 @@ async function configureGateway(
   // when a port joins (a bridge left without ports has the all-zero MAC, which cannot be set).
   const mac = (await k.getLinkByIndex(host, bridge.index))?.mac;
   if (mac && !/^(00:){5}00$/.test(mac)) await k.setMac(host, bridge.index, mac);
-}
-
-/** Kernel errors reach the runtime as code 103 naming the operation; CniErrors pass through. */
-function asAddError(err: unknown): unknown {
-  if (err instanceof CniError) return err;
-  if (err instanceof Error && typeof (err as { op?: unknown }).op === "string") {
-    return new CniError(ErrorCode.KernelRefused, err.message, undefined, { cause: err });
-  }
-  return err;
 }

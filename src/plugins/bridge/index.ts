@@ -1,19 +1,22 @@
-/** Bridge mode: the command handlers, on the real kernel. */
+/** Bridge mode: the command handlers, on the real kernel and firewall. */
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
+import { realFirewall, type Firewall } from "../../firewall/index";
+import { gcFirewall } from "../attach";
 import { ipamFor } from "../ipam";
-import type { Kernel } from "../kernel";
+import { realKernel, type Kernel } from "../kernel";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
 import { bridgeDel } from "./del";
 
-export function makeBridgeHandlers(kernel: () => Kernel): Handlers<NetConf> {
+export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
   return {
-    add: (inv) => bridgeAdd(kernel(), inv),
-    del: (inv) => bridgeDel(kernel(), inv),
-    check: (inv) => bridgeCheck(kernel(), inv),
+    add: (inv) => bridgeAdd(kernel(), firewall, inv),
+    del: (inv) => bridgeDel(kernel(), firewall, inv),
+    check: (inv) => bridgeCheck(kernel(), firewall, inv),
     async gc(inv) {
       await ipamFor(inv)?.gc();
+      await gcFirewall(firewall, inv);
     },
     async status(inv) {
       await ipamFor(inv)?.status();
@@ -21,7 +24,4 @@ export function makeBridgeHandlers(kernel: () => Kernel): Handlers<NetConf> {
   };
 }
 
-export const bridgeHandlers: Handlers<NetConf> = makeBridgeHandlers(() => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require("../netlinkKernel") as typeof import("../netlinkKernel")).netlinkKernel;
-});
+export const bridgeHandlers: Handlers<NetConf> = makeBridgeHandlers(realKernel);

@@ -1,0 +1,71 @@
+/**
+ * Running nft, iptables-restore and iptables-save. tether runs these binaries for firewall rules
+ * ONLY: there is no netlink (nf_tables) implementation here yet. Links, addresses, routes and sysctls
+ * all go through src/netlink, never through a binary.
+ */
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
+
+/** Where the tools live on Debian and most distributions, searched after PATH (runtimes may pass none). */
+const FALLBACK_DIRS = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
+
+export class FirewallError extends Error {
+  override readonly name = "FirewallError";
+  constructor(
+    /** The command, e.g. "nft -f -". */
+    readonly op: string,
+    readonly stderr: string,
+    message?: string,
+  ) {
+    super(message ?? `${op} failed: ${stderr.trim().split("\n")[0] || "no error output"}`);
+  }
+}
+
+export interface ToolOutcome {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The absolute path of a firewall tool, or undefined when it is not installed. */
+export function findTool(tool: string): string | undefined {
+  const dirs = [...(process.env["PATH"] ?? "").split(":").filter((d) => d.startsWith("/")), ...FALLBACK_DIRS];
+  for (const dir of dirs) {
+    const path = join(dir, tool);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // next directory
+    }
+  }
+  return undefined;
+}
+
+/** Run a tool to completion; undefined when it is not installed. Never throws for a non-zero exit. */
+export function runTool(tool: string, args: readonly string[], input?: string): ToolOutcome | undefined {
+  const path = findTool(tool);
+  if (path === undefined) return undefined;
+  const r = spawnSync(path, args, {
+    input: input ?? "",
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, LC_ALL: "C" },
+    maxBuffer: 64 << 20,
+  });
+  if (r.error !== undefined) throw new FirewallError(`${tool} ${args.join(" ")}`, "", `${tool}: ${r.error.message}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run a tool that must exist and succeed; returns its stdout. */
+export function mustRunTool(tool: string, args: readonly string[], input?: string): string {
+  const op = `${tool} ${args.join(" ")}`;
+  const r = runTool(tool, args, input);
+  if (r === undefined) throw new FirewallError(op, "", `${tool} is not installed`);
+  if (r.status !== 0) {
+    const detail = input === undefined ? r.stderr : `${r.stderr.trim()}\ninput:\n${input}`;
+    throw new FirewallError(op, detail);
+  }
+  return r.stdout;
+}

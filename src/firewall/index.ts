@@ -1,0 +1,38 @@
+/**
+ * What the plugins need from the firewall: masquerade and spoof checks per attachment, removed by
+ * the attachment's key alone. src/firewall/system.ts implements it with nft / iptables; unit tests
+ * substitute a fake.
+ */
+import type { AttachmentKey } from "./key";
+import type { SpoofCheckSpec } from "./nftables";
+
+export type { AttachmentKey } from "./key";
+export type { SpoofCheckSpec, NftFamily } from "./nftables";
+
+export type MasqBackend = "nftables" | "iptables";
+
+export interface Firewall {
+  /** Masquerade traffic from `cidrs` ("10.88.0.5/24") leaving their subnet; backend undefined: nftables where nft works, else iptables. */
+  addMasquerade(key: AttachmentKey, cidrs: readonly string[], backend: MasqBackend | undefined): Promise<void>;
+  /** Remove the attachment's masquerade rules from both backends; absent rules are fine. */
+  removeMasquerade(key: AttachmentKey): Promise<void>;
+  /** Whether masquerade rules of the attachment exist (in either backend). */
+  hasMasquerade(key: AttachmentKey): Promise<boolean>;
+  addSpoofCheck(key: AttachmentKey, spec: SpoofCheckSpec): Promise<void>;
+  /** Remove the attachment's spoof-check rules (both families); absent rules are fine. */
+  removeSpoofCheck(key: AttachmentKey): Promise<void>;
+  hasSpoofCheck(key: AttachmentKey): Promise<boolean>;
+  /** Remove every rule of `network` whose attachment is not in `valid`. */
+  gc(network: string, valid: readonly AttachmentKey[]): Promise<void>;
+}
+
+/** The backend an ADD uses: the configured one, else nftables when nft works. */
+export function chooseMasqBackend(configured: MasqBackend | undefined, nftWorks: () => boolean): MasqBackend {
+  return configured ?? (nftWorks() ? "nftables" : "iptables");
+}
+
+/** The firewall of this machine (nft / iptables), loaded on first use. */
+export function realFirewall(): Firewall {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require("./system") as typeof import("./system")).systemFirewall;
+}

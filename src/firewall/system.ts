@@ -1,0 +1,130 @@
+/** The Firewall on this machine: nft (and iptables for masquerade when chosen or when nft does not work). */
+import type { Firewall, MasqBackend } from "./index";
+import { chooseMasqBackend } from "./index";
+import { FirewallError, mustRunTool, runTool } from "./exec";
+import { iptablesTeardownRestore, iptablesMasqueradeRestore, parseIptablesSave, type SavedNat } from "./iptables";
+import { attachmentTag, iptablesChain, iptablesChainOfTag, networkTag, parseRuleComment, ruleComment, type AttachmentKey } from "./key";
+import { withFirewallLock } from "./lock";
+import { nftDeleteBatch, nftMasqueradeBatch, nftSpoofCheckBatch, parseNftRules, NFT_TABLE, type NftFamily, type NftRule } from "./nftables";
+import { masqueradeSources, type MasqSource } from "./sources";
+
+const IPTABLES = { 4: "iptables", 6: "ip6tables" } as const;
+
+function nftWorks(): boolean {
+  try {
+    return runTool("nft", ["list", "tables"])?.status === 0;
+  } catch {
+    return false;
+  }
+}
+
+function nftApply(batch: string): void {
+  mustRunTool("nft", ["-f", "-"], batch);
+}
+
+/** The rules of table `family tether`; undefined when the table (or nft) is absent. */
+function nftRules(family: NftFamily): NftRule[] | undefined {
+  const r = runTool("nft", ["-j", "-a", "list", "table", family, NFT_TABLE]);
+  if (r === undefined) return undefined;
+  if (r.status !== 0) {
+    if (/No such file or directory|does not exist/i.test(r.stderr)) return undefined;
+    throw new FirewallError(`nft list table ${family} ${NFT_TABLE}`, r.stderr);
+  }
+  return parseNftRules(r.stdout);
+}
+
+function nftRemove(family: NftFamily, select: (r: NftRule) => boolean): void {
+  const all = nftRules(family);
+  if (all === undefined) return;
+  const batch = nftDeleteBatch(family, all, all.filter(select));
+  if (batch !== undefined) nftApply(batch);
+}
+
+/** The nat table as iptables-save (or ip6tables-save) shows it; undefined without the tool. */
+function iptablesNat(family: 4 | 6): SavedNat | undefined {
+  const r = runTool(`${IPTABLES[family]}-save`, ["-t", "nat"]);
+  if (r === undefined) return undefined;
+  // A kernel without that nat table has nothing of ours in it.
+  if (r.status !== 0) return { chains: [], rules: [] };
+  return parseIptablesSave(r.stdout);
+}
+
+function iptablesRestore(family: 4 | 6, text: string): void {
+  mustRunTool(`${IPTABLES[family]}-restore`, ["-w", "--noflush"], text);
+}
+
+function iptablesRemoveChains(chainsOf: (saved: SavedNat) => Set<string>): void {
+  for (const family of [4, 6] as const) {
+    const saved = iptablesNat(family);
+    if (saved === undefined) continue;
+    const text = iptablesTeardownRestore(saved, chainsOf(saved));
+    if (text !== undefined) iptablesRestore(family, text);
+  }
+}
+
+function addMasqueradeNow(key: AttachmentKey, sources: MasqSource[], backend: MasqBackend): void {
+  if (backend === "nftables") {
+    nftApply(nftMasqueradeBatch(ruleComment(key), sources));
+    return;
+  }
+  for (const family of [4, 6] as const) {
+    const mine = sources.filter((s) => s.family === family);
+    if (mine.length > 0) iptablesRestore(family, iptablesMasqueradeRestore(iptablesChain(key), ruleComment(key), mine));
+  }
+}
+
+export const systemFirewall: Firewall = {
+  async addMasquerade(key, cidrs, configured) {
+    const sources = masqueradeSources(cidrs);
+    if (sources.length === 0) return;
+    const backend = chooseMasqBackend(configured, nftWorks);
+    withFirewallLock(() => addMasqueradeNow(key, sources, backend));
+  },
+  async removeMasquerade(key) {
+    const comment = ruleComment(key);
+    const chain = iptablesChain(key);
+    withFirewallLock(() => {
+      nftRemove("inet", (r) => r.chain === "postrouting" && r.comment === comment);
+      iptablesRemoveChains(() => new Set([chain]));
+    });
+  },
+  async hasMasquerade(key) {
+    const comment = ruleComment(key);
+    if ((nftRules("inet") ?? []).some((r) => r.chain === "postrouting" && r.comment === comment)) return true;
+    const chain = iptablesChain(key);
+    return ([4, 6] as const).some((f) => (iptablesNat(f)?.chains ?? []).includes(chain));
+  },
+  async addSpoofCheck(key, spec) {
+    const batch = nftSpoofCheckBatch(ruleComment(key), spec);
+    withFirewallLock(() => nftApply(batch));
+  },
+  async removeSpoofCheck(key) {
+    const comment = ruleComment(key);
+    withFirewallLock(() => {
+      for (const family of ["bridge", "inet"] as const) nftRemove(family, (r) => r.chain === "spoofcheck" && r.comment === comment);
+    });
+  },
+  async hasSpoofCheck(key) {
+    const comment = ruleComment(key);
+    return (["bridge", "inet"] as const).some((f) => (nftRules(f) ?? []).some((r) => r.chain === "spoofcheck" && r.comment === comment));
+  },
+  async gc(network, valid) {
+    const net = networkTag(network);
+    const keep = new Set(valid.map(attachmentTag));
+    const stale = (comment: string | undefined): string | undefined => {
+      const tags = comment === undefined ? undefined : parseRuleComment(comment);
+      return tags && tags.network === net && !keep.has(tags.attachment) ? tags.attachment : undefined;
+    };
+    withFirewallLock(() => {
+      for (const family of ["inet", "bridge"] as const) nftRemove(family, (r) => stale(r.comment) !== undefined);
+      iptablesRemoveChains((saved) => {
+        const chains = new Set<string>();
+        for (const r of saved.rules) {
+          const tag = stale(r.comment);
+          if (tag !== undefined) chains.add(iptablesChainOfTag(tag));
+        }
+        return chains;
+      });
+    });
+  },
+};

@@ -1,0 +1,149 @@
+/**
+ * The host-local directory store plus tether's owner index (ownerIndex.ts): the same files, the same
+ * flock, but finding an owner's addresses costs a hash lookup and a read of those addresses' files
+ * instead of a read of every file. Without a usable index (read-only data directory, say) every
+ * call goes to the directory scan, exactly as before.
+ */
+import { type DiskStore, ownerKey } from "./diskStore";
+import type { Ip } from "./ip";
+import { OwnerIndex } from "./ownerIndex";
+import type { IpamStore, Owner } from "./store";
+
+export class IndexedStore implements IpamStore {
+  private index: OwnerIndex | undefined;
+  /** A primitive failed half-way: leave the index dirty so the next call rebuilds it. */
+  private broken = false;
+  /** For tests: whether the last critical section had to rebuild the index from the directory. */
+  lastRebuilt = false;
+
+  constructor(
+    readonly disk: DiskStore,
+    private readonly dataDir: string,
+    private readonly network: string,
+    private readonly rangeSetCount: number,
+  ) {}
+
+  withLock<T>(fn: () => T): T {
+    return this.disk.withLock(() => {
+      this.broken = false;
+      this.index = OwnerIndex.open(this.dataDir, this.network, this.disk.dir, this.rangeSetCount, () => this.disk.scan());
+      this.lastRebuilt = this.index?.rebuilt ?? false;
+      try {
+        return fn();
+      } finally {
+        const idx = this.index;
+        this.index = undefined;
+        if (idx !== undefined) {
+          try {
+            if (!this.broken) idx.commit(() => this.disk.scan());
+          } catch {
+            // the header stays dirty: the next call rebuilds
+          } finally {
+            idx.close();
+          }
+        }
+      }
+    });
+  }
+
+  /** Run an index update; any failure leaves the index untrusted instead of failing the call. */
+  private guard(fn: (idx: OwnerIndex) => void): void {
+    const idx = this.index;
+    if (idx === undefined || this.broken) return;
+    try {
+      fn(idx);
+    } catch {
+      this.broken = true;
+    }
+  }
+
+  names(): Set<string> {
+    return this.disk.names();
+  }
+
+  reserve(ip: Ip, owner: Owner, rangeSetIndex: number): boolean {
+    this.guard((idx) => idx.markDirty());
+    let ok: boolean;
+    try {
+      ok = this.disk.reserve(ip, owner, rangeSetIndex);
+    } catch (err) {
+      this.broken = true;
+      throw err;
+    }
+    if (ok) this.guard((idx) => idx.insert(ownerKey(owner), ip));
+    return ok;
+  }
+
+  lastReserved(rangeSetIndex: number): Ip | undefined {
+    return this.disk.lastReserved(rangeSetIndex);
+  }
+
+  holderOf(ip: Ip): string | undefined {
+    return this.disk.holderOf(ip);
+  }
+
+  /**
+   * The index's candidates for a key, each confirmed by the file's content; stale entries (released
+   * by host-local since, or never completed) are dropped from the index on the way.
+   */
+  private confirmed(key: string): Ip[] | undefined {
+    const idx = this.index;
+    if (idx === undefined || this.broken) return undefined;
+    try {
+      const out: Ip[] = [];
+      for (const e of idx.lookup(key)) {
+        if (this.disk.holderOf(e.ip)?.trim() === key) out.push(e.ip);
+        else idx.remove(e.slot);
+      }
+      return out;
+    } catch {
+      this.broken = true;
+      return undefined;
+    }
+  }
+
+  findByOwner(owner: Owner): Ip[] {
+    const exact = this.confirmed(ownerKey(owner));
+    const legacy = this.confirmed(owner.containerId.trim());
+    if (exact === undefined || legacy === undefined) return this.disk.findByOwner(owner);
+    return [...exact, ...legacy];
+  }
+
+  releaseByOwner(owner: Owner): Ip[] {
+    const key = ownerKey(owner);
+    const exact = this.confirmed(key);
+    if (exact === undefined) return this.fallback(() => this.disk.releaseByOwner(owner));
+    let victims = exact;
+    let victimKey = key;
+    if (victims.length === 0) {
+      const legacy = this.confirmed(owner.containerId.trim());
+      if (legacy === undefined) return this.fallback(() => this.disk.releaseByOwner(owner));
+      victims = legacy;
+      victimKey = owner.containerId.trim();
+    }
+    const released: Ip[] = [];
+    for (const ip of victims) {
+      this.guard((idx) => idx.markDirty());
+      if (this.disk.removeIp(ip)) released.push(ip);
+      this.guard((idx) => idx.removeEntry(victimKey, ip));
+    }
+    return released;
+  }
+
+  releaseIp(ip: Ip, owner: Owner): boolean {
+    this.guard((idx) => idx.markDirty());
+    const ok = this.disk.releaseIp(ip, owner);
+    if (ok) this.guard((idx) => idx.removeEntry(ownerKey(owner), ip));
+    return ok;
+  }
+
+  releaseUnless(keep: (owner: Owner) => boolean): Ip[] {
+    return this.fallback(() => this.disk.releaseUnless(keep));
+  }
+
+  /** A change made by scanning the directory: the index is rebuilt from it at the end. */
+  private fallback<T>(fn: () => T): T {
+    this.guard((idx) => idx.invalidate());
+    return fn();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The static form of tether-ipam (the reference `static` plugin's behaviour): the configured
+ * addresses are the result; nothing is stored, so DEL has nothing to release; CHECK compares the
+ * configuration with prevResult.
+ */
+import { CniError, ErrorCode } from "../cni/errors";
+import type { IpamResult, Result } from "../cni/types";
+import type { StaticIpamConfig } from "../config/ipam";
+import { formatIp, parseIp } from "./ip";
+
+export function staticAdd(cfg: StaticIpamConfig): IpamResult {
+  const result: IpamResult = {
+    ips: cfg.addresses.map((a) => (a.gateway === undefined ? { address: a.address } : { address: a.address, gateway: a.gateway })),
+    routes: cfg.routes.map((r) => ({ ...r })),
+  };
+  if (cfg.dns !== undefined) result.dns = cfg.dns;
+  return result;
+}
+
+/** "10.0.0.1/24" -> canonical "10.0.0.1/24" (so "fd00:0::1/64" matches "fd00::1/64"). */
+function canonCidr(cidr: string): string {
+  const [ip, len] = cidr.split("/");
+  const parsed = parseIp(ip ?? "");
+  return parsed === undefined ? cidr : `${formatIp(parsed)}/${len ?? ""}`;
+}
+
+function canonIp(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const parsed = parseIp(text);
+  return parsed === undefined ? text : formatIp(parsed);
+}
+
+/** Every configured address (with its gateway, when configured) must be in prevResult. */
+export function staticCheck(cfg: StaticIpamConfig, prev: Result | undefined, ifname: string): void {
+  if (prev === undefined) throw new CniError(ErrorCode.InvalidConfig, "prevResult: required for CHECK but missing");
+  const have = (prev.ips ?? []).map((ip) => ({ address: canonCidr(ip.address), gateway: canonIp(ip.gateway) }));
+  for (const a of cfg.addresses) {
+    const want = canonCidr(a.address);
+    const gw = canonIp(a.gateway);
+    if (!have.some((h) => h.address === want && (gw === undefined || h.gateway === gw))) {
+      throw new CniError(
+        ErrorCode.CheckFailed,
+        `static address ${a.address}${gw === undefined ? "" : ` via ${gw}`} of interface ${ifname} is not in prevResult`,
+      );
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * tether as an IPAM plugin for other plugins (invoked as `tether-ipam`, e.g. by the reference
+ * bridge with "ipam": {"type": "tether-ipam", ...}): ADD prints the IPAM result (addresses, routes,
+ * DNS; no interfaces) in the requested version; DEL, CHECK, GC and STATUS work on the same store.
+ */
+import type { Handlers, Invocation, PluginSpec } from "../cni/dispatch";
+import type { Result } from "../cni/types";
+import { configError } from "../config/common";
+import { IPAM_TYPE, NETWORK_NAME } from "../config/ipam";
+import { builtinIpam, validateBuiltinIpam } from "./builtinIpam";
+
+/** What dispatch hands the handlers: the raw request is all the built-in IPAM needs. */
+export interface IpamPluginConf {
+  name: string;
+}
+
+export function loadIpamPluginConfig(raw: Record<string, unknown>): IpamPluginConf {
+  const name = raw["name"];
+  if (name === undefined) throw configError("name", "missing (the network name is required)");
+  if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
+    throw configError("name", `${JSON.stringify(name)} is not a valid network name (${NETWORK_NAME.source})`);
+  }
+  const ipam = raw["ipam"];
+  if (typeof ipam !== "object" || ipam === null || Array.isArray(ipam)) throw configError("ipam", "missing: an IPAM plugin needs the ipam section");
+  const type = (ipam as Record<string, unknown>)["type"];
+  if (type !== IPAM_TYPE) throw configError("ipam.type", `${JSON.stringify(type)} is not "${IPAM_TYPE}" (this is the ${IPAM_TYPE} plugin)`);
+  validateBuiltinIpam(raw);
+  return { name };
+}
+
+export const ipamHandlers: Handlers<IpamPluginConf> = {
+  async add(inv: Invocation<IpamPluginConf>): Promise<Result> {
+    const r = await builtinIpam(inv).add();
+    const result: Result = { cniVersion: inv.version, ips: r.ips.map((ip) => ({ ...ip })) };
+    if (r.routes.length > 0) result.routes = r.routes;
+    if (r.dns !== undefined) result.dns = r.dns;
+    return result;
+  },
+  del: (inv) => builtinIpam(inv).del(),
+  check: (inv) => builtinIpam(inv).check(),
+  gc: (inv) => builtinIpam(inv).gc(),
+  status: (inv) => builtinIpam(inv).status(),
+};
+
+export const ipamPlugin: PluginSpec<IpamPluginConf> = {
+  loadConfig: loadIpamPluginConfig,
+  handlers: () => ipamHandlers,
+};
