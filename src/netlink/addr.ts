@@ -89,13 +89,19 @@ export async function waitForDad(rtnl: Rtnl, index: number, options: { timeoutMs
   const deadline = Date.now() + (options.timeoutMs ?? 5000);
   const op = `wait for DAD #${index}`;
   for (;;) {
-    const addrs = await listAddresses(rtnl, index, 6);
+    // Link-local addresses are the kernel's own business; only the configured (global) ones count.
+    const addrs = (await listAddresses(rtnl, index, 6)).filter((a) => !isLinkLocal6(a.address));
     const failed = addrs.find((a) => (a.flags & IFA_F.DADFAILED) !== 0);
     if (failed !== undefined) throw new NetlinkError(op, osConstants.errno.EADDRINUSE, `DAD failed for ${failed.address}`);
     if (!addrs.some((a) => (a.flags & IFA_F.TENTATIVE) !== 0)) return;
     if (Date.now() >= deadline) throw new NetlinkError(op, osConstants.errno.ETIMEDOUT, "addresses still tentative");
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 20));
   }
+}
+
+/** fe80::/10 */
+function isLinkLocal6(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
 }
 
 /** struct ifaddrmsg followed by encoded attributes (undefined ones skipped). */

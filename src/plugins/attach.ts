@@ -112,6 +112,9 @@ export async function configureContainerAddresses(
     await k.addAddress(container, link.index, ip.address, { noDad: !opts.enableDad, noPrefixRoute: opts.noPrefixRoute });
   }
   await k.setLinkUp(container, link.index);
+  // With DAD on, IPv6 addresses are tentative for a while: the container must not start with
+  // addresses it cannot use yet (as the reference, which settles them before returning).
+  if (hasV6 && opts.enableDad) await k.waitForDad(container, link.index);
 }
 
 /** The result's routes in the container, each gateway defaulting to that of an address of its family. */
@@ -143,7 +146,8 @@ export function defaultRoutes(ips: readonly IpConfig[], ipamRoutes: readonly Rou
   const out: Route[] = [];
   for (const fam of [4, 6] as const) {
     const dst = fam === 4 ? "0.0.0.0/0" : "::/0";
-    if (ipamRoutes.some((r) => familyOf(r.dst) === fam && parseCidr(r.dst).prefix === 0 && r.gw !== undefined)) continue;
+    // An IPAM default route (with or without its own gateway: it gets the address's) already does it.
+    if (ipamRoutes.some((r) => familyOf(r.dst) === fam && parseCidr(r.dst).prefix === 0)) continue;
     const gw = ips.find((ip) => ip.gateway !== undefined && familyOf(ip.address) === fam)?.gateway;
     if (gw !== undefined) out.push({ dst, gw });
   }

@@ -76,6 +76,8 @@ export interface Kernel {
   addBridgeVlan(ns: Ns, index: number, vid: number, opts: { pvid: boolean; untagged: boolean }): Promise<void>;
   /** noPrefixRoute: the kernel adds no route to the address's subnet (ptp routes it via the gateway). */
   addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean }): Promise<void>;
+  /** Wait until no global IPv6 address of the link is tentative; fails if DAD failed or on timeout. */
+  waitForDad(ns: Ns, index: number): Promise<void>;
   deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
   listAddresses(ns: Ns, index?: number): Promise<Address[]>;
   addRoute(ns: Ns, route: RouteSpec): Promise<void>;

@@ -22,9 +22,13 @@ import {
   setMac,
   setMaster,
   setPromisc,
+  waitForDad,
   writeSysctl,
   type LinkInfo,
 } from "../netlink/index";
+
+/** How long ADD waits for IPv6 duplicate address detection to finish (the reference waits 10 s). */
+const DAD_TIMEOUT_MS = 10_000;
 import { NetlinkError } from "../netlink/errors";
 import type { Address, Kernel, KernelRoute, Link, Ns } from "./kernel";
 
@@ -89,6 +93,7 @@ export const netlinkKernel: Kernel = {
   setBridgePort: (ns, index, opts) => setBridgePort(rtnl(ns), index, opts),
   addBridgeVlan: (ns, index, vid, opts) => addBridgeVlan(rtnl(ns), index, vid, opts),
   addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad, noPrefixRoute: opts.noPrefixRoute === true }),
+  waitForDad: (ns, index) => waitForDad(rtnl(ns), index, { timeoutMs: DAD_TIMEOUT_MS }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
   async listAddresses(ns, index): Promise<Address[]> {
     const list = await listAddresses(rtnl(ns), index);

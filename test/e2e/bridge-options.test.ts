@@ -237,7 +237,6 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
 
   test(
     "enabledad true: ADD returns once DAD is over (no tentative address), as the reference does",
-    { todo: "bridgeAdd does not wait for IPv6 DAD yet (the reference settles addresses for up to 10 s)" },
     (t) => {
       const w = world(t);
       const c = w.container();
@@ -371,6 +370,17 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     );
     assert.ok(c.routes(6).some((r) => r.dst === "default" && r.gateway === GW6));
     assert.deepEqual((res.routes ?? []).map((r) => `${r.dst} ${r.gw}`).sort(), [`0.0.0.0/0 10.88.0.254`, `::/0 ${GW6}`]);
+    delAndVerify(w, c, conf, res);
+  });
+
+  test("isDefaultGateway with an IPAM default route without a gateway: it goes via the range's gateway, once", (t) => {
+    const w = world(t);
+    const c = w.container();
+    const conf = w.conf("1.1.0", { isDefaultGateway: true }, { routes: [{ dst: "0.0.0.0/0" }] });
+    const res = successJson<Result>(w.cni("ADD", c, conf));
+    const defaults4 = c.routes(4).filter((r) => r.dst === "default");
+    assert.deepEqual(defaults4.map((r) => r.gateway), [GW4], "one IPv4 default route, via the gateway");
+    assert.ok(c.routes(6).some((r) => r.dst === "default" && r.gateway === GW6));
     delAndVerify(w, c, conf, res);
   });
 

@@ -163,6 +163,7 @@ export class FakeKernel implements Kernel {
       s.routes.push({ family, dst: subnetOf(address!, Number(len)), oif: index, scope: family === 4 ? 253 : 0 });
     }
   }
+  async waitForDad(): Promise<void> {}
   async deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean> {
     const s = this.space(ns);
     const before = s.addrs.length;
