@@ -1,20 +1,7 @@
 /** Entry: a CNI invocation when CNI_COMMAND is set, else the human CLI. */
-import { writeSync } from "node:fs";
 import { basename } from "node:path";
-import { readAllStdin, type Io } from "./cni/dispatch";
-
-function writeAll(fd: number, text: string): void {
-  const buf = Buffer.from(text, "utf8");
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += writeSync(fd, buf, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
-      throw e;
-    }
-  }
-}
+import type { Io } from "./cni/dispatch";
+import { readAllStdin, writeAll } from "./cni/stdio";
 
 /**
  * Run as the IPAM plugin when exec'd under the name `tether-ipam` (the install's link: argv[0] keeps
@@ -27,6 +14,19 @@ function invokedAsIpam(env: NodeJS.ProcessEnv): boolean {
 
 async function main(): Promise<number> {
   const env = process.env;
+  if (env["CNI_COMMAND"] === "VERSION") {
+    // The cheapest path of all (runtimes ask it often): nothing but the version module.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { versionReply } = require("./cni/version") as typeof import("./cni/version");
+    let stdin: Buffer | undefined;
+    try {
+      stdin = readAllStdin();
+    } catch {
+      stdin = undefined;
+    }
+    writeAll(1, versionReply(stdin));
+    return 0;
+  }
   if ((env["CNI_COMMAND"] ?? "") !== "") {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { dispatch } = require("./cni/dispatch") as typeof import("./cni/dispatch");

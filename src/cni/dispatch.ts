@@ -3,14 +3,13 @@
  * command's handler, and write the result or the error object. Only this module turns an error into
  * a CNI error object.
  */
-import { fstatSync, readSync, statSync, statfsSync } from "node:fs";
+import { statSync, statfsSync } from "node:fs";
 import { parseCniArgs, type CniArgs } from "./args";
 import { readEnv, parseCommand, type CniEnv, type Command } from "./env";
 import { CniError, ErrorCode, toErrorObject } from "./errors";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
-import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionInfo, type CniVersion } from "./version";
-import { sleepSync } from "../util/sleep";
+import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionReply, type CniVersion } from "./version";
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -48,45 +47,15 @@ export interface PluginSpec<C> {
   /** Called once the config is known, before the handler runs (logging set-up). */
   onConfig?(conf: C, env: CniEnv): void;
   handlers(conf: C): Promise<Handlers<C>> | Handlers<C>;
+  /**
+   * STATUS without loadConfig: runtimes ask every few seconds, so a plugin may answer from the raw
+   * request with a cheaper check of the fields it needs (it still throws code 7 on bad ones).
+   */
+  status?(req: { raw: Record<string, unknown>; env: CniEnv; stdin: Buffer }): Promise<void>;
   onDone?(outcome: { command: string; ok: boolean; ms: number; error?: unknown }): void;
 }
 
 const NSFS_MAGIC = 0x6e736673;
-
-/** Read fd 0 to EOF, tolerating a non-blocking pipe. */
-export function readAllStdin(): Buffer | undefined {
-  let st;
-  try {
-    st = fstatSync(0);
-  } catch {
-    return undefined;
-  }
-  if (st.isCharacterDevice() && !isDevNull(st)) return undefined; // a terminal: nothing to read
-  const chunks: Buffer[] = [];
-  const buf = Buffer.allocUnsafe(65536);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") {
-        sleepSync(2);
-        continue;
-      }
-      if (code === "EOF") break;
-      throw new CniError(ErrorCode.IoFailure, `reading stdin: ${code ?? String(e)}`);
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks);
-}
-
-function isDevNull(st: { rdev: number }): boolean {
-  // /dev/null is char device 1:3
-  return st.rdev === 259;
-}
 
 function decode(stdin: Buffer): Record<string, unknown> {
   if (stdin.length === 0) {
@@ -163,7 +132,7 @@ export async function dispatch<C>(io: Io, plugin: PluginSpec<C>): Promise<number
     command = cmd;
     if (cmd === "VERSION") {
       stdin = safeRead(io);
-      io.writeStdout(JSON.stringify(versionInfo(versionForVersionCommand(stdin))));
+      io.writeStdout(versionReply(stdin));
       return 0;
     }
     stdin = io.readStdin() ?? Buffer.alloc(0);
@@ -173,6 +142,11 @@ export async function dispatch<C>(io: Io, plugin: PluginSpec<C>): Promise<number
     const reqVersion = requestVersion(raw);
     version = reqVersion;
     assertCommandAllowed(cmd, reqVersion);
+    if (cmd === "STATUS" && plugin.status !== undefined) {
+      await plugin.status({ raw, env, stdin });
+      plugin.onDone?.({ command, ok: true, ms: io.now() - started });
+      return 0;
+    }
     const conf = plugin.loadConfig(raw);
     plugin.onConfig?.(conf, env);
     const lenientArgs = cmd === "DEL" || cmd === "GC" || cmd === "STATUS";
@@ -229,16 +203,5 @@ function safeRead(io: Io): Buffer | undefined {
     return io.readStdin();
   } catch {
     return undefined;
-  }
-}
-
-/** VERSION echoes the input's cniVersion (spec), or the latest when there is none to echo. */
-function versionForVersionCommand(stdin: Buffer | undefined): string {
-  if (!stdin || stdin.length === 0) return LATEST_VERSION;
-  try {
-    const v = (JSON.parse(stdin.toString("utf8")) as Record<string, unknown>)["cniVersion"];
-    return typeof v === "string" && v !== "" ? v : LATEST_VERSION;
-  } catch {
-    return LATEST_VERSION;
   }
 }

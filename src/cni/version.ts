@@ -64,3 +64,17 @@ export function assertCommandAllowed(command: string, version: string): void {
 export function versionInfo(cniVersion: string): { cniVersion: string; supportedVersions: string[] } {
   return { cniVersion, supportedVersions: [...SUPPORTED_VERSIONS] };
 }
+
+/** VERSION's output: it echoes the input's cniVersion (spec), or the latest when there is none to echo. */
+export function versionReply(stdin: Buffer | undefined): string {
+  let version: string = LATEST_VERSION;
+  if (stdin && stdin.length > 0) {
+    try {
+      const v = (JSON.parse(stdin.toString("utf8")) as Record<string, unknown>)["cniVersion"];
+      if (typeof v === "string" && v !== "") version = v;
+    } catch {
+      // not JSON: answer with our latest
+    }
+  }
+  return JSON.stringify(versionInfo(version));
+}
