@@ -22,6 +22,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cacheFileName, type NativeName, type NativeSpec } from "../../src/sea/manifest.js";
 import { NativeAssetMismatchError, materializeNative } from "../../src/sea/nativeCache.js";
+import { createNetns } from "../helpers/netns.js";
 
 function findRoot(): string {
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
@@ -170,6 +171,41 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     const r = runHidden({ CNI_COMMAND: "VERSION" }, TETHER, [], '{"cniVersion":"1.1.0"}');
     assert.equal(r.status, 0, `exit ${r.status}, stderr: ${r.stderr}`);
     assert.equal(r.stdout.replace(/\n$/, ""), JSON.stringify(EXPECTED_VERSION));
+  });
+
+  it("attaches a container with ADD and detaches it with DEL (in a node namespace)", (t) => {
+    requireBinary(TETHER, "scripts/build.sh");
+    const node = createNetns(t, "sea-node");
+    const container = createNetns(t, "sea-c");
+    const data = tmpDir("tether-sea-ipam-");
+    t.after(() => fs.rmSync(data, { recursive: true, force: true }));
+    const conf = JSON.stringify({
+      cniVersion: "1.1.0",
+      name: "sea-net",
+      type: "tether",
+      bridge: "sea0",
+      isGateway: true,
+      ipam: { type: "tether-ipam", dataDir: data, ranges: [[{ subnet: "10.123.0.0/24" }]] },
+    });
+    // nsenter keeps the environment env -i gave it: tether runs in the node namespace with only PATH and CNI_*.
+    const call = (command: string): SpawnSyncReturns<string> =>
+      runHidden(
+        { CNI_COMMAND: command, CNI_CONTAINERID: "sea-1", CNI_NETNS: container.path, CNI_IFNAME: "eth0" },
+        "/usr/bin/nsenter",
+        [`--net=/var/run/netns/${node.name}`, TETHER],
+        conf,
+      );
+    const add = call("ADD");
+    assert.equal(add.status, 0, `ADD exit ${add.status}: ${add.stdout} ${add.stderr}`);
+    const result = JSON.parse(add.stdout) as { ips: { address: string }[] };
+    assert.equal(result.ips[0]?.address, "10.123.0.2/24");
+    const inet = container.addrs("eth0").filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`);
+    assert.deepEqual(inet, ["10.123.0.2/24"]);
+    assert.ok(container.ping("10.123.0.1"), "the gateway on the node's bridge answers");
+    const del = call("DEL");
+    assert.equal(del.status, 0, `DEL exit ${del.status}: ${del.stdout} ${del.stderr}`);
+    assert.equal(del.stdout, "");
+    assert.equal(container.hasLink("eth0"), false);
   });
 
   it("loads koffi and netlink from its SEA assets and calls into both", () => {
