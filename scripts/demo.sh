@@ -88,7 +88,8 @@ cni CHECK "$c2" "$r2" && echo "CHECK $c2: ok"
 
 step "DEL both (and once more: DEL is idempotent)"
 cni DEL "$c1" "$r1" && cni DEL "$c2" "$r2" && cni DEL "$c1" "$r1" && echo "DEL: ok"
-left=$(find "$data" -type f ! -name lock ! -name 'last_reserved_ip.*' | wc -l)
+# host-local's layout: one file per reserved address in <dataDir>/<network>/, beside lock and last_reserved_ip.N
+left=$(find "$data/tether-dual" -maxdepth 1 -type f ! -name lock ! -name 'last_reserved_ip.*' | wc -l)
 echo "IPAM reservations left: $left"
 ip -n "$c1" -br link show eth0 2>/dev/null && { echo "eth0 still in $c1" >&2; exit 1; }
 [ "$left" -eq 0 ] || { echo "reservations leaked" >&2; exit 1; }
