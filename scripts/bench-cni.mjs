@@ -5,21 +5,21 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-const REFERENCE_DIR = "/usr/lib/cni";
+export const REFERENCE_DIR = "/usr/lib/cni";
 // Debian's containernetworking-plugins 1.1.1 speaks up to 1.0.0: both contenders get the same version.
-const CNI_VERSION = "1.0.0";
+export const CNI_VERSION = "1.0.0";
 
-function sh(cmd, args, input) {
+export function sh(cmd, args, input) {
   const r = spawnSync(cmd, args, { input, encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}: ${r.stderr || r.stdout}`);
   return r.stdout;
 }
 
-function netnsName(key, i) {
+export function netnsName(key, i) {
   return `tb${process.env.TETHER_BENCH_TAG ?? process.pid}-${key}-${i < 0 ? `w${-i}` : i}`;
 }
 
-function cniEnv(command, key, i) {
+export function cniEnv(command, key, i) {
   return {
     CNI_COMMAND: command,
     CNI_CONTAINERID: `bench-${key}-${i < 0 ? `w${-i}` : i}`,
@@ -30,13 +30,13 @@ function cniEnv(command, key, i) {
 }
 
 /** Run one plugin call untimed (the set-up or clean-up half of a workload). */
-function call(cmd, env, stdin) {
+export function call(cmd, env, stdin) {
   const r = spawnSync(cmd, [], { input: stdin, encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
   if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${env.CNI_COMMAND}: exit ${r.status}: ${r.stdout} ${r.stderr}`);
   return r.stdout;
 }
 
-function plugins(tether, mode) {
+export function plugins(tether, mode) {
   const ref = path.join(REFERENCE_DIR, mode);
   const t = (dataDir) => ({
     cniVersion: CNI_VERSION,
@@ -59,13 +59,13 @@ function plugins(tether, mode) {
   ];
 }
 
-function checkResult(r) {
+export function checkResult(r) {
   if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stdout} ${r.stderr.slice(0, 300)}`);
   const out = JSON.parse(r.stdout);
   if (!out.ips?.length) throw new Error(`no ips in ${r.stdout}`);
 }
 
-function checkEmpty(r) {
+export function checkEmpty(r) {
   if (r.status !== 0 || r.stdout.trim() !== "") throw new Error(`exit ${r.status}: ${r.stdout} ${r.stderr.slice(0, 300)}`);
 }
 

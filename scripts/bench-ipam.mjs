@@ -5,6 +5,9 @@
 //
 //   node scripts/bench-ipam.mjs [--sizes 0,1000,10000,50000] [--runs N] [--tether PATH] [--host-local PATH]
 //
+// scripts/bench.mjs runs it in-process as its "ipam" workload (ipamBench below), so the summary of the
+// issue-7 targets can use its figures; run alone it prints the same table and writes ipam-<stamp>.json.
+//
 // Every call is a fresh process whose environment is only PATH and CNI_*, with the config on a stdin
 // pipe; wall and CPU time come from bash's `time` around the contender alone. One iteration is an
 // ADD of a new container id then its DEL, so the store stays at K; contenders alternate. Stores are
@@ -16,12 +19,14 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+export const IPAM_DEFAULTS = { sizes: [0, 1000, 10000, 50000], runs: 15 };
+
 function parseArgs(argv) {
-  const o = { sizes: [0, 1000, 10000, 50000], runs: 15, tether: path.join(root, "dist/tether"), hostLocal: "/usr/lib/cni/host-local", out: path.join(root, "bench-results") };
+  const o = { ...IPAM_DEFAULTS, tether: path.join(root, "dist/tether"), hostLocal: "/usr/lib/cni/host-local", out: path.join(root, "bench-results") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -73,11 +78,16 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function main() {
-  const o = parseArgs(process.argv.slice(2));
+/**
+ * Runs the IPAM benchmark. o: { sizes, runs, tether, hostLocal, out? } (out: where to write
+ * ipam-<stamp>.json; none when null). Returns { sizes, runs, rows, lines, file }: rows hold the
+ * medians (wall ms: add, del; cpu ms: addCpu, delCpu) and samples per K and contender.
+ */
+export function ipamBench(o) {
   for (const f of [o.tether, o.hostLocal]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (run scripts/build.sh; apt install containernetworking-plugins)`);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-ipam-"));
-  const netns = `tether-bench-ipam-${process.pid}`;
+  // Under scripts/bench.sh, a name its clean-up trap removes if we are interrupted.
+  const netns = process.env.TETHER_BENCH_TAG ? `tb${process.env.TETHER_BENCH_TAG}-ipam` : `tether-bench-ipam-${process.pid}`;
   const cleanup = () => {
     spawnSync("ip", ["netns", "del", netns]);
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -159,19 +169,24 @@ function main() {
     const t0 = at0("tether-ipam");
     const tk = rows.find((r) => r.k === last && r.name === "tether-ipam");
     lines.push(`  goal: tether-ipam at K=${last} within 1.2x of K=${o.sizes[0]}: ADD ${(tk.add / t0.add).toFixed(2)}, DEL ${(tk.del / t0.del).toFixed(2)}`);
-    fs.mkdirSync(o.out, { recursive: true });
-    const file = path.join(o.out, `ipam-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-    fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), host: { kernel: os.release(), cpus: os.cpus().length, loadavg: os.loadavg() }, runs: o.runs, rows }, null, 1) + "\n");
-    lines.push(`wrote ${path.relative(process.cwd(), file) || file}`);
-    process.stdout.write(lines.join("\n") + "\n");
+    let file = null;
+    if (o.out) {
+      fs.mkdirSync(o.out, { recursive: true });
+      file = path.join(o.out, `ipam-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+      fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), host: { kernel: os.release(), cpus: os.cpus().length, loadavg: os.loadavg() }, runs: o.runs, rows }, null, 1) + "\n");
+      lines.push(`wrote ${path.relative(process.cwd(), file) || file}`);
+    }
+    return { sizes: o.sizes, runs: o.runs, rows, lines, file };
   } finally {
     cleanup();
   }
 }
 
-try {
-  main();
-} catch (err) {
-  process.stderr.write(`bench-ipam: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  try {
+    process.stdout.write(ipamBench(parseArgs(process.argv.slice(2))).lines.join("\n") + "\n");
+  } catch (err) {
+    process.stderr.write(`bench-ipam: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the single executable dist/tether (Node.js SEA) from src/main.ts.
 //
-//   node scripts/build.mjs [--force] [--selftest] [--no-minify] [--no-strip] [--quiet]
+//   node scripts/build.mjs [--force] [--selftest] [--faults] [--no-minify] [--no-strip] [--quiet] [--out-dir DIR]
 //
 // Steps, per variant:
 //   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
@@ -18,6 +18,10 @@
 //
 // --selftest also builds dist/tether-selftest (entry src/sea/selftestEntry.ts): the same program
 // plus a hidden argument `__natives-selftest` that loads both natives and prints a JSON report.
+// --faults also builds dist/tether-faults, for the reliability tests only: the same program with
+// fault injection built in (src/util/faults.ts: TETHER_FAULT_AT=N fails ADD at the N-th step).
+// In every other variant __TETHER_FAULTS__ is false and the fault points compile to nothing.
+// --out-dir DIR writes the executables (and DIR/.build) there instead of dist/.
 // Progress goes to stderr.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -29,14 +33,25 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(root, "package.json"));
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
-const KNOWN_ARGS = ["--force", "--selftest", "--no-minify", "--no-strip", "--quiet"];
+const KNOWN_ARGS = ["--force", "--selftest", "--faults", "--no-minify", "--no-strip", "--quiet", "--out-dir DIR"];
 
-const args = new Set(process.argv.slice(2));
-for (const a of args) {
+const args = new Set();
+let outDirArg;
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === "--out-dir" || a.startsWith("--out-dir=")) {
+    outDirArg = a === "--out-dir" ? process.argv[++i] : a.slice("--out-dir=".length);
+    if (!outDirArg) {
+      process.stderr.write("build: --out-dir needs a directory\n");
+      process.exit(2);
+    }
+    continue;
+  }
   if (!KNOWN_ARGS.includes(a)) {
     process.stderr.write(`build: unknown argument ${a} (known: ${KNOWN_ARGS.join(" ")})\n`);
     process.exit(2);
   }
+  args.add(a);
 }
 const opts = {
   force: args.has("--force"),
@@ -56,8 +71,10 @@ const natives = {
 
 const variants = [{ name: "tether", entry: "src/main.ts" }];
 if (args.has("--selftest")) variants.push({ name: "tether-selftest", entry: "src/sea/selftestEntry.ts" });
+if (args.has("--faults")) variants.push({ name: "tether-faults", entry: "src/main.ts", faults: true });
 
-const distDir = path.join(root, "dist");
+const distDir = outDirArg === undefined ? path.join(root, "dist") : path.resolve(outDirArg);
+const distLabel = outDirArg === undefined ? "dist" : distDir;
 // Intermediates (bundle, source map, SEA config and blob, stripped node) live beside the output,
 // not in build/ (tsc's, which scripts/test.sh wipes).
 const workDir = path.join(distDir, ".build");
@@ -93,7 +110,9 @@ function upToDate(variant, optionKey) {
   } catch {
     return false;
   }
-  if (stamp.options !== optionKey || stamp.entry !== variant.entry || !Array.isArray(stamp.inputs)) return false;
+  if (stamp.options !== optionKey || stamp.entry !== variant.entry || stamp.faults !== (variant.faults === true) || !Array.isArray(stamp.inputs)) {
+    return false;
+  }
   for (const file of [...fixedInputs, ...stamp.inputs]) {
     const m = mtimeMs(file);
     if (m === undefined || m > out) return false;
@@ -140,6 +159,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     define: {
       __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
       __TETHER_BUILD__: JSON.stringify(buildInfo),
+      __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
     },
   });
   checkNodeGypBuildUsers(result.metafile);
@@ -237,13 +257,13 @@ async function finish(step, base, optionKey) {
     fs.rmSync(tmp, { force: true });
     fs.rmSync(tmp2, { force: true });
   }
-  const stamp = { options: optionKey, entry: variant.entry, inputs: step.inputs };
+  const stamp = { options: optionKey, entry: variant.entry, faults: variant.faults === true, inputs: step.inputs };
   fs.writeFileSync(stampPath(variant.name), JSON.stringify(stamp, null, 1) + "\n");
   const mib = (fs.statSync(out).size / 1048576).toFixed(1);
   const kib = (fs.statSync(step.bundle).size / 1024).toFixed(0);
   const ms = (n) => `${n.toFixed(0)} ms`;
   log(
-    `dist/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
+    `${distLabel}/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
       `(esbuild ${ms(step.ms.esbuild)}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
   );
 }
@@ -265,7 +285,7 @@ async function main() {
   if (major !== 20) log(`warning: building with Node ${process.version}; tether targets Node 20`);
   const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: process.version });
   const todo = variants.filter((v) => opts.force || !upToDate(v, optionKey));
-  for (const v of variants) if (!todo.includes(v)) log(`dist/${v.name} is up to date`);
+  for (const v of variants) if (!todo.includes(v)) log(`${distLabel}/${v.name} is up to date`);
   if (todo.length === 0) return;
 
   fs.mkdirSync(distDir, { recursive: true });

@@ -58,6 +58,13 @@ export function buildProgram(io: CliIo, status: CliStatus = { code: 0 }): Comman
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ipamCli = require("./ipam") as typeof import("./ipam");
   addSubcommand(ipamCli.ipamCommand(io, status));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const networkCli = require("./network") as typeof import("./network");
+  addSubcommand(networkCli.statusCommand(io, status));
+  addSubcommand(networkCli.execCommand(io, status));
+  addSubcommand(networkCli.gcCommand(io, status));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  addSubcommand((require("./doctor") as typeof import("./doctor")).doctorCommand(io, status));
   program.command("help [command]", { hidden: true }).action((name?: string) => {
     const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
     io.out((sub ?? program).helpInformation());

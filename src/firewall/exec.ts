@@ -4,11 +4,9 @@
  * all go through src/netlink, never through a binary.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { join } from "node:path";
+import { findTool } from "./tools";
 
-/** Where the tools live on Debian and most distributions, searched after PATH (runtimes may pass none). */
-const FALLBACK_DIRS = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
+export { findTool } from "./tools";
 
 export class FirewallError extends Error {
   override readonly name = "FirewallError";
@@ -26,21 +24,6 @@ export interface ToolOutcome {
   status: number | null;
   stdout: string;
   stderr: string;
-}
-
-/** The absolute path of a firewall tool, or undefined when it is not installed. */
-export function findTool(tool: string): string | undefined {
-  const dirs = [...(process.env["PATH"] ?? "").split(":").filter((d) => d.startsWith("/")), ...FALLBACK_DIRS];
-  for (const dir of dirs) {
-    const path = join(dir, tool);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // next directory
-    }
-  }
-  return undefined;
 }
 
 /** Run a tool to completion; undefined when it is not installed. Never throws for a non-zero exit. */

@@ -3,10 +3,11 @@
  * the attachment's key alone. src/firewall/system.ts implements it with nft / iptables; unit tests
  * substitute a fake.
  */
-import type { AttachmentKey } from "./key";
+import { withFaultPoints } from "../util/faults";
+import type { AttachmentKey, RuleTags } from "./key";
 import type { SpoofCheckSpec } from "./nftables";
 
-export type { AttachmentKey } from "./key";
+export type { AttachmentKey, RuleTags } from "./key";
 export type { SpoofCheckSpec, NftFamily } from "./nftables";
 
 export type MasqBackend = "nftables" | "iptables";
@@ -24,6 +25,10 @@ export interface Firewall {
   hasSpoofCheck(key: AttachmentKey): Promise<boolean>;
   /** Remove every rule of `network` whose attachment is not in `valid`. */
   gc(network: string, valid: readonly AttachmentKey[]): Promise<void>;
+  /** The tags of every rule of tether's (both backends, every table), one entry per rule. */
+  listTags(): Promise<RuleTags[]>;
+  /** Remove every rule whose attachment tag is in `attachments` (both backends). */
+  removeTagged(attachments: ReadonlySet<string>): Promise<void>;
 }
 
 /** The backend an ADD uses: the configured one, else nftables when nft works. */
@@ -34,5 +39,7 @@ export function chooseMasqBackend(configured: MasqBackend | undefined, nftWorks:
 /** The firewall of this machine (nft / iptables), loaded on first use. */
 export function realFirewall(): Firewall {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require("./system") as typeof import("./system")).systemFirewall;
+  const fw = (require("./system") as typeof import("./system")).systemFirewall;
+  // Tests only (src/util/faults.ts): identity in dist/tether.
+  return withFaultPoints(fw, "firewall", ["addMasquerade", "addSpoofCheck"]);
 }

@@ -31,8 +31,14 @@ export function ruleComment(key: AttachmentKey): string {
   return `${COMMENT_PREFIX}${networkTag(key.network)}:${attachmentTag(key)}`;
 }
 
+/** The network and attachment tags in a rule comment (or a host veth's alias). */
+export interface RuleTags {
+  network: string;
+  attachment: string;
+}
+
 /** The tags inside a rule comment of ours; undefined for anything else. */
-export function parseRuleComment(comment: string): { network: string; attachment: string } | undefined {
+export function parseRuleComment(comment: string): RuleTags | undefined {
   const m = /^tether:([0-9a-f]{8}):([0-9a-f]{24})$/.exec(comment);
   return m ? { network: m[1]!, attachment: m[2]! } : undefined;
 }

@@ -3,7 +3,7 @@ import type { Firewall, MasqBackend } from "./index";
 import { chooseMasqBackend } from "./index";
 import { FirewallError, mustRunTool, runTool } from "./exec";
 import { iptablesTeardownRestore, iptablesMasqueradeRestore, parseIptablesSave, type SavedNat } from "./iptables";
-import { attachmentTag, iptablesChain, iptablesChainOfTag, networkTag, parseRuleComment, ruleComment, type AttachmentKey } from "./key";
+import { attachmentTag, iptablesChain, iptablesChainOfTag, networkTag, parseRuleComment, ruleComment, type AttachmentKey, type RuleTags } from "./key";
 import { withFirewallLock } from "./lock";
 import { nftDeleteBatch, nftMasqueradeBatch, nftSpoofCheckBatch, parseNftRules, NFT_TABLE, type NftFamily, type NftRule } from "./nftables";
 import { masqueradeSources, type MasqSource } from "./sources";
@@ -111,20 +111,37 @@ export const systemFirewall: Firewall = {
   async gc(network, valid) {
     const net = networkTag(network);
     const keep = new Set(valid.map(attachmentTag));
-    const stale = (comment: string | undefined): string | undefined => {
+    withFirewallLock(() => removeWhere((tags) => tags.network === net && !keep.has(tags.attachment)));
+  },
+  async listTags() {
+    const out: RuleTags[] = [];
+    const add = (comment: string | undefined): void => {
       const tags = comment === undefined ? undefined : parseRuleComment(comment);
-      return tags && tags.network === net && !keep.has(tags.attachment) ? tags.attachment : undefined;
+      if (tags !== undefined) out.push(tags);
     };
-    withFirewallLock(() => {
-      for (const family of ["inet", "bridge"] as const) nftRemove(family, (r) => stale(r.comment) !== undefined);
-      iptablesRemoveChains((saved) => {
-        const chains = new Set<string>();
-        for (const r of saved.rules) {
-          const tag = stale(r.comment);
-          if (tag !== undefined) chains.add(iptablesChainOfTag(tag));
-        }
-        return chains;
-      });
-    });
+    for (const family of ["inet", "bridge"] as const) for (const r of nftRules(family) ?? []) add(r.comment);
+    for (const family of [4, 6] as const) for (const r of iptablesNat(family)?.rules ?? []) add(r.comment);
+    return out;
+  },
+  async removeTagged(attachments) {
+    if (attachments.size === 0) return;
+    withFirewallLock(() => removeWhere((tags) => attachments.has(tags.attachment)));
   },
 };
+
+/** Remove every rule (nft) and attachment chain (iptables) whose comment's tags `doomed` accepts. Caller holds the lock. */
+function removeWhere(doomed: (tags: RuleTags) => boolean): void {
+  const stale = (comment: string | undefined): string | undefined => {
+    const tags = comment === undefined ? undefined : parseRuleComment(comment);
+    return tags && doomed(tags) ? tags.attachment : undefined;
+  };
+  for (const family of ["inet", "bridge"] as const) nftRemove(family, (r) => stale(r.comment) !== undefined);
+  iptablesRemoveChains((saved) => {
+    const chains = new Set<string>();
+    for (const r of saved.rules) {
+      const tag = stale(r.comment);
+      if (tag !== undefined) chains.add(iptablesChainOfTag(tag));
+    }
+    return chains;
+  });
+}

@@ -10,8 +10,9 @@ import type { IpamConfig } from "../config/ipam";
 import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
 import { type Ip, formatIp, parseIp } from "./ip";
-import { type Range, type RangeSet, isGatewayOf, rangeIndexFor, rangeSetContains } from "./rangeSet";
+import { type Range, type RangeSet, rangeIndexFor, rangeSetContains } from "./rangeSet";
 import { IndexedStore } from "./indexedStore";
+import { inUseCount } from "./pool";
 import type { IpamStore, Owner } from "./store";
 
 export type { Reservation } from "./diskStore";
@@ -73,15 +74,6 @@ class Taken {
   }
 }
 const TAKEN_RUN_BEFORE_LISTING = 32;
-
-function inUseCount(names: ReadonlySet<string>, set: RangeSet): number {
-  let n = 0;
-  for (const name of names) {
-    const ip = parseIp(name);
-    if (ip !== undefined && rangeSetContains(set, ip) && !isGatewayOf(set, ip)) n++;
-  }
-  return n;
-}
 
 interface Reserved {
   ip: Ip;

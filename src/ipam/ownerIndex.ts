@@ -192,6 +192,27 @@ export class OwnerIndex {
     return idx;
   }
 
+  /**
+   * The number of reservations the index holds, read-only and without a scan; undefined unless the
+   * index is clean and its stamp still matches the store (STATUS's cheap pool check).
+   */
+  static trustedCount(dataDir: string, network: string, storeDir: string, lrCount: number): number | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(join(dataDir, INDEX_DIR, network), fs.constants.O_RDONLY | O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    const idx = new OwnerIndex(fd, "", storeDir, lrCount);
+    try {
+      return idx.readHeader() && idx.stampMatches() ? idx.used : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      idx.close();
+    }
+  }
+
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;

@@ -31,6 +31,7 @@ export {
   setMtu,
   setMac,
   setPromisc,
+  setLinkAlias,
   deleteLink,
 } from "./link";
 export { type AddressInfo, type AddAddressOptions, IFA_F, addAddress, deleteAddress, listAddresses, waitForDad } from "./addr";

@@ -34,6 +34,7 @@ const IFLA_LINK = 5;
 const IFLA_MASTER = 10;
 const IFLA_PROTINFO = 12;
 const IFLA_OPERSTATE = 16;
+const IFLA_IFALIAS = 20;
 const IFLA_LINKINFO = 18;
 const IFLA_AF_SPEC = 26;
 const IFLA_NET_NS_FD = 28;
@@ -81,6 +82,8 @@ export interface LinkInfo {
   peerNetnsId?: number;
   /** For a bridge: whether VLAN filtering is on. */
   vlanFiltering?: boolean;
+  /** IFLA_IFALIAS (`ip link set dev X alias ...`), when set. */
+  alias?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +420,13 @@ export async function setPromisc(rtnl: Rtnl, index: number, on: boolean): Promis
   await setLink(rtnl, `RTM_SETLINK #${index} promisc ${on ? "on" : "off"}`, { index, flags: on ? IFF.PROMISC : 0, change: IFF.PROMISC });
 }
 
+/** IFLA_IFALIAS: a free-text label on the link (at most 255 bytes); "" clears it. */
+export async function setLinkAlias(rtnl: Rtnl, index: number, alias: string): Promise<void> {
+  const op = `RTM_SETLINK #${index} alias`;
+  if (Buffer.byteLength(alias) > 255) throw new NetlinkError(op, osConstants.errno.EINVAL, "alias longer than 255 bytes");
+  await setLink(rtnl, op, { index }, attrString(IFLA_IFALIAS, alias));
+}
+
 async function setLink(rtnl: Rtnl, op: string, header: IfInfoMsg, ...attrs: Encoded[]): Promise<void> {
   await rtnl.request(op, RTM.SETLINK, linkPayload(header, ...attrs));
 }
@@ -483,6 +493,8 @@ function parseLinkInfo(message: RawMessage): LinkInfo {
   if (operState !== undefined) info.operState = OPER_STATES[readU8(operState)] ?? `${readU8(operState)}`;
   const master = attrs.get(IFLA_MASTER);
   if (master !== undefined) info.master = readU32(master);
+  const alias = attrs.get(IFLA_IFALIAS);
+  if (alias !== undefined && alias.length > 0) info.alias = readString(alias);
   const netnsId = attrs.get(IFLA_LINK_NETNSID);
   if (netnsId !== undefined) info.peerNetnsId = readS32(netnsId);
   const linkInfo = attrs.get(IFLA_LINKINFO);

@@ -6,10 +6,13 @@ import type { Invocation } from "../cni/dispatch";
 import { CniError, ErrorCode } from "../cni/errors";
 import { compactDns } from "../cni/result";
 import type { Dns, Interface, IpamResult, IpConfig, Result, Route } from "../cni/types";
-import { validAttachments, type NetConf } from "../config/netconf";
+import type { NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall, NftFamily, SpoofCheckSpec } from "../firewall/index";
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
+import { log } from "../util/log";
 import type { Rollback } from "../util/rollback";
+import { recordsDataDir, removeRecord, writeRecord } from "./attachmentRecord";
+import { hostVethAlias } from "./hostVeth";
 import type { Kernel, KernelRoute, Link, Ns } from "./kernel";
 
 export interface Cidr {
@@ -63,9 +66,10 @@ export async function createContainerVeth(
       `CNI_IFNAME: interface "${opts.ifname}" already exists in ${container.path ?? "the container namespace"}`,
     );
   }
-  const pair = await k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
+  // The undo goes first: createVeth can fail after the pair exists (looking up the host end), and
+  // the name was free a moment ago, so deleting it can only remove what this call made.
   rollback.push(`delete veth ${opts.ifname}`, () => k.deleteLink(container, opts.ifname));
-  return pair;
+  return k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
 }
 
 /** The result's `ips`: each IPAM address attributed to the container interface. */
@@ -257,11 +261,34 @@ export async function checkFirewall(fw: () => Firewall, inv: Invocation<NetConf>
   }
 }
 
-/** GC: rules of this network whose attachment is not in the runtime's valid list. */
-export async function gcFirewall(fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
-  const valid = validAttachments(inv.conf);
-  if (valid === undefined || !(inv.conf.ipMasq || wantsSpoofCheck(inv.conf))) return;
-  await fw().gc(inv.conf.name, valid.map((a) => ({ network: inv.conf.name, containerId: a.containerID, ifname: a.ifname })));
+// ---- what GC and doctor need to find an attachment later ----
+
+/**
+ * Label the host veth with the attachment's key (IFLA_IFALIAS) and write the attachment's record
+ * (its netns path, for `tether doctor`). The record is best effort: without it only doctor is blind.
+ */
+export async function recordAttachment(k: Kernel, host: Ns, hostVeth: Link, inv: Invocation<NetConf>, rollback: Rollback): Promise<void> {
+  const key = attachmentKey(inv);
+  await k.setAlias(host, hostVeth.index, hostVethAlias(key));
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  if (dataDir === undefined) return;
+  rollback.push("remove attachment record", () => removeRecord(dataDir, key));
+  try {
+    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname: hostVeth.name });
+  } catch (e) {
+    log.warn("attachment record not written", { error: String(e) });
+  }
+}
+
+/** DEL: the attachment's record goes (best effort: a leftover record only makes doctor look twice). */
+export function forgetAttachment(inv: Invocation<NetConf>): void {
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  if (dataDir === undefined) return;
+  try {
+    removeRecord(dataDir, attachmentKey(inv));
+  } catch (e) {
+    log.warn("attachment record not removed", { error: String(e) });
+  }
 }
 
 // ---- CHECK of the container side, against prevResult ----

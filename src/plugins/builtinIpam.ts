@@ -1,6 +1,4 @@
 /** tether's built-in IPAM (`tether-ipam`) behind the plugin's Ipam interface: a pool or static addresses. */
-import { accessSync, constants as fsConstants } from "node:fs";
-import { dirname, join } from "node:path";
 import type { Invocation } from "../cni/dispatch";
 import { CniError, ErrorCode } from "../cni/errors";
 import type { IpamResult } from "../cni/types";
@@ -77,20 +75,10 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
       gc(config(), valid);
     },
     async status(): Promise<void> {
-      const c = config();
-      let dir = join(c.dataDir, c.network);
-      // The store directory is made on first ADD: check the nearest directory that exists.
-      for (;;) {
-        try {
-          accessSync(dir, fsConstants.W_OK);
-          return;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "ENOENT" || dirname(dir) === dir) {
-            throw new CniError(ErrorCode.NotAvailable, `IPAM store ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? e}`);
-          }
-          dir = dirname(dir);
-        }
-      }
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { assertReady } = require("./status") as typeof import("./status");
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      assertReady((require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(raw));
     },
   };
 }

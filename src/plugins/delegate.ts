@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
 
 /** The first regular file named `type` in the CNI_PATH directories. */
-export function findPlugin(type: string, dirs: readonly string[]): string {
+export function findPlugin(type: string, dirs: readonly string[], field = "ipam.type"): string {
   if (type === "" || type.includes("/") || type.includes("\\") || type === "." || type === "..") {
-    throw new CniError(ErrorCode.InvalidConfig, `ipam.type: ${JSON.stringify(type)} is not a plugin name`);
+    throw new CniError(ErrorCode.InvalidConfig, `${field}: ${JSON.stringify(type)} is not a plugin name`);
   }
   for (const dir of dirs) {
     const candidate = join(dir, type);
@@ -22,7 +22,7 @@ export function findPlugin(type: string, dirs: readonly string[]): string {
   }
   throw new CniError(
     ErrorCode.InvalidConfig,
-    `ipam.type: plugin "${type}" not found in CNI_PATH`,
+    `${field}: plugin "${type}" not found in CNI_PATH`,
     dirs.length > 0 ? `searched ${dirs.join(":")}` : "CNI_PATH is empty",
   );
 }
@@ -33,8 +33,9 @@ export function execPlugin(
   command: string,
   stdin: Buffer,
   env: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
 ): unknown {
-  const res = spawnSync(path, [], {
+  const res = spawnSync(path, args, {
     input: stdin,
     env: { ...env, CNI_COMMAND: command },
     stdio: ["pipe", "pipe", "inherit"],

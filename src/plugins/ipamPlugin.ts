@@ -45,4 +45,11 @@ export const ipamHandlers: Handlers<IpamPluginConf> = {
 export const ipamPlugin: PluginSpec<IpamPluginConf> = {
   loadConfig: loadIpamPluginConfig,
   handlers: () => ipamHandlers,
+  async status({ raw }) {
+    loadIpamPluginConfig(raw);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { assertReady } = require("./status") as typeof import("./status");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    assertReady((require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(raw));
+  },
 };

@@ -2,6 +2,8 @@
  * What the plugins need from the kernel, as one interface: the real implementation sits on
  * src/netlink, and unit tests substitute a fake that can fail at any step.
  */
+import { withFaultPoints } from "../util/faults";
+
 export interface Link {
   index: number;
   name: string;
@@ -13,6 +15,10 @@ export interface Link {
   promisc: boolean;
   /** For a veth: the peer's index (in the peer's namespace). */
   peerIndex?: number | undefined;
+  /** For a veth whose peer is in another namespace: that namespace's id (absent: same namespace). */
+  peerNetnsId?: number | undefined;
+  /** IFLA_IFALIAS; tether labels each host veth with its attachment's key (src/plugins/hostVeth.ts). */
+  alias?: string | undefined;
 }
 
 export interface Address {
@@ -59,6 +65,8 @@ export interface Kernel {
   close(ns: Ns): void;
   getLink(ns: Ns, name: string): Promise<Link | undefined>;
   getLinkByIndex(ns: Ns, index: number): Promise<Link | undefined>;
+  listLinks(ns: Ns): Promise<Link[]>;
+  setAlias(ns: Ns, index: number, alias: string): Promise<void>;
   /** Create the bridge if absent; an existing link of that name that is not a bridge is an error. */
   ensureBridge(ns: Ns, opts: { name: string; mtu?: number | undefined; vlanFiltering?: boolean }): Promise<{ link: Link; created: boolean }>;
   /** Create a veth pair inside `container` named `name`, its peer (random `veth<hex>` name) placed in `host`. */
@@ -101,5 +109,23 @@ export async function openIfPresent(k: Kernel, path: string): Promise<Ns | undef
 /** The real kernel, loaded on first use (commands that never touch the kernel never load netlink). */
 export function realKernel(): Kernel {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require("./netlinkKernel") as typeof import("./netlinkKernel")).netlinkKernel;
+  const k = (require("./netlinkKernel") as typeof import("./netlinkKernel")).netlinkKernel;
+  // Tests only (src/util/faults.ts): identity in dist/tether.
+  return withFaultPoints(k, "kernel", KERNEL_CHANGES);
 }
+
+/** The Kernel methods that change something (a fault point follows each in test builds). */
+const KERNEL_CHANGES = [
+  "ensureBridge",
+  "createVeth",
+  "setLinkUp",
+  "setMaster",
+  "setMac",
+  "setPromisc",
+  "setBridgePort",
+  "addBridgeVlan",
+  "addAddress",
+  "waitForDad",
+  "addRoute",
+  "writeSysctl",
+] as const satisfies readonly (keyof Kernel)[];

@@ -12,12 +12,14 @@ import {
   getLinkByIndex,
   getLinkByName,
   getVethPeer,
+  listLinks,
   listAddresses,
   listRoutes,
   openNetns,
   openOwnNetns,
   readSysctl,
   setBridgePort,
+  setLinkAlias,
   setLinkUp,
   setMac,
   setMaster,
@@ -44,7 +46,19 @@ function rtnl(ns: Ns): Rtnl {
 }
 
 function toLink(l: LinkInfo): Link {
-  return { index: l.index, name: l.name, kind: l.kind, mac: l.mac, mtu: l.mtu, up: l.up, master: l.master, promisc: l.promisc, peerIndex: l.peerIndex };
+  return {
+    index: l.index,
+    name: l.name,
+    kind: l.kind,
+    mac: l.mac,
+    mtu: l.mtu,
+    up: l.up,
+    master: l.master,
+    promisc: l.promisc,
+    peerIndex: l.peerIndex,
+    peerNetnsId: l.peerNetnsId,
+    alias: l.alias,
+  };
 }
 
 export const netlinkKernel: Kernel = {
@@ -85,6 +99,10 @@ export const netlinkKernel: Kernel = {
       closeNetns(fd);
     }
   },
+  async listLinks(ns) {
+    return (await listLinks(rtnl(ns))).map(toLink);
+  },
+  setAlias: (ns, index, alias) => setLinkAlias(rtnl(ns), index, alias),
   deleteLink: (ns, nameOrIndex) => deleteLink(rtnl(ns), nameOrIndex),
   setLinkUp: (ns, index) => setLinkUp(rtnl(ns), index),
   setMaster: (ns, index, master) => setMaster(rtnl(ns), index, master),

@@ -5,9 +5,16 @@ import { describeCauses } from "../cni/errors";
 import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
 
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
 export const tetherPlugin: PluginSpec<NetConf> = {
   // zod and the schemas load only once a command needs a config (not for VERSION).
-  loadConfig: (raw) => (require("../config/netconf") as typeof import("../config/netconf")).loadNetConf(raw),
+  loadConfig(raw) {
+    const conf = (require("../config/netconf") as typeof import("../config/netconf")).loadNetConf(raw);
+    // The built-in IPAM's section too, before any work: a bad one must not leave a bridge behind.
+    if (conf.ipam?.type === "tether-ipam") (require("./builtinIpam") as typeof import("./builtinIpam")).validateBuiltinIpam(raw);
+    return conf;
+  },
   onConfig(conf: NetConf, env: CniEnv): void {
     log.configure(conf.log ?? {}, process.env["TETHER_LOG_LEVEL"]);
     log.bind({ command: env.command, containerId: env.containerId, ifname: env.ifname, network: conf.name });
@@ -20,6 +27,17 @@ export const tetherPlugin: PluginSpec<NetConf> = {
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require("./bridge") as typeof import("./bridge")).bridgeHandlers;
+  },
+  status(req) {
+    // STATUS skips loadConfig (cost): take the log settings from the raw config when they look right.
+    const opts = req.raw["log"];
+    const logOptions = typeof opts === "object" && opts !== null ? (opts as { file?: unknown; level?: unknown }) : {};
+    const file = typeof logOptions.file === "string" && logOptions.file.startsWith("/") ? logOptions.file : undefined;
+    const level = typeof logOptions.level === "string" && (LEVELS as readonly string[]).includes(logOptions.level) ? (logOptions.level as (typeof LEVELS)[number]) : undefined;
+    log.configure({ ...(file !== undefined ? { file } : {}), ...(level !== undefined ? { level } : {}) }, process.env["TETHER_LOG_LEVEL"]);
+    log.bind({ command: req.env.command, containerId: req.env.containerId, ifname: req.env.ifname, network: String(req.raw["name"]) });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require("./status") as typeof import("./status")).tetherStatus(req);
   },
   onDone({ command, ok, ms, error }): void {
     if (ok) log.info(`${command} done`, { durationMs: Math.round(ms * 10) / 10 });

@@ -1,9 +1,12 @@
+import { faultPoint } from "./faults";
+
 /** A LIFO stack of undo steps: each resource pushes its undo the moment it exists. */
 export class Rollback {
   private readonly steps: { what: string; undo: () => unknown }[] = [];
 
   push(what: string, undo: () => unknown): void {
     this.steps.push({ what, undo });
+    faultPoint(`rollback.push: ${what}`); // tests only (src/util/faults.ts)
   }
 
   /** Forget every step (the operation succeeded). */

@@ -91,6 +91,8 @@ export interface CniInvocation {
   inNetns?: string;
   /** Which tether; default tetherCommand(). */
   tether?: TetherCommand;
+  /** More environment variables (e.g. TETHER_FAULT_AT for tether-faults). */
+  env?: Record<string, string>;
   timeoutMs?: number;
 }
 
@@ -107,6 +109,7 @@ function cniSpawn(inv: CniInvocation): { cmd: string; args: string[]; env: Recor
     CNI_PATH: inv.cniPath ?? join(REPO_ROOT, "dist"),
   };
   if (inv.args !== undefined) env["CNI_ARGS"] = inv.args;
+  if (inv.env !== undefined) Object.assign(env, inv.env);
   const input = typeof inv.config === "string" ? inv.config : JSON.stringify(inv.config);
   if (inv.inNetns === undefined) return { cmd: t.cmd, args: t.args, env, input };
   return { cmd: "ip", args: ["netns", "exec", inv.inNetns, t.cmd, ...t.args], env, input };

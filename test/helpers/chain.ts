@@ -9,6 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { pluginRequest as runtimeRequest } from "../../src/cli/runtime";
 import { runCni, tetherCommand, type CniOutcome, type TetherCommand } from "./binary";
 
 export const DEBIAN_CNI_DIR = "/usr/lib/cni";
@@ -29,17 +30,9 @@ export interface ChainTarget {
   capabilityArgs?: Record<string, unknown>;
 }
 
-/** What one plugin of the chain receives on stdin (libcni's injection). */
+/** What one plugin of the chain receives on stdin (libcni's injection, as `tether exec` does it). */
 export function pluginRequest(list: Conflist, plugin: Record<string, unknown>, target: ChainTarget, prevResult?: unknown): Record<string, unknown> {
-  const req: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
-  const caps = plugin["capabilities"] as Record<string, boolean> | undefined;
-  const runtimeConfig: Record<string, unknown> = {};
-  for (const [cap, on] of Object.entries(caps ?? {})) {
-    if (on && target.capabilityArgs?.[cap] !== undefined) runtimeConfig[cap] = target.capabilityArgs[cap];
-  }
-  if (Object.keys(runtimeConfig).length > 0) req["runtimeConfig"] = runtimeConfig;
-  if (prevResult !== undefined) req["prevResult"] = prevResult;
-  return req;
+  return runtimeRequest(list, plugin, target.capabilityArgs, prevResult);
 }
 
 function commandFor(type: string): TetherCommand {

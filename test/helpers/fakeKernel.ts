@@ -2,7 +2,8 @@
  * An in-memory Kernel for unit tests: namespaces with links, addresses, routes and sysctls, and a
  * switch that makes the N-th mutating call fail, to prove that every undo step runs.
  */
-import type { AttachmentKey, Firewall, MasqBackend, SpoofCheckSpec } from "../../src/firewall/index";
+import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } from "../../src/firewall/index";
+import { attachmentTag, networkTag } from "../../src/firewall/key";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/plugins/kernel";
 
 interface FakeNs {
@@ -83,6 +84,12 @@ export class FakeKernel implements Kernel {
     const l = this.space(ns).links.get(index);
     return l ? { ...l } : undefined;
   }
+  async listLinks(ns: Ns): Promise<Link[]> {
+    return [...this.space(ns).links.values()].map((l) => ({ ...l }));
+  }
+  setAlias(ns: Ns, index: number, alias: string): Promise<void> {
+    return this.setField(ns, index, `alias ${index}`, { alias: alias === "" ? undefined : alias });
+  }
   async ensureBridge(ns: Ns, opts: { name: string; mtu?: number | undefined }): Promise<{ link: Link; created: boolean }> {
     const s = this.space(ns);
     const existing = this.find(s, opts.name);
@@ -103,8 +110,8 @@ export class FakeKernel implements Kernel {
     if (this.find(c, opts.name)) throw Object.assign(new Error("EEXIST"), { code: "EEXIST", op: "createVeth" });
     const ci = this.nextIndex++;
     const hi = this.nextIndex++;
-    const cl: Link = { index: ci, name: opts.name, kind: "veth", mac: opts.mac ?? "0a:00:00:00:00:02", mtu: opts.mtu ?? 1500, up: false, promisc: false, peerIndex: hi };
-    const hl: Link = { index: hi, name: peerName, kind: "veth", mac: "0a:00:00:00:00:03", mtu: opts.mtu ?? 1500, up: false, promisc: false, peerIndex: ci };
+    const cl: Link = { index: ci, name: opts.name, kind: "veth", mac: opts.mac ?? "0a:00:00:00:00:02", mtu: opts.mtu ?? 1500, up: false, promisc: false, peerIndex: hi, peerNetnsId: 0 };
+    const hl: Link = { index: hi, name: peerName, kind: "veth", mac: "0a:00:00:00:00:03", mtu: opts.mtu ?? 1500, up: false, promisc: false, peerIndex: ci, peerNetnsId: 1 };
     c.links.set(ci, cl);
     h.links.set(hi, hl);
     return { container: { ...cl }, host: { ...hl } };
@@ -244,6 +251,14 @@ export class FakeFirewall implements Firewall {
   }
   async hasSpoofCheck(key: AttachmentKey): Promise<boolean> {
     return this.rules.some((r) => r.kind === "spoofcheck" && sameKey(r.key, key));
+  }
+  async listTags(): Promise<RuleTags[]> {
+    return this.rules.map((r) => ({ network: networkTag(r.key.network), attachment: attachmentTag(r.key) }));
+  }
+  async removeTagged(attachments: ReadonlySet<string>): Promise<void> {
+    const keep = this.rules.filter((r) => !attachments.has(attachmentTag(r.key)));
+    if (keep.length !== this.rules.length) this.mutate(`removeTagged ${attachments.size}`);
+    this.rules = keep;
   }
   async gc(network: string, valid: readonly AttachmentKey[]): Promise<void> {
     this.rules = this.rules.filter((r) => r.key.network !== network || valid.some((v) => sameKey(v, r.key)));

@@ -15,6 +15,7 @@ import {
   installFirewall,
   mergePrevResult,
   parseCidr,
+  recordAttachment,
   requestedMac,
   resultDns,
   resultIps,
@@ -54,6 +55,7 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
       { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) },
       rollback,
     );
+    await recordAttachment(k, host, pair.host, inv, rollback);
     await attachHostVeth(k, host, pair.host, bridge, conf);
 
     const interfaces: Interface[] = [

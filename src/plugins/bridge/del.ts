@@ -5,7 +5,7 @@
 import type { Invocation } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import { removeFirewall } from "../attach";
+import { forgetAttachment, removeFirewall } from "../attach";
 import { ipamFor } from "../ipam";
 import { openIfPresent, type Kernel } from "../kernel";
 
@@ -13,6 +13,7 @@ export async function bridgeDel(k: Kernel, fw: () => Firewall, inv: Invocation<N
   const ipam = ipamFor(inv);
   if (ipam) await ipam.del();
   await removeFirewall(fw, inv);
+  forgetAttachment(inv);
   if (inv.env.netns === "") return;
   const container = await openIfPresent(k, inv.env.netns);
   if (!container) return;

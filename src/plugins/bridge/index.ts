@@ -2,8 +2,8 @@
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
 import { realFirewall, type Firewall } from "../../firewall/index";
-import { gcFirewall } from "../attach";
-import { ipamFor } from "../ipam";
+import { gcNetwork } from "../gc";
+import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
@@ -14,13 +14,8 @@ export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewal
     add: (inv) => bridgeAdd(kernel(), firewall, inv),
     del: (inv) => bridgeDel(kernel(), firewall, inv),
     check: (inv) => bridgeCheck(kernel(), firewall, inv),
-    async gc(inv) {
-      await ipamFor(inv)?.gc();
-      await gcFirewall(firewall, inv);
-    },
-    async status(inv) {
-      await ipamFor(inv)?.status();
-    },
+    gc: (inv) => gcNetwork(kernel(), firewall, inv),
+    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };
 }
 

@@ -25,6 +25,7 @@ import {
   installFirewall,
   mergePrevResult,
   parseCidr,
+  recordAttachment,
   requestedMac,
   resultDns,
   resultIps,
@@ -55,6 +56,7 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
     enableForwarding(k, host, ips);
 
     const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
+    await recordAttachment(k, host, pair.host, inv, rollback);
     await configureContainerAddresses(k, container, pair.container, ips, { enableDad: conf.enabledad, noPrefixRoute: true });
     await addPointToPointRoutes(k, container, pair.container, ips);
     await addContainerRoutes(k, container, pair.container, ips, ipamResult.routes);

@@ -6,13 +6,14 @@
 import type { Invocation } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import { removeFirewall } from "../attach";
+import { forgetAttachment, removeFirewall } from "../attach";
 import { ipamFor } from "../ipam";
 import { openIfPresent, type Kernel } from "../kernel";
 
 export async function ptpDel(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
   await ipamFor(inv)?.del();
   await removeFirewall(fw, inv);
+  forgetAttachment(inv);
   if (inv.env.netns === "") return;
   const container = await openIfPresent(k, inv.env.netns);
   if (!container) return;

@@ -2,8 +2,8 @@
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
 import { realFirewall, type Firewall } from "../../firewall/index";
-import { gcFirewall } from "../attach";
-import { ipamFor } from "../ipam";
+import { gcNetwork } from "../gc";
+import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
 import { ptpAdd } from "./add";
 import { ptpCheck } from "./check";
@@ -14,13 +14,8 @@ export function makePtpHandlers(kernel: () => Kernel, firewall: () => Firewall =
     add: (inv) => ptpAdd(kernel(), firewall, inv),
     del: (inv) => ptpDel(kernel(), firewall, inv),
     check: (inv) => ptpCheck(kernel(), firewall, inv),
-    async gc(inv) {
-      await ipamFor(inv)?.gc();
-      await gcFirewall(firewall, inv);
-    },
-    async status(inv) {
-      await ipamFor(inv)?.status();
-    },
+    gc: (inv) => gcNetwork(kernel(), firewall, inv),
+    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };
 }
 

@@ -1,0 +1,172 @@
+/**
+ * `tether doctor [--conf FILE] [--fix]`: finds what leaked on this node (src/doctor/diagnose.ts
+ * judges; this module gathers the snapshot and carries out the fixes).
+ */
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { Command } from "commander";
+import { DEFAULT_DATA_DIR } from "../config/ipam";
+import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
+import { realFirewall } from "../firewall/index";
+import { attachmentTag } from "../firewall/key";
+import { listRecordFiles, recordsDataDir } from "../plugins/attachmentRecord";
+import { listReservations, validateNetworkName } from "../ipam/diskStore";
+import { release } from "../ipam/index";
+import { parseIp } from "../ipam/ip";
+import { realKernel } from "../plugins/kernel";
+import type { CliIo, CliStatus } from "./index";
+import { readNetworkConfig } from "./runtime";
+
+const OWNER = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(\r\n[^\s/:]{1,15})?$/;
+
+/** Files of a host-local store that are not a lock, a round-robin hint or a readable reservation. */
+export function badStoreFiles(dataDir: string): { path: string; why: string }[] {
+  const out: { path: string; why: string }[] = [];
+  let networks: string[];
+  try {
+    networks = fs.readdirSync(dataDir).filter((n) => !n.startsWith("."));
+  } catch {
+    return out;
+  }
+  for (const net of networks) {
+    const dir = join(dataDir, net);
+    if (!fs.lstatSync(dir).isDirectory()) continue;
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, d.name);
+      if (d.name === "lock" || /^last_reserved_ip\.\d+$/.test(d.name)) continue;
+      if (parseIp(d.name) === undefined) out.push({ path, why: "not an address, a lock or a last_reserved_ip file" });
+      else if (!d.isFile()) out.push({ path, why: "a reservation that is not a regular file" });
+      else if (!OWNER.test(fs.readFileSync(path, "utf8").trim())) out.push({ path, why: "reservation content is not <container id>\\r\\n<ifname>" });
+    }
+  }
+  for (const f of listRecordFiles(dataDir)) if (f.record === undefined) out.push({ path: f.path, why: "attachment record does not parse" });
+  return out;
+}
+
+function netnsAlive(path: string): boolean {
+  try {
+    return fs.statSync(path) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string>): Promise<Snapshot> {
+  const k = realKernel();
+  const host = await k.open();
+  let links;
+  try {
+    links = await k.listLinks(host);
+  } finally {
+    k.close(host);
+  }
+  return {
+    records: dataDirs.flatMap((dataDir) => listRecordFiles(dataDir).flatMap((f) => (f.record ? [{ dataDir, path: f.path, record: f.record }] : []))),
+    reservations: dataDirs.flatMap((dataDir) => listReservations(dataDir).map((r) => ({ dataDir, ...r }))),
+    links,
+    bridges,
+    rules: await realFirewall().listTags(),
+    badFiles: dataDirs.flatMap(badStoreFiles),
+    netnsAlive,
+  };
+}
+
+async function fix(f: Finding): Promise<void> {
+  const k = realKernel();
+  switch (f.kind) {
+    case "leaked-attachment": {
+      const r = f.record;
+      validateNetworkName(r.network);
+      if (f.addresses.length > 0) release({ dataDir: f.dataDir, network: r.network }, { containerId: r.containerId, ifname: r.ifname });
+      await realFirewall().removeTagged(new Set([attachmentTag(r)]));
+      const host = await k.open();
+      try {
+        for (const v of f.veths) await k.deleteLink(host, v);
+      } finally {
+        k.close(host);
+      }
+      fs.rmSync(f.recordPath, { force: true });
+      return;
+    }
+    case "orphan-veth": {
+      const host = await k.open();
+      try {
+        await k.deleteLink(host, f.link);
+      } finally {
+        k.close(host);
+      }
+      return;
+    }
+    case "orphan-rules":
+      await realFirewall().removeTagged(new Set([f.attachment]));
+      return;
+    case "bad-store-file":
+      fs.rmSync(f.path, { force: true });
+      return;
+  }
+}
+
+function publicFields(f: Finding, fixed?: boolean, error?: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { kind: f.kind, subject: f.subject, detail: f.detail, action: f.action };
+  if (fixed !== undefined) out["fixed"] = fixed;
+  if (error !== undefined) out["error"] = error;
+  return out;
+}
+
+export function doctorCommand(io: CliIo, status: CliStatus): Command {
+  return new Command("doctor")
+    .description("find what leaked: attachments whose netns is gone, orphan host veths and firewall rules, unreadable store files")
+    .option("--conf <file>", "a network configuration: its bridge and IPAM data directory are looked at too")
+    .option("--data-dir <dir>", "an IPAM data directory to look at", DEFAULT_DATA_DIR)
+    .option("--fix", "remove what was found, saying what was removed")
+    .option("--json", "print the findings as a JSON array")
+    .addHelpText(
+      "after",
+      "\nLooks at the network namespace it runs in (links, nft / iptables rules) and the data directories.\n" +
+        "Exit codes: 0 nothing found (or, with --fix, everything found was removed), 1 leaks found\n" +
+        "(without --fix) or a fix failed, 2 usage error or unreadable --conf.\n",
+    )
+    .action(async (opts: { conf?: string; dataDir: string; fix?: boolean; json?: boolean }) => {
+      const dataDirs = new Set([opts.dataDir]);
+      const bridges = new Set<string>(["tether0"]);
+      if (opts.conf !== undefined) {
+        try {
+          for (const p of readNetworkConfig(opts.conf).plugins) {
+            if (p["type"] !== "tether") continue;
+            if ((p["mode"] ?? "bridge") === "bridge") bridges.add(typeof p["bridge"] === "string" ? p["bridge"] : "tether0");
+            const dir = recordsDataDir(p["ipam"]);
+            if (dir !== undefined) dataDirs.add(dir);
+          }
+        } catch (e) {
+          io.err(`tether doctor: ${(e as Error).message}\n`);
+          status.code = 2;
+          return;
+        }
+      }
+      const findings = diagnose(await snapshot([...dataDirs], bridges));
+      const rows: Record<string, unknown>[] = [];
+      for (const f of findings) {
+        if (!opts.fix) {
+          rows.push(publicFields(f));
+          continue;
+        }
+        try {
+          await fix(f);
+          rows.push(publicFields(f, true));
+        } catch (e) {
+          rows.push(publicFields(f, false, (e as Error).message));
+        }
+      }
+      if (opts.json) io.out(JSON.stringify(rows, null, 2) + "\n");
+      else if (rows.length === 0) io.out(`nothing leaked (looked at ${[...dataDirs].join(", ")} and this namespace)\n`);
+      else {
+        for (const r of rows) {
+          const state = r["fixed"] === true ? "removed: " : r["fixed"] === false ? `NOT removed (${String(r["error"])}): ` : "";
+          io.out(`${String(r["kind"])}: ${String(r["subject"])}: ${String(r["detail"])}\n  ${state}${String(r["action"])}\n`);
+        }
+        if (!opts.fix) io.out("run with --fix to remove these\n");
+      }
+      if (rows.some((r) => r["fixed"] !== true)) status.code = 1;
+    });
+}
+

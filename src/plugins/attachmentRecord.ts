@@ -1,0 +1,107 @@
+/**
+ * A small record per attachment, written at ADD and removed at DEL and GC, so `tether doctor` can
+ * tell which attachments outlived their container (the network namespace path is gone):
+ *   <dataDir>/.tether-attachments/<network>/<attachment tag>.json   (0700 / 0600)
+ * It sits beside the host-local store, never in it: host-local only reads <dataDir>/<network>, and
+ * no network name starts with a dot.
+ */
+import * as fs from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../config/ipam";
+import { attachmentTag, type AttachmentKey } from "../firewall/key";
+
+export const RECORDS_DIR = ".tether-attachments";
+
+export interface AttachmentRecord extends AttachmentKey {
+  /** CNI_NETNS at ADD. */
+  netns: string;
+  /** The host end of the veth. */
+  hostIfname: string;
+}
+
+/**
+ * Where a network's records live: beside the built-in IPAM's store (ipam.dataDir, else the
+ * host-local default). Undefined for L2-only networks and delegated IPAMs: tether has no store of
+ * its own there, and what doctor uses records for (reservations that outlived their netns) is the
+ * built-in store's.
+ */
+export function recordsDataDir(ipam: unknown): string | undefined {
+  if (typeof ipam !== "object" || ipam === null) return undefined;
+  const o = ipam as Record<string, unknown>;
+  if (o["type"] !== IPAM_TYPE) return undefined;
+  const dir = o["dataDir"];
+  return typeof dir === "string" && isAbsolute(dir) ? dir : DEFAULT_DATA_DIR;
+}
+
+export function recordsDir(dataDir: string, network: string): string {
+  return join(dataDir, RECORDS_DIR, network);
+}
+
+export function recordPath(dataDir: string, key: AttachmentKey): string {
+  return join(recordsDir(dataDir, key.network), `${attachmentTag(key)}.json`);
+}
+
+/** A record's content; undefined when it is not one (doctor reports it). */
+export function parseRecord(text: string): AttachmentRecord | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== "object" || doc === null) return undefined;
+  const o = doc as Record<string, unknown>;
+  const fields = ["network", "containerId", "ifname", "netns", "hostIfname"] as const;
+  if (!fields.every((f) => typeof o[f] === "string")) return undefined;
+  return { network: o["network"] as string, containerId: o["containerId"] as string, ifname: o["ifname"] as string, netns: o["netns"] as string, hostIfname: o["hostIfname"] as string };
+}
+
+/** Written to a temporary name and renamed, so a reader never sees half a record. */
+export function writeRecord(dataDir: string, record: AttachmentRecord): void {
+  const dir = recordsDir(dataDir, record.network);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = recordPath(dataDir, record);
+  const tmp = `${path}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(record) + "\n", { mode: 0o600, flag: "w" });
+  fs.renameSync(tmp, path);
+}
+
+export function removeRecord(dataDir: string, key: AttachmentKey): void {
+  fs.rmSync(recordPath(dataDir, key), { force: true });
+}
+
+export interface RecordFile {
+  path: string;
+  /** undefined: the file does not parse. */
+  record: AttachmentRecord | undefined;
+}
+
+/** Every record file of a network (or of all networks under dataDir). */
+export function listRecordFiles(dataDir: string, network?: string): RecordFile[] {
+  const base = join(dataDir, RECORDS_DIR);
+  const networks = network !== undefined ? [network] : safeReaddir(base);
+  const out: RecordFile[] = [];
+  for (const net of networks) {
+    const dir = join(base, net);
+    for (const name of safeReaddir(dir)) {
+      if (name.endsWith(".tmp")) continue;
+      const path = join(dir, name);
+      let text: string | undefined;
+      try {
+        text = fs.readFileSync(path, "utf8");
+      } catch {
+        text = undefined;
+      }
+      out.push({ path, record: text === undefined ? undefined : parseRecord(text) });
+    }
+  }
+  return out;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
