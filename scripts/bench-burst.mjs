@@ -100,6 +100,7 @@ export function populationWorkload({ tether }) {
   return {
     name: "bridge-250",
     description: "bridge ADD and DEL with 250 containers already on the bridge (--population), same or separate IPAM store",
+    runs: (o) => Math.min(o.runs, 20), // 8 contenders: 20 keeps the default run within its time
     ratios,
     contenders,
     setup(ctx) {
@@ -116,14 +117,21 @@ export function populationWorkload({ tether }) {
         ctx.stdin[v.key] = JSON.stringify(confOf(v.p, ctx.dirs[sep ? `${v.p.key}sep` : v.p.key], sep));
       }
       const t0 = Date.now();
+      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-popout-"));
       for (const p of ps) {
         const names = Array.from({ length: n }, (_, j) => netnsName(popKey(p), j));
         netnsBatch("add", names);
         const stdin = JSON.stringify(confOf(p, ctx.dirs[p.key]));
-        for (let j = 0; j < n; j++) call(p.cmd, cniEnv("ADD", popKey(p), j), stdin);
+        // 8 at a time (untimed): the set-up of 2 x 250 serial calls would dominate the run.
+        for (let j = 0; j < n; j += 8) {
+          const b = runBurst(p, stdin, popKey(p), Math.min(8, n - j), "ADD", scratch, j);
+          const bad = b.calls.find((c) => !c.ok);
+          if (bad) throw new Error(`${p.name}: population ADD failed: ${bad.error}`);
+        }
         const held = storeAddresses(path.join(ctx.dirs[p.key], p.conf("").name));
         if (held !== n) throw new Error(`${p.name}: population store holds ${held} addresses, expected ${n}`);
       }
+      fs.rmSync(scratch, { recursive: true, force: true });
       process.stderr.write(`bench: bridge-250: ${n} containers on each bridge in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     },
     teardown(ctx) {
@@ -166,10 +174,11 @@ done
 wait
 echo "$t0 $EPOCHREALTIME"`;
 
-function runBurst(p, stdin, key, n, op, scratch) {
+/** n concurrent calls, of containers from..from+n-1 of `key`. */
+function runBurst(p, stdin, key, n, op, scratch, from = 0) {
   const d = fs.mkdtempSync(path.join(scratch, `${key}-${op}-`));
   const ids = [];
-  for (let j = 0; j < n; j++) {
+  for (let j = from; j < from + n; j++) {
     const e = cniEnv(op, key, j);
     ids.push(e.CNI_CONTAINERID, e.CNI_NETNS);
   }

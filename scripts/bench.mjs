@@ -363,9 +363,10 @@ function main() {
       report.workloads.push({ ...entry, durationS: (Date.now() - wStart) / 1000 });
       continue;
     }
-    const { results, pageCacheDropped } = runWorkload(w, o);
+    const wo = w.runs ? { ...o, runs: w.runs(o) } : o; // a workload may cap its runs (bridge-250)
+    const { results, pageCacheDropped } = runWorkload(w, wo);
     const entry = { name: w.name, description: w.description, pageCacheDropped, results, durationS: (Date.now() - wStart) / 1000 };
-    lines.push(`${w.name}: ${w.description} (n=${o.runs}, interleaved)`);
+    lines.push(`${w.name}: ${w.description} (n=${wo.runs}, interleaved)`);
     const width = Math.max(...results.map((r) => r.name.length));
     for (const r of results) {
       const rss = r.peakRssKiB === null ? "n/a" : `${fmt(r.peakRssKiB / 1024)} MiB`;
