@@ -58,7 +58,7 @@ export const NetConfSchema = z.looseObject({
   forceAddress: flag(),
   ipMasq: flag(),
   ipMasqBackend: z.optional(z.enum(["nftables", "iptables"])),
-  mtu: z.optional(intIn(68, 65535)),
+  mtu: z.optional(intIn(0, 65535)),
   hairpinMode: flag(),
   promiscMode: flag(),
   vlan: z._default(intIn(0, 4094), 0),
@@ -95,6 +95,9 @@ export function loadNetConf(raw: unknown): NetConf {
     throw configError("ipam.type", "missing: ptp mode needs an IPAM");
   }
   if (conf.isDefaultGateway) conf.isGateway = true;
+  // 0 means "the kernel's default", as the reference reads it.
+  if (conf.mtu === 0) delete conf.mtu;
+  else if (conf.mtu !== undefined && conf.mtu < 68) throw configError("mtu", `${conf.mtu} is below the IPv4 minimum of 68 (0 means the kernel's default)`);
   return conf;
 }
 

@@ -191,8 +191,8 @@ export function mergePrevResult(prev: Result | undefined, ours: Result): Result 
   return out;
 }
 
-/** Kernel and firewall errors reach the runtime as codes 103 and 106 naming the operation; CniErrors pass through. */
-export function asAddError(err: unknown): unknown {
+/** Kernel and firewall errors reach the runtime as codes 103 and 106 naming the operation, whatever the command; CniErrors pass through. */
+export function asCniError(err: unknown): unknown {
   if (err instanceof CniError) return err;
   if (err instanceof Error && err.name === "FirewallError") {
     return new CniError(ErrorCode.Firewall, err.message, (err as { stderr?: string }).stderr || undefined, { cause: err });
@@ -338,13 +338,18 @@ export function ipsOf(prev: Result, ifIndex: number): IpConfig[] {
   return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex);
 }
 
+const MAIN_TABLE = 254;
+
 async function checkRoutes(k: Kernel, ns: Ns, routes: readonly Route[]): Promise<void> {
   const byFamily = new Map<4 | 6, KernelRoute[]>();
   for (const r of routes) {
     const fam = familyOf(r.dst);
-    if (!byFamily.has(fam)) byFamily.set(fam, await k.listRoutes(ns, fam));
+    // Every table: a route may name its own (route.table, CNI 1.1).
+    if (!byFamily.has(fam)) byFamily.set(fam, await k.listRoutes(ns, fam, true));
     const dst = subnetOf(r.dst); // as the kernel lists it: host bits cleared
-    if (!byFamily.get(fam)!.some((kr) => kr.dst === dst && (r.gw === undefined || kr.gw === r.gw))) {
+    const table = r.table ?? MAIN_TABLE;
+    const found = byFamily.get(fam)!.some((kr) => kr.dst === dst && (kr.table ?? MAIN_TABLE) === table && (r.gw === undefined || kr.gw === r.gw));
+    if (!found) {
       throw checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} not found in the container`);
     }
   }

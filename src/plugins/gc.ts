@@ -7,49 +7,15 @@
  * the failures come back together as one CNI error.
  */
 import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
 import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { asAddError } from "./attach";
 import { listRecordFiles, recordsDataDir } from "./attachmentRecord";
 import { staleHostVeths } from "./hostVeth";
 import { ipamFor } from "./ipam";
 import type { Kernel } from "./kernel";
+import { combinedError, messageOf, runAllSteps } from "./steps";
 import * as fs from "node:fs";
-
-export interface StepFailure {
-  what: string;
-  error: unknown;
-}
-
-/** Run every step; the failures, in order. */
-export async function runAllSteps(steps: readonly { what: string; run: () => Promise<void> | void }[]): Promise<StepFailure[]> {
-  const failures: StepFailure[] = [];
-  for (const step of steps) {
-    try {
-      await step.run();
-    } catch (error) {
-      failures.push({ what: step.what, error });
-    }
-  }
-  return failures;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** One CNI error for all failures: the first one's code and message, every one in the details. */
-export function combinedError(command: string, failures: readonly StepFailure[]): CniError {
-  const first = failures[0];
-  if (first === undefined) throw new Error("combinedError needs at least one failure");
-  const mapped = asAddError(first.error);
-  const code = mapped instanceof CniError ? mapped.code : ErrorCode.Internal;
-  const msg = failures.length === 1 ? `${command}: ${first.what}: ${messageOf(first.error)}` : `${command}: ${failures.length} steps failed, first: ${first.what}: ${messageOf(first.error)}`;
-  const details = failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; ");
-  return new CniError(code, msg, details, { cause: first.error });
-}
 
 export function validKeys(conf: NetConf): AttachmentKey[] | undefined {
   return validAttachments(conf)?.map((a) => ({ network: conf.name, containerId: a.containerID, ifname: a.ifname }));

@@ -82,14 +82,18 @@ export interface Kernel {
   setPromisc(ns: Ns, index: number, on: boolean): Promise<void>;
   setBridgePort(ns: Ns, index: number, opts: { hairpin?: boolean; isolated?: boolean }): Promise<void>;
   addBridgeVlan(ns: Ns, index: number, vid: number, opts: { pvid: boolean; untagged: boolean }): Promise<void>;
+  /** Remove a VID from a bridge port; false when the port did not carry it. */
+  deleteBridgeVlan(ns: Ns, index: number, vid: number): Promise<boolean>;
   /** noPrefixRoute: the kernel adds no route to the address's subnet (ptp routes it via the gateway). */
   addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean }): Promise<void>;
   /** Wait until no global IPv6 address of the link is tentative; fails if DAD failed or on timeout. */
   waitForDad(ns: Ns, index: number): Promise<void>;
   deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
   listAddresses(ns: Ns, index?: number): Promise<Address[]>;
-  addRoute(ns: Ns, route: RouteSpec): Promise<void>;
-  listRoutes(ns: Ns, family?: 4 | 6): Promise<KernelRoute[]>;
+  /** Add a route; with `replace`, one to the same destination is replaced instead of failing with EEXIST. */
+  addRoute(ns: Ns, route: RouteSpec, opts?: { replace?: boolean }): Promise<void>;
+  /** Routes of the main table, or of every table with `allTables`. */
+  listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]>;
   /** Write /proc/sys/<key> in the namespace; a missing key is ignored when `optional`. */
   writeSysctl(ns: Ns, key: string, value: string, optional?: boolean): void;
   readSysctl(ns: Ns, key: string): string | undefined;
@@ -124,6 +128,7 @@ const KERNEL_CHANGES = [
   "setPromisc",
   "setBridgePort",
   "addBridgeVlan",
+  "deleteBridgeVlan",
   "addAddress",
   "waitForDad",
   "addRoute",

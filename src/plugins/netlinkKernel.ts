@@ -7,6 +7,7 @@ import {
   closeNetns,
   createVethPair,
   deleteAddress,
+  deleteBridgeVlan,
   deleteLink,
   ensureBridge,
   getLinkByIndex,
@@ -110,6 +111,7 @@ export const netlinkKernel: Kernel = {
   setPromisc: (ns, index, on) => setPromisc(rtnl(ns), index, on),
   setBridgePort: (ns, index, opts) => setBridgePort(rtnl(ns), index, opts),
   addBridgeVlan: (ns, index, vid, opts) => addBridgeVlan(rtnl(ns), index, vid, opts),
+  deleteBridgeVlan: (ns, index, vid) => deleteBridgeVlan(rtnl(ns), index, vid),
   addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad, noPrefixRoute: opts.noPrefixRoute === true }),
   waitForDad: (ns, index) => waitForDad(rtnl(ns), index, { timeoutMs: DAD_TIMEOUT_MS }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
@@ -117,7 +119,7 @@ export const netlinkKernel: Kernel = {
     const list = await listAddresses(rtnl(ns), index);
     return list.map((a) => ({ index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen }));
   },
-  async addRoute(ns, route) {
+  async addRoute(ns, route, opts) {
     const spec: Parameters<typeof addRoute>[1] = { dst: route.dst };
     if (route.gw !== undefined) spec.gw = route.gw;
     if (route.oif !== undefined) spec.oif = route.oif;
@@ -127,10 +129,12 @@ export const netlinkKernel: Kernel = {
     if (route.src !== undefined) spec.src = route.src;
     if (route.mtu !== undefined) spec.mtu = route.mtu;
     if (route.advmss !== undefined) spec.advmss = route.advmss;
-    await addRoute(rtnl(ns), spec);
+    await addRoute(rtnl(ns), spec, { replace: opts?.replace === true });
   },
-  async listRoutes(ns, family): Promise<KernelRoute[]> {
-    const list = await listRoutes(rtnl(ns), family === undefined ? {} : { family });
+  async listRoutes(ns, family, allTables): Promise<KernelRoute[]> {
+    const opts: Parameters<typeof listRoutes>[1] = allTables ? { table: "all" } : {};
+    if (family !== undefined) opts.family = family;
+    const list = await listRoutes(rtnl(ns), opts);
     return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src }));
   },
   writeSysctl(ns, key, value, optional) {

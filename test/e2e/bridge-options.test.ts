@@ -196,6 +196,7 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
         [100],
         "the only PVID is 100",
       );
+      assert.ok(!vlans.some((v) => v.vlan === 1), `the default VID 1 is removed from the port: ${JSON.stringify(vlans)}`);
     }
     assert.ok(c1.ping(addr(r2, 4)), "c1 -> c2 over IPv4 on VLAN 100");
     assert.ok(c2.ping(addr(r1, 6)), "c2 -> c1 over IPv6 on VLAN 100");
@@ -381,6 +382,20 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     const defaults4 = c.routes(4).filter((r) => r.dst === "default");
     assert.deepEqual(defaults4.map((r) => r.gateway), [GW4], "one IPv4 default route, via the gateway");
     assert.ok(c.routes(6).some((r) => r.dst === "default" && r.gateway === GW6));
+    delAndVerify(w, c, conf, res);
+  });
+
+  test("an IPAM route in another table (CNI 1.1 route.table): installed there, and CHECK finds it", (t) => {
+    const w = world(t);
+    const c = w.container();
+    const conf = w.conf("1.1.0", { isGateway: true }, { routes: [{ dst: "10.50.0.0/16", table: 100 }] });
+    const res = successJson<Result>(w.cni("ADD", c, conf));
+    assert.ok(c.routes(4, "100").some((r) => r.dst === "10.50.0.0/16" && r.gateway === GW4), JSON.stringify(c.routes(4, "100")));
+    assert.ok(!c.routes(4).some((r) => r.dst === "10.50.0.0/16"), "not in the main table");
+    successEmpty(w.cni("CHECK", c, withPrev(conf, res)));
+    c.exec(["ip", "route", "del", "10.50.0.0/16", "table", "100"]);
+    const e = errorJson(w.cni("CHECK", c, withPrev(conf, res)));
+    assert.match(e.msg, /10\.50\.0\.0\/16/);
     delAndVerify(w, c, conf, res);
   });
 

@@ -156,6 +156,10 @@ export class FakeKernel implements Kernel {
   setBridgePort(ns: Ns, index: number): Promise<void> {
     return this.setField(ns, index, `brport ${index}`, {});
   }
+  async deleteBridgeVlan(ns: Ns, index: number): Promise<boolean> {
+    await this.setField(ns, index, `vlan del ${index}`, {});
+    return true;
+  }
   addBridgeVlan(ns: Ns, index: number): Promise<void> {
     return this.setField(ns, index, `vlan ${index}`, {});
   }
@@ -181,16 +185,17 @@ export class FakeKernel implements Kernel {
   async listAddresses(ns: Ns, index?: number): Promise<Address[]> {
     return this.space(ns).addrs.filter((a) => index === undefined || a.index === index);
   }
-  async addRoute(ns: Ns, route: RouteSpec): Promise<void> {
+  async addRoute(ns: Ns, route: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
     this.mutate(`addRoute ${route.dst}`);
     const s = this.space(ns);
+    if (opts.replace === true) s.routes = s.routes.filter((r) => !(r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254)));
     if (s.routes.some((r) => r.dst === route.dst && r.oif === route.oif && r.gw === route.gw)) {
       throw Object.assign(new Error(`addRoute ${route.dst} -> EEXIST`), { code: "EEXIST", op: `addRoute ${route.dst}` });
     }
-    s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src });
+    s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src, table: route.table });
   }
-  async listRoutes(ns: Ns, family?: 4 | 6): Promise<KernelRoute[]> {
-    return this.space(ns).routes.filter((r) => family === undefined || r.family === family);
+  async listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]> {
+    return this.space(ns).routes.filter((r) => (family === undefined || r.family === family) && (allTables === true || (r.table ?? 254) === 254));
   }
   writeSysctl(ns: Ns, key: string, value: string): void {
     this.space(ns).sysctls.set(key, value);

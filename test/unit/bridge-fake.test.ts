@@ -90,6 +90,21 @@ describe("bridge ADD on a fake kernel", () => {
     assert.equal([...k.host().links.values()].filter((l) => l.kind === "veth").length, 1);
   });
 
+  for (const [title, extra, version, code] of [
+    ["vlan with isGateway", { vlan: 10 }, "1.1.0", 2],
+    ["vlanTrunk", { vlanTrunk: [{ id: 5 }] }, "1.1.0", 2],
+    ["preserveDefaultVlan", { preserveDefaultVlan: true }, "1.1.0", 2],
+    ["an L2-only network at cniVersion 0.2.0", { ipam: {} }, "0.2.0", 1],
+  ] as const) {
+    it(`refuses ${title} (code ${code}) before making or reserving anything`, async () => {
+      const { k, dataDir, h } = setup();
+      const raw = { ...config(dataDir, extra), cniVersion: version };
+      await assert.rejects(h.add(invocation("ADD", raw, { netns: NETNS })), (e: unknown) => e instanceof CniError && e.code === code);
+      assert.equal(k.mutations, 0, k.log.join(", "));
+      assert.deepEqual(store(dataDir), []);
+    });
+  }
+
   it("leaves no veth and no reservation when any single step fails", async () => {
     const probe = setup();
     await probe.h.add(invocation("ADD", config(probe.dataDir), { netns: NETNS }));
@@ -120,6 +135,19 @@ describe("bridge DEL and CHECK on a fake kernel", () => {
     await h.del(invocation("DEL", config(dataDir), { netns: NETNS }));
     await h.del(invocation("DEL", config(dataDir), { netns: "" }));
     await h.del(invocation("DEL", config(dataDir), { netns: "/var/run/netns/gone" }));
+  });
+
+  it("DEL still removes the interface when the IPAM step fails, and reports the IPAM failure", async () => {
+    const { k, dataDir, h } = setup();
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    // The same network, its IPAM now a plugin that is not on CNI_PATH (removed by an upgrade, say).
+    const broken = { ...config(dataDir), ipam: { type: "gone-ipam" } };
+    await assert.rejects(
+      h.del(invocation("DEL", broken, { netns: NETNS, path: [dataDir] })),
+      (e: unknown) => e instanceof CniError && e.code === 7 && /IPAM release/.test(e.message) && /gone-ipam/.test(e.message),
+    );
+    assert.deepEqual([...k.spaces.get(NETNS)!.links.values()].map((l) => l.name), ["lo"], "the container interface is gone anyway");
+    assert.deepEqual([...k.host().links.values()].filter((l) => l.kind === "veth"), []);
   });
 
   it("CHECK passes right after ADD and fails once an address or route is gone", async () => {

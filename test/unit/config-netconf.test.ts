@@ -57,6 +57,9 @@ describe("field paths in messages", () => {
       configFails({ ...BASE, mtu }, "mtu");
     });
   }
+  test("mtu 0 means the kernel's default, as for the reference plugins", () => {
+    assert.equal(loadNetConf({ ...BASE, mtu: 0 }).mtu, undefined);
+  });
   test("mtu 68 and 65535 are accepted", () => {
     assert.equal(loadNetConf({ ...BASE, mtu: 68 }).mtu, 68);
     assert.equal(loadNetConf({ ...BASE, mtu: 65535 }).mtu, 65535);
@@ -113,7 +116,7 @@ describe("field paths in messages", () => {
     configFails({ ...BASE, cniVersion: 1 }, "cniVersion");
   });
   test("several problems: the first in msg, all in details", () => {
-    const e = cniError(() => loadNetConf({ ...BASE, mtu: 1, vlan: 9999 }));
+    const e = cniError(() => loadNetConf({ ...BASE, mtu: 70000, vlan: 9999 }));
     assert.equal(e.code, 7);
     assert.ok(e.details !== undefined);
     assert.match(e.details, /mtu: /);

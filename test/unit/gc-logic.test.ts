@@ -5,7 +5,7 @@ import { CniError, ErrorCode } from "../../src/cni/errors";
 import { diagnose, type Snapshot } from "../../src/doctor/diagnose";
 import { attachmentTag } from "../../src/firewall/key";
 import { parseRecord } from "../../src/plugins/attachmentRecord";
-import { combinedError, runAllSteps } from "../../src/plugins/gc";
+import { combinedError, runAllSteps } from "../../src/plugins/steps";
 import { hostVethAlias, staleHostVeths } from "../../src/plugins/hostVeth";
 import type { Link } from "../../src/plugins/kernel";
 

@@ -155,6 +155,15 @@ describe("ptp ADD on a fake kernel", () => {
     assert.deepEqual(result.dns, { nameservers: ["1.1.1.1"] });
   });
 
+  it("replaces a host route to its address left by a container being deleted at the same time", async () => {
+    const { k, dataDir, h } = setup();
+    // The old owner of 10.7.0.2: IPAM already released by its DEL, its veth (index 999) not yet gone.
+    k.host().routes.push({ family: 4, dst: "10.7.0.2/32", oif: 999 });
+    const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const hostVeth = [...k.host().links.values()].find((l) => l.name === result.interfaces?.[0]?.name)!;
+    assert.deepEqual(k.host().routes.filter((r) => r.dst === "10.7.0.2/32").map((r) => r.oif), [hostVeth.index]);
+  });
+
   it("fails with code 100 when CNI_IFNAME exists, keeping nothing", async () => {
     const { k, dataDir, h } = setup();
     await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));

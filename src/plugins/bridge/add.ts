@@ -1,13 +1,14 @@
 /** Bridge mode ADD: bridge, veth, IPAM, addresses, routes, gateway; undone in reverse on any failure. */
 import type { Invocation } from "../../cni/dispatch";
 import { CniError, ErrorCode } from "../../cni/errors";
+import { versionAtLeast } from "../../cni/version";
 import type { Interface, IpConfig, Result, Route } from "../../cni/types";
 import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { log } from "../../util/log";
 import { Rollback } from "../../util/rollback";
 import {
-  asAddError,
+  asCniError,
   configureContainerInterface,
   createContainerVeth,
   defaultGateway,
@@ -25,13 +26,14 @@ import type { Kernel, Link, Ns } from "../kernel";
 
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
+  refuseBeforeStarting(inv);
   const rollback = new Rollback();
   const host = await k.open();
   let container: Ns | undefined;
   try {
     container = await k.open(inv.env.netns);
     const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
-    const { link: bridge } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
+    const { link: bridge, created } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
       if (conf.vlan > 0 && (e as { code?: unknown }).code === "EOPNOTSUPP") {
         throw new CniError(
           ErrorCode.KernelRefused,
@@ -42,6 +44,8 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
       }
       throw e;
     });
+    // A bridge is no router's client: it must not configure itself from router advertisements.
+    if (created) k.writeSysctl(host, `net/ipv6/conf/${bridge.name}/accept_ra`, "0", true);
     if (conf.promiscMode && !bridge.promisc) await k.setPromisc(host, bridge.index, true);
 
     const ipam = ipamFor(inv);
@@ -90,10 +94,34 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
   } catch (err) {
     const failures = await rollback.run();
     for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw asAddError(err);
+    throw asCniError(err);
   } finally {
     if (container) k.close(container);
     k.close(host);
+  }
+}
+
+/** What this build cannot do right, refused before anything is made (never half done, never ignored). */
+function refuseBeforeStarting(inv: Invocation<NetConf>): void {
+  const conf = inv.conf;
+  if (!conf.ipam?.type && !versionAtLeast(inv.version, "0.3.0")) {
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      `cniVersion ${inv.version} cannot express an L2-only result (no ipam.type)`,
+      "results of 0.1.0 and 0.2.0 carry only ip4/ip6: use cniVersion 0.3.0 or later",
+    );
+  }
+  for (const key of ["vlanTrunk", "preserveDefaultVlan"] as const) {
+    if (inv.raw[key] !== undefined) {
+      throw new CniError(ErrorCode.UnsupportedField, `${key}: ${JSON.stringify(inv.raw[key])} is not supported by tether yet`);
+    }
+  }
+  if (conf.vlan > 0 && conf.isGateway) {
+    throw new CniError(
+      ErrorCode.UnsupportedField,
+      `vlan: ${conf.vlan} with isGateway is not supported by tether yet`,
+      "the gateway would sit on the bridge's own VLAN 1, out of reach of the container's VLAN",
+    );
   }
 }
 
@@ -102,7 +130,12 @@ async function attachHostVeth(k: Kernel, host: Ns, veth: Link, bridge: Link, con
   if (conf.hairpinMode || conf.portIsolation) {
     await k.setBridgePort(host, veth.index, { hairpin: conf.hairpinMode, isolated: conf.portIsolation });
   }
-  if (conf.vlan > 0) await k.addBridgeVlan(host, veth.index, conf.vlan, { pvid: true, untagged: true });
+  if (conf.vlan > 0) {
+    await k.addBridgeVlan(host, veth.index, conf.vlan, { pvid: true, untagged: true });
+    // The kernel gives every new port the default VID 1; left there, VLAN 1 traffic would reach
+    // this container untagged (the reference removes it too).
+    await k.deleteBridgeVlan(host, veth.index, 1);
+  }
   k.writeSysctl(host, `net/ipv6/conf/${veth.name}/accept_ra`, "0", true);
   await k.setLinkUp(host, veth.index);
 }

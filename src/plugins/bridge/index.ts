@@ -2,18 +2,19 @@
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
 import { realFirewall, type Firewall } from "../../firewall/index";
+import { detachAttachment } from "../detach";
 import { gcNetwork } from "../gc";
+import { asCniError } from "../attach";
 import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
-import { bridgeDel } from "./del";
 
 export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
   return {
     add: (inv) => bridgeAdd(kernel(), firewall, inv),
-    del: (inv) => bridgeDel(kernel(), firewall, inv),
-    check: (inv) => bridgeCheck(kernel(), firewall, inv),
+    del: (inv) => detachAttachment(kernel(), firewall, inv),
+    check: (inv) => bridgeCheck(kernel(), firewall, inv).catch((e: unknown) => Promise.reject(asCniError(e))),
     gc: (inv) => gcNetwork(kernel(), firewall, inv),
     status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };

@@ -18,7 +18,7 @@ import { log } from "../../util/log";
 import { Rollback } from "../../util/rollback";
 import {
   addContainerRoutes,
-  asAddError,
+  asCniError,
   configureContainerAddresses,
   createContainerVeth,
   defaultGateway,
@@ -81,7 +81,7 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
   } catch (err) {
     const failures = await rollback.run();
     for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw asAddError(err);
+    throw asCniError(err);
   } finally {
     if (container) k.close(container);
     k.close(host);
@@ -119,10 +119,8 @@ async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly 
       gateways.add(gw);
       await k.addAddress(host, veth.index, gw, { noDad: true, noPrefixRoute: true });
     }
-    try {
-      await k.addRoute(host, { dst: hostPrefix(ip.address), oif: veth.index, scope: ROUTE_SCOPE.link });
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== "EEXIST") throw e;
-    }
+    // Replace, not add: the route of a container that had this address and is being deleted at
+    // the same moment would otherwise stay, and go away with its veth, taking this one's with it.
+    await k.addRoute(host, { dst: hostPrefix(ip.address), oif: veth.index, scope: ROUTE_SCOPE.link }, { replace: true });
   }
 }
