@@ -8,9 +8,11 @@
 import type { Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
 import type { Firewall } from "../firewall/index";
-import { forgetAttachment, removeFirewall } from "./attach";
+import { log } from "../util/log";
+import { attachmentKey, forgetAttachment, removeFirewall } from "./attach";
+import { hostVethAlias, hostVethTags } from "./hostVeth";
 import { ipamFor } from "./ipam";
-import { openIfPresent, type Kernel } from "./kernel";
+import { openIfPresent, type Kernel, type Link } from "./kernel";
 import { combinedError, runAllSteps } from "./steps";
 
 export async function detachAttachment(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
@@ -28,8 +30,29 @@ async function deleteContainerInterface(k: Kernel, inv: Invocation<NetConf>): Pr
   const container = await openIfPresent(k, inv.env.netns);
   if (!container) return;
   try {
-    await k.deleteLink(container, inv.env.ifname);
+    const link = await k.getLink(container, inv.env.ifname);
+    if (!link) return;
+    const owner = await otherAttachmentOwning(k, link, inv);
+    if (owner !== undefined) {
+      // The DEL that follows an ADD refused because CNI_IFNAME was taken: not ours to delete.
+      log.warn(`not deleting ${inv.env.ifname}: it belongs to another attachment (${owner})`);
+      return;
+    }
+    await k.deleteLink(container, link.index);
   } finally {
     k.close(container);
+  }
+}
+
+/** The label of another tether attachment whose host veth is this link's peer, if it is one. */
+async function otherAttachmentOwning(k: Kernel, link: Link, inv: Invocation<NetConf>): Promise<string | undefined> {
+  if (link.kind !== "veth" || link.peerIndex === undefined) return undefined;
+  const host = await k.open();
+  try {
+    const peer = await k.getLinkByIndex(host, link.peerIndex);
+    if (!peer || hostVethTags(peer) === undefined) return undefined;
+    return peer.alias !== hostVethAlias(attachmentKey(inv)) ? peer.alias : undefined;
+  } finally {
+    k.close(host);
   }
 }

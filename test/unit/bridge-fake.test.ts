@@ -150,6 +150,16 @@ describe("bridge DEL and CHECK on a fake kernel", () => {
     assert.deepEqual([...k.host().links.values()].filter((l) => l.kind === "veth"), []);
   });
 
+  it("the DEL after a refused ADD (CNI_IFNAME taken by another attachment) leaves that interface alone", async () => {
+    const { k, dataDir, h } = setup();
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS, containerId: "first" }));
+    await assert.rejects(h.add(invocation("ADD", config(dataDir), { netns: NETNS, containerId: "second" })), (e: unknown) => e instanceof CniError && e.code === 100);
+    await h.del(invocation("DEL", config(dataDir), { netns: NETNS, containerId: "second" }));
+    assert.ok([...k.spaces.get(NETNS)!.links.values()].some((l) => l.name === "eth0"), "the first attachment's eth0 stays");
+    await h.del(invocation("DEL", config(dataDir), { netns: NETNS, containerId: "first" }));
+    assert.ok(![...k.spaces.get(NETNS)!.links.values()].some((l) => l.name === "eth0"), "its own DEL removes it");
+  });
+
   it("CHECK passes right after ADD and fails once an address or route is gone", async () => {
     const { k, dataDir, h } = setup();
     const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
