@@ -43,7 +43,7 @@ export interface Handlers<C> {
 
 export interface PluginSpec<C> {
   /** Validate the decoded config; throw CniError (code 7) naming the field. */
-  loadConfig(raw: Record<string, unknown>): C;
+  loadConfig(raw: Record<string, unknown>, command: Exclude<Command, "VERSION">): C;
   /** Called once the config is known, before the handler runs (logging set-up). */
   onConfig?(conf: C, env: CniEnv): void;
   handlers(conf: C): Promise<Handlers<C>> | Handlers<C>;
@@ -147,7 +147,7 @@ export async function dispatch<C>(io: Io, plugin: PluginSpec<C>): Promise<number
       plugin.onDone?.({ command, ok: true, ms: io.now() - started });
       return 0;
     }
-    const conf = plugin.loadConfig(raw);
+    const conf = plugin.loadConfig(raw, cmd);
     plugin.onConfig?.(conf, env);
     const lenientArgs = cmd === "DEL" || cmd === "GC" || cmd === "STATUS";
     const args = parseCniArgs(env.args, lenientArgs);

@@ -173,14 +173,37 @@ function loadName(name: unknown): string {
   return name;
 }
 
-/**
- * Parse and canonicalise the IPAM part of a request. `cniArgsIps` are the IP= values from CNI_ARGS.
- * Throws CniError code 7 naming the field path.
- */
-export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string[] = []): IpamConfig {
+/** What every use of the store needs: the network name, the ipam section's schema, the data directory. */
+function loadIpamSection(netconf: IpamNetConf): { network: string; ipam: TetherIpam; dataDir: string } {
   const network = loadName(netconf.name);
   if (netconf.ipam === undefined) throw configError("ipam", "missing");
   const ipam = parseWith(TetherIpamSchema, netconf.ipam, { prefix: "ipam" });
+  return { network, ipam, dataDir: normalize(ipam.dataDir ?? DEFAULT_DATA_DIR) };
+}
+
+/** The store of a network: enough for DEL, GC and STATUS's store check, which need no ranges. */
+export interface IpamStoreConfig {
+  network: string;
+  dataDir: string;
+}
+
+/**
+ * The store part of the config only (name, ipam section, dataDir), validated as loadIpamConfig does.
+ * DEL, GC and STATUS use this: the ranges may come from runtimeConfig.ipRanges alone, which GC and
+ * STATUS never get and DEL may lack. Throws CniError code 7 naming the field path.
+ */
+export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
+  const { network, dataDir } = loadIpamSection(netconf);
+  return { network, dataDir };
+}
+
+/**
+ * Parse and canonicalise the IPAM part of a request. `cniArgsIps` are the IP= values from CNI_ARGS.
+ * Throws CniError code 7 naming the field path. With `requireRanges: false` a config without any
+ * range is valid and has no range sets (STATUS, which gets no runtimeConfig).
+ */
+export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string[] = [], opts: { requireRanges?: boolean } = {}): IpamConfig {
+  const { network, ipam, dataDir } = loadIpamSection(netconf);
   if (ipam.addresses !== undefined) throw configError("ipam.addresses", "static addresses have no pool (use loadStaticIpamConfig)");
   const rc =
     netconf.runtimeConfig === undefined
@@ -193,8 +216,10 @@ export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string
     inputs.push({ path: "ipam", ranges: [rangeInput({ ...ipam, subnet: ipam.subnet }, "ipam")] });
   }
   inputs.push(...setInputs(ipam.ranges ?? [], "ipam.ranges"));
-  if (inputs.length === 0) throw configError("ipam.ranges", "no IP ranges specified (ipam.ranges or ipam.subnet)");
-  const rangeSets = canonicalizeRangeSets(inputs);
+  if (inputs.length === 0 && opts.requireRanges !== false) {
+    throw configError("ipam.ranges", "no IP ranges specified (ipam.ranges, ipam.subnet or runtimeConfig.ipRanges)");
+  }
+  const rangeSets = inputs.length === 0 ? [] : canonicalizeRangeSets(inputs);
   checkPerFamilyLimit(netconf.cniVersion, rangeSets);
 
   const requestedIps = [
@@ -205,7 +230,7 @@ export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string
 
   const cfg: IpamConfig = {
     network,
-    dataDir: normalize(ipam.dataDir ?? DEFAULT_DATA_DIR),
+    dataDir,
     rangeSets,
     routes: (ipam.routes ?? []).map(toRoute),
     requestedIps,

@@ -7,6 +7,7 @@ import { attachmentTag, iptablesChain, iptablesChainOfTag, networkTag, parseRule
 import { withFirewallLock } from "./lock";
 import { nftDeleteBatch, nftMasqueradeBatch, nftSpoofCheckBatch, parseNftRules, NFT_TABLE, type NftFamily, type NftRule } from "./nftables";
 import { masqueradeSources, type MasqSource } from "./sources";
+import { log } from "../util/log";
 
 const IPTABLES = { 4: "iptables", 6: "ip6tables" } as const;
 
@@ -33,8 +34,22 @@ function nftRules(family: NftFamily): NftRule[] | undefined {
   return parseNftRules(r.stdout);
 }
 
+/**
+ * nftRules for removal: an nft that does not work (installed, but nf_tables unusable: no module, a
+ * container without the capability) holds no rules of ours that could be removed anyway, and must
+ * not keep the iptables teardown that follows from running. Warned, then treated as no rules.
+ */
+function nftRulesForRemoval(family: NftFamily): NftRule[] | undefined {
+  try {
+    return nftRules(family);
+  } catch (err) {
+    log.warn(`nft does not work; no nftables rules removed from table ${family} ${NFT_TABLE}`, { error: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+}
+
 function nftRemove(family: NftFamily, select: (r: NftRule) => boolean): void {
-  const all = nftRules(family);
+  const all = nftRulesForRemoval(family);
   if (all === undefined) return;
   const batch = nftDeleteBatch(family, all, all.filter(select));
   if (batch !== undefined) nftApply(batch);

@@ -19,3 +19,9 @@ export function findTool(tool: string): string | undefined {
   }
   return undefined;
 }
+
+/** The tools iptables masquerade runs for an address family: [restore, save]. */
+export function iptablesTools(family: 4 | 6): [restore: string, save: string] {
+  const base = family === 4 ? "iptables" : "ip6tables";
+  return [`${base}-restore`, `${base}-save`];
+}

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
+import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
 import { type Ip, formatIp, parseIp } from "./ip";
@@ -98,16 +99,8 @@ function readSmall(path: string, buf: Buffer): string | undefined {
 
 /** Check that a directory we are about to use is a real directory, ours, and not world-writable. */
 function checkDirectory(dir: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(dir);
-  } catch (err) {
-    throw ioError(`cannot use IPAM directory ${dir}: ${errnoCode(err) ?? String(err)}`, err);
-  }
-  if (!st.isDirectory()) throw ioError(`IPAM directory ${dir} is not a directory (symlinks are refused)`);
-  if ((st.mode & 0o002) !== 0) throw ioError(`IPAM directory ${dir} is world-writable; refusing to use it`);
-  const euid = process.geteuid?.();
-  if (euid !== undefined && st.uid !== euid) throw ioError(`IPAM directory ${dir} is owned by uid ${st.uid}, not ${euid}`);
+  const problem = ownedDirProblem(dir, "IPAM directory", 0o002);
+  if (problem !== undefined) throw ioError(problem.message, problem.cause);
 }
 
 /** One network's directory. Methods other than open/withLock must run inside withLock. */

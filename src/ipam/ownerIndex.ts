@@ -22,6 +22,7 @@
  */
 import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { ownedDirProblem } from "../util/ownedDir";
 import type { Family, Ip } from "./ip";
 
 const { O_CREAT, O_NOFOLLOW, O_RDWR, O_EXCL } = fs.constants;
@@ -165,11 +166,8 @@ export class OwnerIndex {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") return undefined;
     }
-    const st = tryStat(dir);
+    if (ownedDirProblem(dir, "IPAM index directory", 0o022) !== undefined) return undefined;
     const euid = process.geteuid?.();
-    if (st === undefined || !st.isDirectory() || (Number(st.mode) & 0o022) !== 0 || (euid !== undefined && Number(st.uid) !== euid)) {
-      return undefined;
-    }
     const path = join(dir, network);
     let fd: number;
     try {

@@ -5,10 +5,14 @@
  * It sits beside the host-local store, never in it: host-local only reads <dataDir>/<network>, and
  * no network name starts with a dot.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../config/ipam";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";
+import { ownedDirProblem } from "../util/ownedDir";
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
 
 export const RECORDS_DIR = ".tether-attachments";
 
@@ -56,17 +60,54 @@ export function parseRecord(text: string): AttachmentRecord | undefined {
   return { network: o["network"] as string, containerId: o["containerId"] as string, ifname: o["ifname"] as string, netns: o["netns"] as string, hostIfname: o["hostIfname"] as string };
 }
 
-/** Written to a temporary name and renamed, so a reader never sees half a record. */
-export function writeRecord(dataDir: string, record: AttachmentRecord): void {
-  const dir = recordsDir(dataDir, record.network);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = recordPath(dataDir, record);
-  const tmp = `${path}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(record) + "\n", { mode: 0o600, flag: "w" });
-  fs.renameSync(tmp, path);
+const WHAT = "attachment records directory";
+
+/** dir must be a real directory of ours, not group/world-writable (as the IPAM index's); false when absent. */
+function usableDir(dir: string): boolean {
+  const problem = ownedDirProblem(dir, WHAT, 0o022);
+  if (problem === undefined) return true;
+  if ((problem.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return false;
+  throw new Error(problem.message, { cause: problem.cause });
 }
 
+/** Make (0700) or reuse one level of the records directory, refusing one that is not ours. */
+function ensureDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  if (!usableDir(dir)) throw new Error(`${WHAT} ${dir} vanished`);
+}
+
+/**
+ * Written to a temporary name and renamed, so a reader never sees half a record. Each directory
+ * level is checked before use, and the temporary file has an unpredictable name and is created
+ * with O_EXCL|O_NOFOLLOW: nothing planted there is followed or overwritten.
+ */
+export function writeRecord(dataDir: string, record: AttachmentRecord): void {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  ensureDir(join(dataDir, RECORDS_DIR));
+  ensureDir(recordsDir(dataDir, record.network));
+  const path = recordPath(dataDir, record);
+  const tmp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    try {
+      fs.writeFileSync(fd, JSON.stringify(record) + "\n");
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Only inside directories that pass the same checks: a planted symlink is not followed to rm. */
 export function removeRecord(dataDir: string, key: AttachmentKey): void {
+  if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return;
   fs.rmSync(recordPath(dataDir, key), { force: true });
 }
 
@@ -79,10 +120,13 @@ export interface RecordFile {
 /** Every record file of a network (or of all networks under dataDir). */
 export function listRecordFiles(dataDir: string, network?: string): RecordFile[] {
   const base = join(dataDir, RECORDS_DIR);
+  if (!isRealDir(base)) return [];
   const networks = network !== undefined ? [network] : safeReaddir(base);
   const out: RecordFile[] = [];
   for (const net of networks) {
     const dir = join(base, net);
+    // GC removes what this lists: never through a symlink in place of a directory.
+    if (!isRealDir(dir)) continue;
     for (const name of safeReaddir(dir)) {
       if (name.endsWith(".tmp")) continue;
       const path = join(dir, name);
@@ -96,6 +140,14 @@ export function listRecordFiles(dataDir: string, network?: string): RecordFile[]
     }
   }
   return out;
+}
+
+function isRealDir(dir: string): boolean {
+  try {
+    return fs.lstatSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function safeReaddir(dir: string): string[] {

@@ -5,9 +5,11 @@ import type { IpamResult } from "../cni/types";
 import {
   type IpamConfig,
   type IpamNetConf,
+  type IpamStoreConfig,
   type StaticIpamConfig,
   isStaticIpam,
   loadIpamConfig,
+  loadIpamStoreConfig,
   loadStaticIpamConfig,
 } from "../config/ipam";
 import { allocate, check, gc, release } from "../ipam/index";
@@ -34,10 +36,21 @@ export function validAttachmentsOf(raw: Record<string, unknown>): { containerId:
   });
 }
 
-/** Validate the config early (dispatch's loadConfig): a bad ipam section fails with code 7 before any work. */
-export function validateBuiltinIpam(raw: Record<string, unknown>): void {
+/** The commands that allocate or read an allocation, and so need the ranges. */
+function needsRanges(command: string | undefined): boolean {
+  return command === "ADD" || command === "CHECK";
+}
+
+/**
+ * Validate the config early (dispatch's loadConfig): a bad ipam section fails with code 7 before any
+ * work. Only ADD and CHECK need ranges: DEL, GC and STATUS work from the network name and dataDir
+ * alone (the ranges may come from runtimeConfig.ipRanges, which GC and STATUS never get). loadConfig
+ * does not get the command, so it comes from CNI_COMMAND unless given.
+ */
+export function validateBuiltinIpam(raw: Record<string, unknown>, command: string): void {
   if (isStaticIpam(raw["ipam"])) loadStaticIpamConfig(netconfOf(raw));
-  else loadIpamConfig(netconfOf(raw));
+  else if (needsRanges(command)) loadIpamConfig(netconfOf(raw));
+  else loadIpamStoreConfig(netconfOf(raw));
 }
 
 export function builtinIpam(inv: Invocation<unknown>): Ipam {
@@ -58,13 +71,15 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
   }
   let cfg: IpamConfig | undefined;
   const config = (): IpamConfig => (cfg ??= loadIpamConfig(netconfOf(raw), inv.args.ips));
+  // DEL and GC release by owner: the store is enough, whatever the request says of the ranges.
+  const storeConfig = (): IpamStoreConfig => cfg ?? loadIpamStoreConfig(netconfOf(raw));
   return {
     type: BUILTIN_IPAM,
     async add(): Promise<IpamResult> {
       return allocate(config(), owner);
     },
     async del(): Promise<void> {
-      release(config(), owner);
+      release(storeConfig(), owner);
     },
     async check(): Promise<void> {
       check(config(), owner);
@@ -72,7 +87,7 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
     async gc(): Promise<void> {
       const valid = validAttachmentsOf(raw);
       if (valid === undefined) return; // no list: delete nothing
-      gc(config(), valid);
+      gc(storeConfig(), valid);
     },
     async status(): Promise<void> {
       // eslint-disable-next-line @typescript-eslint/no-require-imports

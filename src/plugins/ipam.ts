@@ -7,6 +7,7 @@ import { CniError, ErrorCode } from "../cni/errors";
 import { parseResult } from "../cni/result";
 import type { IpamResult } from "../cni/types";
 import type { NetConf } from "../config/netconf";
+import { log } from "../util/log";
 import { execPlugin, findPlugin } from "./delegate";
 
 export interface Ipam {
@@ -37,10 +38,32 @@ function delegatedIpam(inv: Invocation<NetConf>, type: string): Ipam {
   return {
     type,
     async add(): Promise<IpamResult> {
-      const out = run("ADD");
-      const result = parseResult(out ?? {}, inv.version, `result of IPAM plugin ${type}`);
+      // A delegate that failed reserved nothing; one that succeeded with output we cannot use may
+      // have: its DEL runs here, since the caller only pushes the rollback once add() returns.
+      const released = (err: unknown): unknown => {
+        try {
+          run("DEL");
+        } catch (delErr) {
+          log.warn(`IPAM plugin ${type}: DEL after an unusable ADD result failed`, { error: delErr instanceof Error ? delErr.message : String(delErr) });
+        }
+        return err;
+      };
+      let out: unknown;
+      try {
+        out = run("ADD");
+      } catch (e) {
+        // Code 6 from execPlugin: exit 0 with stdout that is not JSON, so the ADD succeeded and its
+        // result is lost. (A delegate failing with its own code 6 gets one DEL too much: harmless.)
+        throw e instanceof CniError && e.code === ErrorCode.DecodingFailure ? released(e) : e;
+      }
+      let result: ReturnType<typeof parseResult>;
+      try {
+        result = parseResult(out ?? {}, inv.version, `result of IPAM plugin ${type}`);
+      } catch (e) {
+        throw released(e);
+      }
       if (!result.ips || result.ips.length === 0) {
-        throw new CniError(ErrorCode.DelegateFailed, `IPAM plugin ${type} returned no IP addresses`);
+        throw released(new CniError(ErrorCode.DelegateFailed, `IPAM plugin ${type} returned no IP addresses`));
       }
       const ipam: IpamResult = {
         ips: result.ips.map((ip) => (ip.gateway !== undefined ? { address: ip.address, gateway: ip.gateway } : { address: ip.address })),

@@ -14,7 +14,8 @@ export interface IpamPluginConf {
   name: string;
 }
 
-export function loadIpamPluginConfig(raw: Record<string, unknown>): IpamPluginConf {
+/** `command`: which command the config is for (only ADD and CHECK need ranges); default CNI_COMMAND. */
+export function loadIpamPluginConfig(raw: Record<string, unknown>, command: string): IpamPluginConf {
   const name = raw["name"];
   if (name === undefined) throw configError("name", "missing (the network name is required)");
   if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
@@ -24,7 +25,7 @@ export function loadIpamPluginConfig(raw: Record<string, unknown>): IpamPluginCo
   if (typeof ipam !== "object" || ipam === null || Array.isArray(ipam)) throw configError("ipam", "missing: an IPAM plugin needs the ipam section");
   const type = (ipam as Record<string, unknown>)["type"];
   if (type !== IPAM_TYPE) throw configError("ipam.type", `${JSON.stringify(type)} is not "${IPAM_TYPE}" (this is the ${IPAM_TYPE} plugin)`);
-  validateBuiltinIpam(raw);
+  validateBuiltinIpam(raw, command);
   return { name };
 }
 
@@ -43,10 +44,10 @@ export const ipamHandlers: Handlers<IpamPluginConf> = {
 };
 
 export const ipamPlugin: PluginSpec<IpamPluginConf> = {
-  loadConfig: loadIpamPluginConfig,
+  loadConfig: (raw, command) => loadIpamPluginConfig(raw, command),
   handlers: () => ipamHandlers,
   async status({ raw }) {
-    loadIpamPluginConfig(raw);
+    loadIpamPluginConfig(raw, "STATUS");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { assertReady } = require("./status") as typeof import("./status");
     // eslint-disable-next-line @typescript-eslint/no-require-imports

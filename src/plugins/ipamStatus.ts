@@ -1,6 +1,6 @@
 /**
- * STATUS of the built-in IPAM: the store must be writable and every range set must have a free
- * address. The ranges are read by hand for the common shapes (ipam.ranges / ipam.subnet with
+ * STATUS of the built-in IPAM: the store must be writable and every range set the config names
+ * must have a free address. The ranges are read by hand for the common shapes (ipam.ranges / ipam.subnet with
  * canonical key names); anything else goes through the full schema.
  */
 import { accessSync, lstatSync, constants as fsConstants } from "node:fs";
@@ -58,8 +58,9 @@ export function plainPoolView(raw: Record<string, unknown>): PoolView | undefine
     if (rs.some((r) => r === undefined)) return undefined;
     inputs.push({ path: `ipam.ranges[${i}]`, ranges: rs as RangeInput[] });
   }
-  if (inputs.length === 0) return undefined;
-  return { network: name, dataDir, rangeSets: canonicalizeRangeSets(inputs) };
+  // No ranges in the config (they come in runtimeConfig.ipRanges, which STATUS does not get): the
+  // store can still be checked, the pool cannot.
+  return { network: name, dataDir, rangeSets: inputs.length === 0 ? [] : canonicalizeRangeSets(inputs) };
 }
 
 function poolView(raw: Record<string, unknown>): PoolView | undefined {
@@ -70,7 +71,7 @@ function poolView(raw: Record<string, unknown>): PoolView | undefined {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { loadIpamConfig, isStaticIpam } = require("../config/ipam") as typeof import("../config/ipam");
   if (isStaticIpam(ipam)) return undefined;
-  const cfg = loadIpamConfig({ name: raw["name"], cniVersion: raw["cniVersion"], ipam });
+  const cfg = loadIpamConfig({ name: raw["name"], cniVersion: raw["cniVersion"], ipam }, [], { requireRanges: false });
   return { network: cfg.network, dataDir: cfg.dataDir, rangeSets: cfg.rangeSets };
 }
 
@@ -94,12 +95,16 @@ export function storeProblem(dataDir: string, network: string): string | undefin
   }
 }
 
-/** Why the built-in IPAM could not serve an ADD now; empty when it could. Throws CniError 7 on a bad config. */
+/**
+ * Why the built-in IPAM could not serve an ADD now; empty when it could. Throws CniError 7 on a bad
+ * config. Without ranges in the config (runtimeConfig.ipRanges only) the pool check is skipped.
+ */
 export function builtinIpamProblems(raw: Record<string, unknown>): string[] {
   const pool = poolView(raw);
   if (pool === undefined) return [];
   const store = storeProblem(pool.dataDir, pool.network);
   if (store !== undefined) return [store];
+  if (pool.rangeSets.length === 0) return [];
   return exhaustedRangeSets(pool.dataDir, pool.network, pool.rangeSets).map(
     (i) => `IPAM pool exhausted: range set ${i} (${rangeSetText(pool.rangeSets[i]!)}) has no free address`,
   );

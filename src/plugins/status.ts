@@ -2,13 +2,15 @@
  * CNI STATUS (spec 1.1): ready (no output) when an ADD could be served now, else code 50 naming
  * every reason. Runtimes ask every few seconds, so this reads the config without zod and probes
  * only files: /sys/class/net for the bridge, PATH for the firewall tools, the IPAM index header
- * for the pool. Delegated IPAM plugins get the STATUS too, and their failure is a reason.
+ * for the pool. Delegated IPAM plugins get the STATUS too, and their failure (or absence) is a
+ * reason: code 50 still, with the delegate's code in details.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { CniEnv } from "../cni/env";
 import { ID_PATTERN } from "../cni/env";
 import { CniError, ErrorCode } from "../cni/errors";
+import { iptablesTools } from "../firewall/tools";
 
 /** What STATUS reads of a tether config. */
 export interface StatusView {
@@ -20,6 +22,8 @@ export interface StatusView {
   spoofCheck: boolean;
   /** ipam.type, undefined when the network has no IPAM. */
   ipamType: string | undefined;
+  /** The address families the config's ranges (or static addresses) use; empty when it names none. */
+  families: (4 | 6)[];
 }
 
 export interface StatusRequest {
@@ -39,6 +43,36 @@ function flag(raw: Record<string, unknown>, key: string): boolean {
   if (v === undefined || v === false || v === "false") return false;
   if (v === true || v === "true") return true;
   throw invalid(key, `${JSON.stringify(v)} is not a boolean`);
+}
+
+/** o[key], matching the key case-insensitively as Go's JSON decoding does (exact key first). */
+function field(o: unknown, key: string): unknown {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const r = o as Record<string, unknown>;
+  if (key in r) return r[key];
+  const k = Object.keys(r).find((x) => x.toLowerCase() === key.toLowerCase());
+  return k === undefined ? undefined : r[k];
+}
+
+/**
+ * The families of the subnets and addresses the config names: ipam.ranges, ipam.subnet,
+ * ipam.addresses and runtimeConfig.ipRanges (when a request carries it). Shapes it does not know
+ * add nothing (the IPAM's own check judges them).
+ */
+export function configFamilies(raw: Record<string, unknown>): (4 | 6)[] {
+  const texts: unknown[] = [];
+  const ipam = raw["ipam"];
+  const sets = [field(ipam, "ranges"), field(field(raw, "runtimeConfig"), "ipRanges")];
+  for (const ranges of sets) {
+    if (!Array.isArray(ranges)) continue;
+    for (const set of ranges) if (Array.isArray(set)) for (const r of set) texts.push(field(r, "subnet"));
+  }
+  texts.push(field(ipam, "subnet"));
+  const addresses = field(ipam, "addresses");
+  if (Array.isArray(addresses)) for (const a of addresses) texts.push(field(a, "address"));
+  const out = new Set<4 | 6>();
+  for (const t of texts) if (typeof t === "string" && t !== "") out.add(t.includes(":") ? 6 : 4);
+  return [...out].sort();
 }
 
 /** The fields STATUS needs, checked by hand (the full schema would cost more than the answer). */
@@ -62,6 +96,7 @@ export function statusView(raw: Record<string, unknown>): StatusView {
     ipMasqBackend: backend,
     spoofCheck: flag(raw, "macspoofchk") || flag(raw, "ipspoofchk"),
     ipamType: type === "" ? undefined : type,
+    families: configFamilies(raw),
   };
 }
 
@@ -80,10 +115,14 @@ export function hostProblems(view: StatusView, probe: HostProbe): string[] {
   }
   const nft = probe.hasTool("nft");
   if (view.ipMasq) {
-    const iptables = probe.hasTool("iptables-restore") && probe.hasTool("iptables-save");
+    // iptables masquerade runs iptables-* for IPv4 and ip6tables-* for IPv6 sources. A config that
+    // names no range (runtimeConfig.ipRanges only) is checked for IPv4, as before.
+    const families = view.families.length > 0 ? view.families : [4 as const];
+    const missing = families.flatMap((f) => iptablesTools(f)).filter((t) => !probe.hasTool(t));
+    const iptables = missing.length === 0;
     if (view.ipMasqBackend === "nftables" && !nft) problems.push("ipMasq: nft is not installed (ipMasqBackend nftables)");
-    else if (view.ipMasqBackend === "iptables" && !iptables) problems.push("ipMasq: iptables-restore / iptables-save are not installed (ipMasqBackend iptables)");
-    else if (view.ipMasqBackend === undefined && !nft && !iptables) problems.push("ipMasq: neither nft nor iptables-restore is installed");
+    else if (view.ipMasqBackend === "iptables" && !iptables) problems.push(`ipMasq: ${missing.join(" / ")} ${missing.length > 1 ? "are" : "is"} not installed (ipMasqBackend iptables)`);
+    else if (view.ipMasqBackend === undefined && !nft && !iptables) problems.push(`ipMasq: neither nft nor ${missing.join(" / ")} is installed`);
   }
   if (view.spoofCheck && !nft) problems.push("macspoofchk/ipspoofchk: nft is not installed");
   return problems;
@@ -102,16 +141,18 @@ export const hostProbe: HostProbe = {
   },
 };
 
-/** Throw the not-ready error (code 50) when there is any reason. */
-export function assertReady(problems: readonly string[]): void {
+/** Throw the not-ready error (code 50) when there is any reason; `extraDetails` go after the list. */
+export function assertReady(problems: readonly string[], extraDetails?: string): void {
   if (problems.length === 0) return;
-  throw new CniError(ErrorCode.NotAvailable, `not ready: ${problems.join("; ")}`, problems.length > 1 ? problems.join("\n") : undefined);
+  const details = [...(problems.length > 1 ? [problems.join("\n")] : []), ...(extraDetails !== undefined ? [extraDetails] : [])].join("\n");
+  throw new CniError(ErrorCode.NotAvailable, `not ready: ${problems.join("; ")}`, details === "" ? undefined : details);
 }
 
 /** STATUS of tether as an interface plugin. */
 export async function tetherStatus(req: StatusRequest, probe: HostProbe = hostProbe): Promise<void> {
   const view = statusView(req.raw);
   const problems = hostProblems(view, probe);
+  let delegateDetails: string | undefined;
   if (view.ipamType === "tether-ipam") {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     problems.push(...(require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(req.raw));
@@ -121,10 +162,13 @@ export async function tetherStatus(req: StatusRequest, probe: HostProbe = hostPr
     try {
       execPlugin(findPlugin(view.ipamType, req.env.path), "STATUS", req.stdin, process.env);
     } catch (e) {
-      // Alone, the delegate's error comes back as it is (its own code, like every delegated error).
-      if (problems.length === 0) throw e;
+      // Missing from CNI_PATH or not ready: either way this plugin cannot serve an ADD, which STATUS
+      // reports as code 50 only. The delegate's own code (and details) go in details.
       problems.push(`IPAM ${view.ipamType}: ${e instanceof Error ? e.message : String(e)}`);
+      const code = e instanceof CniError ? e.code : ErrorCode.DelegateFailed;
+      const more = e instanceof CniError && e.details !== undefined && e.details !== "" ? `: ${e.details}` : "";
+      delegateDetails = `IPAM ${view.ipamType} STATUS failed with code ${code}${more}`;
     }
   }
-  assertReady(problems);
+  assertReady(problems, delegateDetails);
 }

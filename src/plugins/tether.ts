@@ -9,10 +9,10 @@ const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as
 
 export const tetherPlugin: PluginSpec<NetConf> = {
   // zod and the schemas load only once a command needs a config (not for VERSION).
-  loadConfig(raw) {
+  loadConfig(raw, command) {
     const conf = (require("../config/netconf") as typeof import("../config/netconf")).loadNetConf(raw);
     // The built-in IPAM's section too, before any work: a bad one must not leave a bridge behind.
-    if (conf.ipam?.type === "tether-ipam") (require("./builtinIpam") as typeof import("./builtinIpam")).validateBuiltinIpam(raw);
+    if (conf.ipam?.type === "tether-ipam") (require("./builtinIpam") as typeof import("./builtinIpam")).validateBuiltinIpam(raw, command);
     return conf;
   },
   onConfig(conf: NetConf, env: CniEnv): void {

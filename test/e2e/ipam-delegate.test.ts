@@ -3,7 +3,8 @@
  * CNI_PATH. The Debian reference host-local and static plugins (cniVersion 1.0.0, the newest they
  * speak) for ADD/CHECK/DEL and a late ADD failure that must release the delegate's reservation; a
  * recording plugin proves the same environment and the exact stdin reach it, and that its result is
- * read in the version it answers and its errors come back with their code. Everything runs in
+ * read in the version it answers and its errors come back with their code (STATUS: 50, the code in
+ * details); a plugin printing garbage on ADD gets its DEL. Everything runs in
  * namespaces the test creates.
  */
 import assert from "node:assert/strict";
@@ -83,14 +84,17 @@ describe("delegated IPAM: Debian host-local", { skip, timeout: TIMEOUT }, () => 
     assert.deepEqual(w.nodeVeths(), []);
   });
 
-  test("host-local's errors come back with their code (GC: host-local 1.1.1 does not know it)", (t) => {
+  test("host-local's errors come back with their code (GC: host-local 1.1.1 does not know it); STATUS says 50", (t) => {
     const w = world(t);
     const cf = conf(w, { type: "host-local", dataDir: w.dataDir, ranges: [[{ subnet: "10.91.0.0/24" }]] }, "1.1.0");
     const err = errorJson(w.cni("GC", "", { ...cf, "cni.dev/valid-attachments": [] }, { cniPath: REF }));
     assert.ok([1, 4].includes(err.code), `code ${err.code}: ${err.msg}`);
     assert.match(err.msg, /host-local/);
+    // STATUS answers "plugin not available" whatever the delegate said; its code goes in details.
     const st = errorJson(w.cni("STATUS", "", cf, { cniPath: REF }));
-    assert.ok([1, 4].includes(st.code), `code ${st.code}: ${st.msg}`);
+    assert.equal(st.code, 50, st.msg);
+    assert.match(st.msg, /IPAM host-local: /);
+    assert.match(st.details ?? "", /IPAM host-local STATUS failed with code (1|4)\b/);
   });
 
   test("an IPAM plugin missing from CNI_PATH: code 7 naming it", (t) => {
@@ -183,6 +187,29 @@ describe("delegated IPAM: what the delegate sees", { skip, timeout: TIMEOUT }, (
     successEmpty(w.cni("STATUS", "", cf, { cniPath: rec.dir }));
     assert.deepEqual(JSON.parse(readFileSync(`${rec.record}.stdin.GC`, "utf8")), cf);
     assert.deepEqual(JSON.parse(readFileSync(`${rec.record}.stdin.STATUS`, "utf8")), cf);
+  });
+
+  test("a delegate's ADD that succeeds with unusable output: its DEL runs, and the error comes back", (t) => {
+    for (const [label, output] of [
+      ["not JSON", "this is not json"],
+      ["no IP addresses", '{"cniVersion":"1.0.0","ips":[]}'],
+      ["not a result", '{"cniVersion":"1.0.0","ips":"garbage"}'],
+    ] as const) {
+      const w = world(t);
+      const c = w.container();
+      const dir = tempDir(t, "tether-e2e-garbage-");
+      const record = join(dir, "record");
+      writeFileSync(
+        join(dir, "garbage"),
+        `#!/bin/sh\ncat >/dev/null\necho "$CNI_COMMAND $CNI_CONTAINERID $CNI_IFNAME" >> "${record}"\n[ "$CNI_COMMAND" = ADD ] && printf '%s' '${output}'\nexit 0\n`,
+      );
+      chmodSync(join(dir, "garbage"), 0o755);
+      const err = errorJson(w.cni("ADD", c, conf(w, { type: "garbage" }), { cniPath: dir }));
+      assert.ok([6, 7, 105].includes(err.code), `${label}: code ${err.code}: ${err.msg}`);
+      assert.deepEqual(readFileSync(record, "utf8").trim().split("\n"), [`ADD ${w.containerId(c)} eth0`, `DEL ${w.containerId(c)} eth0`], label);
+      assert.equal(c.hasLink("eth0"), false, label);
+      assert.deepEqual(w.nodeVeths(), [], label);
+    }
   });
 
   test("a delegate's error keeps its code and message; nothing is left behind", (t) => {

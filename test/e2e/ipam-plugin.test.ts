@@ -85,6 +85,23 @@ for (const variant of VARIANTS) {
       assert.equal(wrongType.code, 7);
     });
 
+    test("ranges only in runtimeConfig.ipRanges: ADD with them; STATUS, GC and DEL without runtimeConfig", (t) => {
+      const { w, dir, plugin } = setup(t);
+      const c = w.container();
+      const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.1.0", name: w.network, type: "bridge", ipam: { type: "tether-ipam", dataDir: w.dataDir }, ...extra });
+      const run = (command: string, cf: Record<string, unknown>, id: string) =>
+        runCni({ command, containerId: id, netns: c.path, config: cf, cniPath: dir, tether: plugin, inNetns: w.node.name });
+      const withRanges = conf({ runtimeConfig: { ipRanges: [[{ subnet: "10.96.0.0/24" }]] } });
+      assert.equal(run("ADD", withRanges, "rt-a").stdout, '{"cniVersion":"1.1.0","ips":[{"address":"10.96.0.2/24","gateway":"10.96.0.1"}]}');
+      successJson(run("ADD", withRanges, "rt-b"));
+      assert.equal(errorJson(run("ADD", conf(), "rt-c")).code, 7, "ADD needs ranges");
+      successEmpty(run("STATUS", conf(), ""));
+      successEmpty(run("GC", conf({ "cni.dev/valid-attachments": [{ containerID: "rt-a", ifname: "eth0" }] }), ""));
+      assert.deepEqual(addressFiles(w.dataDir, w.network), new Map([["10.96.0.2", "rt-a\r\neth0"]]));
+      successEmpty(run("DEL", conf(), "rt-a"));
+      assert.equal(addressFiles(w.dataDir, w.network).size, 0);
+    });
+
     test("static addresses through the plugin", (t) => {
       const { w, dir, plugin } = setup(t);
       const c = w.container();
