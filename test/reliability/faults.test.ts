@@ -43,6 +43,7 @@ import {
 const skip = netnsUnavailable();
 const TIMEOUT = 1_800_000;
 const KILL_TRIALS = Number(process.env["TETHER_KILL_TRIALS"] ?? 200);
+const KILL_WORKERS = 4;
 const BRIDGE = "tbrfault";
 
 type Mode = "bridge" | "ptp";
@@ -220,7 +221,7 @@ describe("reliability: kill -9 during ADD, then DEL", { skip, timeout: TIMEOUT }
   test(`${KILL_TRIALS} trials, bridge and ptp, dual-stack, ipMasq and spoof checks: no leak at the end`, async (t) => {
     const tether = tetherCommand();
     const w = cniWorld(t, { label: "kill" });
-    const pool = [w.container("k0"), w.container("k1"), w.container("k2"), w.container("k3")];
+    const pool = Array.from({ length: KILL_WORKERS }, (_, i) => w.container(`k${i}`));
     const confs: Record<Mode, Record<string, unknown>> = {
       bridge: { ...conf(w, "bridge"), name: `${w.network}-b` },
       ptp: { ...conf(w, "ptp"), name: `${w.network}-p`, ipam: { ...(conf(w, "ptp")["ipam"] as object), ranges: [[{ subnet: "10.89.0.0/24" }], [{ subnet: "fd00:89::/64" }]] } },
@@ -228,40 +229,52 @@ describe("reliability: kill -9 during ADD, then DEL", { skip, timeout: TIMEOUT }
     // Warm up both networks (shared state: bridge, gateway, forwarding) and time a complete ADD.
     const durations: number[] = [];
     for (const mode of ["bridge", "ptp"] as const) {
-      for (let i = 0; i < 3; i++) {
-        const t0 = performance.now();
-        const o = await startCni(w, tether, "ADD", `warm-${mode}-${i}`, pool[0]!.path, confs[mode]).done;
-        durations.push(performance.now() - t0);
-        successJson(o);
-        successEmpty(await startCni(w, tether, "DEL", `warm-${mode}-${i}`, pool[0]!.path, confs[mode]).done);
-      }
+      successJson(await startCni(w, tether, "ADD", `warm-${mode}`, pool[0]!.path, confs[mode]).done);
+      successEmpty(await startCni(w, tether, "DEL", `warm-${mode}`, pool[0]!.path, confs[mode]).done);
+    }
+    // ADD's duration with as many running at once as in the trials.
+    for (const mode of ["bridge", "ptp"] as const) {
+      await Promise.all(
+        pool.map(async (c, i) => {
+          const t0 = performance.now();
+          successJson(await startCni(w, tether, "ADD", `time-${mode}-${i}`, c.path, confs[mode]).done);
+          durations.push(performance.now() - t0);
+          successEmpty(await startCni(w, tether, "DEL", `time-${mode}-${i}`, c.path, confs[mode]).done);
+        }),
+      );
     }
     const baseline = stable(footprint(w.node));
-    const span = Math.max(...durations) * 1.1;
+    const span = Math.max(...durations) * 1.1; // a random moment of an ADD, or just after it
     let killed = 0;
     let completed = 0;
     let failed = 0;
     let delCalls = 0;
     let perTrialLeaks = 0;
-    for (let i = 0; i < KILL_TRIALS; i++) {
-      const mode: Mode = i % 2 === 0 ? "bridge" : "ptp";
-      const c = pool[i % pool.length]!;
-      const id = `kill-${i}`;
-      const call = startCni(w, tether, "ADD", id, c.path, confs[mode]);
-      const delay = Math.random() * span;
-      const timer = setTimeout(() => call.kill(), delay);
-      const o = await call.done;
-      clearTimeout(timer);
-      if (o.signal === "SIGKILL") killed++;
-      else if (o.status === 0) completed++;
-      else failed++; // killed tether's child (ip netns exec setup) or an error: DEL must still clean up
-      const d = await startCni(w, tether, "DEL", id, c.path, confs[mode]).done;
-      delCalls++;
-      successEmpty(d);
-      const left = containerLeftovers(c);
-      perTrialLeaks += left.length;
-      assert.deepEqual(left, [], `trial ${i} (${mode}, killed after ${delay.toFixed(0)} ms): container not clean after DEL`);
-    }
+    // Trials run KILL_WORKERS at a time, each worker in its own container namespace.
+    let nextTrial = 0;
+    const worker = async (c: TestNetns): Promise<void> => {
+      for (;;) {
+        const i = nextTrial++;
+        if (i >= KILL_TRIALS) return;
+        const mode: Mode = i % 2 === 0 ? "bridge" : "ptp";
+        const id = `kill-${i}`;
+        const call = startCni(w, tether, "ADD", id, c.path, confs[mode]);
+        const delay = Math.random() * span;
+        const timer = setTimeout(() => call.kill(), delay);
+        const o = await call.done;
+        clearTimeout(timer);
+        if (o.signal === "SIGKILL") killed++;
+        else if (o.status === 0) completed++;
+        else failed++; // an error before the kill: DEL must clean up all the same
+        const d = await startCni(w, tether, "DEL", id, c.path, confs[mode]).done;
+        delCalls++;
+        successEmpty(d);
+        const left = containerLeftovers(c);
+        perTrialLeaks += left.length;
+        assert.deepEqual(left, [], `trial ${i} (${mode}, killed after ${delay.toFixed(0)} ms): container not clean after DEL`);
+      }
+    };
+    await Promise.all(pool.map((c) => worker(c)));
     // The end: the node as before the first trial, nothing in either store, no rule of the network.
     const now = stable(footprint(w.node));
     const diff = footprintDiff(baseline, now);
@@ -273,6 +286,7 @@ describe("reliability: kill -9 during ADD, then DEL", { skip, timeout: TIMEOUT }
     report(t, {
       binary: tether.label,
       trials: KILL_TRIALS,
+      concurrent: KILL_WORKERS,
       killedDuringAdd: killed,
       addCompletedFirst: completed,
       addFailedOtherwise: failed,

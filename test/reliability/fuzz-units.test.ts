@@ -131,7 +131,7 @@ describe("reliability: property-based parsing", () => {
     const cniArgsIps = fc.array(hostileString, { maxLength: 3 });
     fc.assert(
       fc.property(mutatedConf, cniArgsIps, (raw, ips) => {
-        tally(seen, outcome(() => validateBuiltinIpam(raw), [7]));
+        tally(seen, outcome(() => validateBuiltinIpam(raw, "ADD"), [7]));
         const netconf = { name: raw["name"], cniVersion: raw["cniVersion"], ipam: raw["ipam"], runtimeConfig: raw["runtimeConfig"], args: raw["args"] };
         outcome(() => {
           const cfg = loadIpamConfig(netconf, ips);

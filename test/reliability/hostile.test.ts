@@ -121,7 +121,10 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
     for (const ifname of [".", "..", "a/b", "a b", "a:b", "a\tb", "x".repeat(16), "é".repeat(8), "😀😀😀😀"]) {
       refusedWith(e, 4, `ifname ${JSON.stringify(ifname)}`, () => e.w.cni("ADD", e.c, cf, { tether, ifname }));
     }
-    refusedWith(e, 100, "ifname lo (exists)", () => e.w.cni("ADD", e.c, cf, { tether, ifname: "lo" }));
+    // An interface that exists: code 100, after the IPAM reservation made before it was undone.
+    assert.equal(errorJson(e.w.cni("ADD", e.c, cf, { tether, ifname: "lo" })).code, 100);
+    assert.equal(reservationsIn(join(e.dataDir, e.w.network)).size, 0);
+    assert.deepEqual(containerLeftovers(e.c), []);
     // 15 bytes of multi-byte characters is a valid name
     const before = outsideState(e);
     const ifname = "é".repeat(7) + "x";
@@ -150,6 +153,8 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
     const cf = e.conf();
     const dir = join(e.dataDir, e.w.network);
     const victim = join(e.sandbox, "victim");
+    rmSync(dir, { recursive: true });
+    rmSync(join(e.dataDir, ".tether-index"), { recursive: true, force: true });
     const before = outsideState(e);
 
     // The network directory itself a symlink to a directory outside: refused (code 5), nothing written there.
@@ -198,6 +203,18 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
     successEmpty(e.w.cni("DEL", e.c, cf, { tether }));
     assert.equal(reservationsIn(join(missing, e.w.network)).size, 0);
     handled++;
+  });
+
+  test("a bad tether-ipam section on a node never used: code 7 before any work (no bridge left behind)", (t) => {
+    const w = cniWorld(t, { label: "hfresh" });
+    const c = w.container();
+    const before = footprint(w.node);
+    for (const ipam of [{ dataDir: "relative" }, { ranges: [[{ subnet: "10.0.0.0/33" }]] }, { ranges: "x" }]) {
+      const err = errorJson(w.cni("ADD", c, w.conf("1.1.0", { isGateway: true }, ipam), { tether }));
+      assert.equal(err.code, 7, JSON.stringify(err));
+      assert.deepEqual(footprintDiff(before, footprint(w.node)), [], `ipam ${JSON.stringify(ipam)}: the node changed`);
+      refused++;
+    }
   });
 
   test("garbage and truncated store files: ADD and DEL still work, foreign files are left alone", (t) => {
@@ -249,7 +266,7 @@ describe("reliability: a stuck lock holder", { skip, timeout: TIMEOUT }, () => {
     const e = setup(t, "hlock");
     const cf = e.conf();
     const dir = join(e.dataDir, e.w.network);
-    mkdirSync(dir, { mode: 0o755 });
+    mkdirSync(dir, { mode: 0o755, recursive: true });
     // A stuck process: holds flock on the store's lock and never lets go.
     // (its own process group: flock's child `sleep` holds the lock too)
     const holder = spawn("flock", ["--exclusive", join(dir, "lock"), "sleep", "3600"], { stdio: "ignore", detached: true });
