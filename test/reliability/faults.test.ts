@@ -296,6 +296,10 @@ describe("reliability: kill -9 during ADD, then DEL", { skip, timeout: TIMEOUT }
     });
     assert.deepEqual(diff, [], "node namespace after the trials");
     assert.deepEqual(stores, [], "reservations after the trials");
+    // And as an operator would check it: tether doctor, in the node namespace, over the same store.
+    const doctor = w.node.tryExec([tether.cmd, ...tether.args, "doctor", "--data-dir", w.dataDir, "--json"]);
+    assert.equal(doctor.status, 0, `tether doctor: exit ${doctor.status}: ${doctor.stdout} ${doctor.stderr}`);
+    assert.deepEqual(JSON.parse(doctor.stdout), [], "tether doctor finds nothing leaked");
     assert.ok(killed > KILL_TRIALS / 4, `only ${killed} of ${KILL_TRIALS} ADDs were killed before they finished`);
   });
 });
