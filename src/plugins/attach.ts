@@ -10,7 +10,7 @@ import type { NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall, NftFamily, SpoofCheckSpec } from "../firewall/index";
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
 import { log } from "../util/log";
-import type { Rollback } from "../util/rollback";
+import { Rollback } from "../util/rollback";
 import { recordsDataDir, removeRecord, writeRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
 import type { Kernel, KernelRoute, Link, Ns } from "./kernel";
@@ -189,6 +189,37 @@ export function mergePrevResult(prev: Result | undefined, ours: Result): Result 
   const dns = ours.dns ?? prev.dns;
   if (dns) out.dns = dns;
   return out;
+}
+
+/** What an ADD works with: the node's namespace, the container's, and the undo stack. */
+export interface AddContext {
+  host: Ns;
+  container: Ns;
+  rollback: Rollback;
+}
+
+/**
+ * One ADD as a transaction, for both modes: `build` pushes an undo step the moment each resource
+ * exists; on success prevResult is kept in front of tether's own result, on failure every undo runs
+ * in reverse and the error reaches the runtime as a CNI error. Namespaces are closed on every path.
+ */
+export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: AddContext) => Promise<Result>): Promise<Result> {
+  const rollback = new Rollback();
+  const host = await k.open();
+  let container: Ns | undefined;
+  try {
+    container = await k.open(inv.env.netns);
+    const result = await build({ host, container, rollback });
+    rollback.commit();
+    return mergePrevResult(inv.prevResult, result);
+  } catch (err) {
+    const failures = await rollback.run();
+    for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
+    throw asCniError(err);
+  } finally {
+    if (container) k.close(container);
+    k.close(host);
+  }
 }
 
 /** Kernel and firewall errors reach the runtime as codes 103 and 106 naming the operation, whatever the command; CniErrors pass through. */

@@ -5,18 +5,15 @@ import { versionAtLeast } from "../../cni/version";
 import type { Interface, IpConfig, Result, Route } from "../../cni/types";
 import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import { log } from "../../util/log";
-import { Rollback } from "../../util/rollback";
 import {
-  asCniError,
   configureContainerInterface,
   createContainerVeth,
   defaultGateway,
   defaultRoutes,
   installFirewall,
-  mergePrevResult,
   parseCidr,
   recordAttachment,
+  runAdd,
   requestedMac,
   resultDns,
   resultIps,
@@ -27,11 +24,7 @@ import type { Kernel, Link, Ns } from "../kernel";
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
   refuseBeforeStarting(inv);
-  const rollback = new Rollback();
-  const host = await k.open();
-  let container: Ns | undefined;
-  try {
-    container = await k.open(inv.env.netns);
+  return runAdd(k, inv, async ({ host, container, rollback }) => {
     const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
     const { link: bridge, created } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
       if (conf.vlan > 0 && (e as { code?: unknown }).code === "EOPNOTSUPP") {
@@ -89,16 +82,8 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
     if (bridgeNow?.mac) interfaces[0]!.mac = bridgeNow.mac;
     if (containerNow?.mac) interfaces[2]!.mac = containerNow.mac;
     await installFirewall(fw, inv, { layer: "bridge", hostIfname: pair.host.name, containerMac: interfaces[2]!.mac, ips }, rollback);
-    rollback.commit();
-    return mergePrevResult(inv.prevResult, result);
-  } catch (err) {
-    const failures = await rollback.run();
-    for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw asCniError(err);
-  } finally {
-    if (container) k.close(container);
-    k.close(host);
-  }
+    return result;
+  });
 }
 
 /** What this build cannot do right, refused before anything is made (never half done, never ignored). */

@@ -14,18 +14,15 @@ import { CniError, ErrorCode } from "../../cni/errors";
 import type { Interface, IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import { log } from "../../util/log";
-import { Rollback } from "../../util/rollback";
 import {
   addContainerRoutes,
-  asCniError,
   configureContainerAddresses,
   createContainerVeth,
   defaultGateway,
   installFirewall,
-  mergePrevResult,
   parseCidr,
   recordAttachment,
+  runAdd,
   requestedMac,
   resultDns,
   resultIps,
@@ -44,11 +41,7 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
   const conf = inv.conf;
   const ipam = ipamFor(inv);
   if (!ipam) throw new CniError(ErrorCode.InvalidConfig, "ipam.type: missing: ptp mode needs an IPAM");
-  const rollback = new Rollback();
-  const host = await k.open();
-  let container: Ns | undefined;
-  try {
-    container = await k.open(inv.env.netns);
+  return runAdd(k, inv, async ({ host, container, rollback }) => {
     const ipamResult = await ipam.add();
     rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
     // ptp routes everything through a gateway: IPAM gives one, or the subnet's first address is it.
@@ -76,16 +69,8 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
     if (dns) result.dns = dns;
 
     await installFirewall(fw, inv, { layer: "inet", hostIfname: pair.host.name, containerMac, ips }, rollback);
-    rollback.commit();
-    return mergePrevResult(inv.prevResult, result);
-  } catch (err) {
-    const failures = await rollback.run();
-    for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw asCniError(err);
-  } finally {
-    if (container) k.close(container);
-    k.close(host);
-  }
+    return result;
+  });
 }
 
 /** Forwarding for the families in use. Shared state: never undone. */
