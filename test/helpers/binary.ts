@@ -29,7 +29,7 @@ export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
 export const DIST_BIN = join(REPO_ROOT, "dist", "tether");
 export const COMPILED_MAIN = join(REPO_ROOT, "build", "src", "main.js");
 
-function isExecutableFile(path: string): boolean {
+export function isExecutableFile(path: string): boolean {
   try {
     if (!statSync(path).isFile()) return false;
     accessSync(path, constants.X_OK);

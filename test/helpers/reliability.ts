@@ -4,20 +4,10 @@
  * namespace; the files of an IPAM store), a semaphore, and the closing figures of each test.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { COMPILED_MAIN, REPO_ROOT, compiledMainCommand, distCommand, type TetherCommand } from "./binary";
+import { COMPILED_MAIN, REPO_ROOT, compiledMainCommand, distCommand, isExecutableFile, type TetherCommand } from "./binary";
 import type { TestNetns } from "./netns";
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A tether that injects faults (TETHER_FAULT_AT): TETHER_TEST_FAULTS_BIN, else dist/tether-faults
