@@ -1,5 +1,6 @@
 /** CNI_ARGS: "K=V;K2=V2" (deprecated in favour of the config's `args`, still sent by every runtime). */
 import { CniError, ErrorCode } from "./errors";
+import { isCidr, isIp } from "../util/ipText";
 
 export interface CniArgs {
   ignoreUnknown: boolean;
@@ -38,14 +39,7 @@ function parseBool(key: string, value: string): boolean {
 }
 
 function isIpWithOptionalPrefix(s: string): boolean {
-  const [ip, len, extra] = s.split("/");
-  if (extra !== undefined || ip === undefined) return false;
-  // node:net is required here, not at the top: VERSION loads this module and must stay cheap.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const family = (require("node:net") as typeof import("node:net")).isIP(ip);
-  if (family === 0) return false;
-  if (len === undefined) return true;
-  return /^\d{1,3}$/.test(len) && Number(len) <= (family === 4 ? 32 : 128);
+  return s.includes("/") ? isCidr(s) : isIp(s);
 }
 
 /**

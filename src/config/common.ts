@@ -1,31 +1,17 @@
 /** Shared zod building blocks and the one formatter that turns zod issues into CNI error text. */
-import { isIPv4, isIPv6 } from "node:net";
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { CniError, ErrorCode } from "../cni/errors";
+import { isCidr, isIp } from "../util/ipText";
 
-export function isIp(text: string): boolean {
-  return isIPv4(text) || isIPv6(text);
-}
-
-/** "a.b.c/len" or "x::y/len" with a prefix length valid for the family. */
-export function isCidr(text: string): boolean {
-  const slash = text.indexOf("/");
-  if (slash < 0) return false;
-  const ip = text.slice(0, slash);
-  const len = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(len)) return false;
-  const n = Number(len);
-  if (isIPv4(ip)) return n <= 32;
-  if (isIPv6(ip)) return n <= 128;
-  return false;
-}
+export { isCidr, isIp };
 
 const show = (input: unknown): string => JSON.stringify(input) ?? String(input);
 
 // zod/mini, imported by name so the bundle keeps only what is used (the full zod with every locale
-// costs each CNI call tens of milliseconds); English messages only.
-z.config(en());
+// costs each CNI call tens of milliseconds); English messages only. jitless: a process parses one
+// config, so compiling object parsers with new Function() is pure cost.
+z.config({ ...en(), jitless: true });
 
 /** A string that satisfies `test`, or the message `what(input)`. */
 export function stringWhere(test: (s: string) => boolean, what: (input: unknown) => string): z.ZodMiniString {

@@ -3,7 +3,6 @@
  * ONLY: there is no netlink (nf_tables) implementation here yet. Links, addresses, routes and sysctls
  * all go through src/netlink, never through a binary.
  */
-import { spawnSync } from "node:child_process";
 import { findTool } from "./tools";
 
 export { findTool } from "./tools";
@@ -30,6 +29,10 @@ export interface ToolOutcome {
 export function runTool(tool: string, args: readonly string[], input?: string): ToolOutcome | undefined {
   const path = findTool(tool);
   if (path === undefined) return undefined;
+  // node:child_process (with net, dgram and the stream modules) loads only when a rule is written:
+  // an ADD without ipMasq or spoof checks never pays for it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   const r = spawnSync(path, args, {
     input: input ?? "",
     encoding: "utf8",

@@ -2,7 +2,7 @@
  * Every firewall rule tether installs carries the key of the attachment it belongs to, so DEL and GC
  * find exactly that attachment's rules without knowing its addresses or host veth.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../util/sha256";
 
 export interface AttachmentKey {
   network: string;
@@ -11,10 +11,6 @@ export interface AttachmentKey {
 }
 
 const COMMENT_PREFIX = "tether:";
-
-function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 /** 8 hex digits naming the network: lets GC pick out one network's rules among all of tether's. */
 export function networkTag(network: string): string {

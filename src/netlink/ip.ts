@@ -1,5 +1,6 @@
 /** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
 import { constants as osConstants } from "node:os";
+import { isIPv4, isIPv6 } from "../util/ipText";
 import { NetlinkError } from "./errors";
 
 export type IpFamily = 4 | 6;
@@ -28,35 +29,6 @@ export function parseIp(op: string, text: string): ParsedIp {
   if (isIPv4(text)) return { family: 4, bytes: Buffer.from(text.split(".").map(Number)) };
   if (isIPv6(text)) return { family: 6, bytes: ipv6Bytes(text) };
   throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text}"`);
-}
-
-// Our own validators: node:net's isIP would load all of node:net (several ms) for one check.
-const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
-const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
-const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
-
-function isIPv4(text: string): boolean {
-  return IPV4_RE.test(text);
-}
-
-/** RFC 4291 text forms: eight groups, or fewer around one "::", optionally ending in dotted IPv4. */
-function isIPv6(text: string): boolean {
-  if (!text.includes(":") || text.includes("%")) return false;
-  const halves = text.split("::");
-  if (halves.length > 2) return false;
-  const groupsOf = (part: string): string[] => (part === "" ? [] : part.split(":"));
-  const left = groupsOf(halves[0] ?? "");
-  const right = halves.length === 2 ? groupsOf(halves[1] ?? "") : [];
-  const all = [...left, ...right];
-  const last = all[all.length - 1];
-  let count = all.length;
-  if (last !== undefined && last.includes(".")) {
-    if (!isIPv4(last)) return false;
-    all.pop();
-    count += 1; // the dotted tail stands for two groups
-  }
-  if (!all.every((g) => HEX_GROUP.test(g))) return false;
-  return halves.length === 2 ? count <= 7 : count === 8;
 }
 
 /** "10.1.2.3/24" → address bytes and prefix length (the host bits are kept). */

@@ -3,7 +3,6 @@
  * and attributes encoded with the package's struct helpers (./nlattr); the nested ones (link info,
  * veth peer, bridge port protinfo, AF_BRIDGE VLAN info) each have a small named encoder below.
  */
-import { randomBytes } from "node:crypto";
 import { constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
 import {
@@ -24,6 +23,7 @@ import {
 } from "./nlattr";
 import { IFF, IFINFOMSG_LEN, type IfInfoMsg, ifinfomsg, parseIfinfomsg } from "./msg";
 import { NLM_F, RTM, type RawMessage, type Rtnl, netlinkStructs } from "./rtnl";
+import { randomHex } from "../util/random";
 
 // linux/if_link.h, linux/veth.h, linux/if_bridge.h, linux/rtnetlink.h
 const AF_BRIDGE = 7;
@@ -214,7 +214,7 @@ function vethPeerAttr(peer: { name: string; netnsFd: number; mtu: number | undef
 
 /** `randomVethName()` → "veth" + 8 hex digits (within IFNAMSIZ). */
 export function randomVethName(): string {
-  return `veth${randomBytes(4).toString("hex")}`;
+  return `veth${randomHex(4)}`;
 }
 
 // ---------------------------------------------------------------------------------------------

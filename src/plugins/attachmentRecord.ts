@@ -5,12 +5,12 @@
  * It sits beside the host-local store, never in it: host-local only reads <dataDir>/<network>, and
  * no network name starts with a dot.
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../config/ipam";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";
 import { ownedDirProblem } from "../util/ownedDir";
+import { randomHex } from "../util/random";
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
 
@@ -90,7 +90,7 @@ export function writeRecord(dataDir: string, record: AttachmentRecord): void {
   ensureDir(join(dataDir, RECORDS_DIR));
   ensureDir(recordsDir(dataDir, record.network));
   const path = recordPath(dataDir, record);
-  const tmp = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  const tmp = `${path}.${randomHex(8)}.tmp`;
   const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     try {

@@ -2,7 +2,6 @@
  * Delegation to another plugin found on CNI_PATH (an IPAM plugin): same environment but
  * CNI_COMMAND, the exact stdin tether received, its stderr passed through, its errors passed up.
  */
-import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
@@ -35,6 +34,9 @@ export function execPlugin(
   env: NodeJS.ProcessEnv,
   args: readonly string[] = [],
 ): unknown {
+  // Loaded here: only delegated IPAM pays for node:child_process.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   const res = spawnSync(path, args, {
     input: stdin,
     env: { ...env, CNI_COMMAND: command },

@@ -1,0 +1,53 @@
+/**
+ * IP address text validators. Our own, because node:net's isIP loads all of node:net and its
+ * streams (several milliseconds of every CNI call) for one check.
+ */
+const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+/** Dotted quad, no leading zeros (as Go and node:net). */
+export function isIPv4(text: string): boolean {
+  return IPV4_RE.test(text);
+}
+
+/** RFC 4291 text forms: eight groups, or fewer around one "::", optionally ending in dotted IPv4. No zone. */
+export function isIPv6(text: string): boolean {
+  if (!text.includes(":") || text.includes("%")) return false;
+  const halves = text.split("::");
+  if (halves.length > 2) return false;
+  const groupsOf = (part: string): string[] => (part === "" ? [] : part.split(":"));
+  const left = groupsOf(halves[0] ?? "");
+  const right = halves.length === 2 ? groupsOf(halves[1] ?? "") : [];
+  const all = [...left, ...right];
+  let count = all.length;
+  // Only the text's very last group may be a dotted quad ("1.2.3.4::" is not an address).
+  const tail = halves.length === 2 ? right : left;
+  const last = tail[tail.length - 1];
+  if (last !== undefined && last.includes(".")) {
+    if (!isIPv4(last)) return false;
+    all.pop();
+    count += 1; // the dotted tail stands for two groups
+  }
+  if (!all.every((g) => HEX_GROUP.test(g))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
+}
+
+/** 4, 6, or 0 when the text is neither (node:net's isIP, without the zone). */
+export function ipFamilyOf(text: string): 0 | 4 | 6 {
+  return isIPv4(text) ? 4 : isIPv6(text) ? 6 : 0;
+}
+
+export function isIp(text: string): boolean {
+  return ipFamilyOf(text) !== 0;
+}
+
+/** "a.b.c.d/len" or "x::y/len" with a prefix length valid for the family. */
+export function isCidr(text: string): boolean {
+  const slash = text.indexOf("/");
+  if (slash < 0) return false;
+  const family = ipFamilyOf(text.slice(0, slash));
+  const len = text.slice(slash + 1);
+  if (family === 0 || !/^\d{1,3}$/.test(len)) return false;
+  return Number(len) <= (family === 4 ? 32 : 128);
+}

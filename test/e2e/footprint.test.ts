@@ -1,0 +1,73 @@
+/**
+ * What each command loads (issue 7: a CNI call is a fresh process, so every module it loads is paid
+ * for on every call). tether runs from the compiled sources with a preload that records Node's
+ * built-in modules and the files it required; the assertions are on those lists.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test, type TestContext } from "node:test";
+import { COMPILED_MAIN, cniWorld, successEmpty, successJson, type TetherCommand } from "../helpers/binary";
+import { netnsUnavailable } from "../helpers/netns";
+
+const skip = netnsUnavailable();
+const PRELOAD = join(__dirname, "..", "helpers", "loadedModules.js");
+const TETHER: TetherCommand = { cmd: process.execPath, args: ["-r", PRELOAD, COMPILED_MAIN], label: "node -r loadedModules build/src/main.js" };
+
+/** Built-ins that cost milliseconds to load and that the plain attach path has no use for. */
+const HEAVY_BUILTINS = ["crypto", "net", "child_process", "dgram", "stream", "perf_hooks", "worker_threads", "tty"];
+
+interface Loaded {
+  builtins: string[];
+  files: string[];
+}
+
+function recorder(t: TestContext): { env: (name: string) => Record<string, string>; read: (name: string) => Loaded } {
+  const dir = mkdtempSync(join(tmpdir(), "tether-footprint-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    env: (name) => ({ TETHER_TEST_LOADED: join(dir, `${name}.json`) }),
+    read: (name) => JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as Loaded,
+  };
+}
+
+const uses = (loaded: Loaded, pkg: string): boolean => loaded.files.some((f) => f.includes(`/node_modules/${pkg}/`));
+
+describe("what a command loads", { skip }, () => {
+  test("bridge ADD and DEL load no heavy built-in, no pino and no commander", (t) => {
+    const w = cniWorld(t, { label: "footprint" });
+    const ctr = w.container();
+    const rec = recorder(t);
+    const conf = w.conf("1.1.0", { isGateway: true });
+    successJson(w.cni("ADD", ctr, conf, { tether: TETHER, env: rec.env("add") }));
+    successEmpty(w.cni("DEL", ctr, conf, { tether: TETHER, env: rec.env("del") }));
+    for (const name of ["add", "del"]) {
+      const loaded = rec.read(name);
+      assert.ok(loaded.builtins.includes("fs") && uses(loaded, "zod"), `${name}: the recording works (fs and zod are there)`);
+      assert.deepEqual(HEAVY_BUILTINS.filter((m) => loaded.builtins.includes(m)), [], `${name}: heavy built-ins loaded`);
+      assert.ok(!uses(loaded, "pino"), `${name}: pino loaded though nothing was logged`);
+      assert.ok(!uses(loaded, "commander"), `${name}: the CLI's commander loaded`);
+    }
+  });
+
+  test("VERSION loads neither zod nor the natives", (t) => {
+    const w = cniWorld(t, { label: "footprint-v" });
+    const rec = recorder(t);
+    const out = w.cni("VERSION", "", { cniVersion: "1.1.0" }, { tether: TETHER, env: rec.env("version") });
+    assert.equal(JSON.parse(out.stdout).cniVersion, "1.1.0");
+    const loaded = rec.read("version");
+    for (const pkg of ["zod", "koffi", "netlink", "pino", "commander"]) assert.ok(!uses(loaded, pkg), `VERSION loaded ${pkg}`);
+    assert.deepEqual(HEAVY_BUILTINS.filter((m) => loaded.builtins.includes(m)), []);
+  });
+
+  test("ipMasq does load node:child_process (nft runs as a binary): the recording sees it", (t) => {
+    const w = cniWorld(t, { label: "footprint-m" });
+    const ctr = w.container();
+    const rec = recorder(t);
+    const conf = w.conf("1.1.0", { isGateway: true, ipMasq: true });
+    successJson(w.cni("ADD", ctr, conf, { tether: TETHER, env: rec.env("add") }));
+    successEmpty(w.cni("DEL", ctr, conf, { tether: TETHER, env: rec.env("del") }));
+    assert.ok(rec.read("add").builtins.includes("child_process"));
+  });
+});
