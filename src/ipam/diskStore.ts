@@ -2,7 +2,8 @@
  * host-local's on-disk store, byte for byte, so the reference plugin and tether can share a data
  * directory at the same time:
  *   <dataDir>/<network>/            0755
- *   <dataDir>/<network>/<ip>        "<containerID>\r\n<ifname>", 0600, O_CREAT|O_EXCL (creation reserves)
+ *   <dataDir>/<network>/<ip>        "<containerID>\r\n<ifname>", 0600, created whole (O_TMPFILE, then
+ *                                   linkat, which fails when the name exists), else O_CREAT|O_EXCL
  *   <dataDir>/<network>/last_reserved_ip.<rangeSetIndex>   the last reserved address, no newline
  *   <dataDir>/<network>/lock        empty; flock(LOCK_EX) around each critical section
  * Symlinks are never followed inside the network directory; names are validated before use.
@@ -12,7 +13,7 @@ import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
-import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
+import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../netlink/libc";
 import { type Ip, formatIp, parseIp } from "./ip";
 import type { IpamStore, Owner } from "./store";
 
@@ -73,6 +74,20 @@ function errnoCode(err: unknown): string | undefined {
 function ioError(msg: string, cause?: unknown): CniError {
   return new CniError(ErrorCode.IoFailure, msg, undefined, { cause });
 }
+
+function writeAll(fd: number, text: string, path: string): void {
+  const bytes = Buffer.from(text);
+  try {
+    for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+  } catch (err) {
+    throw ioError(`cannot write ${path}: ${errnoCode(err) ?? String(err)}`, err);
+  }
+}
+
+/** O_TMPFILE (asm-generic value: __O_TMPFILE | O_DIRECTORY); node:fs does not export it. */
+const O_TMPFILE = 0o20200000;
+/** What open(O_TMPFILE) fails with where the kernel or the filesystem lacks it. */
+const TMPFILE_UNSUPPORTED = new Set(["EOPNOTSUPP", "ENOTSUP", "EISDIR", "EINVAL"]);
 
 
 /** Read a small file without following a symlink or blocking on a FIFO; undefined if unreadable. */
@@ -184,6 +199,41 @@ export class DiskStore implements IpamStore {
   /** Create `<ip>` exclusively with the owner's key; false when it already exists. */
   reserve(ip: Ip, owner: Owner, rangeSetIndex: number): boolean {
     const path = join(this.dir, formatIp(ip));
+    const created = this.createWhole(path, ownerKey(owner)) ?? this.createExclusive(path, ownerKey(owner));
+    if (created) this.writeLastReserved(rangeSetIndex, ip);
+    return created;
+  }
+
+  /**
+   * The reservation appears whole or not at all: an unnamed file (O_TMPFILE) is written, then
+   * linked under its name, which fails when the name exists. A process killed half way leaves
+   * nothing, where create-then-write could leave an empty file that no DEL would ever release.
+   * Undefined when the filesystem (or a missing /proc) does not allow it.
+   */
+  private createWhole(path: string, content: string): boolean | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.dir, O_TMPFILE | O_WRONLY, 0o600);
+    } catch (err) {
+      if (TMPFILE_UNSUPPORTED.has(errnoCode(err) ?? "")) return undefined;
+      throw ioError(`cannot reserve ${path}: ${errnoCode(err) ?? String(err)}`, err);
+    }
+    try {
+      writeAll(fd, content, path);
+      linkOpenFile(fd, path);
+      return true;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === "EEXIST") return false;
+      if (code === "ENOENT" && !fs.existsSync("/proc/self/fd")) return undefined;
+      throw err instanceof CniError ? err : ioError(`cannot reserve ${path}: ${code ?? String(err)}`, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** host-local's own way: create exclusively, then write. */
+  private createExclusive(path: string, content: string): boolean {
     let fd: number;
     try {
       fd = fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -192,14 +242,13 @@ export class DiskStore implements IpamStore {
       throw ioError(`cannot reserve ${path}: ${errnoCode(err) ?? String(err)}`, err);
     }
     try {
-      fs.writeSync(fd, ownerKey(owner));
+      writeAll(fd, content, path);
     } catch (err) {
       fs.closeSync(fd);
       fs.rmSync(path, { force: true });
-      throw ioError(`cannot write ${path}: ${errnoCode(err) ?? String(err)}`, err);
+      throw err;
     }
     fs.closeSync(fd);
-    this.writeLastReserved(rangeSetIndex, ip);
     return true;
   }
 

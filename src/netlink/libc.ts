@@ -34,6 +34,7 @@ export function errnoName(errno: number): string {
 
 interface Libc {
   setns(fd: number, nstype: number): number;
+  linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): number;
   flock(fd: number, op: number): number;
   ioctl(fd: number, request: number): number;
   errno(): number;
@@ -50,7 +51,8 @@ function load(): Libc {
   const flock = lib.func("int flock(int fd, int op)") as (fd: number, op: number) => number;
   // ioctl is variadic; the requests used here take no argument.
   const ioctl = lib.func("int ioctl(int fd, unsigned long request, ...)") as (fd: number, request: number) => number;
-  libc = { setns, flock, ioctl, errno: () => koffi.errno() };
+  const linkat = lib.func("int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)") as Libc["linkat"];
+  libc = { setns, flock, ioctl, linkat, errno: () => koffi.errno() };
   return libc;
 }
 
@@ -80,4 +82,17 @@ export function flock(fd: number, op: number): boolean {
     if (errno === osConstants.errno.EWOULDBLOCK && (op & LOCK_NB) !== 0) return false;
     throw new SyscallError("flock", errno);
   }
+}
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_FOLLOW = 0x400;
+
+/**
+ * Give the unnamed file `fd` (opened with O_TMPFILE) the name `path`: linkat(2) through
+ * /proc/self/fd with AT_SYMLINK_FOLLOW, which Node's fs.link cannot do. Throws SyscallError
+ * (EEXIST when `path` exists: the name is never replaced).
+ */
+export function linkOpenFile(fd: number, path: string): void {
+  const c = load();
+  if (c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, path, AT_SYMLINK_FOLLOW) !== 0) throw new SyscallError("linkat", c.errno());
 }

@@ -208,7 +208,7 @@ export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: A
   const host = await k.open();
   let container: Ns | undefined;
   try {
-    container = await k.open(inv.env.netns);
+    container = await k.open(inv.env.netns, { allowOwn: inv.env.netnsOverride });
     const result = await build({ host, container, rollback });
     rollback.commit();
     return mergePrevResult(inv.prevResult, result);

@@ -27,7 +27,7 @@ export async function detachAttachment(k: Kernel, fw: () => Firewall, inv: Invoc
 
 async function deleteContainerInterface(k: Kernel, inv: Invocation<NetConf>): Promise<void> {
   if (inv.env.netns === "") return;
-  const container = await openIfPresent(k, inv.env.netns);
+  const container = await openIfPresent(k, inv.env.netns, { allowOwn: inv.env.netnsOverride });
   if (!container) return;
   try {
     const link = await k.getLink(container, inv.env.ifname);

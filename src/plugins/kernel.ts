@@ -60,8 +60,11 @@ export interface Ns {
 }
 
 export interface Kernel {
-  /** Open a namespace (undefined = the one tether runs in). Fails if the path is not a netns. */
-  open(path?: string): Promise<Ns>;
+  /**
+   * Open a namespace (undefined = the one tether runs in). Fails if the path is not a netns, or is
+   * tether's own namespace unless `allowOwn` (CNI_NETNS_OVERRIDE).
+   */
+  open(path?: string, options?: { allowOwn?: boolean }): Promise<Ns>;
   close(ns: Ns): void;
   getLink(ns: Ns, name: string): Promise<Link | undefined>;
   getLinkByIndex(ns: Ns, index: number): Promise<Link | undefined>;
@@ -89,7 +92,8 @@ export interface Kernel {
   /** Wait until no global IPv6 address of the link is tentative; fails if DAD failed or on timeout. */
   waitForDad(ns: Ns, index: number): Promise<void>;
   deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
-  listAddresses(ns: Ns, index?: number): Promise<Address[]>;
+  /** Addresses of one link (or all), of one family (or both): a family filter makes the kernel dump only that family. */
+  listAddresses(ns: Ns, index?: number, family?: 4 | 6): Promise<Address[]>;
   /** Add a route; with `replace`, one to the same destination is replaced instead of failing with EEXIST. */
   addRoute(ns: Ns, route: RouteSpec, opts?: { replace?: boolean }): Promise<void>;
   /** Routes of the main table, or of every table with `allTables`. */
@@ -100,9 +104,9 @@ export interface Kernel {
 }
 
 /** Open a container namespace for DEL/GC: a path that is gone or no longer a namespace means "nothing to do". */
-export async function openIfPresent(k: Kernel, path: string): Promise<Ns | undefined> {
+export async function openIfPresent(k: Kernel, path: string, options?: { allowOwn?: boolean }): Promise<Ns | undefined> {
   try {
-    return await k.open(path);
+    return await k.open(path, options);
   } catch (e) {
     const reason = (e as { reason?: unknown }).reason;
     if (reason === "not-found" || reason === "not-netns") return undefined;

@@ -63,8 +63,9 @@ function toLink(l: LinkInfo): Link {
 }
 
 export const netlinkKernel: Kernel = {
-  async open(path?: string): Promise<Ns> {
-    if (path !== undefined) closeNetns(openNetns(path, { allowOwn: false })); // refuses non-namespaces up front
+  async open(path?: string, options?: { allowOwn?: boolean }): Promise<Ns> {
+    // Refuses non-namespaces (and our own, without CNI_NETNS_OVERRIDE) up front.
+    if (path !== undefined) closeNetns(openNetns(path, { allowOwn: options?.allowOwn === true }));
     return new NetlinkNs(path, Rtnl.open(path));
   },
   close(ns: Ns): void {
@@ -115,8 +116,8 @@ export const netlinkKernel: Kernel = {
   addAddress: (ns, index, cidr, opts) => addAddress(rtnl(ns), index, cidr, { noDad: opts.noDad, noPrefixRoute: opts.noPrefixRoute === true }),
   waitForDad: (ns, index) => waitForDad(rtnl(ns), index, { timeoutMs: DAD_TIMEOUT_MS }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
-  async listAddresses(ns, index): Promise<Address[]> {
-    const list = await listAddresses(rtnl(ns), index);
+  async listAddresses(ns, index, family): Promise<Address[]> {
+    const list = await listAddresses(rtnl(ns), index, family);
     return list.map((a) => ({ index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen }));
   },
   async addRoute(ns, route, opts) {

@@ -401,6 +401,33 @@ describe("bridge e2e: DEL guarantees", { skip, timeout: TEST_TIMEOUT }, () => {
   });
 });
 
+describe("bridge e2e: CNI_NETNS_OVERRIDE", { skip, timeout: TEST_TIMEOUT }, () => {
+  test("the plugin's own namespace as the container's: refused (code 8), attached with CNI_NETNS_OVERRIDE=1, detached by DEL", (t) => {
+    const w = world(t);
+    const conf = w.conf("1.1.0");
+    const own = w.node.path; // tether runs in the node namespace
+    const refused = errorJson(w.cni("ADD", own, conf, { ifname: "ctr0" }));
+    assert.equal(refused.code, 8);
+    assert.match(refused.msg, /own network namespace/);
+    assert.equal(w.node.hasLink("ctr0"), false);
+    assert.equal(w.reservations().size, 0);
+
+    const override = { ifname: "ctr0", env: { CNI_NETNS_OVERRIDE: "1" } };
+    const res = successJson<Result>(w.cni("ADD", own, conf, override));
+    const v4 = res.ips?.find((ip) => ip.address.includes("."))?.address;
+    assert.ok(v4 !== undefined);
+    assert.ok(
+      w.node.addrs("ctr0").some((a) => `${a.local}/${a.prefixlen}` === v4),
+      `ctr0 in the node namespace carries ${v4}`,
+    );
+    assert.equal(w.reservations().size, 2);
+    successEmpty(w.cni("DEL", own, withPrev(conf, res), override));
+    assert.equal(w.node.hasLink("ctr0"), false, "ctr0 deleted");
+    assert.deepEqual(w.nodeVeths(), [], "both veth ends gone");
+    assert.equal(w.reservations().size, 0);
+  });
+});
+
 describe("bridge e2e: rollback of a failed ADD", { skip, timeout: TEST_TIMEOUT }, () => {
   const cases: { title: string; ipam: Record<string, unknown>; names: RegExp }[] = [
     {

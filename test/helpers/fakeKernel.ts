@@ -182,8 +182,8 @@ export class FakeKernel implements Kernel {
     if (s.addrs.length !== before) this.mutate(`deleteAddress ${cidr}`);
     return s.addrs.length !== before;
   }
-  async listAddresses(ns: Ns, index?: number): Promise<Address[]> {
-    return this.space(ns).addrs.filter((a) => index === undefined || a.index === index);
+  async listAddresses(ns: Ns, index?: number, family?: 4 | 6): Promise<Address[]> {
+    return this.space(ns).addrs.filter((a) => (index === undefined || a.index === index) && (family === undefined || a.family === family));
   }
   async addRoute(ns: Ns, route: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
     this.mutate(`addRoute ${route.dst}`);

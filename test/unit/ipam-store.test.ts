@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -303,5 +303,34 @@ describe("ipam store: locking and concurrency", () => {
     const rel = await Promise.all(Array.from({ length: 64 }, (_, i) => runNode([WORKER, "release", cfgPath, `par${i}`])));
     for (const o of rel) assert.deepEqual(JSON.parse(o.stdout), { released: 2 });
     assert.deepEqual([...storeFiles(dd).keys()].sort(), ["last_reserved_ip.0", "last_reserved_ip.1", "lock"]);
+  });
+});
+
+describe("ipam store: a reservation appears whole", () => {
+  // strace kills the allocating process at its N-th write or linkat, for every N up to the end of
+  // the allocation. Create-then-write (host-local's way) would leave an empty file at one of those
+  // points, which no DEL could ever release; the store must hold whole reservations or none.
+  const strace = spawnSync("strace", ["-V"]).status === 0;
+  it("killed at any write or link, the store holds only complete reservations, and DEL releases them all", { skip: strace ? false : "strace is not installed" }, async () => {
+    const dd = dataDir();
+    const cfg = config(dd, { subnet: "10.0.0.0/24" });
+    const cfgPath = writeConfig(dd, cfg);
+    const ids: string[] = [];
+    let completed = false;
+    for (let n = 1; n <= 40 && !completed; n++) {
+      const id = `kill${n}`;
+      ids.push(id);
+      const r = spawnSync("strace", ["-f", "-qq", "-o", "/dev/null", "-e", "trace=write,linkat", "-e", `inject=write,linkat:signal=KILL:when=${n}`, process.execPath, WORKER, "alloc", cfgPath, id], { encoding: "utf8" });
+      completed = r.status === 0;
+      if (!completed) assert.equal(r.signal ?? (r.status !== null && r.status > 128 ? "KILL" : r.status), "SIGKILL", `run ${n}: ${r.stderr}`);
+      const present = fs.existsSync(join(dd, "testnet")) ? addressFiles(dd) : new Map<string, string>();
+      for (const [name, content] of present) {
+        assert.match(content, /^kill\d+\r\neth0$/, `run ${n}: reservation ${name} is whole`);
+      }
+    }
+    assert.ok(completed, "an allocation ran to its end within 40 writes and links");
+    assert.ok(ids.length > 3, "the kill points covered the reservation's writes");
+    for (const id of ids) release(cfg, att(id));
+    assert.deepEqual([...addressFiles(dd).keys()], [], "every reservation released");
   });
 });

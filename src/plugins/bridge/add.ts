@@ -136,7 +136,10 @@ async function configureGateway(
   ips: { address: string; gateway?: string | undefined }[],
   conf: NetConf,
 ): Promise<void> {
-  const existing = await k.listAddresses(host, bridge.index);
+  // Only IPv4 addresses are listed: an IPv6 dump carries every veth's link-local address (hundreds
+  // on a busy node), and an IPv6 gateway that is already there is simply EEXIST below.
+  const wantsV4 = ips.some((ip) => ip.gateway !== undefined && parseCidr(ip.address).family === 4);
+  const existing = wantsV4 ? await k.listAddresses(host, bridge.index, 4) : [];
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (ip.gateway === undefined) continue;

@@ -19,7 +19,7 @@ export async function bridgeCheck(k: Kernel, fw: () => Firewall, inv: Invocation
   const ifIndex = containerInterfaceIndex(inv, prev);
   const host = await k.open();
   try {
-    const container = await k.open(inv.env.netns);
+    const container = await k.open(inv.env.netns, { allowOwn: inv.env.netnsOverride });
     try {
       const link = await checkContainerSide(k, container, inv, prev, ifIndex);
       await checkHostSide(k, host, link, prev, inv.conf.bridge ?? DEFAULT_BRIDGE, ifIndex);
