@@ -84,8 +84,8 @@ function writeAll(fd: number, text: string, path: string): void {
   }
 }
 
-/** O_TMPFILE (asm-generic value: __O_TMPFILE | O_DIRECTORY); node:fs does not export it. */
-const O_TMPFILE = 0o20200000;
+/** O_TMPFILE = __O_TMPFILE | O_DIRECTORY; node:fs exports only the latter, whose value differs by architecture. */
+const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 /** What open(O_TMPFILE) fails with where the kernel or the filesystem lacks it. */
 const TMPFILE_UNSUPPORTED = new Set(["EOPNOTSUPP", "ENOTSUP", "EISDIR", "EINVAL"]);
 

@@ -66,10 +66,26 @@ export async function createContainerVeth(
       `CNI_IFNAME: interface "${opts.ifname}" already exists in ${container.path ?? "the container namespace"}`,
     );
   }
-  // The undo goes first: createVeth can fail after the pair exists (looking up the host end), and
-  // the name was free a moment ago, so deleting it can only remove what this call made.
-  rollback.push(`delete veth ${opts.ifname}`, () => k.deleteLink(container, opts.ifname));
-  return k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
+  // The undo goes first: createVeth can fail after the pair exists (looking up the host end). It
+  // deletes by index what this call made; by name only a veth, and never after EEXIST (nothing was
+  // made: someone else took the name since the check, which matters when CNI_NETNS_OVERRIDE makes
+  // the "container" the node's own namespace).
+  let made: Link | undefined;
+  let nothingMade = false;
+  rollback.push(`delete veth ${opts.ifname}`, async () => {
+    if (made !== undefined) return k.deleteLink(container, made.index);
+    if (nothingMade) return false;
+    const link = await k.getLink(container, opts.ifname);
+    return link?.kind === "veth" ? k.deleteLink(container, link.index) : false;
+  });
+  try {
+    const pair = await k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
+    made = pair.container;
+    return pair;
+  } catch (e) {
+    nothingMade = (e as { code?: unknown }).code === "EEXIST";
+    throw e;
+  }
 }
 
 /** The result's `ips`: each IPAM address attributed to the container interface. */

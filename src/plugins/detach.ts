@@ -32,8 +32,14 @@ async function deleteContainerInterface(k: Kernel, inv: Invocation<NetConf>): Pr
   try {
     const link = await k.getLink(container, inv.env.ifname);
     if (!link) return;
-    const owner = await otherAttachmentOwning(k, link, inv);
-    if (owner !== undefined) {
+    const owner = await peerOwner(k, link);
+    if (inv.env.netnsOverride && owner !== hostVethAlias(attachmentKey(inv))) {
+      // CNI_NETNS may be the node's own namespace here: CNI_IFNAME could be its uplink. Only a veth
+      // whose host end carries this attachment's label is ours.
+      log.warn(`not deleting ${inv.env.ifname}: with CNI_NETNS_OVERRIDE only this attachment's own veth is deleted`);
+      return;
+    }
+    if (owner !== undefined && owner !== hostVethAlias(attachmentKey(inv))) {
       // The DEL that follows an ADD refused because CNI_IFNAME was taken: not ours to delete.
       log.warn(`not deleting ${inv.env.ifname}: it belongs to another attachment (${owner})`);
       return;
@@ -44,14 +50,13 @@ async function deleteContainerInterface(k: Kernel, inv: Invocation<NetConf>): Pr
   }
 }
 
-/** The label of another tether attachment whose host veth is this link's peer, if it is one. */
-async function otherAttachmentOwning(k: Kernel, link: Link, inv: Invocation<NetConf>): Promise<string | undefined> {
+/** The tether label on the host end of this veth (an attachment's alias), if it has one. */
+async function peerOwner(k: Kernel, link: Link): Promise<string | undefined> {
   if (link.kind !== "veth" || link.peerIndex === undefined) return undefined;
   const host = await k.open();
   try {
     const peer = await k.getLinkByIndex(host, link.peerIndex);
-    if (!peer || hostVethTags(peer) === undefined) return undefined;
-    return peer.alias !== hostVethAlias(attachmentKey(inv)) ? peer.alias : undefined;
+    return peer && hostVethTags(peer) !== undefined ? peer.alias : undefined;
   } finally {
     k.close(host);
   }

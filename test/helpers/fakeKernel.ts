@@ -43,6 +43,11 @@ export class FakeKernel implements Kernel {
     this.spaces.set(path, ns);
   }
 
+  /** Make `path` name the host namespace itself (CNI_NETNS_OVERRIDE with the plugin's own netns). */
+  aliasHost(path: string): void {
+    this.spaces.set(path, this.host());
+  }
+
   space(ns: Ns): FakeNs {
     const s = this.spaces.get(ns.path ?? HOST);
     if (!s) throw Object.assign(new Error(`no namespace ${ns.path}`), { reason: "not-found" });

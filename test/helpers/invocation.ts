@@ -9,7 +9,7 @@ import { loadNetConf, type NetConf } from "../../src/config/netconf";
 export function invocation(
   command: Exclude<Command, "VERSION">,
   raw: Record<string, unknown>,
-  env: { containerId?: string; netns?: string; ifname?: string; args?: string; path?: string[] } = {},
+  env: { containerId?: string; netns?: string; ifname?: string; args?: string; path?: string[]; netnsOverride?: boolean } = {},
 ): Invocation<NetConf> {
   const version = requestVersion(raw);
   return {
@@ -21,7 +21,7 @@ export function invocation(
       ifname: env.ifname ?? "eth0",
       args: env.args ?? "",
       path: env.path ?? [],
-      netnsOverride: false,
+      netnsOverride: env.netnsOverride ?? false,
     },
     conf: loadNetConf(raw),
     raw,

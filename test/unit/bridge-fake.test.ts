@@ -183,3 +183,46 @@ describe("bridge DEL and CHECK on a fake kernel", () => {
     await assert.rejects(h.check(invocation("CHECK", config(dataDir), { netns: NETNS })), /prevResult/);
   });
 });
+
+describe("bridge with CNI_NETNS_OVERRIDE: the plugin's own namespace as the container's", () => {
+  const OWN = "/proc/self/ns/net";
+  function ownSetup(): ReturnType<typeof setup> {
+    const s = setup();
+    s.k.aliasHost(OWN);
+    // The node's uplink, a physical NIC: it must survive everything below.
+    s.k.host().links.set(2, { index: 2, name: "eth0", kind: undefined, mtu: 1500, up: true, promisc: false });
+    return s;
+  }
+  const env = (ifname: string) => ({ netns: OWN, ifname, netnsOverride: true });
+
+  it("an ADD refused because CNI_IFNAME is the node's uplink, and the DEL that follows, leave the uplink alone", async () => {
+    const { k, dataDir, h } = ownSetup();
+    await assert.rejects(h.add(invocation("ADD", config(dataDir), env("eth0"))), (e: unknown) => e instanceof CniError && e.code === 100);
+    await h.del(invocation("DEL", config(dataDir), env("eth0")));
+    assert.ok([...k.host().links.values()].some((l) => l.name === "eth0" && l.kind === undefined), "eth0 still there");
+    assert.deepEqual(store(dataDir), []);
+  });
+
+  it("ADD makes the veth in the node namespace; DEL removes exactly it", async () => {
+    const { k, dataDir, h } = ownSetup();
+    const result = await h.add(invocation("ADD", config(dataDir), env("ctr0")));
+    assert.equal(result.interfaces?.[2]?.name, "ctr0");
+    assert.ok([...k.host().links.values()].some((l) => l.name === "ctr0" && l.kind === "veth"));
+    await h.del(invocation("DEL", config(dataDir), env("ctr0")));
+    assert.deepEqual([...k.host().links.values()].map((l) => l.name).sort(), ["br-test", "eth0", "lo"]);
+    assert.deepEqual(store(dataDir), []);
+  });
+
+  it("a link another process creates under CNI_IFNAME after the check is not rolled back", async () => {
+    const { k, dataDir, h } = ownSetup();
+    const realCreate = k.createVeth.bind(k);
+    k.createVeth = async (container, host, opts) => {
+      // Someone takes the name between tether's check and its create.
+      k.host().links.set(3, { index: 3, name: opts.name, kind: "veth", mtu: 1500, up: true, promisc: false });
+      return realCreate(container, host, opts);
+    };
+    await assert.rejects(h.add(invocation("ADD", config(dataDir), env("ctr1"))), (e: unknown) => e instanceof CniError && /EEXIST/.test(e.message));
+    assert.ok(k.host().links.has(3), "the other process's ctr1 survives the rollback");
+    assert.deepEqual(store(dataDir), [], "the reservation was rolled back");
+  });
+});
