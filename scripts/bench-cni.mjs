@@ -38,14 +38,6 @@ export function call(cmd, env, stdin) {
 
 export function plugins(tether, mode) {
   const ref = path.join(REFERENCE_DIR, mode);
-  const t = (dataDir) => ({
-    cniVersion: CNI_VERSION,
-    name: "bench-tether",
-    type: "tether",
-    mode,
-    ...(mode === "bridge" ? { bridge: "tbench0", isGateway: true } : {}),
-    ipam: { type: "tether-ipam", dataDir, ranges: [[{ subnet: "10.250.0.0/16" }]] },
-  });
   const r = (dataDir) => ({
     cniVersion: CNI_VERSION,
     name: "bench-ref",
@@ -53,10 +45,23 @@ export function plugins(tether, mode) {
     ...(mode === "bridge" ? { bridge: "rbench0", isGateway: true } : {}),
     ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.251.0.0/16" }]] },
   });
-  return [
-    { key: "t", name: `tether ${mode}`, cmd: tether, conf: t },
-    { key: "r", name: `reference ${mode}+host-local`, cmd: ref, conf: r },
-  ];
+  return [tetherPlugin(tether, mode, "t", `tether ${mode}`, 0), { key: "r", name: `reference ${mode}+host-local`, cmd: ref, conf: r }];
+}
+
+/**
+ * A tether contender of an attach workload. `slot` 0 is the build under test; --versus builds get
+ * 1, 2, ...: each its own network, bridge and subnet, so no two contenders share any state.
+ */
+export function tetherPlugin(cmd, mode, key, name, slot) {
+  const conf = (dataDir) => ({
+    cniVersion: CNI_VERSION,
+    name: slot === 0 ? "bench-tether" : `bench-tether-v${slot}`,
+    type: "tether",
+    mode,
+    ...(mode === "bridge" ? { bridge: slot === 0 ? "tbench0" : `vbench${slot}`, isGateway: true } : {}),
+    ipam: { type: "tether-ipam", dataDir, ranges: [[{ subnet: slot === 0 ? "10.250.0.0/16" : `10.${240 + slot}.0.0/16` }]] },
+  });
+  return { key, name, cmd, conf, bridge: mode === "bridge" ? (slot === 0 ? "tbench0" : `vbench${slot}`) : undefined };
 }
 
 export function checkResult(r) {
@@ -82,7 +87,7 @@ export function attachWorkloads({ tether, node, mode }) {
   };
   const teardown = (ctx) => {
     for (const d of Object.values(ctx.dirs ?? {})) fs.rmSync(d, { recursive: true, force: true });
-    for (const link of ["tbench0", "rbench0"]) spawnSync("ip", ["link", "del", link]);
+    for (const link of ["tbench0", "rbench0", ...contenders.flatMap((c) => (c.bridge ? [c.bridge] : []))]) spawnSync("ip", ["link", "del", link]);
   };
   const byName = (c) => contenders.find((x) => x.name === c.name);
   const add = {
@@ -144,5 +149,18 @@ export function attachWorkloads({ tether, node, mode }) {
       if (p) spawnSync("ip", ["netns", "del", netnsName(p.key, i)]);
     },
   };
+  // --versus FILE: another tether build as one more contender of both workloads (A/B of builds).
+  let slots = 0;
+  const addVersus = (file) => {
+    slots += 1;
+    const p = tetherPlugin(file, mode, `v${slots}`, `tether ${path.basename(file)} ${mode}`, slots);
+    contenders.push(p);
+    for (const [w, command, check] of [[add, "ADD", checkResult], [del, "DEL", checkEmpty]]) {
+      w.contenders.splice(w.contenders.length - 1, 0, { name: p.name, cmd: p.cmd, args: [], env: (ctx, i) => cniEnv(command, p.key, i), stdin: (ctx) => ctx.stdin[p.key], check });
+      w.ratios.push([p.name, "node -e 0"], [contenders[0].name, p.name]);
+    }
+  };
+  add.addVersus = addVersus;
+  del.addVersus = addVersus;
   return [add, del];
 }

@@ -11,7 +11,9 @@
 // (30 runs, 250 containers, 16 and 64 concurrent 3 times each, IPAM up to 50k). Workloads with a
 // run(o) hook (burst, ipam: scripts/bench-burst.mjs) time themselves; the report ends with issue 7's
 // targets, PASS or MISS (also in the JSON: summary).
-// --versus FILE adds FILE's VERSION as one more contender of the version workload (A/B of builds).
+// --versus FILE adds another tether build as one more contender of the version workload and of the
+// single ADD and DEL workloads (bridge and ptp), with its own network, bridge and store: an A/B of
+// builds in one run, e.g. the previous commit's dist/tether against this one.
 //
 // Every call is a fresh process whose environment is ONLY PATH and CNI_* (a developer shell's
 // NODE_EXTRA_CA_CERTS alone costs Node about 30 ms), with the config on a stdin pipe (a real one,
@@ -337,6 +339,9 @@ function main() {
   }
   const version = workloads.find((w) => w.name === "version");
   for (const file of o.versus) version.contenders.push(versionContender(`VERSION ${path.basename(file)}`, file));
+  // The attach workloads share one addVersus between ADD and DEL: call it once per mode.
+  const hooks = new Set(workloads.flatMap((w) => (w.addVersus ? [w.addVersus] : [])));
+  for (const file of o.versus) for (const hook of hooks) hook(file);
   const chosen = (o.workloads ? workloads.filter((w) => o.workloads.includes(w.name)) : workloads).filter((w) => !o.skip.includes(w.name));
   if (o.workloads && chosen.length !== o.workloads.length) throw new Error(`unknown workload in ${o.workloads.join(",")}`);
   if (!fs.existsSync(tether)) throw new Error(`${tether} is missing: run scripts/build.sh first`);
