@@ -90,28 +90,32 @@ export function attachWorkloads({ tether, node, mode }) {
     for (const link of ["tbench0", "rbench0", ...contenders.flatMap((c) => (c.bridge ? [c.bridge] : []))]) spawnSync("ip", ["link", "del", link]);
   };
   const byName = (c) => contenders.find((x) => x.name === c.name);
-  const add = {
-    name: `${mode}-add`,
-    description: `${mode} ADD, a fresh container namespace per call (cniVersion ${CNI_VERSION})`,
+  /** The timed call of plugin `p` in a workload whose command is `command`. */
+  const timed = (p, command) => ({
+    name: p.name,
+    cmd: p.cmd,
+    args: [],
+    env: (ctx, i) => cniEnv(command, p.key, i),
+    stdin: (ctx) => ctx.stdin[p.key],
+    check: command === "ADD" ? checkResult : checkEmpty,
+  });
+  const workload = (command, name, description, beforeEach, afterEach) => ({
+    name,
+    description,
+    command,
     ratios: [[contenders[0].name, contenders[1].name], [contenders[0].name, "node -e 0"]],
-    contenders: [
-      ...contenders.map((c) => ({
-        name: c.name,
-        cmd: c.cmd,
-        args: [],
-        env: (ctx, i) => cniEnv("ADD", c.key, i),
-        stdin: (ctx) => ctx.stdin[c.key],
-        check: checkResult,
-      })),
-      nodeFloor(node),
-    ],
+    contenders: [...contenders.map((c) => timed(c, command)), nodeFloor(node)],
     setup,
     teardown,
-    beforeEach(ctx, i, c) {
+    beforeEach,
+    afterEach,
+  });
+  const add = workload("ADD", `${mode}-add`, `${mode} ADD, a fresh container namespace per call (cniVersion ${CNI_VERSION})`,
+    (ctx, i, c) => {
       const p = byName(c);
       if (p) sh("ip", ["netns", "add", netnsName(p.key, i)]);
     },
-    afterEach(ctx, i, c) {
+    (ctx, i, c) => {
       const p = byName(c);
       if (!p) return;
       try {
@@ -120,43 +124,27 @@ export function attachWorkloads({ tether, node, mode }) {
         spawnSync("ip", ["netns", "del", netnsName(p.key, i)]);
       }
     },
-  };
-  const del = {
-    name: `${mode}-del`,
-    description: `${mode} DEL of an attachment made just before (untimed ADD)`,
-    ratios: [[contenders[0].name, contenders[1].name], [contenders[0].name, "node -e 0"]],
-    contenders: [
-      ...contenders.map((c) => ({
-        name: c.name,
-        cmd: c.cmd,
-        args: [],
-        env: (ctx, i) => cniEnv("DEL", c.key, i),
-        stdin: (ctx) => ctx.stdin[c.key],
-        check: checkEmpty,
-      })),
-      nodeFloor(node),
-    ],
-    setup,
-    teardown,
-    beforeEach(ctx, i, c) {
+  );
+  const del = workload("DEL", `${mode}-del`, `${mode} DEL of an attachment made just before (untimed ADD)`,
+    (ctx, i, c) => {
       const p = byName(c);
       if (!p) return;
       sh("ip", ["netns", "add", netnsName(p.key, i)]);
       call(p.cmd, cniEnv("ADD", p.key, i), ctx.stdin[p.key]);
     },
-    afterEach(ctx, i, c) {
+    (ctx, i, c) => {
       const p = byName(c);
       if (p) spawnSync("ip", ["netns", "del", netnsName(p.key, i)]);
     },
-  };
+  );
   // --versus FILE: another tether build as one more contender of both workloads (A/B of builds).
   let slots = 0;
   const addVersus = (file) => {
     slots += 1;
     const p = tetherPlugin(file, mode, `v${slots}`, `tether ${path.basename(file)} ${mode}`, slots);
     contenders.push(p);
-    for (const [w, command, check] of [[add, "ADD", checkResult], [del, "DEL", checkEmpty]]) {
-      w.contenders.splice(w.contenders.length - 1, 0, { name: p.name, cmd: p.cmd, args: [], env: (ctx, i) => cniEnv(command, p.key, i), stdin: (ctx) => ctx.stdin[p.key], check });
+    for (const w of [add, del]) {
+      w.contenders.splice(w.contenders.length - 1, 0, timed(p, w.command));
       w.ratios.push([p.name, "node -e 0"], [contenders[0].name, p.name]);
     }
   };

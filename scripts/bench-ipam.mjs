@@ -20,6 +20,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseFlags } from "./bench-args.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -27,20 +28,13 @@ export const IPAM_DEFAULTS = { sizes: [0, 1000, 10000, 50000], runs: 15 };
 
 function parseArgs(argv) {
   const o = { ...IPAM_DEFAULTS, tether: path.join(root, "dist/tether"), hostLocal: "/usr/lib/cni/host-local", out: path.join(root, "bench-results") };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--sizes") o.sizes = val().split(",").map(Number);
-    else if (a === "--runs") o.runs = Number(val());
-    else if (a === "--tether") o.tether = path.resolve(val());
-    else if (a === "--host-local") o.hostLocal = path.resolve(val());
-    else if (a === "--out") o.out = path.resolve(val());
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    "--sizes": (v) => (o.sizes = v.split(",").map(Number)),
+    "--runs": (v) => (o.runs = Number(v)),
+    "--tether": (v) => (o.tether = path.resolve(v)),
+    "--host-local": (v) => (o.hostLocal = path.resolve(v)),
+    "--out": (v) => (o.out = path.resolve(v)),
+  });
   if (o.sizes.some((k) => !(k >= 0 && k <= 65000))) throw new Error("--sizes: each between 0 and 65000 (a /16)");
   return o;
 }

@@ -38,6 +38,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
 
@@ -157,31 +158,24 @@ function parseArgs(argv) {
     versus: [],
     dropCache: true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--runs") o.runs = Number(val());
-    else if (a === "--rss-runs") o.rssRuns = Number(val());
-    else if (a === "--gap-ms") o.gapMs = Number(val());
-    else if (a === "--warmup") o.warmup = Number(val());
-    else if (a === "--out") o.out = path.resolve(val());
-    else if (a === "--workload") o.workloads = val().split(",");
-    else if (a === "--quick") o.quick = true;
-    else if (a === "--skip") o.skip.push(...val().split(","));
-    else if (a === "--population") o.population = Number(val());
-    else if (a === "--bursts") o.bursts = val().split(",").map(Number);
-    else if (a === "--burst-reps") o.burstReps = Number(val());
-    else if (a === "--ipam-sizes") o.ipamSizes = val().split(",").map(Number);
-    else if (a === "--ipam-runs") o.ipamRuns = Number(val());
-    else if (a === "--list") o.list = true;
-    else if (a === "--keep-page-cache") o.dropCache = false;
-    else if (a === "--versus") o.versus.push(path.resolve(val()));
-    else throw new Error(`unknown argument ${a}`);
-  }
+  parseFlags(argv, {
+    "--runs": (v) => (o.runs = Number(v)),
+    "--rss-runs": (v) => (o.rssRuns = Number(v)),
+    "--gap-ms": (v) => (o.gapMs = Number(v)),
+    "--warmup": (v) => (o.warmup = Number(v)),
+    "--out": (v) => (o.out = path.resolve(v)),
+    "--workload": (v) => (o.workloads = v.split(",")),
+    "--quick": () => (o.quick = true),
+    "--skip": (v) => o.skip.push(...v.split(",")),
+    "--population": (v) => (o.population = Number(v)),
+    "--bursts": (v) => (o.bursts = v.split(",").map(Number)),
+    "--burst-reps": (v) => (o.burstReps = Number(v)),
+    "--ipam-sizes": (v) => (o.ipamSizes = v.split(",").map(Number)),
+    "--ipam-runs": (v) => (o.ipamRuns = Number(v)),
+    "--list": () => (o.list = true),
+    "--keep-page-cache": () => (o.dropCache = false),
+    "--versus": (v) => o.versus.push(path.resolve(v)),
+  });
   if (!(o.runs >= 1)) throw new Error("--runs must be >= 1");
   return o;
 }

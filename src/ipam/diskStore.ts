@@ -199,7 +199,8 @@ export class DiskStore implements IpamStore {
   /** Create `<ip>` exclusively with the owner's key; false when it already exists. */
   reserve(ip: Ip, owner: Owner, rangeSetIndex: number): boolean {
     const path = join(this.dir, formatIp(ip));
-    const created = this.createWhole(path, ownerKey(owner)) ?? this.createExclusive(path, ownerKey(owner));
+    const key = ownerKey(owner);
+    const created = this.createWhole(path, key) ?? this.createExclusive(path, key);
     if (created) this.writeLastReserved(rangeSetIndex, ip);
     return created;
   }

@@ -10,9 +10,8 @@ import { isAbsolute, join } from "node:path";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../config/ipam";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";
 import { ownedDirProblem } from "../util/ownedDir";
-import { randomHex } from "../util/random";
+import { replaceFile } from "../util/replaceFile";
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
 
 export const RECORDS_DIR = ".tether-attachments";
 
@@ -80,29 +79,12 @@ function ensureDir(dir: string): void {
   if (!usableDir(dir)) throw new Error(`${WHAT} ${dir} vanished`);
 }
 
-/**
- * Written to a temporary name and renamed, so a reader never sees half a record. Each directory
- * level is checked before use, and the temporary file has an unpredictable name and is created
- * with O_EXCL|O_NOFOLLOW: nothing planted there is followed or overwritten.
- */
+/** Each directory level is checked before use; the record is put in place whole (replaceFile). */
 export function writeRecord(dataDir: string, record: AttachmentRecord): void {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   ensureDir(join(dataDir, RECORDS_DIR));
   ensureDir(recordsDir(dataDir, record.network));
-  const path = recordPath(dataDir, record);
-  const tmp = `${path}.${randomHex(8)}.tmp`;
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  try {
-    try {
-      fs.writeFileSync(fd, JSON.stringify(record) + "\n");
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  replaceFile(recordPath(dataDir, record), JSON.stringify(record) + "\n", { mode: 0o600 });
 }
 
 /** Only inside directories that pass the same checks: a planted symlink is not followed to rm. */

@@ -33,15 +33,11 @@ async function deleteContainerInterface(k: Kernel, inv: Invocation<NetConf>): Pr
     const link = await k.getLink(container, inv.env.ifname);
     if (!link) return;
     const owner = await peerOwner(k, link);
-    if (inv.env.netnsOverride && owner !== hostVethAlias(attachmentKey(inv))) {
-      // CNI_NETNS may be the node's own namespace here: CNI_IFNAME could be its uplink. Only a veth
-      // whose host end carries this attachment's label is ours.
-      log.warn(`not deleting ${inv.env.ifname}: with CNI_NETNS_OVERRIDE only this attachment's own veth is deleted`);
-      return;
-    }
-    if (owner !== undefined && owner !== hostVethAlias(attachmentKey(inv))) {
-      // The DEL that follows an ADD refused because CNI_IFNAME was taken: not ours to delete.
-      log.warn(`not deleting ${inv.env.ifname}: it belongs to another attachment (${owner})`);
+    // Another attachment's veth (the DEL that follows an ADD refused because CNI_IFNAME was taken)
+    // is never ours. With CNI_NETNS_OVERRIDE the namespace may be the node's own, where CNI_IFNAME
+    // could be its uplink: there only a veth carrying this attachment's label is.
+    if (owner !== hostVethAlias(attachmentKey(inv)) && (owner !== undefined || inv.env.netnsOverride)) {
+      log.warn(`not deleting ${inv.env.ifname}: it is not this attachment's veth (${owner ?? "no tether label"})`);
       return;
     }
     await k.deleteLink(container, link.index);

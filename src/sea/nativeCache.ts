@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as sea from "node:sea";
+import { replaceFile } from "../util/replaceFile.js";
 import { cacheFileName, seaManifest, type NativeName, type NativeSpec } from "./manifest.js";
 
 /** Where a native addon came from, for the self-test and for diagnostics. */
@@ -115,23 +116,7 @@ function writeVerified(file: string, spec: NativeSpec, bytes: Uint8Array): void 
         `expected ${spec.sha256}, ${spec.size} bytes): the executable is damaged`,
     );
   }
-  const tmp = `${path.dirname(file)}/.${path.basename(file)}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`;
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o500);
-  try {
-    try {
-      let off = 0;
-      while (off < bytes.byteLength) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
-      fs.fchmodSync(fd, 0o500); // the umask cannot have widened it, but be explicit
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  replaceFile(file, bytes, { mode: 0o500, fsync: true });
 }
 
 function dlopen(file: string): unknown {

@@ -5,6 +5,7 @@
 import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } from "../../src/firewall/index";
 import { attachmentTag, networkTag } from "../../src/firewall/key";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/plugins/kernel";
+import { dataDirs } from "./ipamFixtures";
 
 interface FakeNs {
   links: Map<number, Link>;
@@ -21,6 +22,22 @@ export class InjectedFault extends Error {
 }
 
 const HOST = "<host>";
+
+/** The container namespace of the handler tests on a fake kernel. */
+export const FAKE_NETNS = "/var/run/netns/c1";
+
+/**
+ * For a test file of handlers on a fake kernel: a function giving a fresh kernel (holding
+ * FAKE_NETNS), a fresh IPAM data dir (all removed when the file's tests end) and the handlers
+ * `make` builds on that kernel.
+ */
+export function fakeWorlds<H>(prefix: string, make: (k: FakeKernel) => H): () => { k: FakeKernel; dataDir: string; h: H } {
+  const newDataDir = dataDirs(prefix);
+  return () => {
+    const k = new FakeKernel([FAKE_NETNS]);
+    return { k, dataDir: newDataDir(), h: make(k) };
+  };
+}
 
 export class FakeKernel implements Kernel {
   readonly spaces = new Map<string, FakeNs>();

@@ -3,6 +3,7 @@ import { type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import { type IpamConfig, loadIpamConfig } from "../../src/config/ipam";
 import { serializeConfig } from "./ipamConfigJson";
 
@@ -15,6 +16,24 @@ export function tempDir(prefix = "tether-ipam-"): string {
 
 export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * For a test file: a function giving a fresh data dir per call, all under one temp root (made on
+ * first use) that is removed when the file's tests end.
+ */
+export function dataDirs(prefix?: string): () => string {
+  let root: string | undefined;
+  let n = 0;
+  after(() => {
+    if (root !== undefined) removeDir(root);
+  });
+  return () => {
+    root ??= tempDir(prefix);
+    const d = join(root, `d${n++}`);
+    fs.mkdirSync(d);
+    return d;
+  };
 }
 
 /** A loaded config for a network with the given ipam keys (type and dataDir filled in). */
@@ -60,7 +79,9 @@ export function storeFiles(dataDir: string, network = "testnet"): Map<string, st
   return out;
 }
 
+/** The reservations of a network directory: address -> content; none when the directory is not there. */
 export function addressFiles(dataDir: string, network = "testnet"): Map<string, string> {
+  if (!fs.existsSync(join(dataDir, network))) return new Map();
   const all = storeFiles(dataDir, network);
   for (const k of [...all.keys()]) if (k === "lock" || k.startsWith("last_reserved_ip.")) all.delete(k);
   return all;

@@ -3,19 +3,13 @@
  * shape, idempotent DEL, CHECK, and rollback after a failure at every single step of ADD.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { CniError } from "../../src/cni/errors";
 import { convertResult } from "../../src/cni/result";
 import { makeBridgeHandlers } from "../../src/plugins/bridge/index";
-import { FakeKernel } from "../helpers/fakeKernel";
+import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
+import { addressFiles } from "../helpers/ipamFixtures";
 import { invocation } from "../helpers/invocation";
-
-const NETNS = "/var/run/netns/c1";
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function config(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -35,20 +29,9 @@ function config(dataDir: string, extra: Record<string, unknown> = {}): Record<st
   };
 }
 
-function store(dataDir: string): string[] {
-  try {
-    return readdirSync(join(dataDir, "fakenet")).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip."));
-  } catch {
-    return [];
-  }
-}
+const store = (dataDir: string): string[] => [...addressFiles(dataDir, "fakenet").keys()];
 
-function setup(): { k: FakeKernel; dataDir: string; h: ReturnType<typeof makeBridgeHandlers> } {
-  const dataDir = mkdtempSync(join(tmpdir(), "tether-bridge-fake-"));
-  dirs.push(dataDir);
-  const k = new FakeKernel([NETNS]);
-  return { k, dataDir, h: makeBridgeHandlers(() => k) };
-}
+const setup = fakeWorlds("tether-bridge-fake-", (k) => makeBridgeHandlers(() => k));
 
 describe("bridge ADD on a fake kernel", () => {
   it("returns bridge, host veth and container interface with the IPs on the container's index", async () => {

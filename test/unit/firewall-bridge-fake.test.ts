@@ -3,18 +3,13 @@
  * firewall: rules keyed by the attachment, removed by DEL without a netns, undone by a failed ADD.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { loadNetConf } from "../../src/config/netconf";
 import { makeBridgeHandlers } from "../../src/plugins/bridge/index";
-import { FakeKernel } from "../helpers/fakeKernel";
+import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
 import { invocation } from "../helpers/invocation";
-
-const NETNS = "/var/run/netns/c1";
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function config(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -31,12 +26,7 @@ function config(dataDir: string, extra: Record<string, unknown> = {}): Record<st
   };
 }
 
-function setup(): { k: FakeKernel; dataDir: string; h: ReturnType<typeof makeBridgeHandlers> } {
-  const dataDir = mkdtempSync(join(tmpdir(), "tether-bridge-fw-"));
-  dirs.push(dataDir);
-  const k = new FakeKernel([NETNS]);
-  return { k, dataDir, h: makeBridgeHandlers(() => k, () => k.firewall) };
-}
+const setup = fakeWorlds("tether-bridge-fw-", (k) => makeBridgeHandlers(() => k, () => k.firewall));
 
 describe("bridge mode firewall hooks on a fake kernel", () => {
   it("ADD keys masquerade and bridge-family spoof checks by the attachment; DEL without netns removes them", async () => {

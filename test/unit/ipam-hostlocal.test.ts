@@ -1,33 +1,24 @@
 /** Interop with the reference host-local binary sharing the same data directory. */
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 import { allocate, check, release } from "../../src/ipam/index";
 import {
   WORKER,
   addressFiles,
   config,
+  dataDirs,
   hostLocal,
   hostLocalAvailable,
   hostLocalConfJson,
   hostLocalSync,
-  removeDir,
   runNode,
   storeFiles,
-  tempDir,
   writeConfig,
 } from "../helpers/ipamFixtures";
 
 const skip = hostLocalAvailable() ? false : "host-local binary not installed";
-let root: string;
-let n = 0;
-function dataDir(): string {
-  const d = join(root, `d${n++}`);
-  fs.mkdirSync(d);
-  return d;
-}
+const dataDir = dataDirs("tether-ipam-hl-");
 
 interface HostLocalResult {
   ips: { address: string; gateway?: string }[];
@@ -56,12 +47,6 @@ function hlDel(conf: string, id: string, ifname = "eth0"): void {
 
 const RANGES = [[{ subnet: "10.20.0.0/24" }], [{ subnet: "fd20::/64" }]];
 
-before(() => {
-  if (!skip) root = tempDir("tether-ipam-hl-");
-});
-after(() => {
-  if (root) removeDir(root);
-});
 
 describe("ipam interop with host-local", { skip }, () => {
   it("never hands out an address the other allocated, and continues its round-robin", () => {

@@ -5,22 +5,12 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { allocate, check, listReservations, openStore, release } from "../../src/ipam/index";
 import { INDEX_DIR } from "../../src/ipam/ownerIndex";
-import { addressFiles, config, hostLocalAvailable, hostLocalConfJson, hostLocalSync, removeDir, tempDir } from "../helpers/ipamFixtures";
+import { addressFiles, config, dataDirs, hostLocalAvailable, hostLocalConfJson, hostLocalSync } from "../helpers/ipamFixtures";
 
-let root: string;
-let n = 0;
-function dataDir(): string {
-  const d = join(root, `d${n++}`);
-  fs.mkdirSync(d);
-  return d;
-}
-before(() => {
-  root = tempDir("tether-ipam-index-");
-});
-after(() => removeDir(root));
+const dataDir = dataDirs("tether-ipam-index-");
 
 const RANGES = [[{ subnet: "10.30.0.0/16" }]];
 const owner = (id: string) => ({ containerId: id, ifname: "eth0" });

@@ -5,19 +5,13 @@
  * at every single step of ADD.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { CniError } from "../../src/cni/errors";
 import { convertResult } from "../../src/cni/result";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
-import { FakeKernel } from "../helpers/fakeKernel";
+import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
+import { addressFiles } from "../helpers/ipamFixtures";
 import { invocation } from "../helpers/invocation";
-
-const NETNS = "/var/run/netns/c1";
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function config(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -36,20 +30,9 @@ function config(dataDir: string, extra: Record<string, unknown> = {}): Record<st
   };
 }
 
-function store(dataDir: string): string[] {
-  try {
-    return readdirSync(join(dataDir, "ptpnet")).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip."));
-  } catch {
-    return [];
-  }
-}
+const store = (dataDir: string): string[] => [...addressFiles(dataDir, "ptpnet").keys()];
 
-function setup(): { k: FakeKernel; dataDir: string; h: ReturnType<typeof makePtpHandlers> } {
-  const dataDir = mkdtempSync(join(tmpdir(), "tether-ptp-fake-"));
-  dirs.push(dataDir);
-  const k = new FakeKernel([NETNS]);
-  return { k, dataDir, h: makePtpHandlers(() => k, () => k.firewall) };
-}
+const setup = fakeWorlds("tether-ptp-fake-", (k) => makePtpHandlers(() => k, () => k.firewall));
 
 const FIREWALLED = { ipMasq: true, macspoofchk: true, ipspoofchk: true };
 
