@@ -52,7 +52,10 @@ export interface TestImages {
 /** Why the images cannot be made here, or undefined. */
 export function imagesUnavailable(): string | undefined {
   const missing = [PAUSE_BINARY, BUSYBOX_BINARY].filter((p) => !existsSync(p));
-  return missing.length > 0 ? `missing ${missing.join(", ")} (Debian packages catatonit, busybox-static)` : undefined;
+  if (missing.length > 0) return `missing ${missing.join(", ")} (Debian packages catatonit, busybox-static)`;
+  // each goes into an image alone: it must need no shared library
+  const dynamic = [PAUSE_BINARY, BUSYBOX_BINARY].filter((p) => spawnSync("ldd", [p]).status === 0);
+  return dynamic.length > 0 ? `${dynamic.join(", ")} not statically linked (Debian packages catatonit, busybox-static)` : undefined;
 }
 
 export function buildImages(work: string): TestImages {
