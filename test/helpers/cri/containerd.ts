@@ -109,6 +109,21 @@ function withDescendants(roots: Set<number>): Set<number> {
   return out;
 }
 
+/** The mount namespace of this process or its nearest ancestor where cgroups are mounted (undefined: ours). */
+function mountNsWithCgroups(): string | undefined {
+  let pid = process.pid;
+  for (let depth = 0; depth < 8 && pid > 1; depth++) {
+    try {
+      if (/ - cgroup2? /.test(readFileSync(`/proc/${pid}/mountinfo`, "utf8"))) return pid === process.pid ? undefined : `/proc/${pid}/ns/mnt`;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      break;
+    }
+  }
+  throw new Error("no cgroup mounts in this mount namespace or an ancestor's: runc cannot run containers");
+}
+
 function mountNsOf(pid: number): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/ns/mnt`);
@@ -180,8 +195,10 @@ export class CriNode {
   private async startHolder(): Promise<void> {
     for (const d of PRIVATE_DIRS) mkdirSync(d, { recursive: true });
     const mounts = PRIVATE_DIRS.map((d) => `mount -t tmpfs -o mode=0755 tether-cri ${d}`).join(" && ");
-    // nsenter, not `ip netns exec`: that one mounts a fresh /sys, hiding the cgroup mounts runc needs
-    const holder = spawn("nsenter", [`--net=${this.node.path}`, "unshare", "-m", "--propagation", "private", "sh", "-c", `${mounts} && echo ready && exec sleep infinity`], {
+    // nsenter, not `ip netns exec`: that one mounts a fresh /sys, hiding the cgroup mounts runc needs;
+    // a caller inside `ip netns exec` (the bench) lends the mount namespace of an ancestor that has them.
+    const from = mountNsWithCgroups();
+    const holder = spawn("nsenter", [...(from === undefined ? [] : [`--mount=${from}`]), `--net=${this.node.path}`, "unshare", "-m", "--propagation", "private", "sh", "-c", `${mounts} && echo ready && exec sleep infinity`], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     this.holder = holder;
