@@ -15,7 +15,7 @@
  * - the same pod run again gets a working network.
  */
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -53,6 +53,42 @@ function tetherExecutable(dir: string): string {
   return wrapper;
 }
 
+/**
+ * BIN/tether for the test: records each call (command, CNI_NETNS, container id, stdin) in `log`,
+ * then runs the real one with the same stdin.
+ */
+function recordingTether(dir: string, real: string, log: string): string {
+  const wrapper = join(dir, "tether-recording");
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh
+in=$(cat)
+f="${log}/$(date +%s%N)-$$.json"
+printf '%s' "$in" > "$f.stdin"
+printf '{"command":"%s","netns":"%s","containerId":"%s","args":"%s"}' "$CNI_COMMAND" "$CNI_NETNS" "$CNI_CONTAINERID" "$CNI_ARGS" > "$f"
+printf '%s' "$in" | exec '${real}' "$@"
+`,
+  );
+  chmodSync(wrapper, 0o755);
+  return wrapper;
+}
+
+interface Call {
+  command: string;
+  netns: string;
+  containerId: string;
+  args: string;
+  stdin: Record<string, unknown>;
+}
+
+function calls(log: string, containerId: string): Call[] {
+  return readdirSync(log)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => ({ ...(JSON.parse(readFileSync(join(log, f), "utf8")) as Omit<Call, "stdin">), stdin: JSON.parse(readFileSync(join(log, `${f}.stdin`), "utf8")) as Record<string, unknown> }))
+    .filter((c) => c.containerId === containerId);
+}
+
 /** A shipped conflist, unchanged but for where the IPAM keeps its store, and the capabilities a user adds. */
 function shippedConflist(file: string, dataDir: string): Conflist {
   const list = JSON.parse(readFileSync(join(REPO_ROOT, "conf", file), "utf8")) as Conflist;
@@ -77,11 +113,15 @@ async function eventually<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) 
 describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_000 }, () => {
   let n: CriNode;
   let work: string;
+  let callLog: string;
   const dataDir = (): string => join(n.base, "ipam");
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "tether-cri-images-"));
-    n = new CriNode({ label: "e2e", tether: tetherExecutable(work), plugins: PLUGINS, nodeAddress: `${NODE_IP}/24` });
+    callLog = join(work, "calls");
+    mkdirSync(callLog);
+    const real = tetherExecutable(work);
+    n = new CriNode({ label: "e2e", tether: recordingTether(work, real, callLog), tetherIpam: real, plugins: PLUGINS, nodeAddress: `${NODE_IP}/24` });
     try {
       await n.start();
       n.importImages(work);
@@ -278,6 +318,19 @@ describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_
       // StopPodSandbox (DEL with the netns), RemovePodSandbox (DEL with an empty CNI_NETNS): nothing of A left
       await stopAndRemove(a);
       pods.shift();
+      // kubelet's DELs as tether saw them: Stop with the netns and prevResult, Remove with neither
+      const seen = calls(callLog, a.id);
+      assert.deepEqual(
+        seen.map((c) => [c.command, c.netns !== "", c.stdin["prevResult"] !== undefined]),
+        [
+          ["ADD", true, false],
+          ["DEL", true, true],
+          ["DEL", false, false],
+        ],
+        JSON.stringify(seen.map(({ command, netns }) => ({ command, netns }))),
+      );
+      const del = seen[1];
+      assert.match(del?.args ?? "", new RegExp(`K8S_POD_INFRA_CONTAINER_ID=${a.id}`));
       assert.deepEqual(leftovers([a], network), []);
       assert.equal(nodeVeths().length, 1, "B's host veth stays");
       assert.ok(leftovers([b], network).length >= 4, `B's state is still there, and seen: ${leftovers([b], network).join(", ")}`);

@@ -28,6 +28,8 @@ export interface CriNodeOptions {
   label: string;
   /** Executable to install as BIN/tether (and the tether-ipam link). */
   tether: string;
+  /** Executable for BIN/tether-ipam (default: a link to BIN/tether). */
+  tetherIpam?: string;
   /** Debian plugins linked into the bin dir. */
   plugins?: string[];
   /** The node's own address (CIDR) on a veth link. */
@@ -162,7 +164,7 @@ export class CriNode {
     this.logFile = join(this.base, "containerd.log");
     for (const d of [this.binDir, this.confDir, join(this.base, "opt"), join(this.base, "logs")]) mkdirSync(d, { recursive: true });
     symlinkSync(opts.tether, join(this.binDir, "tether"));
-    symlinkSync("tether", join(this.binDir, "tether-ipam"));
+    symlinkSync(opts.tetherIpam ?? "tether", join(this.binDir, "tether-ipam"));
     for (const p of opts.plugins ?? ["loopback", "portmap"]) symlinkSync(join(DEBIAN_CNI_DIR, p), join(this.binDir, p));
     writeFileSync(join(this.base, "config.toml"), containerdConfig(this.base, this.snapshotter));
     this.node = createNetns(undefined, `cri-${opts.label}`);
