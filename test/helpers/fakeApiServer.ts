@@ -87,6 +87,8 @@ export interface FakeApi {
   compact(): void;
   /** Ends every open watch (as at timeoutSeconds). */
   closeWatches(): void;
+  /** Destroys the connection under every open watch (a crash or network failure, not a clean end). */
+  breakWatches(): void;
   requests: FakeRequest[];
   /** Accept only this token from now on (rotation). */
   setToken(token: string): void;
@@ -410,6 +412,7 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     return String(rv);
   };
 
+  let stopped: Promise<void> | undefined;
   const api: FakeApi = {
     url,
     caPem: tls.caPem,
@@ -455,6 +458,13 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     closeWatches() {
       for (const w of [...watchers]) endWatch(w);
     },
+    breakWatches() {
+      for (const w of [...watchers]) {
+        clearTimeout(w.timer);
+        watchers.delete(w);
+        w.res.socket?.destroy();
+      }
+    },
     setToken(t) {
       token = t;
     },
@@ -474,12 +484,14 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
       return { resourceVersion: rv, objects };
     },
     async stop() {
+      if (stopped) return stopped;
       clearInterval(bookmarkTimer);
       for (const w of [...watchers]) endWatch(w);
-      await new Promise<void>((resolve) => {
+      stopped = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      return stopped;
     },
   };
   return api;
