@@ -9,16 +9,17 @@ import type { IncomingMessage } from "node:http";
 import { accessFor, type ResourceKind, type Verb } from "./access";
 import type { ClusterConfig } from "./config";
 import { K8sApiError } from "./errors";
+import { LineSplitter } from "./lines";
 
 export { K8sApiError } from "./errors";
 export type { ResourceKind } from "./access";
 
 export interface ListQuery {
-  resourceVersion?: string;
-  limit?: number;
-  continue?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
+  resourceVersion?: string | undefined;
+  limit?: number | undefined;
+  continue?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
 }
 
 export interface ListResult<T> {
@@ -30,9 +31,9 @@ export interface ListResult<T> {
 export interface WatchQuery {
   resourceVersion: string;
   allowWatchBookmarks: true;
-  timeoutSeconds?: number;
-  fieldSelector?: string;
-  labelSelector?: string;
+  timeoutSeconds?: number | undefined;
+  fieldSelector?: string | undefined;
+  labelSelector?: string | undefined;
 }
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
@@ -194,17 +195,11 @@ export class KubeClient {
       }
       if (r.statusCode !== 200) throw await this.failure(r, `watch ${res}`);
       r.setEncoding("utf8");
-      let buf = "";
+      const lines = new LineSplitter();
       try {
         for await (const chunk of r as AsyncIterable<string>) {
           arm();
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (line) this.deliver(res, line, onEvent);
-          }
+          for (const line of lines.push(chunk)) this.deliver(res, line, onEvent);
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -214,7 +209,8 @@ export class KubeClient {
       }
       if (signal.aborted) return;
       if (!r.complete) throw new K8sApiError(0, `watch ${res}: stream ended mid-response`);
-      if (buf.trim()) this.deliver(res, buf.trim(), onEvent);
+      const last = lines.end();
+      if (last) this.deliver(res, last, onEvent);
     } finally {
       clearTimeout(idle);
       signal.removeEventListener("abort", onAbort);

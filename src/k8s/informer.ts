@@ -8,6 +8,7 @@
 import type { ResourceKind } from "./access";
 import type { KubeClient, WatchEvent } from "./client";
 import { K8sApiError } from "./errors";
+import { backoffDelay } from "./lines";
 import { objectKey, type ObjectMeta } from "./types";
 
 export interface InformerLog {
@@ -17,18 +18,18 @@ export interface InformerLog {
 }
 
 export interface InformerOptions {
-  fieldSelector?: string;
-  labelSelector?: string;
+  fieldSelector?: string | undefined;
+  labelSelector?: string | undefined;
   /** onChange fires at least this often (0 or absent: no resync timer). */
-  resyncMs?: number;
+  resyncMs?: number | undefined;
   /** Items per list page (default 500). */
-  pageSize?: number;
-  log?: InformerLog;
+  pageSize?: number | undefined;
+  log?: InformerLog | undefined;
   /** Watch timeoutSeconds asked of the server (default: random 300-600, as client-go does). */
-  watchTimeoutSeconds?: number;
+  watchTimeoutSeconds?: number | undefined;
   /** Backoff after failures: first delay and cap (defaults 250 ms, 30 s); jittered to [d/2, d]. */
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
+  backoffInitialMs?: number | undefined;
+  backoffMaxMs?: number | undefined;
 }
 
 export interface InformerMetrics {
@@ -153,9 +154,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         this.metrics.apiErrors++;
         const initial = this.opts.backoffInitialMs ?? 250;
         const max = this.opts.backoffMaxMs ?? 30_000;
-        const d = Math.min(max, initial * 2 ** Math.min(failures, 30));
-        failures++;
-        const delay = d / 2 + Math.random() * (d / 2);
+        const delay = backoffDelay(failures++, initial, max, Math.random());
         this.opts.log?.warn("API request failed, retrying", { kind: this.kind, err: (e as Error).message, retryInMs: Math.round(delay) });
         await sleep(delay, signal);
       }
