@@ -173,12 +173,14 @@ export class KubeClient {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     signal.addEventListener("abort", onAbort);
-    const idleMs = (q.timeoutSeconds ?? 0) * 1000 + this.watchGraceMs;
+    // A watch with timeoutSeconds must see the server end it by then: silence well beyond that
+    // means a dead connection (a peer gone without FIN/RST). Without timeoutSeconds there is no bound.
+    const idleMs = q.timeoutSeconds ? q.timeoutSeconds * 1000 + this.watchGraceMs : 0;
     let dead = false;
     let idle: NodeJS.Timeout | undefined;
     const arm = (): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => {
+      if (idleMs > 0) idle = setTimeout(() => {
         dead = true;
         ac.abort();
       }, idleMs);

@@ -136,11 +136,19 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         };
         if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
         if (this.opts.labelSelector) q.labelSelector = this.opts.labelSelector;
+        const began = Date.now();
+        let events = 0;
         await this.client.watch<T>(this.kind, q, (e) => {
           this.apply(e);
+          events++;
           failures = 0; // the stream works
           goneInRow = 0;
         }, signal);
+        if (events === 0 && Date.now() - began < 1000 && !signal.aborted) {
+          // A server ending watches at once, again and again, must not make the agent spin.
+          await sleep(backoffDelay(failures++, this.opts.backoffInitialMs ?? 250, this.opts.backoffMaxMs ?? 30_000, Math.random()), signal);
+          continue;
+        }
         failures = 0;
         goneInRow = 0;
       } catch (e) {

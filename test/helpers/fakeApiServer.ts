@@ -57,6 +57,8 @@ export interface FakeApiOptions {
   bookmarkIntervalMs?: number;
   /** How a watch from a compacted resourceVersion fails: an ERROR event in a 200 stream (as the real server does; default) or HTTP 410. */
   goneAs?: "event" | "status";
+  /** Keep watches open past their timeoutSeconds (a hung server or a dead connection, for the client's watchdog). */
+  ignoreTimeoutSeconds?: boolean;
   /** Called after every change of the objects (the process form persists its state). */
   onMutate?: () => void;
 }
@@ -378,7 +380,7 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     res.flushHeaders();
     watchers.add(w);
     const t = Number(query["timeoutSeconds"] ?? 0);
-    if (t > 0) w.timer = setTimeout(() => endWatch(w), t * 1000);
+    if (t > 0 && !opts.ignoreTimeoutSeconds) w.timer = setTimeout(() => endWatch(w), t * 1000);
     res.on("close", () => {
       clearTimeout(w.timer);
       watchers.delete(w);

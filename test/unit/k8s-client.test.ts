@@ -276,4 +276,17 @@ describe("watch", () => {
       c2.close();
       await api2.stop();
     }));
+
+  test("a watch silent well past its timeoutSeconds is given up (status 0)", () =>
+    withFake(
+      async (api) => {
+        const c = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token }, { watchGraceMs: 200 });
+        const evs: string[] = [];
+        const done = c.watch<Node>("nodes", { resourceVersion: "0", allowWatchBookmarks: true, timeoutSeconds: 1 }, (e) => evs.push(e.type), new AbortController().signal);
+        await assert.rejects(done, (e: unknown) => e instanceof K8sApiError && e.status === 0 && /nothing received for 1200 ms/.test(e.message));
+        c.close();
+        assert.deepEqual(evs, []);
+      },
+      { ignoreTimeoutSeconds: true },
+    ));
 });
