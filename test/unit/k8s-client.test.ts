@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { accessFor, AGENT_ACCESS, type ResourceKind } from "../../src/k8s/access";
+import { accessFor, AGENT_ACCESS, agentClusterRoleRules, type ResourceKind } from "../../src/k8s/access";
 import { KubeClient, type WatchEvent } from "../../src/k8s/client";
 import { K8sAccessError, K8sApiError } from "../../src/k8s/errors";
 import type { Node, Pod } from "../../src/k8s/types";
@@ -107,6 +107,8 @@ describe("AGENT_ACCESS", () => {
         ["networkpolicies", "networking.k8s.io", "/apis/networking.k8s.io/v1/networkpolicies", ["list", "watch"]],
       ],
     );
+    assert.deepEqual(agentClusterRoleRules()[3], { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["list", "watch"] });
+    assert.equal(agentClusterRoleRules().length, 4);
     assert.throws(() => accessFor("nodes", "get"), K8sAccessError);
     assert.throws(() => accessFor("nodes", "patch"), /patch nodes: not in AGENT_ACCESS/);
   });
