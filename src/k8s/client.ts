@@ -134,7 +134,8 @@ export class KubeClient {
     }
     const status = res.statusCode ?? 0;
     const reason = st.reason ?? (status === 410 ? "Gone" : undefined);
-    return new K8sApiError(status, `${what}: HTTP ${status}${st.message ? `: ${st.message}` : ""}`, reason);
+    const ra = Number(res.headers["retry-after"]);
+    return new K8sApiError(status, `${what}: HTTP ${status}${st.message ? `: ${st.message}` : ""}`, reason, Number.isFinite(ra) && ra > 0 ? Math.min(ra, 600) : undefined);
   }
 
   async list<T>(res: ResourceKind, q: ListQuery = {}): Promise<ListResult<T>> {

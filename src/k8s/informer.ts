@@ -73,6 +73,18 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     return this.store.get(key);
   }
 
+  /** Resolves once the first complete list is in the cache (or at once if it is). */
+  whenSynced(): Promise<void> {
+    if (this.synced_) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.onChange(() => {
+        if (!this.synced_) return;
+        off();
+        resolve();
+      });
+    });
+  }
+
   onChange(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
@@ -162,7 +174,8 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         this.metrics.apiErrors++;
         const initial = this.opts.backoffInitialMs ?? 250;
         const max = this.opts.backoffMaxMs ?? 30_000;
-        const delay = backoffDelay(failures++, initial, max, Math.random());
+        let delay = backoffDelay(failures++, initial, max, Math.random());
+        if (e instanceof K8sApiError && e.retryAfterSeconds) delay = Math.max(delay, e.retryAfterSeconds * 1000);
         this.opts.log?.warn("API request failed, retrying", { kind: this.kind, err: (e as Error).message, retryInMs: Math.round(delay) });
         await sleep(delay, signal);
       }

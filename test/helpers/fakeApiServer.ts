@@ -241,7 +241,9 @@ interface Snapshot {
 
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   const body = JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
-  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) };
+  if (code === 429) headers["Retry-After"] = 1;
+  res.writeHead(code, headers);
   res.end(body);
 }
 
@@ -298,7 +300,8 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     if (!authorized) return status(res, 401, "Unauthorized", "Unauthorized");
     if (failCount > 0) {
       failCount--;
-      return status(res, failStatus, failStatus === 503 ? "ServiceUnavailable" : "InternalError", "injected failure");
+      const reason = failStatus === 503 ? "ServiceUnavailable" : failStatus === 429 ? "TooManyRequests" : "InternalError";
+      return status(res, failStatus, reason, "injected failure");
     }
     const r = route(url.pathname);
     if (!r) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);

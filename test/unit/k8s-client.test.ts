@@ -186,6 +186,8 @@ describe("list", () => {
       api.failNext(1, 500);
       await assert.rejects(client.list("nodes"), (e: unknown) => e instanceof K8sApiError && e.status === 500 && /injected failure/.test(e.message));
       assert.deepEqual((await client.list("nodes")).items, []);
+      api.failNext(1, 429);
+      await assert.rejects(client.list("nodes"), (e: unknown) => e instanceof K8sApiError && e.status === 429 && e.reason === "TooManyRequests" && e.retryAfterSeconds === 1);
     }));
 });
 

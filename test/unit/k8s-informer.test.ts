@@ -68,7 +68,8 @@ describe("Informer", () => {
     inf.onChange(() => changes++);
     assert.equal(inf.synced, false);
     inf.start();
-    await until("first list", () => inf.synced);
+    await inf.whenSynced();
+    assert.equal(inf.synced, true);
     assert.equal(inf.items().length, 25);
     assert.equal(inf.get("n07")?.spec?.podCIDR, "10.1.7.0/24");
     const lists = api.requests.filter((r) => r.query["watch"] === undefined);
