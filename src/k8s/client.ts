@@ -245,5 +245,8 @@ function readBody(res: IncomingMessage): Promise<string> {
     res.on("data", (c: Buffer) => parts.push(c));
     res.on("end", () => resolve(Buffer.concat(parts).toString("utf8")));
     res.on("error", reject);
+    res.on("close", () => {
+      if (!res.complete) reject(new K8sApiError(0, "connection closed before the response was complete"));
+    });
   });
 }

@@ -116,6 +116,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     this.notifyPending = true;
     setImmediate(() => {
       this.notifyPending = false;
+      if (!this.loop) return; // stopped meanwhile
       for (const cb of this.listeners) {
         try {
           cb();

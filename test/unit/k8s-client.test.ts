@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { accessFor, AGENT_ACCESS, agentClusterRoleRules, type ResourceKind } from "../../src/k8s/access";
 import { KubeClient, type WatchEvent } from "../../src/k8s/client";
+import { loadClusterConfig } from "../../src/k8s/config";
 import { K8sAccessError, K8sApiError } from "../../src/k8s/errors";
 import type { Node, Pod } from "../../src/k8s/types";
 import { makeFakeTls, startFakeApiServer, type FakeApi, type FakeTls } from "../helpers/fakeApiServer";
@@ -77,6 +78,22 @@ describe("authentication and TLS", () => {
       assert.equal((await c.list("nodes")).resourceVersion, "0");
       c.close();
       assert.equal(api.requests[0]?.authorized, true);
+    }));
+
+  test("in-cluster configuration (service host/port, token, ca.crt) reaches the server", () =>
+    withFake(async (api) => {
+      const sa = path.join(dir, "sa");
+      fs.mkdirSync(sa, { recursive: true });
+      fs.writeFileSync(path.join(sa, "token"), api.token);
+      fs.writeFileSync(path.join(sa, "ca.crt"), api.caPem);
+      const u = new URL(api.url);
+      const cfg = loadClusterConfig({ env: { KUBERNETES_SERVICE_HOST: u.hostname, KUBERNETES_SERVICE_PORT: u.port }, serviceAccountDir: sa });
+      const c = new KubeClient(cfg);
+      api.upsert("nodes", node("in-cluster"));
+      assert.deepEqual((await c.list<Node>("nodes")).items.map((n) => n.metadata.name), ["in-cluster"]);
+      fs.writeFileSync(path.join(sa, "token"), "rotated");
+      await rejectsApi(c.list("nodes"), 401);
+      c.close();
     }));
 
   test("the token file is re-read on every request (rotation)", () =>

@@ -142,8 +142,10 @@ describe("Informer recovery", () => {
         await until("converged after relist", same(inf, c.api, "nodes"));
         assert.equal(inf.metrics.relists, 1);
         assert.deepEqual(inf.items().map((n) => n.metadata.name).sort(), ["a", "c", "d"]);
-        const watches = c.api.requests.filter((r) => r.authorized && r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
-        assert.equal(watches.at(-1), "5", "watch from the relist's resourceVersion");
+        await until("watching from the relist's resourceVersion", () => c.api.watchCount("nodes") === 1);
+        const watches = c.api.requests.filter((r) => r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
+        assert.equal(watches.at(-1), "5");
+        assert.ok(watches.includes("3"), "a watch from the stale resourceVersion met the 410");
       } finally {
         await teardown(c);
       }
