@@ -1,8 +1,7 @@
 /** `tether agent` until SIGTERM/SIGINT: routes, rules and files stay when it exits. */
 import { log } from "../util/log";
 import { Agent } from "./agent";
-// import { nodeInformer } from "./kube";
-const nodeInformer = (..._a: unknown[]): never => { throw new Error("k8s"); };
+import { nodeInformer } from "./kube";
 import type { AgentOptions } from "./options";
 
 export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Promise<number> {
