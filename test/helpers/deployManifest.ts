@@ -92,15 +92,17 @@ export function compareGrants(granted: ReadonlySet<Grant>, used: ReadonlySet<Gra
 
 export interface AgentContainer {
   image: string;
-  command?: string[];
+  command?: string[] | undefined;
   args: string[];
   env: { name: string; value?: string; fieldPath?: string }[];
   mounts: { name: string; mountPath: string; readOnly: boolean; hostPath?: string; hostPathType?: string; emptyDir: boolean }[];
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
+  /** allowPrivilegeEscalation: false */
+  noNewPrivileges: boolean;
   readOnlyRootFilesystem: boolean;
-  runAsUser?: number;
+  runAsUser?: number | undefined;
   hostNetwork: boolean;
   probes: { liveness: HttpProbe; readiness: HttpProbe };
   resources: { requests: Record<string, string>; limits: Record<string, string> };
@@ -145,6 +147,7 @@ export function agentContainer(objs: readonly K8sObject[]): AgentContainer {
     capAdd: c.securityContext?.capabilities?.add ?? [],
     capDrop: c.securityContext?.capabilities?.drop ?? [],
     privileged: c.securityContext?.privileged === true,
+    noNewPrivileges: c.securityContext?.allowPrivilegeEscalation === false,
     readOnlyRootFilesystem: c.securityContext?.readOnlyRootFilesystem === true,
     runAsUser: c.securityContext?.runAsUser,
     hostNetwork: pod.hostNetwork === true,
@@ -238,4 +241,104 @@ function unknownFields(value: unknown, dtsFile: string, where: string, problems:
     const sub = decl.fields.get(k);
     if (sub !== undefined) unknownFields(v, sub, `${where}.${k}`, problems);
   }
+}
+
+// ---- the container spec as a podman command line ---------------------------------------------
+
+/** "256Mi" -> "256m" (podman's m is MiB), "1Gi" -> "1024m", plain bytes kept. */
+export function podmanMemory(q: string): string {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  if (m === null) throw new Error(`memory quantity ${q}: only plain, Ki, Mi and Gi are supported here`);
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case "Ki":
+      return `${n}k`;
+    case "Mi":
+      return `${n}m`;
+    case "Gi":
+      return `${n * 1024}m`;
+    default:
+      return `${n}`;
+  }
+}
+
+/** Bytes of a memory quantity (for comparing a measured RSS with the limit). */
+export function memoryBytes(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  if (m === null) throw new Error(`memory quantity ${q}`);
+  return Number(m[1]) * { "": 1, Ki: 1024, Mi: 1 << 20, Gi: 1 << 30 }[(m[2] ?? "") as "" | "Ki" | "Mi" | "Gi"];
+}
+
+/** "1" -> "1", "500m" -> "0.5". */
+export function podmanCpus(q: string): string {
+  const m = /^(\d+)(m)?$/.exec(q);
+  if (m === null) throw new Error(`cpu quantity ${q}`);
+  return m[2] === "m" ? String(Number(m[1]) / 1000) : String(Number(m[1]));
+}
+
+export interface PodmanRunPlan {
+  /** Container name. */
+  name: string;
+  /** Network namespace file standing in for the node's (host) network. */
+  netnsPath: string;
+  /** Host directory standing in for `/` of the node: hostPath P is mounted from hostRoot + P. */
+  hostRoot: string;
+  /** Directory holding one subdirectory per emptyDir volume. */
+  emptyDirRoot: string;
+  /** Directory with token, ca.crt, namespace: mounted where Kubernetes mounts the service account. */
+  serviceAccountDir: string;
+  nodeName: string;
+  /** Environment the kubelet adds (KUBERNETES_SERVICE_HOST/PORT). */
+  extraEnv: Record<string, string>;
+  /** --ulimit values (the sandbox cannot raise rlimits: podman's defaults would fail). */
+  ulimits: string[];
+}
+
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/**
+ * `podman run` arguments that run the agent container as deploy/tether.yaml specifies it: image,
+ * command/args, env (the downward API's spec.nodeName), every volume mount (hostPath from
+ * `hostRoot`, emptyDir from `emptyDirRoot`), capabilities, privilege, read-only root, user, resource
+ * limits; host network replaced by `netnsPath`. Anything in the spec this cannot express throws.
+ */
+export function podmanRunArgs(c: AgentContainer, plan: PodmanRunPlan): string[] {
+  if (!c.hostNetwork) throw new Error("the plan stands a netns in for the host network: the spec must use hostNetwork");
+  const args = ["run", "-d", "--name", plan.name, "--network", `ns:${plan.netnsPath}`];
+  for (const u of plan.ulimits) args.push("--ulimit", u);
+  if (c.privileged) args.push("--privileged");
+  for (const cap of c.capDrop) args.push("--cap-drop", cap);
+  for (const cap of c.capAdd) args.push("--cap-add", cap);
+  if (c.readOnlyRootFilesystem) args.push("--read-only");
+  if (c.noNewPrivileges) args.push("--security-opt", "no-new-privileges");
+  if (c.runAsUser !== undefined) args.push("--user", String(c.runAsUser));
+  const { limits, requests } = c.resources;
+  if (limits["memory"] !== undefined) args.push("--memory", podmanMemory(limits["memory"]));
+  if (requests["memory"] !== undefined) args.push("--memory-reservation", podmanMemory(requests["memory"]));
+  if (limits["cpu"] !== undefined) args.push("--cpus", podmanCpus(limits["cpu"]));
+  for (const e of c.env) {
+    if (e.fieldPath !== undefined) {
+      if (e.fieldPath !== "spec.nodeName") throw new Error(`env ${e.name}: fieldPath ${e.fieldPath} is not simulated`);
+      args.push("--env", `${e.name}=${plan.nodeName}`);
+    } else {
+      args.push("--env", `${e.name}=${e.value ?? ""}`);
+    }
+  }
+  for (const [k, v] of Object.entries(plan.extraEnv)) args.push("--env", `${k}=${v}`);
+  for (const m of c.mounts) {
+    let src: string;
+    if (m.hostPath !== undefined) src = join(plan.hostRoot, m.hostPath);
+    else if (m.emptyDir) src = join(plan.emptyDirRoot, m.name);
+    else throw new Error(`volume ${m.name}: only hostPath and emptyDir are simulated`);
+    args.push("--volume", `${src}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
+  }
+  args.push("--volume", `${plan.serviceAccountDir}:${SERVICE_ACCOUNT_DIR}:ro`);
+  if (c.command !== undefined) {
+    const [entry, ...rest] = c.command;
+    if (entry === undefined) throw new Error("command is empty");
+    args.push("--entrypoint", entry, c.image, ...rest, ...c.args);
+  } else {
+    args.push(c.image, ...c.args);
+  }
+  return args;
 }
