@@ -97,6 +97,19 @@ for lib in "${!libs[@]}"; do
   chmod a+rX,go-w "$rootfs$lib"
 done
 
+# Same inputs as the image the tag names already: keep it (no rebuild, no dangling copy).
+context_sum="$(cd "$ctx" && {
+  find rootfs -printf '%p %m %l\n' | LC_ALL=C sort
+  find rootfs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  echo "$version $revision $source_url"
+} | sha256sum | cut -d' ' -f1)"
+old_id="$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
+if [[ -n "$old_id" && "$(podman image inspect --format '{{index .Labels "org.tether.context-sha256"}}' "$tag")" == "$context_sum" ]]; then
+  echo "image: $tag is up to date" >&2
+  echo "$tag"
+  exit 0
+fi
+
 cat >"$ctx/Containerfile" <<EOF
 FROM scratch
 COPY rootfs/ /
@@ -106,13 +119,18 @@ LABEL org.opencontainers.image.title="tether" \\
       org.opencontainers.image.revision="$revision" \\
       org.opencontainers.image.source="$source_url" \\
       org.opencontainers.image.licenses="Apache-2.0" \\
-      org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+      org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
+      org.tether.context-sha256="$context_sum"
 ENV PATH=/usr/local/bin:/usr/sbin
 ENTRYPOINT ["/usr/local/bin/tether", "agent"]
 EOF
 
 echo "image: building $tag from $ctx (${#libs[@]} libraries)" >&2
 podman build --pull=never --network=none --layers=false -q -t "$tag" -f "$ctx/Containerfile" "$ctx" >&2
+# The image the tag named before is untagged now: removed, unless a container still uses it.
+if [[ -n "$old_id" && "$old_id" != "$(podman image inspect --format '{{.Id}}' "$tag")" ]]; then
+  podman rmi "$old_id" >/dev/null 2>&1 || true
+fi
 size="$(podman image inspect --format '{{.Size}}' "$tag")"
 echo "image: $tag, $((size / 1024 / 1024)) MiB" >&2
 echo "$tag"

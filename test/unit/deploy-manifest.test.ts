@@ -17,6 +17,10 @@ import {
   grantsOf,
   grantsOfAccess,
   loadManifest,
+  memoryBytes,
+  podmanCpus,
+  podmanMemory,
+  podmanRunArgs,
   schemaProblems,
   type K8sObject,
 } from "../helpers/deployManifest";
@@ -137,4 +141,36 @@ test("the image is the one scripts/image.sh tags by default (localhost/tether:<p
   const script = readFileSync(join(REPO_ROOT, "scripts", "image.sh"), "utf8");
   assert.match(script, /tag="localhost\/tether:\$version"/);
   assert.match(script, /ENTRYPOINT \["\/usr\/local\/bin\/tether", "agent"\]/);
+});
+
+test("the container spec becomes a podman command line (what the deploy e2e test runs)", () => {
+  assert.equal(podmanMemory("256Mi"), "256m");
+  assert.equal(podmanMemory("1Gi"), "1024m");
+  assert.equal(memoryBytes("80Mi"), 80 * 2 ** 20);
+  assert.equal(podmanCpus("500m"), "0.5");
+  assert.equal(podmanCpus("1"), "1");
+  assert.throws(() => podmanMemory("1G"), /quantity/);
+  const c = agentContainer(objs);
+  const args = podmanRunArgs(c, {
+    name: "x",
+    netnsPath: "/run/netns/n",
+    hostRoot: "/h",
+    emptyDirRoot: "/e",
+    serviceAccountDir: "/sa",
+    nodeName: "node-1",
+    extraEnv: { KUBERNETES_SERVICE_HOST: "10.0.0.1" },
+    ulimits: ["nofile=10:10"],
+  });
+  const pairs = (flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1] ?? ""] : []));
+  assert.deepEqual(pairs("--network"), ["ns:/run/netns/n"]);
+  assert.deepEqual(pairs("--cap-drop"), ["ALL"]);
+  assert.deepEqual(pairs("--cap-add"), ["NET_ADMIN"]);
+  assert.ok(!args.includes("--privileged"));
+  assert.ok(args.includes("--read-only"));
+  assert.ok(pairs("--env").includes("NODE_NAME=node-1"));
+  assert.ok(pairs("--volume").includes("/h/var/lib/cni:/var/lib/cni:ro"));
+  assert.ok(pairs("--volume").includes("/h/opt/cni/bin:/opt/cni/bin"));
+  assert.ok(pairs("--volume").includes("/sa:/var/run/secrets/kubernetes.io/serviceaccount:ro"));
+  assert.deepEqual(args.slice(args.indexOf(c.image)), [c.image, ...c.args]);
+  assert.throws(() => podmanRunArgs({ ...c, hostNetwork: false }, { name: "x", netnsPath: "", hostRoot: "", emptyDirRoot: "", serviceAccountDir: "", nodeName: "", extraEnv: {}, ulimits: [] }), /hostNetwork/);
 });
