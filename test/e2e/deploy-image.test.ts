@@ -268,6 +268,17 @@ describe("deploy: the agent image run as the DaemonSet's container spec says", {
     assert.equal(run(["podman", "inspect", "--format", "{{.State.Status}}", name]).trim(), "running");
   });
 
+  it("`kubectl exec ds/tether -- tether ipam list` reads the node's IPAM store through the read-only mount", () => {
+    // A reservation as the plugin on the host writes it (host-local format: container id, ifname).
+    const net = path.join(hostRoot, "var/lib/cni/networks/tether");
+    fs.mkdirSync(net, { recursive: true });
+    fs.writeFileSync(path.join(net, "10.244.1.5"), "deployctr1\r\neth0");
+    const r = sh("podman", ["exec", name, "tether", "ipam", "list", "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as { network: string; address: string; containerId: string }[];
+    assert.deepEqual(rows.map((x) => [x.network, x.address, x.containerId]), [["tether", "10.244.1.5", "deployctr1"]]);
+  });
+
   it("stopped as the kubelet stops it (SIGTERM, grace period of the manifest), leaves routes and rules", async () => {
     const grace = ds.spec.template.spec.terminationGracePeriodSeconds ?? 30;
     const routesBefore = routes(4).length;
