@@ -23,6 +23,8 @@ import { APP_IMAGE, PAUSE_IMAGE, buildImages } from "./images";
 
 export const DEBIAN_CNI_DIR = "/usr/lib/cni";
 const PRIVATE_DIRS = ["/run/containerd", "/var/lib/cni"];
+/** The holder and containerd die with the test process, even when it is killed (not the shims: they detach). */
+const DIE_WITH_US = ["--pdeathsig", "KILL"];
 
 export interface CriNodeOptions {
   label: string;
@@ -39,7 +41,7 @@ export interface CriNodeOptions {
 /** Why containerd cannot run here at all, or undefined. */
 export function containerdUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "needs root";
-  for (const cmd of ["containerd", "ctr", "runc", "nsenter", "unshare"]) {
+  for (const cmd of ["containerd", "ctr", "runc", "nsenter", "unshare", "setpriv"]) {
     if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} not installed (scripts/setup.sh installs containerd, runc)`;
   }
   return undefined;
@@ -200,7 +202,7 @@ export class CriNode {
     // nsenter, not `ip netns exec`: that one mounts a fresh /sys, hiding the cgroup mounts runc needs;
     // a caller inside `ip netns exec` (the bench) lends the mount namespace of an ancestor that has them.
     const from = mountNsWithCgroups();
-    const holder = spawn("nsenter", [...(from === undefined ? [] : [`--mount=${from}`]), `--net=${this.node.path}`, "unshare", "-m", "--propagation", "private", "sh", "-c", `${mounts} && echo ready && exec sleep infinity`], {
+    const holder = spawn("setpriv", [...DIE_WITH_US, "nsenter", ...(from === undefined ? [] : [`--mount=${from}`]), `--net=${this.node.path}`, "unshare", "-m", "--propagation", "private", "sh", "-c", `${mounts} && echo ready && exec sleep infinity`], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     this.holder = holder;
@@ -217,7 +219,7 @@ export class CriNode {
   private async startContainerd(): Promise<void> {
     const fd = openSync(this.logFile, "a");
     const env = { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
-    this.containerd = spawn("nsenter", ["-t", String(this.holder?.pid), "-m", "-n", "containerd", "--config", join(this.base, "config.toml")], { stdio: ["ignore", fd, fd], env });
+    this.containerd = spawn("setpriv", [...DIE_WITH_US, "nsenter", "-t", String(this.holder?.pid), "-m", "-n", "containerd", "--config", join(this.base, "config.toml")], { stdio: ["ignore", fd, fd], env });
     closeSync(fd);
     const exited = new Promise<never>((_, reject) => this.containerd?.once("exit", (code) => reject(new Error(`containerd exited ${code}: ${this.logTail()}`))));
     const deadline = Date.now() + 60_000;
