@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, type TestNetns } from "../netns";
@@ -157,6 +157,8 @@ export class CriNode {
   private holderMntNs: string | undefined;
   private containerd: ChildProcess | undefined;
   private readonly logFile: string;
+  /** runc's parent cgroups (k8s.io, containerd's namespace) that were not there before us. */
+  private newCgroupDirs: string[] = [];
 
   constructor(opts: CriNodeOptions) {
     this.base = mkdtempSync(join(tmpdir(), `tether-cri-${opts.label}-`));
@@ -192,7 +194,10 @@ export class CriNode {
 
   /** Holder of the mount namespace, then containerd; resolves when the CRI answers. */
   async start(): Promise<void> {
-    if (this.holder === undefined) await this.startHolder();
+    if (this.holder === undefined) {
+      this.newCgroupDirs = cgroupDirs().filter((d) => !existsSync(d));
+      await this.startHolder();
+    }
     await this.startContainerd();
   }
 
@@ -311,7 +316,25 @@ export class CriNode {
       while (pids.some(alive) && Date.now() < deadline) await sleep(100);
     }
     this.node.remove();
+    for (const d of this.newCgroupDirs) {
+      try {
+        rmdirSync(d); // only when empty: another containerd may be using it
+      } catch {
+        // busy or gone
+      }
+    }
     rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+/** runc's parent cgroup of containerd's k8s.io namespace in each cgroup v1 hierarchy (or v2). */
+function cgroupDirs(): string[] {
+  try {
+    const root = "/sys/fs/cgroup";
+    if (existsSync(join(root, "cgroup.controllers"))) return [join(root, "k8s.io")];
+    return readdirSync(root).map((c) => join(root, c, "k8s.io"));
+  } catch {
+    return [];
   }
 }
 
