@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { KubeClient } from "../../src/k8s/client";
 import { Informer, type InformerOptions } from "../../src/k8s/informer";
 import { objectKey, type Node, type Pod } from "../../src/k8s/types";
+import { Log } from "../../src/util/log";
 import { makeFakeTls, startFakeApiServer, type FakeApi, type FakeApiOptions, type FakeTls, type ResourceKind } from "../helpers/fakeApiServer";
 
 let tls: FakeTls;
@@ -157,7 +158,7 @@ describe("Informer recovery", () => {
     try {
       c.api.upsert("nodes", node("a", "10.4.0.0/24"));
       c.api.failNext(4, 503);
-      const inf = new Informer<Node>(c.client, "nodes", { backoffInitialMs: 20, backoffMaxMs: 40 });
+      const inf = new Informer<Node>(c.client, "nodes", { backoffInitialMs: 20, backoffMaxMs: 40, log: new Log({ level: "silent" }) });
       c.informers.push(inf);
       inf.start();
       await until("synced after failures", () => inf.synced);
