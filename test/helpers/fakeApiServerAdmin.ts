@@ -65,6 +65,9 @@ export class FakeApiAdmin {
   async closeWatches(): Promise<void> {
     await this.call("POST", "/closeWatches", {});
   }
+  async watchError(code: number, message?: string): Promise<void> {
+    await this.call("POST", "/watchError", { code, message });
+  }
   async breakWatches(): Promise<void> {
     await this.call("POST", "/breakWatches", {});
   }

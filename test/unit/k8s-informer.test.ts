@@ -153,6 +153,28 @@ describe("Informer recovery", () => {
     });
   }
 
+  test("an ERROR event other than 410 re-watches from the same resourceVersion (no relist); 410 as ERROR relists", async () => {
+    const c = await setup();
+    try {
+      c.api.upsert("nodes", node("a", "10.7.0.0/24"));
+      const inf = new Informer<Node>(c.client, "nodes", FAST);
+      c.informers.push(inf);
+      inf.start();
+      await until("watching", () => inf.synced && c.api.watchCount("nodes") === 1);
+      c.api.watchError(500);
+      await until("watching again", () => inf.metrics.apiErrors === 1 && c.api.watchCount("nodes") === 1);
+      assert.equal(inf.metrics.relists, 0);
+      const watches = c.api.requests.filter((r) => r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
+      assert.deepEqual(watches, ["1", "1"]);
+      c.api.watchError(410);
+      await until("relisted and watching", () => inf.metrics.relists === 1 && c.api.watchCount("nodes") === 1);
+      assert.equal(inf.metrics.apiErrors, 1, "410 is not counted as an error");
+      assert.equal(c.api.requests.filter((r) => r.query["watch"] === undefined).length, 2);
+    } finally {
+      await teardown(c);
+    }
+  });
+
   test("errors back off (exponentially, with jitter) and recover; a list failing first still syncs", async () => {
     const c = await setup();
     try {
