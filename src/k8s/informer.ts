@@ -5,7 +5,7 @@
  * => exponential backoff with jitter, then the same path again. Consumers read items() after
  * onChange, which also fires on a resync timer so a reconcile loop runs even when nothing changed.
  */
-import type { ResourceKind } from "./access";
+import { accessFor, type ResourceKind } from "./access";
 import type { KubeClient, WatchEvent } from "./client";
 import { K8sApiError } from "./errors";
 import { backoffDelay } from "./lines";
@@ -53,7 +53,11 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     private readonly client: KubeClient,
     readonly kind: ResourceKind,
     private readonly opts: InformerOptions = {},
-  ) {}
+  ) {
+    // A kind the agent may not list and watch is a bug: fail at construction, not in a retry loop.
+    accessFor(kind, "list");
+    accessFor(kind, "watch");
+  }
 
   /** True once the first complete list is in the cache. */
   get synced(): boolean {
@@ -153,6 +157,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         let events = 0;
         await this.client.watch<T>(this.kind, q, (e) => {
           this.apply(e);
+          if (e.type === "ERROR") return;
           events++;
           failures = 0; // the stream works
           goneInRow = 0;

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { KubeClient } from "../../src/k8s/client";
+import { K8sAccessError } from "../../src/k8s/errors";
 import { Informer, type InformerOptions } from "../../src/k8s/informer";
 import { objectKey, type Node, type Pod } from "../../src/k8s/types";
 import { Log } from "../../src/util/log";
@@ -100,6 +101,12 @@ describe("Informer", () => {
 });
 
 describe("Informer recovery", () => {
+  test("a kind outside AGENT_ACCESS is refused at construction", () => {
+    const client = new KubeClient({ server: "https://127.0.0.1:1" });
+    assert.throws(() => new Informer(client, "secrets" as ResourceKind), K8sAccessError);
+    client.close();
+  });
+
   test("a watch ended at timeoutSeconds is re-opened from the last resourceVersion, without a relist", async () => {
     const c = await setup({ bookmarkIntervalMs: 100 });
     try {
