@@ -190,7 +190,7 @@ export class KubeClient {
       arm();
       let r: IncomingMessage;
       try {
-        r = await this.request(res, "watch", { watch: 1, ...q }, ac.signal);
+        r = await this.request(res, "watch", { watch: true, ...q }, ac.signal);
       } catch (e) {
         if (signal.aborted) return;
         if (dead) throw new K8sApiError(0, `watch ${res}: no answer within ${idleMs} ms`);

@@ -72,6 +72,16 @@ describe("authentication and TLS", () => {
       i.close();
     }));
 
+  test("an IPv6 server address (bracketed URL, IP SAN) works", () =>
+    withFake(
+      async (api, client) => {
+        assert.match(api.url, /^https:\/\/\[::1\]:\d+$/);
+        api.upsert("nodes", node("v6"));
+        assert.deepEqual((await client.list<Node>("nodes")).items.map((n) => n.metadata.name), ["v6"]);
+      },
+      { host: "::1" },
+    ));
+
   test("a client certificate authenticates without a token", () =>
     withFake(async (api) => {
       const c = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), cert: Buffer.from(tls.clientCertPem), key: Buffer.from(tls.clientKeyPem) });
@@ -231,7 +241,7 @@ describe("watch", () => {
       assert.deepEqual(summary(evs), ["ADDED a@2", "MODIFIED a@3", "DELETED old@4", "BOOKMARK @5"]);
       assert.equal(evs[1]?.object.spec?.podCIDR, "10.0.1.0/24");
       const q = api.requests.at(-1)?.query;
-      assert.deepEqual(q, { watch: "1", resourceVersion: "1", allowWatchBookmarks: "true", timeoutSeconds: "1" });
+      assert.deepEqual(q, { watch: "true", resourceVersion: "1", allowWatchBookmarks: "true", timeoutSeconds: "1" });
     }));
 
   test("a fieldSelector watch sees an object leaving the selection as DELETED and entering as ADDED", () =>

@@ -118,7 +118,7 @@ describe("Informer recovery", () => {
       c.api.upsert("pods", { metadata: { name: "p" } }); // moves the resourceVersion: only a bookmark tells the node watch
       await until("bookmark moved the resourceVersion", () => inf.resourceVersion === c.api.resourceVersion());
       await until("re-watched", () => inf.metrics.watchRestarts >= 1 && c.api.watchCount("nodes") === 1);
-      const watches = c.api.requests.filter((r) => r.query["watch"] === "1");
+      const watches = c.api.requests.filter((r) => r.query["watch"] === "true");
       assert.deepEqual(watches.map((r) => r.query["resourceVersion"]).slice(0, 2), ["1", "2"]);
       assert.equal(c.api.requests.filter((r) => r.query["watch"] === undefined).length, 1, "one list only");
       c.api.upsert("nodes", node("b", "10.2.1.0/24"));
@@ -151,7 +151,7 @@ describe("Informer recovery", () => {
         assert.equal(inf.metrics.relists, 1);
         assert.deepEqual(inf.items().map((n) => n.metadata.name).sort(), ["a", "c", "d"]);
         await until("watching from the relist's resourceVersion", () => c.api.watchCount("nodes") === 1);
-        const watches = c.api.requests.filter((r) => r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
+        const watches = c.api.requests.filter((r) => r.query["watch"] === "true").map((r) => r.query["resourceVersion"]);
         assert.equal(watches.at(-1), "5");
         assert.ok(watches.includes("3"), "a watch from the stale resourceVersion met the 410");
       } finally {
@@ -171,7 +171,7 @@ describe("Informer recovery", () => {
       c.api.watchError(500);
       await until("watching again", () => inf.metrics.apiErrors === 1 && c.api.watchCount("nodes") === 1);
       assert.equal(inf.metrics.relists, 0);
-      const watches = c.api.requests.filter((r) => r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
+      const watches = c.api.requests.filter((r) => r.query["watch"] === "true").map((r) => r.query["resourceVersion"]);
       assert.deepEqual(watches, ["1", "1"]);
       c.api.watchError(410);
       await until("relisted and watching", () => inf.metrics.relists === 1 && c.api.watchCount("nodes") === 1);
