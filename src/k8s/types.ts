@@ -100,3 +100,30 @@ export interface KubeObject {
 export function objectKey(o: { metadata: ObjectMeta }): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 }
+
+/** ObjectMeta reduced to the fields above (a real object's managedFields, annotations... dropped). */
+export function slimMeta(m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.labels !== undefined) out.labels = m.labels;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  return out;
+}
+
+/**
+ * A Node reduced to what tether reads (an Informer `transform`): a real Node also carries its image
+ * list, conditions and managedFields, tens of KiB each, which 1,000 cached nodes would pay for.
+ */
+export function slimNode(n: Node): Node {
+  const out: Node = { metadata: slimMeta(n.metadata) };
+  if (n.spec) {
+    const spec: NonNullable<Node["spec"]> = {};
+    if (n.spec.podCIDR !== undefined) spec.podCIDR = n.spec.podCIDR;
+    if (n.spec.podCIDRs !== undefined) spec.podCIDRs = n.spec.podCIDRs;
+    out.spec = spec;
+  }
+  if (n.status?.addresses) out.status = { addresses: n.status.addresses.map((a) => ({ type: a.type, address: a.address })) };
+  return out;
+}

@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { KubeClient } from "../../src/k8s/client";
 import { K8sAccessError } from "../../src/k8s/errors";
 import { Informer, type InformerOptions } from "../../src/k8s/informer";
-import { objectKey, type Node, type Pod } from "../../src/k8s/types";
+import { objectKey, slimNode, type Node, type Pod } from "../../src/k8s/types";
 import { Log } from "../../src/util/log";
 import { makeFakeTls, startFakeApiServer, type FakeApi, type FakeApiOptions, type FakeTls, type ResourceKind } from "../helpers/fakeApiServer";
 
@@ -17,7 +17,7 @@ before(() => {
   tls = makeFakeTls();
 });
 
-const FAST: InformerOptions = { backoffInitialMs: 10, backoffMaxMs: 80 };
+const FAST: Pick<InformerOptions, "backoffInitialMs" | "backoffMaxMs"> = { backoffInitialMs: 10, backoffMaxMs: 80 };
 
 /** Polls until `cond` holds; fails naming `what` after 10 s (a convergence wait, not a timing assertion). */
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -195,6 +195,33 @@ describe("Informer recovery", () => {
       const t = c.api.requests.slice(0, 5);
       assert.ok(t.every((r) => r.query["watch"] === undefined), "the list is retried");
       assert.equal(inf.items().length, 1);
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  test("transform (slimNode) keeps only what tether reads, from the list and from the watch", async () => {
+    const c = await setup();
+    try {
+      const fat = (name: string, cidr: string): unknown => ({
+        metadata: { name, labels: { a: "b" }, annotations: { big: "x".repeat(1000) }, managedFields: [{ manager: "kubelet" }] },
+        spec: { podCIDR: cidr, podCIDRs: [cidr], providerID: "kind://x" },
+        status: { addresses: [{ type: "InternalIP", address: "192.168.0.1" }], images: [{ names: ["img"], sizeBytes: 1 }], conditions: [] },
+      });
+      c.api.upsert("nodes", fat("listed", "10.8.0.0/24"));
+      const inf = new Informer<Node>(c.client, "nodes", { ...FAST, transform: slimNode });
+      c.informers.push(inf);
+      inf.start();
+      await until("watching", () => inf.synced && c.api.watchCount("nodes") === 1);
+      c.api.upsert("nodes", fat("watched", "10.8.1.0/24"));
+      await until("watched node", () => inf.get("watched") !== undefined);
+      for (const name of ["listed", "watched"]) {
+        const n = inf.get(name)!;
+        assert.deepEqual(Object.keys(n.metadata).sort(), ["labels", "name", "resourceVersion", "uid"]);
+        assert.deepEqual(n.spec, { podCIDR: n.spec?.podCIDR, podCIDRs: [n.spec?.podCIDR] });
+        assert.deepEqual(n.status, { addresses: [{ type: "InternalIP", address: "192.168.0.1" }] });
+      }
+      assert.equal(inf.get("watched")?.spec?.podCIDR, "10.8.1.0/24");
     } finally {
       await teardown(c);
     }
