@@ -118,7 +118,7 @@ export class KubeClient {
       const req = https.request(opts, resolve);
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (e.name === "AbortError") reject(e);
-        else reject(new K8sApiError(0, `${verb} ${kind}: ${e.code ?? e.message}`));
+        else reject(new K8sApiError(0, `${verb} ${kind} at ${this.base.origin}: ${e.code && !e.message.includes(e.code) ? `${e.code}: ` : ""}${e.message}`));
       });
       req.end();
     });

@@ -65,6 +65,7 @@ describe("authentication and TLS", () => {
       const other = makeFakeTls();
       const c = new KubeClient({ server: api.url, ca: Buffer.from(other.caPem), token: api.token });
       await rejectsApi(c.list("nodes"), 0);
+      await assert.rejects(c.list("nodes"), new RegExp(`^K8sApiError: list nodes at ${api.url.replace(/[.[\]]/g, "\\$&")}: .*certificate`));
       c.close();
       assert.equal(api.requests.length, 0, "no request got through");
       const i = new KubeClient({ server: api.url, insecureSkipTLSVerify: true, token: api.token });
