@@ -124,6 +124,11 @@ export async function spawnFakeApiServer(opts: { listen: string; stateDir: strin
       if (m) resolve(m[1]!);
     });
     child.once("exit", (code) => reject(new Error(`fake API server exited (${code}) before ready: ${stderr}`)));
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`fake API server not ready within 30 s: ${stderr}`));
+    }, 30_000);
+    t.unref();
   });
   const wait = async (sig: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
