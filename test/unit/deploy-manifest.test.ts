@@ -106,6 +106,8 @@ test("the DaemonSet runs on every node, on the host network, with NET_ADMIN only
   assert.deepEqual(c.capDrop, ["ALL"]);
   assert.deepEqual(c.capAdd, ["NET_ADMIN"]);
   assert.equal(c.readOnlyRootFilesystem, true);
+  assert.equal(c.noNewPrivileges, true);
+  assert.equal(c.seccomp, "RuntimeDefault");
   assert.deepEqual(c.env.find((e) => e.name === "NODE_NAME"), { name: "NODE_NAME", value: undefined, fieldPath: "spec.nodeName" });
 });
 
