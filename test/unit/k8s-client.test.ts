@@ -262,6 +262,20 @@ describe("watch", () => {
       assert.deepEqual(evs.map((e) => `${e.type} ${e.object.metadata.name}`), ["DELETED p", "ADDED q", "MODIFIED q"]);
     }));
 
+  test("a watch from resourceVersion 0 starts with ADDED for every existing object", () =>
+    withFake(async (api, client) => {
+      api.upsert("nodes", node("a"));
+      api.upsert("nodes", node("b"));
+      const ac = new AbortController();
+      const evs: Ev[] = [];
+      await client.watch<Node>("nodes", { resourceVersion: "0", allowWatchBookmarks: true }, (e) => {
+        evs.push(e);
+        if (evs.length === 3) ac.abort();
+        if (evs.length === 2) api.remove("nodes", "a");
+      }, ac.signal);
+      assert.deepEqual(summary(evs), ["ADDED a@1", "ADDED b@2", "DELETED a@3"]);
+    }));
+
   test("abort ends the watch quietly and the fake sees it close", () =>
     withFake(async (api, client) => {
       const ac = new AbortController();
