@@ -227,6 +227,23 @@ describe("Informer recovery", () => {
     }
   });
 
+  test("a hung watch (server silent past timeoutSeconds) is given up and re-opened", async () => {
+    const c = await setup({ ignoreTimeoutSeconds: true });
+    const client = new KubeClient({ server: c.api.url, ca: Buffer.from(c.api.caPem), token: c.api.token }, { watchGraceMs: 100 });
+    try {
+      const inf = new Informer<Node>(client, "nodes", { ...FAST, watchTimeoutSeconds: 1 });
+      c.informers.push(inf);
+      inf.start();
+      await until("second watch after the watchdog", () => c.api.requests.filter((r) => r.query["watch"] === "true").length >= 2);
+      assert.ok(inf.metrics.apiErrors >= 1);
+      c.api.upsert("nodes", node("late", "10.9.0.0/24"));
+      await until("event on the new watch", () => inf.get("late") !== undefined);
+    } finally {
+      await teardown(c);
+      client.close();
+    }
+  });
+
   test("a resync timer calls onChange with no change", async () => {
     const c = await setup();
     try {
