@@ -73,3 +73,9 @@ test("every shipped conflist: cniVersion 1.0.0 for libcni 1.1 runtimes, cniVersi
     }
   }
 });
+
+test("a plugin config may carry cniVersions (spec 1.1), an array of strings", () => {
+  const base = { cniVersion: "1.0.0", name: "n", type: "tether", ipam: { type: "tether-ipam", ranges: [[{ subnet: "10.1.0.0/24" }]] } };
+  assert.deepEqual(loadNetConf({ ...base, cniVersions: ["1.0.0", "1.1.0"] }).cniVersions, ["1.0.0", "1.1.0"]);
+  assert.throws(() => loadNetConf({ ...base, cniVersions: "1.1.0" }), (e: Error) => /^cniVersions: /.test(e.message));
+});
