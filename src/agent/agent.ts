@@ -96,10 +96,22 @@ export class Agent {
   async reconcile(): Promise<void> {
     if (!this.nodes.synced) return;
     const started = process.hrtime.bigint();
+    const phases: Record<string, number> = {};
+    let mark = started;
+    let cpuMark = process.cpuUsage();
+    const phase = (name: string): void => {
+      const t = process.hrtime.bigint();
+      const cpu = process.cpuUsage(cpuMark);
+      phases[name] = Math.round(Number(t - mark) / 1e4) / 100;
+      phases[`${name}Cpu`] = Math.round((cpu.user + cpu.system) / 10) / 100;
+      mark = t;
+      cpuMark = process.cpuUsage();
+    };
     const nodes = this.nodes.items();
     const local = await localAddresses(this.rtnl);
     const desired = desiredState(nodes, this.opts.nodeName, local);
     this.logFindings(desired);
+    phase("desiredMs");
 
     let conflist = "";
     if (desired.ownCidrs.length > 0) {
@@ -112,7 +124,9 @@ export class Agent {
       }
     }
 
+    phase("conflistMs");
     const routes = await reconcileRoutes(this.rtnl, desired.routes);
+    phase("routesMs");
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
     }
@@ -120,6 +134,7 @@ export class Agent {
     const local4 = desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text);
     const local6 = desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text);
     if (reconcileMasquerade({ local: { 4: local4, 6: local6 }, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
+    phase("masqueradeMs");
 
     this.stateText = writeState(
       this.opts.stateDir,
@@ -133,7 +148,9 @@ export class Agent {
       this.stateText,
     );
 
+    phase("stateMs");
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases });
     this.metrics.reconciles++;
     this.metrics.reconcileSecondsSum += seconds;
     this.metrics.lastReconcileSeconds = seconds;

@@ -91,13 +91,11 @@ export function parseMasqueradeTable(json: string): MasqueradeState | undefined 
   return state;
 }
 
+/** nft prints addresses in canonical text (inet_ntop), as desired.ts writes them: no parsing needed. */
 function elementText(e: unknown): string | undefined {
-  if (typeof e === "string") {
-    const p = parsePrefix(`${e}/${e.includes(":") ? 128 : 32}`);
-    return p?.text;
-  }
+  if (typeof e === "string") return `${e}/${e.includes(":") ? 128 : 32}`;
   const prefix = (e as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
-  if (prefix !== undefined && typeof prefix.addr === "string" && typeof prefix.len === "number") return parsePrefix(`${prefix.addr}/${prefix.len}`)?.text;
+  if (prefix !== undefined && typeof prefix.addr === "string" && typeof prefix.len === "number") return `${prefix.addr}/${prefix.len}`;
   return undefined;
 }
 
@@ -114,10 +112,32 @@ export function readMasquerade(): MasqueradeState | undefined {
   return parseMasqueradeTable(r.stdout);
 }
 
+/**
+ * The element changes that turn `actual` into `want` (one transaction), or undefined when there is
+ * nothing to change. Used when the table is there and ours: a node event changes two elements, not
+ * the 2,000 of a whole rewrite.
+ */
+export function masqueradeDelta(actual: MasqueradeState, want: MasqueradeState): string | undefined {
+  const t = `inet ${AGENT_TABLE}`;
+  const lines: string[] = [];
+  for (const [name] of SETS) {
+    const have = new Set(elementsOf(actual, name));
+    const next = elementsOf(want, name);
+    for (const e of next) if (parsePrefix(e) === undefined) throw new Error(`${JSON.stringify(e)} is not a CIDR`);
+    const nextSet = new Set(next);
+    const gone = [...have].filter((e) => !nextSet.has(e));
+    const added = next.filter((e) => !have.has(e));
+    if (gone.length > 0) lines.push(`delete element ${t} ${name} { ${gone.join(", ")} }`);
+    if (added.length > 0) lines.push(`add element ${t} ${name} { ${added.join(", ")} }`);
+  }
+  return lines.length === 0 ? undefined : lines.join("\n") + "\n";
+}
+
 /** Make the table match `state`; returns whether it had to be written. */
 export function reconcileMasquerade(state: MasqueradeState): boolean {
   const actual = readMasquerade();
-  if (actual !== undefined && sameMasquerade(actual, state)) return false;
-  mustRunTool("nft", ["-f", "-"], masqueradeBatch(state));
+  const text = actual === undefined ? masqueradeBatch(state) : masqueradeDelta(actual, state);
+  if (text === undefined) return false;
+  mustRunTool("nft", ["-f", "-"], text);
   return true;
 }

@@ -4,7 +4,7 @@
  * make, and after a restart finds every route it made before.
  */
 import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planRoutes } from "./desired";
-import { RT_TABLE_MAIN, type Rtnl, addRoute, deleteRoute, listAddresses, listRoutes } from "../netlink";
+import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
 export const RTPROT_TETHER = 152;
@@ -24,25 +24,16 @@ export interface RouteApplyResult {
 }
 
 /**
- * Read our routes, diff against `desired`, delete the stale ones then add the missing ones. Every
- * change is tried; failures are returned (the next reconcile tries again).
+ * Read our routes, diff against `desired`, then one batch: the stale ones deleted, the missing ones
+ * added. Every change is tried; failures are returned (the next reconcile tries again).
  */
 export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
   const actual = await ownRoutes(rtnl);
   const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
-  const failures: RouteApplyResult["failures"] = [];
-  // Sent without waiting for each answer in between (Rtnl keeps them in order on its one socket).
-  const deletes = plan.delete.map((r) =>
-    deleteRoute(rtnl, { dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `delete ${r.dst} via ${r.gw ?? "-"}`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(deletes);
-  const adds = plan.add.map((r) =>
-    addRoute(rtnl, { dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `add ${r.dst} via ${r.gw} (node ${r.node})`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(adds);
+  const failed = await applyRouteChanges(rtnl, {
+    delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
+    add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),
+  });
+  const failures = failed.map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
   return { plan, failures };
 }

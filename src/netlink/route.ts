@@ -88,6 +88,38 @@ export async function deleteRoute(rtnl: Rtnl, route: RouteSpec): Promise<boolean
   }
 }
 
+export interface RouteChanges {
+  /** Deleted first (fields left out match anything, as in deleteRoute); a route already gone is no failure. */
+  delete?: readonly RouteSpec[];
+  /** Then added (EXCL: an existing route with the same key is a failure, never replaced). */
+  add?: readonly RouteSpec[];
+}
+
+/** One batch of route changes (Rtnl.requestMany); returns the failures, each with its route. */
+export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Promise<{ route: RouteSpec; op: "add" | "delete"; error: Error }[]> {
+  const items: { route: RouteSpec; op: "add" | "delete" }[] = [];
+  const reqs: { op: string; type: number; payload: Uint8Array[]; flags?: number }[] = [];
+  for (const route of changes.delete ?? []) {
+    const op = `RTM_DELROUTE ${describeRoute(route)}`;
+    items.push({ route, op: "delete" });
+    reqs.push({ op, type: RTM.DELROUTE, payload: routePayload(op, route, "delete") });
+  }
+  for (const route of changes.add ?? []) {
+    const op = `RTM_NEWROUTE ${describeRoute(route)}`;
+    items.push({ route, op: "add" });
+    reqs.push({ op, type: RTM.NEWROUTE, payload: routePayload(op, route, "add"), flags: NLM_F.CREATE | NLM_F.EXCL });
+  }
+  const results = await rtnl.requestMany(reqs);
+  const failures: { route: RouteSpec; op: "add" | "delete"; error: Error }[] = [];
+  results.forEach((r, i) => {
+    const item = items[i]!;
+    if (r.status === "fulfilled") return;
+    if (item.op === "delete" && (isErrno(r.reason, "ESRCH") || isErrno(r.reason, "ENOENT"))) return;
+    failures.push({ ...item, error: r.reason instanceof Error ? r.reason : new Error(String(r.reason)) });
+  });
+  return failures;
+}
+
 export interface ListRoutesOptions {
   family?: IpFamily;
   /** Only this table (default main, 254); "all" for every table. */

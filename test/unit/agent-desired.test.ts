@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
-import { masqueradeBatch, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
+import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
   const spec = cidrs === undefined ? {} : typeof cidrs === "string" ? { podCIDR: cidrs } : { podCIDRs: cidrs };
@@ -197,5 +197,13 @@ describe("agent masquerade text", () => {
     const oneRule = { nftables: doc.nftables.slice(0, -1) };
     assert.equal(parseMasqueradeTable(JSON.stringify(oneRule)), undefined);
     assert.equal(parseMasqueradeTable("not json"), undefined);
+  });
+  test("a change to a table that is ours is a delta of elements, nothing when equal", () => {
+    assert.equal(masqueradeDelta(state, state), undefined);
+    const next = { local: state.local, cluster: { 4: ["10.244.1.0/24", "10.244.3.0/24"], 6: ["fd00:244:3::/64"] } };
+    assert.equal(
+      masqueradeDelta(state, next),
+      "delete element inet tether-agent cluster4 { 10.244.2.0/24 }\nadd element inet tether-agent cluster4 { 10.244.3.0/24 }\nadd element inet tether-agent cluster6 { fd00:244:3::/64 }\n",
+    );
   });
 });
