@@ -105,6 +105,9 @@ async function measure({ nodes, events, tether }) {
     };
     await sleep(300); // ip monitor subscribed
 
+    // As bench.mjs does: a file just written in one huge write (postject's output) sits in the page
+    // cache as large folios and every process mapping it counts ~8 MiB more RSS; read it back plainly.
+    spawnSync("dd", [`if=${tether}`, "iflag=nocache", "count=0", "status=none"]);
     let listedAt;
     let log = "";
     const tStart = now();
@@ -120,7 +123,7 @@ async function measure({ nodes, events, tether }) {
         "--state-dir", path.join(dir, "state"),
         "--resync", "10m",
       ],
-      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug" } },
+      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {}) } },
     );
     agent.stderr.on("data", (chunk) => {
       log += chunk.toString();

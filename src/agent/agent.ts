@@ -33,6 +33,9 @@ export class Agent {
   readonly metrics: AgentMetrics = newMetrics();
   private readonly rtnl: Rtnl;
   private readonly loop: ReconcileLoop;
+  /** The masquerade table has a loop of its own: an nft run never delays a route. */
+  private readonly masqLoop: ReconcileLoop;
+  private masqOk = false;
   private server: Server | undefined;
   private reconciledOnce = false;
   private lastOk = false;
@@ -56,10 +59,18 @@ export class Agent {
         log.error("reconcile failed", { err: (err as Error).message });
       },
     });
+    this.masqLoop = new ReconcileLoop(() => this.reconcileMasquerade(), {
+      resyncMs: opts.resyncMs,
+      onError: (err) => {
+        this.metrics.reconcileErrors++;
+        this.masqOk = false;
+        log.error("masquerade reconcile failed", { err: (err as Error).message });
+      },
+    });
   }
 
   ready(): boolean {
-    return this.nodes.synced && this.reconciledOnce && this.lastOk;
+    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk;
   }
 
   async start(): Promise<void> {
@@ -68,23 +79,37 @@ export class Agent {
       log.info("plugin installed", { binDir: this.opts.cniBinDir, ...r });
     }
     this.server = await startHealthServer(this.opts.metricsBindAddress, { metrics: () => this.snapshotMetrics(), ready: () => this.ready() });
-    this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
+    this.unsubscribe = this.nodes.onChange(() => {
+      this.loop.trigger();
+      this.masqLoop.trigger();
+    });
     this.nodes.start();
     this.loop.start();
+    this.masqLoop.start();
   }
 
   /** Stop watching and serving; leaves routes, rules and files in place. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.loop.stop();
+    await this.masqLoop.stop();
     await this.nodes.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
     this.rtnl.close();
   }
 
-  whenIdle(): Promise<void> {
-    return this.loop.whenIdle();
+  async whenIdle(): Promise<void> {
+    await Promise.all([this.loop.whenIdle(), this.masqLoop.whenIdle()]);
+  }
+
+  /** The masquerade table from the cached Nodes: this node's pod CIDRs as sources, the cluster's as exceptions. */
+  async reconcileMasquerade(): Promise<void> {
+    if (!this.nodes.synced) return;
+    const desired = desiredState(this.nodes.items(), this.opts.nodeName, []);
+    const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
+    if (await reconcileMasquerade({ local, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
+    this.masqOk = true;
   }
 
   private snapshotMetrics(): AgentMetrics {
@@ -131,10 +156,6 @@ export class Agent {
       log.info("routes reconciled", { added: routes.plan.add.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
     }
 
-    const local4 = desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text);
-    const local6 = desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text);
-    if (reconcileMasquerade({ local: { 4: local4, 6: local6 }, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
-    phase("masqueradeMs");
 
     this.stateText = writeState(
       this.opts.stateDir,
@@ -150,7 +171,10 @@ export class Agent {
 
     phase("stateMs");
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases });
+    if (log.enabled("debug")) {
+      const m = process.memoryUsage();
+      log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
+    }
     this.metrics.reconciles++;
     this.metrics.reconcileSecondsSum += seconds;
     this.metrics.lastReconcileSeconds = seconds;

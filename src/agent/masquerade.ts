@@ -13,7 +13,8 @@
  * no netlink nf_tables code in tether); everything else goes through netlink.
  */
 import type { Family } from "../ipam/ip";
-import { FirewallError, mustRunTool, runTool } from "../firewall/exec";
+import { spawn } from "node:child_process";
+import { FirewallError, findTool } from "../firewall/exec";
 import { parsePrefix } from "./desired";
 
 export const AGENT_TABLE = "tether-agent";
@@ -104,10 +105,27 @@ export function sameMasquerade(a: MasqueradeState, b: MasqueradeState): boolean 
   return key(a) === key(b);
 }
 
+/** Run nft without blocking the agent's event loop (watch events and health checks go on meanwhile). */
+function nft(args: readonly string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const path = findTool("nft");
+  const op = `nft ${args.join(" ")}`;
+  if (path === undefined) return Promise.reject(new FirewallError(op, "", "nft is not installed"));
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.once("error", (e) => reject(new FirewallError(op, "", `nft: ${e.message}`)));
+    child.once("close", (status) => resolve({ status, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(input ?? "");
+  });
+}
+
 /** Read the table back; undefined when it is missing or not as ours. */
-export function readMasquerade(): MasqueradeState | undefined {
-  const r = runTool("nft", ["-j", "list", "table", "inet", AGENT_TABLE]);
-  if (r === undefined) throw new FirewallError("nft -j list table", "", "nft is not installed");
+export async function readMasquerade(): Promise<MasqueradeState | undefined> {
+  const r = await nft(["-j", "list", "table", "inet", AGENT_TABLE]);
   if (r.status !== 0) return undefined;
   return parseMasqueradeTable(r.stdout);
 }
@@ -134,10 +152,11 @@ export function masqueradeDelta(actual: MasqueradeState, want: MasqueradeState):
 }
 
 /** Make the table match `state`; returns whether it had to be written. */
-export function reconcileMasquerade(state: MasqueradeState): boolean {
-  const actual = readMasquerade();
+export async function reconcileMasquerade(state: MasqueradeState): Promise<boolean> {
+  const actual = await readMasquerade();
   const text = actual === undefined ? masqueradeBatch(state) : masqueradeDelta(actual, state);
   if (text === undefined) return false;
-  mustRunTool("nft", ["-f", "-"], text);
+  const r = await nft(["-f", "-"], text);
+  if (r.status !== 0) throw new FirewallError("nft -f -", `${r.stderr.trim()}\ninput:\n${text.slice(0, 2000)}`);
   return true;
 }
