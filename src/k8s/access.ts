@@ -35,3 +35,14 @@ export function accessFor(kind: string, verb: string): AccessRule {
   if (!rule || !(rule.verbs as readonly string[]).includes(verb)) throw new K8sAccessError(kind, verb);
   return rule;
 }
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** The ClusterRole rules AGENT_ACCESS amounts to (what deploy/tether.yaml must grant, no more). */
+export function agentClusterRoleRules(): PolicyRule[] {
+  return AGENT_ACCESS.map((r) => ({ apiGroups: [r.apiGroup], resources: [r.resource], verbs: [...r.verbs] }));
+}

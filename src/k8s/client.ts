@@ -9,16 +9,17 @@ import type { IncomingMessage } from "node:http";
 import { accessFor, type ResourceKind, type Verb } from "./access";
 import type { ClusterConfig } from "./config";
 import { K8sApiError } from "./errors";
+import { LineSplitter } from "./lines";
 
 export { K8sApiError } from "./errors";
 export type { ResourceKind } from "./access";
 
 export interface ListQuery {
-  resourceVersion?: string;
-  limit?: number;
-  continue?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
+  resourceVersion?: string | undefined;
+  limit?: number | undefined;
+  continue?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
 }
 
 export interface ListResult<T> {
@@ -30,9 +31,9 @@ export interface ListResult<T> {
 export interface WatchQuery {
   resourceVersion: string;
   allowWatchBookmarks: true;
-  timeoutSeconds?: number;
-  fieldSelector?: string;
-  labelSelector?: string;
+  timeoutSeconds?: number | undefined;
+  fieldSelector?: string | undefined;
+  labelSelector?: string | undefined;
 }
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
@@ -133,7 +134,8 @@ export class KubeClient {
     }
     const status = res.statusCode ?? 0;
     const reason = st.reason ?? (status === 410 ? "Gone" : undefined);
-    return new K8sApiError(status, `${what}: HTTP ${status}${st.message ? `: ${st.message}` : ""}`, reason);
+    const ra = Number(res.headers["retry-after"]);
+    return new K8sApiError(status, `${what}: HTTP ${status}${st.message ? `: ${st.message}` : ""}`, reason, Number.isFinite(ra) && ra > 0 ? Math.min(ra, 600) : undefined);
   }
 
   async list<T>(res: ResourceKind, q: ListQuery = {}): Promise<ListResult<T>> {
@@ -172,12 +174,14 @@ export class KubeClient {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     signal.addEventListener("abort", onAbort);
-    const idleMs = (q.timeoutSeconds ?? 0) * 1000 + this.watchGraceMs;
+    // A watch with timeoutSeconds must see the server end it by then: silence well beyond that
+    // means a dead connection (a peer gone without FIN/RST). Without timeoutSeconds there is no bound.
+    const idleMs = q.timeoutSeconds ? q.timeoutSeconds * 1000 + this.watchGraceMs : 0;
     let dead = false;
     let idle: NodeJS.Timeout | undefined;
     const arm = (): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => {
+      if (idleMs > 0) idle = setTimeout(() => {
         dead = true;
         ac.abort();
       }, idleMs);
@@ -194,17 +198,11 @@ export class KubeClient {
       }
       if (r.statusCode !== 200) throw await this.failure(r, `watch ${res}`);
       r.setEncoding("utf8");
-      let buf = "";
+      const lines = new LineSplitter();
       try {
         for await (const chunk of r as AsyncIterable<string>) {
           arm();
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (line) this.deliver(res, line, onEvent);
-          }
+          for (const line of lines.push(chunk)) this.deliver(res, line, onEvent);
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -214,7 +212,8 @@ export class KubeClient {
       }
       if (signal.aborted) return;
       if (!r.complete) throw new K8sApiError(0, `watch ${res}: stream ended mid-response`);
-      if (buf.trim()) this.deliver(res, buf.trim(), onEvent);
+      const last = lines.end();
+      if (last) this.deliver(res, last, onEvent);
     } finally {
       clearTimeout(idle);
       signal.removeEventListener("abort", onAbort);
@@ -246,5 +245,8 @@ function readBody(res: IncomingMessage): Promise<string> {
     res.on("data", (c: Buffer) => parts.push(c));
     res.on("end", () => resolve(Buffer.concat(parts).toString("utf8")));
     res.on("error", reject);
+    res.on("close", () => {
+      if (!res.complete) reject(new K8sApiError(0, "connection closed before the response was complete"));
+    });
   });
 }

@@ -13,12 +13,12 @@ export { K8sConfigError } from "./errors";
 export interface ClusterConfig {
   /** https://host:port */
   server: string;
-  ca?: Buffer;
-  tokenFile?: string;
-  token?: string;
-  cert?: Buffer;
-  key?: Buffer;
-  insecureSkipTLSVerify?: boolean;
+  ca?: Buffer | undefined;
+  tokenFile?: string | undefined;
+  token?: string | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
+  insecureSkipTLSVerify?: boolean | undefined;
 }
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";

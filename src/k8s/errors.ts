@@ -20,6 +20,8 @@ export class K8sApiError extends Error {
     readonly status: number,
     message: string,
     readonly reason?: string,
+    /** The server's Retry-After (429, 503), in seconds. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "K8sApiError";

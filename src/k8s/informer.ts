@@ -8,6 +8,7 @@
 import type { ResourceKind } from "./access";
 import type { KubeClient, WatchEvent } from "./client";
 import { K8sApiError } from "./errors";
+import { backoffDelay } from "./lines";
 import { objectKey, type ObjectMeta } from "./types";
 
 export interface InformerLog {
@@ -17,18 +18,18 @@ export interface InformerLog {
 }
 
 export interface InformerOptions {
-  fieldSelector?: string;
-  labelSelector?: string;
+  fieldSelector?: string | undefined;
+  labelSelector?: string | undefined;
   /** onChange fires at least this often (0 or absent: no resync timer). */
-  resyncMs?: number;
+  resyncMs?: number | undefined;
   /** Items per list page (default 500). */
-  pageSize?: number;
-  log?: InformerLog;
+  pageSize?: number | undefined;
+  log?: InformerLog | undefined;
   /** Watch timeoutSeconds asked of the server (default: random 300-600, as client-go does). */
-  watchTimeoutSeconds?: number;
+  watchTimeoutSeconds?: number | undefined;
   /** Backoff after failures: first delay and cap (defaults 250 ms, 30 s); jittered to [d/2, d]. */
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
+  backoffInitialMs?: number | undefined;
+  backoffMaxMs?: number | undefined;
 }
 
 export interface InformerMetrics {
@@ -72,6 +73,18 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     return this.store.get(key);
   }
 
+  /** Resolves once the first complete list is in the cache (or at once if it is). */
+  whenSynced(): Promise<void> {
+    if (this.synced_) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.onChange(() => {
+        if (!this.synced_) return;
+        off();
+        resolve();
+      });
+    });
+  }
+
   onChange(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
@@ -103,6 +116,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     this.notifyPending = true;
     setImmediate(() => {
       this.notifyPending = false;
+      if (!this.loop) return; // stopped meanwhile
       for (const cb of this.listeners) {
         try {
           cb();
@@ -135,11 +149,19 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         };
         if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
         if (this.opts.labelSelector) q.labelSelector = this.opts.labelSelector;
+        const began = Date.now();
+        let events = 0;
         await this.client.watch<T>(this.kind, q, (e) => {
           this.apply(e);
+          events++;
           failures = 0; // the stream works
           goneInRow = 0;
         }, signal);
+        if (events === 0 && Date.now() - began < 1000 && !signal.aborted) {
+          // A server ending watches at once, again and again, must not make the agent spin.
+          await sleep(backoffDelay(failures++, this.opts.backoffInitialMs ?? 250, this.opts.backoffMaxMs ?? 30_000, Math.random()), signal);
+          continue;
+        }
         failures = 0;
         goneInRow = 0;
       } catch (e) {
@@ -153,9 +175,8 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         this.metrics.apiErrors++;
         const initial = this.opts.backoffInitialMs ?? 250;
         const max = this.opts.backoffMaxMs ?? 30_000;
-        const d = Math.min(max, initial * 2 ** Math.min(failures, 30));
-        failures++;
-        const delay = d / 2 + Math.random() * (d / 2);
+        let delay = backoffDelay(failures++, initial, max, Math.random());
+        if (e instanceof K8sApiError && e.retryAfterSeconds) delay = Math.max(delay, e.retryAfterSeconds * 1000);
         this.opts.log?.warn("API request failed, retrying", { kind: this.kind, err: (e as Error).message, retryInMs: Math.round(delay) });
         await sleep(delay, signal);
       }

@@ -57,6 +57,8 @@ export interface FakeApiOptions {
   bookmarkIntervalMs?: number;
   /** How a watch from a compacted resourceVersion fails: an ERROR event in a 200 stream (as the real server does; default) or HTTP 410. */
   goneAs?: "event" | "status";
+  /** Keep watches open past their timeoutSeconds (a hung server or a dead connection, for the client's watchdog). */
+  ignoreTimeoutSeconds?: boolean;
   /** Called after every change of the objects (the process form persists its state). */
   onMutate?: () => void;
 }
@@ -87,6 +89,8 @@ export interface FakeApi {
   compact(): void;
   /** Ends every open watch (as at timeoutSeconds). */
   closeWatches(): void;
+  /** Destroys the connection under every open watch (a crash or network failure, not a clean end). */
+  breakWatches(): void;
   requests: FakeRequest[];
   /** Accept only this token from now on (rotation). */
   setToken(token: string): void;
@@ -237,7 +241,9 @@ interface Snapshot {
 
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   const body = JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
-  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) };
+  if (code === 429) headers["Retry-After"] = 1;
+  res.writeHead(code, headers);
   res.end(body);
 }
 
@@ -294,7 +300,8 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     if (!authorized) return status(res, 401, "Unauthorized", "Unauthorized");
     if (failCount > 0) {
       failCount--;
-      return status(res, failStatus, failStatus === 503 ? "ServiceUnavailable" : "InternalError", "injected failure");
+      const reason = failStatus === 503 ? "ServiceUnavailable" : failStatus === 429 ? "TooManyRequests" : "InternalError";
+      return status(res, failStatus, reason, "injected failure");
     }
     const r = route(url.pathname);
     if (!r) return status(res, 404, "NotFound", `the server could not find the requested resource (${url.pathname})`);
@@ -376,7 +383,7 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     res.flushHeaders();
     watchers.add(w);
     const t = Number(query["timeoutSeconds"] ?? 0);
-    if (t > 0) w.timer = setTimeout(() => endWatch(w), t * 1000);
+    if (t > 0 && !opts.ignoreTimeoutSeconds) w.timer = setTimeout(() => endWatch(w), t * 1000);
     res.on("close", () => {
       clearTimeout(w.timer);
       watchers.delete(w);
@@ -410,6 +417,7 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     return String(rv);
   };
 
+  let stopped: Promise<void> | undefined;
   const api: FakeApi = {
     url,
     caPem: tls.caPem,
@@ -455,6 +463,13 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     closeWatches() {
       for (const w of [...watchers]) endWatch(w);
     },
+    breakWatches() {
+      for (const w of [...watchers]) {
+        clearTimeout(w.timer);
+        watchers.delete(w);
+        w.res.socket?.destroy();
+      }
+    },
     setToken(t) {
       token = t;
     },
@@ -474,12 +489,14 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
       return { resourceVersion: rv, objects };
     },
     async stop() {
+      if (stopped) return stopped;
       clearInterval(bookmarkTimer);
       for (const w of [...watchers]) endWatch(w);
-      await new Promise<void>((resolve) => {
+      stopped = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      return stopped;
     },
   };
   return api;

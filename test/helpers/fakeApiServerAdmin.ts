@@ -65,6 +65,9 @@ export class FakeApiAdmin {
   async closeWatches(): Promise<void> {
     await this.call("POST", "/closeWatches", {});
   }
+  async breakWatches(): Promise<void> {
+    await this.call("POST", "/breakWatches", {});
+  }
   requests(): Promise<FakeRequest[]> {
     return this.call("GET", "/requests");
   }

@@ -126,6 +126,9 @@ async function main(): Promise<void> {
           case "POST /closeWatches":
             fake.closeWatches();
             return reply(200, {});
+          case "POST /breakWatches":
+            fake.breakWatches();
+            return reply(200, {});
           case "GET /requests":
             return reply(200, fake.requests);
           case "POST /requests/clear":
