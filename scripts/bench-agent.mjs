@@ -132,14 +132,21 @@ async function measure({ nodes, events, tether }) {
         if (m) listedAt = JSON.parse(m[0]).time;
       }
     });
+    const cpuMs = () => {
+      // utime + stime of the agent, in clock ticks (100 per second on Linux)
+      const f = fs.readFileSync(`/proc/${agent.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) * 10;
+    };
     const want = 2 * nodes;
     await until(() => seen.size >= want, `${want} routes (${seen.size} seen)\n${log.slice(-2000)}`);
     const tAll = Math.max(...seen.values());
+    const convergeCpuMs = cpuMs();
     const inKernel = sh(["ip", "-n", ns, "-4", "route", "show", "proto", "152"]).trim().split("\n").length + sh(["ip", "-n", ns, "-6", "route", "show", "proto", "152"]).trim().split("\n").length;
     if (inKernel !== want) throw new Error(`agent bench: ${inKernel} routes of protocol 152 in the kernel, want ${want}`);
     await until(() => listedAt !== undefined, "the agent's 'listed' log line");
 
     const eventMs = [];
+    const cpuBefore = cpuMs();
     for (let k = 0; k < events; k++) {
       await sleep(100);
       const v4 = `10.199.${k}.0/24`;
@@ -150,6 +157,8 @@ async function measure({ nodes, events, tether }) {
       eventMs.push(Math.max(seen.get(v4), seen.get(v6)) - t0);
     }
     if (process.env.BENCH_AGENT_LOG) fs.writeFileSync(process.env.BENCH_AGENT_LOG, log);
+    await sleep(500); // the reconciles after the last event (state file, masquerade) finish
+    const eventCpuMs = (cpuMs() - cpuBefore) / events;
     const status = fs.readFileSync(`/proc/${agent.pid}/status`, "utf8");
     const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return {
@@ -158,6 +167,9 @@ async function measure({ nodes, events, tether }) {
       startToAllMs: tAll - tStart,
       listToAllMs: tAll - listedAt,
       eventMs: { median: median(eventMs), min: Math.min(...eventMs), max: Math.max(...eventMs), samples: eventMs },
+      convergeCpuMs,
+      eventCpuMs,
+      loadavg: os.loadavg(),
       rssKiB: kib("VmRSS"),
       peakRssKiB: kib("VmHWM"),
     };
@@ -181,7 +193,8 @@ export function formatAgent(r) {
     `agent: tether agent against the fake API server (not a real one), ${r.nodes} nodes, ${r.routes} routes`,
     `  first list -> all routes in the kernel ${r.listToAllMs.toFixed(0)} ms (agent start -> all: ${r.startToAllMs.toFixed(0)} ms)`,
     `  node event -> its routes: median ${r.eventMs.median.toFixed(1)} ms (${r.eventMs.min.toFixed(1)}-${r.eventMs.max.toFixed(1)}, n=${r.eventMs.samples.length})`,
-    `  agent RSS ${mib(r.rssKiB)} MiB (peak ${mib(r.peakRssKiB)} MiB)`,
+    `  agent CPU: ${r.convergeCpuMs} ms from start to all routes, ${r.eventCpuMs.toFixed(1)} ms per node event (every reconcile it causes)`,
+    `  agent RSS ${mib(r.rssKiB)} MiB (peak ${mib(r.peakRssKiB)} MiB); load average during the run ${r.loadavg.map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs`,
     `  target: all routes <= ${TARGETS.allMs} ms: ${pass(r.listToAllMs <= TARGETS.allMs)}; event <= ${TARGETS.eventMs} ms: ${pass(r.eventMs.median <= TARGETS.eventMs)}; peak RSS <= ${TARGETS.rssMiB} MiB: ${pass(r.peakRssKiB / 1024 <= TARGETS.rssMiB)}`,
   ];
 }
