@@ -123,7 +123,7 @@ async function measure({ nodes, events, tether }) {
         "--state-dir", path.join(dir, "state"),
         "--resync", "10m",
       ],
-      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {}) } },
+      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", ...Object.fromEntries((process.env.BENCH_AGENT_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) } },
     );
     agent.stderr.on("data", (chunk) => {
       log += chunk.toString();
@@ -156,9 +156,9 @@ async function measure({ nodes, events, tether }) {
       await until(() => seen.has(v4) && seen.has(v6), `event ${k} routes`);
       eventMs.push(Math.max(seen.get(v4), seen.get(v6)) - t0);
     }
-    if (process.env.BENCH_AGENT_LOG) fs.writeFileSync(process.env.BENCH_AGENT_LOG, log);
-    await sleep(500); // the reconciles after the last event (state file, masquerade) finish
+    await sleep(Number(process.env.BENCH_AGENT_SETTLE_MS ?? 500)); // the reconciles after the last event (state file, masquerade) finish
     const eventCpuMs = (cpuMs() - cpuBefore) / events;
+    if (process.env.BENCH_AGENT_LOG) fs.writeFileSync(process.env.BENCH_AGENT_LOG, log);
     const status = fs.readFileSync(`/proc/${agent.pid}/status`, "utf8");
     const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return {
@@ -172,6 +172,8 @@ async function measure({ nodes, events, tether }) {
       loadavg: os.loadavg(),
       rssKiB: kib("VmRSS"),
       peakRssKiB: kib("VmHWM"),
+      rssAnonKiB: kib("RssAnon"),
+      rssFileKiB: kib("RssFile"),
     };
   } finally {
     if (agent && agent.exitCode === null) {
@@ -194,7 +196,7 @@ export function formatAgent(r) {
     `  first list -> all routes in the kernel ${r.listToAllMs.toFixed(0)} ms (agent start -> all: ${r.startToAllMs.toFixed(0)} ms)`,
     `  node event -> its routes: median ${r.eventMs.median.toFixed(1)} ms (${r.eventMs.min.toFixed(1)}-${r.eventMs.max.toFixed(1)}, n=${r.eventMs.samples.length})`,
     `  agent CPU: ${r.convergeCpuMs} ms from start to all routes, ${r.eventCpuMs.toFixed(1)} ms per node event (every reconcile it causes)`,
-    `  agent RSS ${mib(r.rssKiB)} MiB (peak ${mib(r.peakRssKiB)} MiB); load average during the run ${r.loadavg.map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs`,
+    `  agent RSS ${mib(r.rssKiB)} MiB (anonymous ${mib(r.rssAnonKiB)}, file ${mib(r.rssFileKiB)}; peak ${mib(r.peakRssKiB)} MiB); load average during the run ${r.loadavg.map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs`,
     `  target: all routes <= ${TARGETS.allMs} ms: ${pass(r.listToAllMs <= TARGETS.allMs)}; event <= ${TARGETS.eventMs} ms: ${pass(r.eventMs.median <= TARGETS.eventMs)}; peak RSS <= ${TARGETS.rssMiB} MiB: ${pass(r.peakRssKiB / 1024 <= TARGETS.rssMiB)}`,
   ];
 }

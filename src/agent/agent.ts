@@ -9,7 +9,7 @@ import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
 import { CONFLIST_FILE, conflistText } from "./conflist";
-import { type AgentNode, desiredState } from "./desired";
+import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
@@ -29,6 +29,16 @@ export interface NodeSource {
   readonly metrics: { watchRestarts: number; apiErrors: number; relists: number };
 }
 
+function sameRoutes(a: readonly DesiredRoute[], b: readonly DesiredRoute[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.dst !== y.dst || x.gw !== y.gw || x.node !== y.node)) return false;
+  }
+  return true;
+}
+
 export class Agent {
   readonly metrics: AgentMetrics = newMetrics();
   private readonly rtnl: Rtnl;
@@ -36,6 +46,10 @@ export class Agent {
   /** The masquerade table has a loop of its own: an nft run never delays a route. */
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
+  private masqApplied: string | undefined;
+  private lastDesired: ReturnType<typeof desiredState> | undefined;
+  /** What the last successful reconcile applied; an event that changes none of it reads nothing back. */
+  private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
   private server: Server | undefined;
   private reconciledOnce = false;
   private lastOk = false;
@@ -51,7 +65,7 @@ export class Agent {
     private readonly nodes: NodeSource,
   ) {
     this.rtnl = Rtnl.open(undefined, { timeoutMs: 10_000 });
-    this.loop = new ReconcileLoop(() => this.reconcile(), {
+    this.loop = new ReconcileLoop((full) => this.reconcile(full), {
       resyncMs: opts.resyncMs,
       onError: (err) => {
         this.metrics.reconcileErrors++;
@@ -59,7 +73,7 @@ export class Agent {
         log.error("reconcile failed", { err: (err as Error).message });
       },
     });
-    this.masqLoop = new ReconcileLoop(() => this.reconcileMasquerade(), {
+    this.masqLoop = new ReconcileLoop((full) => this.reconcileMasquerade(full), {
       resyncMs: opts.resyncMs,
       onError: (err) => {
         this.metrics.reconcileErrors++;
@@ -79,10 +93,7 @@ export class Agent {
       log.info("plugin installed", { binDir: this.opts.cniBinDir, ...r });
     }
     this.server = await startHealthServer(this.opts.metricsBindAddress, { metrics: () => this.snapshotMetrics(), ready: () => this.ready() });
-    this.unsubscribe = this.nodes.onChange(() => {
-      this.loop.trigger();
-      this.masqLoop.trigger();
-    });
+    this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
     this.nodes.start();
     this.loop.start();
     this.masqLoop.start();
@@ -103,12 +114,18 @@ export class Agent {
     await Promise.all([this.loop.whenIdle(), this.masqLoop.whenIdle()]);
   }
 
-  /** The masquerade table from the cached Nodes: this node's pod CIDRs as sources, the cluster's as exceptions. */
-  async reconcileMasquerade(): Promise<void> {
-    if (!this.nodes.synced) return;
-    const desired = desiredState(this.nodes.items(), this.opts.nodeName, []);
+  /**
+   * The masquerade table from the last desired state (this node's pod CIDRs as sources, the
+   * cluster's as exceptions); triggered by every reconcile once its routes are applied.
+   */
+  async reconcileMasquerade(full = true): Promise<void> {
+    const desired = this.lastDesired;
+    if (desired === undefined) return;
+    const key = `${desired.ownCidrs.map((p) => p.text).join(",")} ${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
+    if (!full && this.masqOk && key === this.masqApplied) return;
     const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
     if (await reconcileMasquerade({ local, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
+    this.masqApplied = key;
     this.masqOk = true;
   }
 
@@ -117,8 +134,12 @@ export class Agent {
     return { ...this.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
   }
 
-  /** One reconcile. Nothing is changed before the first complete list: an empty cache is not "no nodes". */
-  async reconcile(): Promise<void> {
+  /**
+   * One reconcile. Nothing is changed before the first complete list: an empty cache is not "no
+   * nodes". `full` (start, resync timer, retry) reads back and repairs everything; an event whose
+   * desired state equals what was last applied (a Node status heartbeat) stops after computing it.
+   */
+  async reconcile(full = true): Promise<void> {
     if (!this.nodes.synced) return;
     const started = process.hrtime.bigint();
     const phases: Record<string, number> = {};
@@ -136,6 +157,15 @@ export class Agent {
     const local = await localAddresses(this.rtnl);
     const desired = desiredState(nodes, this.opts.nodeName, local);
     this.logFindings(desired);
+    const cluster = `${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
+    const own = desired.ownCidrs.map((p) => p.text).join(",");
+    const prev = this.applied;
+    const unchanged = prev !== undefined && prev.cluster === cluster && prev.own === own && sameRoutes(prev.routes, desired.routes);
+    if (unchanged && !full && this.lastOk) {
+      this.metrics.skippedReconciles++;
+      return;
+    }
+    this.lastDesired = desired;
     phase("desiredMs");
 
     let conflist = "";
@@ -150,25 +180,31 @@ export class Agent {
     }
 
     phase("conflistMs");
-    const routes = await reconcileRoutes(this.rtnl, desired.routes);
+    let routes;
+    try {
+      routes = await reconcileRoutes(this.rtnl, desired.routes);
+    } finally {
+      this.masqLoop.trigger(full);
+    }
     phase("routesMs");
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
     }
 
 
-    this.stateText = writeState(
-      this.opts.stateDir,
-      {
-        node: this.opts.nodeName,
-        podCidrs: desired.ownCidrs.map((p) => p.text),
-        conflist: join(this.opts.cniConfDir, CONFLIST_FILE),
-        routes: desired.routes.map((r) => ({ dst: r.dst, gw: r.gw, node: r.node })),
-        clusterCidrs: desired.clusterCidrs,
-      },
-      this.stateText,
-    );
-
+    if (!unchanged || this.stateText === undefined) {
+      this.stateText = writeState(
+        this.opts.stateDir,
+        {
+          node: this.opts.nodeName,
+          podCidrs: desired.ownCidrs.map((p) => p.text),
+          conflist: join(this.opts.cniConfDir, CONFLIST_FILE),
+          routes: desired.routes.map((r) => ({ dst: r.dst, gw: r.gw, node: r.node })),
+          clusterCidrs: desired.clusterCidrs,
+        },
+        this.stateText,
+      );
+    }
     phase("stateMs");
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (log.enabled("debug")) {
@@ -186,6 +222,7 @@ export class Agent {
       for (const f of routes.failures.slice(0, 10)) log.warn("route change failed", f);
       throw new Error(`${routes.failures.length} route change(s) failed`);
     }
+    this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
   }
 

@@ -173,6 +173,9 @@ interface NodeFacts {
   cidrs: Prefix[];
   problems: string[];
   addr: Record<Family, { text: string; ip: Ip } | undefined>;
+  /** The route (or why none) per pod CIDR, for the local addresses `hopsFor` names. */
+  hopsFor?: string;
+  hops?: Map<Prefix, DesiredRoute | { unroutable: string }>;
 }
 
 const factsCache = new WeakMap<AgentNode, NodeFacts>();
@@ -192,6 +195,15 @@ function factsOf(node: AgentNode): NodeFacts {
   return f;
 }
 
+function nextHop(name: string, cidr: Prefix, facts: NodeFacts, onLink: readonly OnLink[]): DesiredRoute | { unroutable: string } {
+  const next = facts.addr[cidr.family];
+  if (next === undefined) return { unroutable: `no IPv${cidr.family} InternalIP or ExternalIP` };
+  const { text: gwText, ip: gw } = next;
+  if (onLink.some((l) => l.own.family === gw.family && l.own.value === gw.value)) return { unroutable: `its address ${gwText} is this node's own` };
+  if (!onLink.some((l) => prefixContains(l.net, gw))) return { unroutable: `its address ${gwText} is not on a directly connected network of this node` };
+  return { family: cidr.family, dst: cidr.text, gw: gwText, node: name };
+}
+
 export function desiredState(nodes: readonly AgentNode[], self: string, local: readonly LocalAddress[]): DesiredState {
   const problems: string[] = [];
   const sorted = [...nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
@@ -200,6 +212,7 @@ export function desiredState(nodes: readonly AgentNode[], self: string, local: r
   const ownCidrs = meFacts?.cidrs ?? [];
   if (meFacts !== undefined) problems.push(...meFacts.problems);
   const onLink = onLinkNetworks(local);
+  const localSig = local.map((a) => `${a.address}/${a.prefixLen}`).join(" ");
   const routes: DesiredRoute[] = [];
   const unroutable: DesiredState["unroutable"] = [];
   const claims = new Claims();
@@ -215,21 +228,19 @@ export function desiredState(nodes: readonly AgentNode[], self: string, local: r
         problems.push(`node ${name}: pod CIDR ${cidr.text} overlaps ${clash.p.text} of node ${clash.owner}; not routed`);
         continue;
       }
-      const next = facts.addr[cidr.family];
-      if (next === undefined) {
-        unroutable.push({ node: name, family: cidr.family, reason: `no IPv${cidr.family} InternalIP or ExternalIP` });
-        continue;
+      // The same objects while the node and this node's addresses stay the same: no garbage per
+      // reconcile, and callers can compare routes by reference.
+      if (facts.hopsFor !== localSig || facts.hops === undefined) {
+        facts.hopsFor = localSig;
+        facts.hops = new Map();
       }
-      const { text: gwText, ip: gw } = next;
-      if (onLink.some((l) => l.own.family === gw.family && l.own.value === gw.value)) {
-        unroutable.push({ node: name, family: cidr.family, reason: `its address ${gwText} is this node's own` });
-        continue;
+      let hop = facts.hops.get(cidr);
+      if (hop === undefined) {
+        hop = nextHop(name, cidr, facts, onLink);
+        facts.hops.set(cidr, hop);
       }
-      if (!onLink.some((l) => prefixContains(l.net, gw))) {
-        unroutable.push({ node: name, family: cidr.family, reason: `its address ${gwText} is not on a directly connected network of this node` });
-        continue;
-      }
-      routes.push({ family: cidr.family, dst: cidr.text, gw: gwText, node: name });
+      if ("unroutable" in hop) unroutable.push({ node: name, family: cidr.family, reason: hop.unroutable });
+      else routes.push(hop);
     }
   }
   const state: DesiredState = {

@@ -132,9 +132,14 @@ export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): P
   const header: RtMsg = { family: options.family === undefined ? 0 : afOf(options.family) };
   const messages = await rtnl.dump("RTM_GETROUTE dump", RTM.GETROUTE, routeMessage(header, []));
   const table = options.table ?? RT_TABLE_MAIN;
-  return messages
-    .flatMap((m) => parseRouteInfo(m) ?? [])
-    .filter((r) => (table === "all" || r.table === table) && (options.protocol === undefined || r.protocol === options.protocol));
+  const out: RouteInfo[] = [];
+  for (const m of messages) {
+    // rtm_protocol is byte 5 of struct rtmsg: skip other protocols' routes before parsing them.
+    if (options.protocol !== undefined && m.data[5] !== options.protocol) continue;
+    const r = parseRouteInfo(m);
+    if (r !== undefined && (table === "all" || r.table === table)) out.push(r);
+  }
+  return out;
 }
 
 function routePayload(op: string, route: RouteSpec, purpose: "add" | "delete"): Uint8Array[] {
