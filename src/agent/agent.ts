@@ -13,7 +13,7 @@ import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
-import { reconcileMasquerade } from "./masquerade";
+import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
@@ -47,6 +47,7 @@ export class Agent {
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
   private masqApplied: string | undefined;
+  private masqState: MasqueradeState | undefined;
   private lastDesired: ReturnType<typeof desiredState> | undefined;
   /** What the last successful reconcile applied; an event that changes none of it reads nothing back. */
   private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
@@ -124,7 +125,9 @@ export class Agent {
     const key = `${desired.ownCidrs.map((p) => p.text).join(",")} ${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
     if (!full && this.masqOk && key === this.masqApplied) return;
     const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
-    if (await reconcileMasquerade({ local, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
+    const want = { local, cluster: desired.clusterCidrs };
+    if (await reconcileMasquerade(want, full || !this.masqOk ? undefined : this.masqState)) this.metrics.masqueradeWrites++;
+    this.masqState = want;
     this.masqApplied = key;
     this.masqOk = true;
   }

@@ -151,8 +151,19 @@ export function masqueradeDelta(actual: MasqueradeState, want: MasqueradeState):
   return lines.length === 0 ? undefined : lines.join("\n") + "\n";
 }
 
-/** Make the table match `state`; returns whether it had to be written. */
-export async function reconcileMasquerade(state: MasqueradeState): Promise<boolean> {
+/**
+ * Make the table match `state`; returns whether it had to be written. With `known` (what this agent
+ * applied last, on an event), the change is a delta from it without reading the table back; if the
+ * table is not as known (the delta fails), it is read back and repaired. Without it (start, resync),
+ * the table is read back first.
+ */
+export async function reconcileMasquerade(state: MasqueradeState, known?: MasqueradeState): Promise<boolean> {
+  if (known !== undefined) {
+    const delta = masqueradeDelta(known, state);
+    if (delta === undefined) return false;
+    const r = await nft(["-f", "-"], delta);
+    if (r.status === 0) return true;
+  }
   const actual = await readMasquerade();
   const text = actual === undefined ? masqueradeBatch(state) : masqueradeDelta(actual, state);
   if (text === undefined) return false;
