@@ -13,6 +13,7 @@ import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
+import { ChainVersions } from "./chain";
 import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { localAddresses, reconcileRoutes } from "./routes";
@@ -46,6 +47,8 @@ export class Agent {
   /** The masquerade table has a loop of its own: an nft run never delays a route. */
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
+  private readonly chain: ChainVersions;
+  private chainNote: string | undefined;
   private masqApplied: string | undefined;
   private masqState: MasqueradeState | undefined;
   private lastDesired: ReturnType<typeof desiredState> | undefined;
@@ -66,6 +69,7 @@ export class Agent {
     private readonly nodes: NodeSource,
   ) {
     this.rtnl = Rtnl.open(undefined, { timeoutMs: 10_000 });
+    this.chain = new ChainVersions(opts.cniBinDir);
     this.loop = new ReconcileLoop((full) => this.reconcile(full), {
       resyncMs: opts.resyncMs,
       onError: (err) => {
@@ -173,7 +177,12 @@ export class Agent {
 
     let conflist = "";
     if (desired.ownCidrs.length > 0) {
-      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir });
+      const versions = this.chain.get();
+      if (this.chain.note !== this.chainNote) {
+        if (this.chain.note !== undefined) log.warn(this.chain.note);
+        this.chainNote = this.chain.note;
+      }
+      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions });
       fs.mkdirSync(this.opts.cniConfDir, { recursive: true, mode: 0o755 });
       const path = join(this.opts.cniConfDir, CONFLIST_FILE);
       if (writeIfChanged(path, conflist, (p, t) => replaceFile(p, t, { mode: 0o644, fsync: true }))) {

@@ -9,11 +9,18 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { conflistText } from "../../src/agent/conflist";
+import { ChainVersions } from "../../src/agent/chain";
+import { conflistText as conflistTextOf, type ConflistOptions } from "../../src/agent/conflist";
 import { parsePrefix } from "../../src/agent/desired";
 import { DIST_BIN, isExecutableFile } from "../helpers/binary";
 import { type ClusterNode, type Pod, SimCluster, UNDERLAY_V4, defaultCidrs, eventually } from "../helpers/cluster";
 import { netnsUnavailable } from "../helpers/netns";
+
+/** The conflist an agent writes, with the cniVersions the node's portmap (Debian's) allows. */
+function conflistText(opts: ConflistOptions): string {
+  return conflistTextOf({ ...opts, versions: new ChainVersions(DEBIAN_PORTMAP_DIR).get() });
+}
+const DEBIAN_PORTMAP_DIR = "/usr/lib/cni";
 
 const skip = netnsUnavailable() ?? (isExecutableFile(DIST_BIN) ? undefined : `${DIST_BIN} is not built (bash scripts/build.sh)`);
 

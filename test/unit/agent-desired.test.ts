@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
+import { commonVersions } from "../../src/agent/chain";
 import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
@@ -155,6 +156,14 @@ describe("agent conflist", () => {
     assert.ok(text.endsWith("}\n"));
     assert.deepEqual(conflistCidrs(text), ["10.244.1.0/24", "fd00:244:1::/64"]);
     assert.equal(conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), "same input, same bytes");
+  });
+  test("cniVersions: only those the chained portmap speaks too; 1.0.0 always", () => {
+    assert.deepEqual(commonVersions(["0.3.1", "0.4.0", "1.0.0"]), ["1.0.0"]);
+    assert.deepEqual(commonVersions(["1.0.0", "1.1.0"]), ["1.0.0", "1.1.0"]);
+    assert.deepEqual(commonVersions(undefined), ["1.0.0", "1.1.0"]);
+    const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions: ["1.0.0"] })) as Record<string, unknown>;
+    assert.equal(list["cniVersion"], "1.0.0");
+    assert.deepEqual(list["cniVersions"], ["1.0.0"]);
   });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
