@@ -226,6 +226,7 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     await eventually(() => JSON.stringify(c.agentRoutes(n3)) === JSON.stringify(expectedRoutes(n3, [nodeInfo(n1)])), () => c.agentRoutes(n3).join(", "));
     assert.deepEqual([...pingAll(pods[0]!, pods[2]!), ...pingAll(pods[2]!, pods[0]!)], []);
     assert.equal(pods[0]!.ns.ping(pods[1]!.ipv4!, 1), false, "the deleted node's pods are no longer routed");
+    await eventually(() => c.agentLog(n2).includes(`waiting: node ${n2.name} is not in the API`), () => c.agentLog(n2).slice(-1000));
   });
 
   test("SIGTERM: the agent exits 0 and leaves its routes and rules in place", async () => {
