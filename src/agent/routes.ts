@@ -10,7 +10,7 @@ import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, listAddresses, listRoutes 
 export const RTPROT_TETHER = 152;
 
 export async function ownRoutes(rtnl: Rtnl): Promise<ActualRoute[]> {
-  return (await listRoutes(rtnl, { protocol: RTPROT_TETHER })).map((r) => ({ dst: r.dst, gw: r.gw, table: r.table, oif: r.oif }));
+  return listRoutes(rtnl, { protocol: RTPROT_TETHER });
 }
 
 /** The node's addresses with their prefixes: the directly connected networks next hops must be on. */
