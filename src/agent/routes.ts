@@ -23,17 +23,31 @@ export interface RouteApplyResult {
   failures: { route: string; error: string }[];
 }
 
-/**
- * Read our routes, diff against `desired`, then one batch: the stale ones deleted, the missing ones
- * added. Every change is tried; failures are returned (the next reconcile tries again).
- */
-export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  const actual = await ownRoutes(rtnl);
-  const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
-  const failed = await applyRouteChanges(rtnl, {
+function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
+  return {
     delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
     add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),
-  });
-  const failures = failed.map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
-  return { plan, failures };
+  };
+}
+
+async function apply(rtnl: Rtnl, plan: RoutePlan): Promise<RouteApplyResult> {
+  const failed = plan.add.length + plan.delete.length > 0 ? await applyRouteChanges(rtnl, changes(plan)) : [];
+  return { plan, failures: failed.map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message })) };
+}
+
+/**
+ * Our routes read back from the kernel, diffed against `desired`, then one batch: the stale ones
+ * deleted, the missing ones added. Every change is tried; failures are returned.
+ */
+export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
+  return apply(rtnl, planRoutes(desired, await ownRoutes(rtnl), RT_TABLE_MAIN));
+}
+
+/**
+ * The difference between `desired` and `known` (what the last reconcile applied) as one batch, without
+ * reading the kernel: an event's route lands without waiting for a dump of thousands of routes. The
+ * caller follows it with reconcileRoutes soon after (the read-back repairs whatever was not as known).
+ */
+export async function applyKnownDelta(rtnl: Rtnl, desired: readonly DesiredRoute[], known: readonly DesiredRoute[]): Promise<RouteApplyResult> {
+  return apply(rtnl, planRoutes(desired, known.map((r) => ({ dst: r.dst, gw: r.gw, table: RT_TABLE_MAIN })), RT_TABLE_MAIN));
 }
