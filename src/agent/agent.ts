@@ -216,7 +216,7 @@ export class Agent {
     phase("conflistMs");
     let routes;
     try {
-      if (full || prev === undefined) {
+      if (full || prev === undefined || !this.lastOk) {
         this.cancelReadBack();
         routes = await reconcileRoutes(this.rtnl, desired.routes);
       } else {
@@ -230,7 +230,6 @@ export class Agent {
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length, deleted: routes.plan.delete.length, failed: routes.failures.length, readBack: full || prev === undefined });
     }
-
 
     if (!unchanged || this.stateText === undefined) {
       this.stateText = writeState(
