@@ -15,7 +15,7 @@ export interface Snapshot {
   /** Names of the bridges tether's configs use. */
   bridges: ReadonlySet<string>;
   rules: RuleTags[];
-  badFiles: { path: string; why: string }[];
+  badFiles: { path: string; why: string; dir?: boolean }[];
   /** Whether a network namespace path still names a namespace. */
   netnsAlive(path: string): boolean;
 }
@@ -61,6 +61,9 @@ export function diagnose(s: Snapshot): Finding[] {
   for (const [attachment, n] of ruleCount) {
     out.push({ kind: "orphan-rules", subject: `attachment ${attachment}`, detail: `${n} firewall rule(s) with no reservation or attachment record`, action: "remove the rules", attachment });
   }
-  for (const b of s.badFiles) out.push({ kind: "bad-store-file", subject: b.path, detail: b.why, action: `remove ${b.path}`, path: b.path });
+  for (const b of s.badFiles) {
+    const action = b.dir ? `remove the directory ${b.path} when it is empty (one with content is left to you)` : `remove ${b.path}`;
+    out.push({ kind: "bad-store-file", subject: b.path, detail: b.why, action, path: b.path });
+  }
   return out;
 }

@@ -1,0 +1,150 @@
+/**
+ * What an adversarial run found (issue 18), each as a case against the executable (dist/tether,
+ * else the compiled sources) in namespaces the test creates: long container ids, file descriptors
+ * running out, bytes that are not UTF-8, a renamed container interface, a pre-existing CNI_IFNAME, a
+ * killed ADD, parallel ADD and DEL of one attachment, two ptp networks on one subnet, and hostile
+ * store content in messages and listings.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test, type TestContext } from "node:test";
+import { cniWorld, errorJson, successEmpty, successJson, tetherCommand, RUNTIME_PATH, REPO_ROOT, type CniOutcome, type CniWorld } from "../helpers/binary";
+import { netnsUnavailable, type TestNetns } from "../helpers/netns";
+import { containerLeftovers, report } from "../helpers/reliability";
+
+const skip = netnsUnavailable();
+const TIMEOUT = 600_000;
+const tether = tetherCommand();
+
+/** A tether CLI command in the node namespace. */
+function cli(w: CniWorld, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync("ip", ["netns", "exec", w.node.name, tether.cmd, ...tether.args, ...args], { encoding: "utf8", env: { PATH: RUNTIME_PATH } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * One CNI call through bash, so the environment can carry bytes Node cannot put there (`raw` is
+ * bash $'...' text for CNI_IFNAME), or a `ulimit -n`.
+ */
+function bashCni(w: CniWorld, command: string, c: TestNetns, conf: object, opts: { ifnameRaw?: string; ulimit?: number; containerId?: string }): CniOutcome {
+  const ifname = opts.ifnameRaw !== undefined ? `$'${opts.ifnameRaw}'` : "eth0";
+  const limit = opts.ulimit !== undefined ? `ulimit -n ${opts.ulimit}; ` : "";
+  const script = `${limit}CNI_IFNAME=${ifname} exec "$@"`;
+  const r = spawnSync("ip", ["netns", "exec", w.node.name, "bash", "-c", script, "bash", tether.cmd, ...tether.args], {
+    env: {
+      PATH: RUNTIME_PATH,
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: opts.containerId ?? w.containerId(c),
+      CNI_NETNS: c.path,
+      CNI_PATH: join(REPO_ROOT, "dist"),
+    },
+    input: JSON.stringify(conf),
+    cwd: "/",
+    timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+function storeFiles(w: CniWorld): string[] {
+  try {
+    return readdirSync(join(w.dataDir, w.network)).filter((n) => n !== "lock" && !n.startsWith("last_reserved_ip.") && !n.startsWith("."));
+  } catch {
+    return [];
+  }
+}
+
+function world(t: TestContext, label: string, ranges?: unknown[][]): CniWorld {
+  return cniWorld(t, ranges ? { label, ranges } : { label });
+}
+
+describe("reliability: issue 18, what an adversarial run found", { skip, timeout: TIMEOUT }, () => {
+  test("1. container ids of any length a runtime can pass: ADD, CHECK and DEL agree; the limit is the same everywhere", (t) => {
+    const w = world(t, "aid");
+    const cf = w.conf("1.1.0");
+    let calls = 0;
+    for (const len of [4090, 4091, 5000, 70_000]) {
+      const c = w.container("aid");
+      const id = "x".repeat(len);
+      const result = successJson<{ ips: unknown[] }>(w.cni("ADD", c, cf, { tether, containerId: id }));
+      assert.equal(result.ips.length, 2);
+      assert.equal(storeFiles(w).length, 2);
+      successEmpty(w.cni("CHECK", c, { ...cf, prevResult: result }, { tether, containerId: id }));
+      successEmpty(w.cni("DEL", c, cf, { tether, containerId: id }));
+      assert.deepEqual(storeFiles(w), [], `id of ${len} characters: DEL left reservations`);
+      assert.deepEqual(containerLeftovers(c), []);
+      calls += 3;
+    }
+    report(t, { calls, idLengths: "4090,4091,5000,70000" });
+  });
+
+  test("3. an interface name that is not UTF-8 is refused with code 4 naming CNI_IFNAME, nothing made", (t) => {
+    const w = world(t, "autf");
+    const c = w.container("autf");
+    const cf = w.conf("1.1.0");
+    for (const raw of ["e\\xff0", "\\xc3", "a\\xed\\xa0\\x80b"]) {
+      const err = errorJson(bashCni(w, "ADD", c, cf, { ifnameRaw: raw }));
+      assert.equal(err.code, 4, JSON.stringify(err));
+      assert.match(err.msg, /CNI_IFNAME/);
+      assert.match(err.msg, /UTF-8/);
+      assert.deepEqual(containerLeftovers(c), []);
+      assert.deepEqual(storeFiles(w), []);
+    }
+    // A valid non-ASCII name still works, byte for byte.
+    const ok = successJson<{ interfaces: { name: string; sandbox?: string }[] }>(bashCni(w, "ADD", c, cf, { ifnameRaw: "e\\xc3\\xa90" }));
+    assert.equal(ok.interfaces.find((i) => i.sandbox !== undefined)?.name, "e\u00e90");
+    assert.ok(c.hasLink("e\u00e90"));
+    successEmpty(bashCni(w, "DEL", c, cf, { ifnameRaw: "e\\xc3\\xa90" }));
+    assert.deepEqual(containerLeftovers(c), []);
+    report(t, { refused: 3 });
+  });
+
+  test("10. hostile store content: quoted and cut in the 102 error and in `tether ipam list`; doctor --fix handles a planted directory", (t) => {
+    const w = world(t, "ahost", [[{ subnet: "10.89.0.0/24" }]]);
+    const c = w.container("ahost");
+    const cf = w.conf("1.1.0");
+    const dir = join(w.dataDir, w.network);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // 10 MB of garbage with NULs and escapes, named like an address.
+    const junk = Buffer.alloc(10 << 20);
+    for (let i = 0; i < junk.length; i++) junk[i] = [0, 27, 65, 10, 7][i % 5]!;
+    writeFileSync(join(dir, "10.89.0.50"), junk, { mode: 0o600 });
+    // A control-byte owner of a plausible size.
+    writeFileSync(join(dir, "10.89.0.51"), "evil\x1b[31mred\x07\r\neth0", { mode: 0o600 });
+    const long = "z".repeat(3000) + "\x00\x1b";
+    writeFileSync(join(dir, "10.89.0.52"), long, { mode: 0o600 });
+    for (const ip of ["10.89.0.50", "10.89.0.51", "10.89.0.52"]) {
+      const err = errorJson(w.cni("ADD", c, cf, { tether, args: `IP=${ip}` }));
+      assert.equal(err.code, 102, JSON.stringify(err).slice(0, 500));
+      const text = JSON.stringify(err);
+      assert.ok(text.length < 600, `the error carries ${text.length} characters: ${text.slice(0, 300)}`);
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(err.msg + (err.details ?? ""), /[\x00-\x08\x0b-\x1f\x7f]/, "control bytes in the error");
+    }
+    assert.deepEqual(containerLeftovers(c), []);
+    const list = cli(w, "ipam", "list", "--data-dir", w.dataDir);
+    assert.equal(list.status, 0, list.stderr);
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(list.stdout, /[\x00-\x09\x0b-\x1f\x7f]/, "control bytes in the listing");
+    assert.ok(list.stdout.length < 2000, `listing of ${list.stdout.length} characters`);
+    assert.match(list.stdout, /10\.89\.0\.51 +"evil\\u001b\[31mred\\u0007"/);
+    const listJson = cli(w, "ipam", "list", "--data-dir", w.dataDir, "--json");
+    assert.equal(listJson.status, 0, listJson.stderr);
+    assert.ok(listJson.stdout.length < 4000, `JSON listing of ${listJson.stdout.length} characters`);
+    // Directories planted where reservations go: an empty one is removed, a full one explained.
+    mkdirSync(join(dir, "10.89.0.60"));
+    mkdirSync(join(dir, "10.89.0.61"));
+    writeFileSync(join(dir, "10.89.0.61", "keep"), "x");
+    const fix = cli(w, "doctor", "--data-dir", w.dataDir, "--fix");
+    assert.equal(existsSync(join(dir, "10.89.0.60")), false, `empty directory not removed: ${fix.stdout}${fix.stderr}`);
+    assert.equal(existsSync(join(dir, "10.89.0.61", "keep")), true, "a directory with content must not be removed");
+    assert.doesNotMatch(fix.stdout, /EISDIR/);
+    assert.match(fix.stdout, /10\.89\.0\.61[^\n]*\n[^\n]*(rm -r|not empty)/);
+    assert.equal(fix.status, 1);
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(fix.stdout, /[\x00-\x09\x0b-\x1f\x7f]/, "control bytes in doctor's report");
+    report(t, { errors: 3, listings: 2 });
+  });
+});
