@@ -9,7 +9,7 @@ import { DEFAULT_DATA_DIR } from "../config/ipam";
 import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
 import { realFirewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { listRecordFiles, recordsDataDir } from "../plugins/attachmentRecord";
+import { listRecordFiles, recordNetworks, recordsDataDir } from "../plugins/attachmentRecord";
 import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, reservationBuffer, validateNetworkName } from "../ipam/diskStore";
 import { containerIdProblem, ifnameProblem } from "../cni/env";
 import { printable, quoteForeign } from "../util/quote";
@@ -81,6 +81,7 @@ async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string
     records: dataDirs.flatMap((dataDir) => listRecordFiles(dataDir).flatMap((f) => (f.record ? [{ dataDir, path: f.path, record: f.record }] : []))),
     reservations: dataDirs.flatMap((dataDir) => listReservations(dataDir).map((r) => ({ dataDir, ...r }))),
     links,
+    recordNetworks: new Set(dataDirs.flatMap(recordNetworks)),
     bridges,
     rules: await realFirewall().listTags(),
     badFiles: dataDirs.flatMap(badStoreFiles),

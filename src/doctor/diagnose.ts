@@ -3,7 +3,7 @@
  * host links, firewall rule tags, store files that did not parse) to the list of leaks, each with
  * what removing it takes.
  */
-import { attachmentTag, type RuleTags } from "../firewall/key";
+import { attachmentTag, networkTag, type RuleTags } from "../firewall/key";
 import type { AttachmentRecord } from "../plugins/attachmentRecord";
 import { hostVethTags, peerGone } from "../plugins/hostVeth";
 import type { Link } from "../plugins/kernel";
@@ -12,6 +12,8 @@ export interface Snapshot {
   records: { dataDir: string; path: string; record: AttachmentRecord }[];
   reservations: { dataDir: string; network: string; address: string; containerId: string; ifname: string }[];
   links: Link[];
+  /** Networks that keep attachment records (their records directory exists): a labelled host veth of one without a record is left over. */
+  recordNetworks: ReadonlySet<string>;
   /** Names of the bridges tether's configs use. */
   bridges: ReadonlySet<string>;
   rules: RuleTags[];
@@ -49,7 +51,21 @@ export function diagnose(s: Snapshot): Finding[] {
       veths,
     });
   }
+  // A host veth labelled for an attachment of a network that keeps records, with neither a record
+  // nor a reservation: its DEL ran (or its ADD was undone) and missed it. Found by its label, whatever
+  // the container calls its end.
+  const recorded = new Set(s.records.map((r) => attachmentTag(r.record)));
+  const reserved = new Set(s.reservations.map((r) => attachmentTag(r)));
+  const recordNets = new Set([...s.recordNetworks].map(networkTag));
+  const labelledOrphans = new Set<string>();
   for (const l of s.links) {
+    const tags = hostVethTags(l);
+    if (tags === undefined || !recordNets.has(tags.network) || recorded.has(tags.attachment) || reserved.has(tags.attachment)) continue;
+    labelledOrphans.add(l.name);
+    out.push({ kind: "orphan-veth", subject: l.name, detail: `host veth of attachment ${tags.attachment}, which has no record and no reservation (its DEL missed it)`, action: `delete link ${l.name}`, link: l.name });
+  }
+  for (const l of s.links) {
+    if (labelledOrphans.has(l.name)) continue;
     const master = l.master === undefined ? undefined : s.links.find((b) => b.index === l.master);
     const ours = hostVethTags(l) !== undefined || (master !== undefined && s.bridges.has(master.name));
     if (!ours || !peerGone(l, s.links) || leakedTags.has(hostVethTags(l)?.attachment ?? "")) continue;

@@ -11,7 +11,8 @@ import type { AttachmentKey, Firewall, NftFamily, SpoofCheckSpec } from "../fire
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
 import { log } from "../util/log";
 import { Rollback } from "../util/rollback";
-import { recordsDataDir, removeRecord, writeRecord } from "./attachmentRecord";
+import { randomHex } from "../util/random";
+import { readRecord, recordsDataDir, removeRecord, writeRecord, type AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
 import type { Kernel, KernelRoute, Link, Ns } from "./kernel";
 
@@ -57,7 +58,7 @@ export async function createContainerVeth(
   k: Kernel,
   host: Ns,
   container: Ns,
-  opts: { ifname: string; mtu?: number | undefined; mac?: string | undefined },
+  opts: { ifname: string; hostIfname: string; mtu?: number | undefined; mac?: string | undefined },
   rollback: Rollback,
 ): Promise<{ host: Link; container: Link }> {
   if (await k.getLink(container, opts.ifname)) {
@@ -79,7 +80,7 @@ export async function createContainerVeth(
     return link?.kind === "veth" ? k.deleteLink(container, link.index) : false;
   });
   try {
-    const pair = await k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
+    const pair = await k.createVeth(container, host, { name: opts.ifname, peerName: opts.hostIfname, mtu: opts.mtu, mac: opts.mac });
     made = pair.container;
     return pair;
   } catch (e) {
@@ -207,11 +208,13 @@ export function mergePrevResult(prev: Result | undefined, ours: Result): Result 
   return out;
 }
 
-/** What an ADD works with: the node's namespace, the container's, and the undo stack. */
+/** What an ADD works with: the node's namespace, the container's, the undo stack, and the host veth's name to be. */
 export interface AddContext {
   host: Ns;
   container: Ns;
   rollback: Rollback;
+  /** Chosen before anything exists and written in the attachment's record (declareAttachment). */
+  hostIfname: string;
 }
 
 /**
@@ -225,7 +228,8 @@ export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: A
   let container: Ns | undefined;
   try {
     container = await k.open(inv.env.netns, { allowOwn: inv.env.netnsOverride });
-    const result = await build({ host, container, rollback });
+    const hostIfname = declareAttachment(inv, rollback);
+    const result = await build({ host, container, rollback, hostIfname });
     rollback.commit();
     return mergePrevResult(inv.prevResult, result);
   } catch (err) {
@@ -311,20 +315,37 @@ export async function checkFirewall(fw: () => Firewall, inv: Invocation<NetConf>
 // ---- what GC and doctor need to find an attachment later ----
 
 /**
- * Label the host veth with the attachment's key (IFLA_IFALIAS) and write the attachment's record
- * (its netns path, for `tether doctor`). The record is best effort: without it only doctor is blind.
+ * The attachment's record, written before its first resource exists (an intent): its netns path and
+ * the name its host veth will get. So a DEL or `tether doctor` after an ADD killed at any point
+ * knows what the attachment may hold, and DEL can tell its veth from one tether never made. Best
+ * effort: without it doctor is blind to a killed ADD, nothing more. The rollback removes it last,
+ * and only when every other undo worked (what is left stays visible to doctor).
  */
-export async function recordAttachment(k: Kernel, host: Ns, hostVeth: Link, inv: Invocation<NetConf>, rollback: Rollback): Promise<void> {
+export function declareAttachment(inv: Invocation<NetConf>, rollback: Rollback): string {
   const key = attachmentKey(inv);
-  await k.setAlias(host, hostVeth.index, hostVethAlias(key));
+  const hostIfname = `veth${randomHex(4)}`;
   const dataDir = recordsDataDir(inv.raw["ipam"]);
-  if (dataDir === undefined) return;
-  rollback.push("remove attachment record", () => removeRecord(dataDir, key));
+  if (dataDir === undefined) return hostIfname;
+  rollback.push("remove attachment record", () => {
+    if (rollback.failedSoFar === 0) removeRecord(dataDir, key);
+  });
   try {
-    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname: hostVeth.name });
+    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname });
   } catch (e) {
     log.warn("attachment record not written", { error: String(e) });
   }
+  return hostIfname;
+}
+
+/** Label the host veth with the attachment's key (IFLA_IFALIAS): GC, DEL and doctor find it by that. */
+export async function labelHostVeth(k: Kernel, host: Ns, hostVeth: Link, inv: Invocation<NetConf>): Promise<void> {
+  await k.setAlias(host, hostVeth.index, hostVethAlias(attachmentKey(inv)));
+}
+
+/** The attachment's record, if it has one that parses. */
+export function attachmentRecordOf(inv: Invocation<NetConf>): AttachmentRecord | undefined {
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  return dataDir === undefined ? undefined : readRecord(dataDir, attachmentKey(inv));
 }
 
 /** DEL: the attachment's record goes (best effort: a leftover record only makes doctor look twice). */

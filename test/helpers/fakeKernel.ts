@@ -124,8 +124,8 @@ export class FakeKernel implements Kernel {
     s.links.set(link.index, link);
     return { link: { ...link }, created: true };
   }
-  async createVeth(container: Ns, host: Ns, opts: { name: string; mtu?: number | undefined; mac?: string | undefined }): Promise<{ container: Link; host: Link }> {
-    const peerName = `veth${(this.nextIndex * 7919).toString(16).padStart(8, "0")}`;
+  async createVeth(container: Ns, host: Ns, opts: { name: string; peerName?: string | undefined; mtu?: number | undefined; mac?: string | undefined }): Promise<{ container: Link; host: Link }> {
+    const peerName = opts.peerName ?? `veth${(this.nextIndex * 7919).toString(16).padStart(8, "0")}`;
     this.mutate(`createVeth ${opts.name}/${peerName}`);
     const c = this.space(container);
     const h = this.space(host);

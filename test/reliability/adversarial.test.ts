@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, tetherCommand, RUNTIME_PATH, REPO_ROOT, type CniOutcome, type CniWorld } from "../helpers/binary";
 import { netnsUnavailable, type TestNetns } from "../helpers/netns";
-import { containerLeftovers, report } from "../helpers/reliability";
+import { containerLeftovers, faultsCommand, footprint, footprintDiff, report, stableFootprint } from "../helpers/reliability";
 
 const skip = netnsUnavailable();
 const TIMEOUT = 600_000;
@@ -99,6 +99,104 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     successEmpty(bashCni(w, "DEL", c, cf, { ifnameRaw: "e\\xc3\\xa90" }));
     assert.deepEqual(containerLeftovers(c), []);
     report(t, { refused: 3 });
+  });
+
+  for (const mode of ["bridge", "ptp"] as const) {
+    test(`4. ${mode}: a renamed container interface: DEL removes the host veth (and its routes) by its label; doctor finds one a DEL missed`, (t) => {
+      const w = world(t, `aren${mode[0]}`);
+      const cf = w.conf("1.1.0", mode === "ptp" ? { mode: "ptp" } : { isGateway: true });
+      const veths0 = w.nodeVeths();
+      const c = w.container("aren");
+      const result = successJson<{ interfaces: { name: string; sandbox?: string }[]; ips: { address: string }[] }>(w.cni("ADD", c, cf, { tether }));
+      const hostVeth = result.interfaces.find((i) => i.sandbox === undefined && i.name.startsWith("veth"))!.name;
+      c.exec(["ip", "link", "set", "eth0", "down"]);
+      c.exec(["ip", "link", "set", "eth0", "name", "renamed0"]);
+      successEmpty(w.cni("DEL", c, cf, { tether }));
+      assert.deepEqual(w.nodeVeths(), veths0, "the host veth stayed");
+      assert.equal(c.hasLink("renamed0"), false);
+      const v4 = result.ips[0]!.address.split("/")[0]!;
+      assert.ok(!w.node.routes(4).some((r) => r.dst === v4), `host route to ${v4} stayed`);
+      assert.deepEqual(storeFiles(w), []);
+
+      // The same leftover as a DEL that missed it leaves it (record and reservations gone, veth kept): doctor sees it by its label.
+      const c2 = w.container("aren");
+      const r2 = successJson<{ interfaces: { name: string; sandbox?: string }[] }>(w.cni("ADD", c2, cf, { tether }));
+      const hv2 = r2.interfaces.find((i) => i.sandbox === undefined && i.name.startsWith("veth"))!.name;
+      for (const f of storeFiles(w)) spawnSync("rm", ["-f", join(w.dataDir, w.network, f)]);
+      spawnSync("sh", ["-c", `rm -f ${join(w.dataDir, ".tether-attachments", w.network)}/*.json`]);
+      w.node.exec(["nft", "flush", "ruleset"]);
+      const found = cli(w, "doctor", "--data-dir", w.dataDir, "--json");
+      assert.equal(found.status, 1, found.stdout + found.stderr);
+      assert.deepEqual((JSON.parse(found.stdout) as { kind: string; subject: string }[]).map((f) => [f.kind, f.subject]), [["orphan-veth", hv2]]);
+      const fixed = cli(w, "doctor", "--data-dir", w.dataDir, "--fix");
+      assert.equal(fixed.status, 0, fixed.stdout + fixed.stderr);
+      assert.deepEqual(w.nodeVeths(), veths0);
+      void hostVeth;
+      report(t, { mode, calls: 4 });
+    });
+  }
+
+  test("5. DEL after an ADD refused for an existing CNI_IFNAME leaves that interface alone", (t) => {
+    const w = world(t, "aexist");
+    const cf = w.conf("1.1.0", { isGateway: true });
+    const c = w.container("aexist");
+    let kept = 0;
+    // A bridge, a veth whose peer is in the container too, and one whose peer sits unlabelled in the node (another plugin's).
+    for (const setup of [
+      () => c.exec(["ip", "link", "add", "eth0", "type", "bridge"]),
+      () => c.exec(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]),
+      () => {
+        w.node.exec(["ip", "link", "add", "othr0", "type", "veth", "peer", "name", "eth0", "netns", c.path]);
+      },
+    ]) {
+      setup();
+      const err = errorJson(w.cni("ADD", c, cf, { tether }));
+      assert.equal(err.code, 100);
+      successEmpty(w.cni("DEL", c, cf, { tether }));
+      assert.ok(c.hasLink("eth0"), "DEL deleted an eth0 tether never made");
+      assert.deepEqual(storeFiles(w), []);
+      c.exec(["ip", "link", "del", "eth0"]);
+      kept++;
+    }
+    report(t, { kept });
+  });
+
+  test("6. an ADD killed at each point, its namespace then removed: doctor reports whatever it holds and --fix removes it", (t) => {
+    const w = world(t, "akill");
+    const faults = faultsCommand();
+    const cf = w.conf("1.1.0", { mode: "ptp", ipMasq: true });
+    const base = stableFootprint(footprint(w.node));
+    // How many fault points a whole ADD passes.
+    const probe = w.container("akill");
+    const traced = w.cni("ADD", probe, cf, { tether: faults, env: { TETHER_FAULT_TRACE: "1" } });
+    successJson(traced);
+    const points = traced.stderr.split("\n").filter((l) => l.startsWith("tether-fault: #")).length;
+    successEmpty(w.cni("DEL", probe, cf, { tether: faults }));
+    assert.ok(points > 5, `only ${points} fault points`);
+    let withLeftovers = 0;
+    let reported = 0;
+    for (let n = 1; n <= points; n++) {
+      const c = w.container("akill");
+      const o = w.cni("ADD", c, cf, { tether: faults, env: { TETHER_FAULT_AT: String(n), TETHER_FAULT_KILL: "1" } });
+      assert.equal(o.signal, "SIGKILL", `point ${n}: ${o.stdout}${o.stderr}`);
+      c.remove();
+      const held = storeFiles(w);
+      const doctor = cli(w, "doctor", "--data-dir", w.dataDir, "--json");
+      const findings = JSON.parse(doctor.stdout || "[]") as { kind: string; detail: string }[];
+      if (held.length > 0) {
+        withLeftovers++;
+        const leak = findings.find((f) => f.kind === "leaked-attachment");
+        assert.ok(leak, `point ${n}: ${held.join(", ")} held, doctor says ${doctor.stdout}`);
+        for (const ip of held) assert.ok(leak.detail.includes(ip), `point ${n}: doctor does not name ${ip}: ${leak.detail}`);
+        reported++;
+      }
+      const fix = cli(w, "doctor", "--data-dir", w.dataDir, "--fix");
+      assert.equal(fix.status, 0, `point ${n}: ${fix.stdout}${fix.stderr}`);
+      assert.deepEqual(storeFiles(w), [], `point ${n}: reservations after doctor --fix`);
+      assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], `point ${n}: node after doctor --fix`);
+    }
+    report(t, { points, withLeftovers, reported });
+    assert.equal(reported, withLeftovers);
   });
 
   test("10. hostile store content: quoted and cut in the 102 error and in `tether ipam list`; doctor --fix handles a planted directory", (t) => {

@@ -21,7 +21,7 @@ import {
   defaultGateway,
   installFirewall,
   parseCidr,
-  recordAttachment,
+  labelHostVeth,
   runAdd,
   requestedMac,
   resultDns,
@@ -41,15 +41,15 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
   const conf = inv.conf;
   const ipam = ipamFor(inv);
   if (!ipam) throw new CniError(ErrorCode.InvalidConfig, "ipam.type: missing: ptp mode needs an IPAM");
-  return runAdd(k, inv, async ({ host, container, rollback }) => {
+  return runAdd(k, inv, async ({ host, container, rollback, hostIfname }) => {
     const ipamResult = await ipam.add();
     rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
     // ptp routes everything through a gateway: IPAM gives one, or the subnet's first address is it.
     const ips = resultIps(ipamResult, 1, defaultGateway);
     enableForwarding(k, host, ips);
 
-    const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
-    await recordAttachment(k, host, pair.host, inv, rollback);
+    const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, hostIfname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
+    await labelHostVeth(k, host, pair.host, inv);
     await configureContainerAddresses(k, container, pair.container, ips, { enableDad: conf.enabledad, noPrefixRoute: true });
     await addPointToPointRoutes(k, container, pair.container, ips);
     await addContainerRoutes(k, container, pair.container, ips, ipamResult.routes);
