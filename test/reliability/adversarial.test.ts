@@ -199,6 +199,26 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     assert.equal(reported, withLeftovers);
   });
 
+  test("9. ptp: a second network on the same subnet is refused naming the attachment whose route it would take; the first keeps its route", (t) => {
+    const w = world(t, "asub", [[{ subnet: "10.90.0.0/24" }]]);
+    const first = w.conf("1.1.0", { mode: "ptp" });
+    const second = { ...w.conf("1.1.0", { mode: "ptp" }), name: `${w.network}-2` };
+    const c1 = w.container("asub");
+    const r1 = successJson<{ interfaces: { name: string; sandbox?: string }[]; ips: { address: string }[] }>(w.cni("ADD", c1, first, { tether }));
+    const ip = r1.ips[0]!.address.split("/")[0]!;
+    const hv1 = r1.interfaces.find((i) => i.sandbox === undefined)!.name;
+    const c2 = w.container("asub");
+    const err = errorJson(w.cni("ADD", c2, second, { tether }));
+    assert.equal(err.code, 102, JSON.stringify(err));
+    assert.ok(err.msg.includes(`${w.containerId(c1)}/eth0 of network ${w.network}`), err.msg);
+    assert.deepEqual(w.node.routes(4).filter((r) => r.dst === ip).map((r) => r.dev), [hv1], "the first attachment's route");
+    assert.deepEqual(containerLeftovers(c2), []);
+    assert.ok(c1.ping("10.90.0.1", 5), "the first container lost its gateway");
+    successEmpty(w.cni("DEL", c2, second, { tether }));
+    successEmpty(w.cni("DEL", c1, first, { tether }));
+    report(t, { refused: 1 });
+  });
+
   test("10. hostile store content: quoted and cut in the 102 error and in `tether ipam list`; doctor --fix handles a planted directory", (t) => {
     const w = world(t, "ahost", [[{ subnet: "10.89.0.0/24" }]]);
     const c = w.container("ahost");
