@@ -326,6 +326,19 @@ export function declareAttachment(inv: Invocation<NetConf>, rollback: Rollback):
   const hostIfname = `veth${randomHex(4)}`;
   const dataDir = recordsDataDir(inv.raw["ipam"]);
   if (dataDir === undefined) return hostIfname;
+  // A record of the same key: an attachment that exists (this ADD will be refused) or one whose DEL
+  // never came. It is theirs as much as ours: kept (its veth name too), never removed by a rollback.
+  const existing = readRecord(dataDir, key);
+  if (existing !== undefined) {
+    if (existing.netns !== inv.env.netns) {
+      try {
+        writeRecord(dataDir, { ...existing, netns: inv.env.netns });
+      } catch (e) {
+        log.warn("attachment record not updated", { error: String(e) });
+      }
+    }
+    return existing.hostIfname;
+  }
   rollback.push("remove attachment record", () => {
     if (rollback.failedSoFar === 0) removeRecord(dataDir, key);
   });

@@ -199,6 +199,43 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     assert.equal(reported, withLeftovers);
   });
 
+  test("7. parallel ADDs and DELs of one attachment: serialised, every round ends consistent, the last DEL leaves nothing", async (t) => {
+    const w = world(t, "apar");
+    const rounds = Number(process.env["TETHER_PARALLEL_ROUNDS"] ?? "4");
+    const perKind = Number(process.env["TETHER_PARALLEL_CALLS"] ?? "12");
+    const cf = w.conf("1.1.0", { mode: "ptp", ipMasq: true });
+    const base = stableFootprint(footprint(w.node));
+    const c = w.container("apar");
+    const tag = (): string[] => w.node.exec(["nft", "list", "ruleset"]).split("\n").filter((l) => l.includes("tether:"));
+    let calls = 0;
+    const codes = new Map<string, number>();
+    for (let round = 0; round < rounds; round++) {
+      const jobs: Promise<CniOutcome>[] = [];
+      for (let i = 0; i < perKind; i++) {
+        jobs.push(w.cniAsync("ADD", c, cf, { tether }));
+        jobs.push(w.cniAsync("DEL", c, cf, { tether }));
+      }
+      for (const o of await Promise.all(jobs)) {
+        calls++;
+        const code = o.status === 0 ? "0" : String((JSON.parse(o.stdout) as { code: number }).code);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+        assert.ok(["0", "11", "100", "102"].includes(code), `unexpected outcome: ${o.stdout} ${o.stderr.slice(-500)}`);
+      }
+      const attached = c.hasLink("eth0");
+      const held = storeFiles(w).length;
+      const rules = tag().length;
+      const veths = w.nodeVeths().length;
+      const state = `round ${round}: eth0 ${attached}, reservations ${held}, rules ${rules}, host veths ${veths}`;
+      if (attached) assert.ok(held === 2 && rules > 0 && veths === 1, state);
+      else assert.ok(held === 0 && rules === 0 && veths === 0, state);
+      successEmpty(w.cni("DEL", c, cf, { tether }));
+      assert.deepEqual(containerLeftovers(c), [], `round ${round}: after the last DEL`);
+      assert.deepEqual(storeFiles(w), [], `round ${round}: reservations after the last DEL`);
+      assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], `round ${round}: node after the last DEL`);
+    }
+    report(t, { rounds, calls, outcomes: [...codes].map(([k, v]) => `${k}:${v}`).join(",") });
+  });
+
   test("9. ptp: a second network on the same subnet is refused naming the attachment whose route it would take; the first keeps its route", (t) => {
     const w = world(t, "asub", [[{ subnet: "10.90.0.0/24" }]]);
     const first = w.conf("1.1.0", { mode: "ptp" });
