@@ -80,6 +80,37 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     report(t, { calls, idLengths: "4090,4091,5000,70000" });
   });
 
+  test("2. file descriptors running out at any point of an ADD: it works, or fails with code 11 leaving nothing; nft is never taken for broken", (t) => {
+    const w = world(t, "afd");
+    const cf = w.conf("1.1.0", { mode: "ptp", ipMasq: true });
+    const base = stableFootprint(footprint(w.node));
+    const limits = (process.env["TETHER_FD_LIMITS"] ?? "20,24,28,32,36,38,40,42,44,46,48,50,52,54,56,58,60,64").split(",").map(Number);
+    const outcomes: string[] = [];
+    for (const limit of limits) {
+      const c = w.container("afd");
+      const o = bashCni(w, "ADD", c, cf, { ulimit: limit });
+      if (o.status === 0) {
+        outcomes.push(`${limit}:ok`);
+        successJson(o);
+        assert.doesNotMatch(w.node.tryExec(["iptables-save", "-t", "nat"]).stdout, /TETHER-/, `ulimit ${limit}: masquerade fell back to iptables`);
+        successEmpty(w.cni("DEL", c, cf, { tether }));
+      } else {
+        const err = errorJson(o);
+        // "before": refused before anything was made; "during": failed half way and undone.
+        outcomes.push(`${limit}:${err.code}${/before the ADD began/.test(err.msg) ? "before" : "during"}`);
+        assert.equal(err.code, 11, `ulimit ${limit}: ${JSON.stringify(err)}`);
+        assert.match(err.msg, /file descriptors/);
+        assert.doesNotMatch(err.msg, /could not be undone/, `ulimit ${limit}: ${err.msg}`);
+      }
+      assert.deepEqual(containerLeftovers(c), [], `ulimit ${limit}: container`);
+      assert.deepEqual(storeFiles(w), [], `ulimit ${limit}: reservations`);
+      assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], `ulimit ${limit}: node`);
+    }
+    report(t, { outcomes: outcomes.join(",") });
+    // Every path was taken: refused at once, undone half way, done.
+    for (const kind of [":11before", ":11during", ":ok"]) assert.ok(outcomes.some((o) => o.endsWith(kind)), `no ${kind} among ${outcomes.join(",")}`);
+  });
+
   test("3. an interface name that is not UTF-8 is refused with code 4 naming CNI_IFNAME, nothing made", (t) => {
     const w = world(t, "autf");
     const c = w.container("autf");
