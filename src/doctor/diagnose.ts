@@ -4,6 +4,7 @@
  * what removing it takes.
  */
 import { attachmentTag, networkTag, type RuleTags } from "../firewall/key";
+import { listingText } from "../util/quote";
 import type { AttachmentRecord } from "../plugins/attachmentRecord";
 import { hostVethTags, peerGone } from "../plugins/hostVeth";
 import type { Link } from "../plugins/kernel";
@@ -43,7 +44,7 @@ export function diagnose(s: Snapshot): Finding[] {
     const veths = s.links.filter((l) => hostVethTags(l)?.attachment === tag).map((l) => l.name);
     out.push({
       kind: "leaked-attachment",
-      subject: `${record.network} ${record.containerId}/${record.ifname}`,
+      subject: `${record.network} ${listingText(record.containerId)}/${listingText(record.ifname)}`,
       detail: `its network namespace ${record.netns || "(none)"} is gone; holds ${addresses.length > 0 ? addresses.join(", ") : "no address"}${veths.length > 0 ? `, host veth ${veths.join(", ")}` : ""}`,
       action: "release its addresses, remove its firewall rules, host veth and record (or have the runtime DEL it)",
       dataDir,

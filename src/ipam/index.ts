@@ -105,7 +105,7 @@ function allocateInSet(
   if (dup !== undefined) {
     throw new CniError(
       ErrorCode.AddressUnavailable,
-      `${formatIp(dup)} has been allocated to ${owner.containerId}/${owner.ifname}, duplicate allocation is not allowed`,
+      `${formatIp(dup)} has been allocated to ${listingText(owner.containerId)}/${owner.ifname}, duplicate allocation is not allowed`,
     );
   }
   for (const c of freeCandidates(set, store.lastReserved(setIndex), (ip) => taken.has(ip))) {
@@ -192,7 +192,7 @@ export function check(cfg: StoreConfig, opts: ReleaseOptions): string[] {
   if (held.length === 0) {
     throw new CniError(
       ErrorCode.CheckFailed,
-      `no IP address reserved for container ${owner.containerId} interface ${owner.ifname} in network ${cfg.network}`,
+      `no IP address reserved for container ${listingText(owner.containerId)} interface ${owner.ifname} in network ${cfg.network}`,
     );
   }
   return held.map(formatIp);
