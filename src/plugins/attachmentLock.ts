@@ -1,7 +1,7 @@
 /**
  * One attachment's calls one at a time: ADD, DEL and CHECK of the same (network, container id,
  * ifname) hold an flock on
- *   /run/tether/locks/<network>/<attachment tag>.lock     (0700 directories, 0600 file)
+ *   /run/tether/locks/<network tag>/<attachment tag>.lock     (0700 directories, 0600 file)
  * The spec says a runtime never overlaps them; runtimes have bugs, and an ADD racing its own DEL
  * ends with reservations or rules no interface matches. Serialised, the last call wins cleanly.
  * /run is a tmpfs: nothing outlives a reboot. A DEL that worked removes the file while holding it;
@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
 import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
-import { attachmentTag, type AttachmentKey } from "../firewall/key";
+import { attachmentTag, networkTag, type AttachmentKey } from "../firewall/key";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
 import { log } from "../util/log";
 import { ownedDirProblem } from "../util/ownedDir";
@@ -29,7 +29,8 @@ function ensureDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EEXIST") throw new CniError(ErrorCode.IoFailure, `cannot create the attachment lock directory ${dir}: ${code ?? String(e)}`, undefined, { cause: e });
   }
   const problem = ownedDirProblem(dir, "attachment lock directory", 0o022);
   if (problem !== undefined) throw new CniError(ErrorCode.IoFailure, problem.message, undefined, { cause: problem.cause });
@@ -45,9 +46,14 @@ export async function withAttachmentLock<T>(key: AttachmentKey, fn: () => Promis
   const root = opts.root ?? ATTACHMENT_LOCK_ROOT;
   const timeoutMs = opts.timeoutMs ?? ATTACHMENT_LOCK_TIMEOUT_MS;
   const parent = join(root, "..");
-  fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
+  try {
+    fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, `cannot create ${parent}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
+  }
   ensureDir(root);
-  const dir = join(root, key.network);
+  // The network's tag, not its name: any name fits, and none can leave the directory.
+  const dir = join(root, networkTag(key.network));
   ensureDir(dir);
   const path = join(dir, `${attachmentTag(key)}.lock`);
   const fd = acquire(path, timeoutMs);
