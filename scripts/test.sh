@@ -11,6 +11,7 @@ fi
 bash scripts/setup.sh
 rm -rf build
 npx tsc -p tsconfig.json
+bash scripts/lint.sh
 bash scripts/build.sh --selftest --faults
 
 mapfile -t files < <(find build/test -name '*.test.js' | sort)

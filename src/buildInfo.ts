@@ -1,3 +1,6 @@
+import { lazy } from "./util/lazy";
+
+const nodeSeaModule = lazy(() => require("node:sea") as { isSea(): boolean });
 /** Facts baked in by scripts/build (esbuild `define`); absent when running the compiled sources. */
 declare const __TETHER_BUILD__: { version: string; commit: string; date: string } | undefined;
 
@@ -11,8 +14,7 @@ export interface BuildInfo {
 
 function isSea(): boolean {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require("node:sea") as { isSea(): boolean }).isSea();
+    return nodeSeaModule().isSea();
   } catch {
     return false;
   }

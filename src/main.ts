@@ -2,6 +2,14 @@
 import { basename } from "node:path";
 import type { Io } from "./cni/dispatch";
 import { readAllStdin, writeAll } from "./cni/stdio";
+import { lazy } from "./util/lazy";
+
+const versionModule = lazy(() => require("./cni/version") as typeof import("./cni/version"));
+const dispatchModule = lazy(() => require("./cni/dispatch") as typeof import("./cni/dispatch"));
+const logModule = lazy(() => require("./util/log") as typeof import("./util/log"));
+const ipamPluginModule = lazy(() => require("./plugins/ipamPlugin") as typeof import("./plugins/ipamPlugin"));
+const tetherModule = lazy(() => require("./plugins/tether") as typeof import("./plugins/tether"));
+const cliModule = lazy(() => require("./cli/index") as typeof import("./cli/index"));
 
 /**
  * Run as the IPAM plugin when exec'd under the name `tether-ipam` (the install's link: argv[0] keeps
@@ -16,8 +24,7 @@ async function main(): Promise<number> {
   const env = process.env;
   if (env["CNI_COMMAND"] === "VERSION") {
     // The cheapest path of all (runtimes ask it often): nothing but the version module.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { versionReply } = require("./cni/version") as typeof import("./cni/version");
+    const { versionReply } = versionModule();
     let stdin: Buffer | undefined;
     try {
       stdin = readAllStdin();
@@ -28,8 +35,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if ((env["CNI_COMMAND"] ?? "") !== "") {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { dispatch } = require("./cni/dispatch") as typeof import("./cni/dispatch");
+    const { dispatch } = dispatchModule();
     const io: Io = {
       env,
       readStdin: readAllStdin,
@@ -37,19 +43,15 @@ async function main(): Promise<number> {
       // process.hrtime, not performance.now(): the `performance` global loads perf_hooks (~2 ms).
       now: () => Number(process.hrtime.bigint()) / 1e6,
     };
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require("./util/log") as typeof import("./util/log")).log.configure({}, env["TETHER_LOG_LEVEL"]);
+    logModule().log.configure({}, env["TETHER_LOG_LEVEL"]);
     if (invokedAsIpam(env)) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { ipamPlugin } = require("./plugins/ipamPlugin") as typeof import("./plugins/ipamPlugin");
+      const { ipamPlugin } = ipamPluginModule();
       return dispatch(io, ipamPlugin);
     }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { tetherPlugin } = require("./plugins/tether") as typeof import("./plugins/tether");
+    const { tetherPlugin } = tetherModule();
     return dispatch(io, tetherPlugin);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { runCli } = require("./cli/index") as typeof import("./cli/index");
+  const { runCli } = cliModule();
   return runCli(process.argv.slice(2), { out: (t) => writeAll(1, t), err: (t) => writeAll(2, t) });
 }
 

@@ -3,6 +3,9 @@ import { log } from "../util/log";
 import { Agent } from "./agent";
 import { nodeInformer } from "./kube";
 import type { AgentOptions } from "./options";
+import { lazy } from "../util/lazy";
+
+const nodeV8Module = lazy(() => require("node:v8") as typeof import("node:v8"));
 
 export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Promise<number> {
   // V8 for a small long-running process: the young generation stays at its initial 2 x 1 MiB instead
@@ -12,7 +15,7 @@ export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Prom
   // peak RSS ~106 -> ~75 MiB, CPU per event about the same. Set at run time: the single executable
   // takes no V8 flags on its command line, NODE_OPTIONS refuses the first, and V8 reads both when it
   // sizes the heap, not only at start.
-  (require("node:v8") as typeof import("node:v8")).setFlagsFromString("--semi-space-growth-factor=1 --optimize-for-size");
+  nodeV8Module().setFlagsFromString("--semi-space-growth-factor=1 --optimize-for-size");
   log.bind({ component: "agent", node: opts.nodeName });
   let agent: Agent;
   try {

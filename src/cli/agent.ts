@@ -3,6 +3,10 @@ import { Command } from "commander";
 import { buildInfo } from "../buildInfo";
 import { AGENT_DEFAULTS, AgentUsageError, type RawAgentFlags, agentOptions } from "../agent/options";
 import type { CliIo, CliStatus } from "./index";
+import { lazy } from "../util/lazy";
+
+const logModule = lazy(() => require("../util/log") as typeof import("../util/log"));
+const agentModule = lazy(() => require("../agent/index") as typeof import("../agent/index"));
 
 export function agentCommand(io: CliIo, status: CliStatus): Command {
   return new Command("agent")
@@ -18,8 +22,7 @@ export function agentCommand(io: CliIo, status: CliStatus): Command {
     .option("--ipam-data-dir <dir>", "IPAM data directory written into the conflist (default: tether-ipam's)")
     .option("--mtu <mtu>", "MTU of pod interfaces written into the conflist")
     .action(async (raw: RawAgentFlags) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { log } = require("../util/log") as typeof import("../util/log");
+      const { log } = logModule();
       log.configure({ level: "info" }, process.env["TETHER_LOG_LEVEL"]);
       let opts;
       try {
@@ -31,8 +34,7 @@ export function agentCommand(io: CliIo, status: CliStatus): Command {
         status.code = 2;
         return;
       }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { runAgent } = require("../agent/index") as typeof import("../agent/index");
+      const { runAgent } = agentModule();
       status.code = await runAgent(opts, process.env);
     });
 }

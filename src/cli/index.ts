@@ -2,10 +2,16 @@
 import { Command, CommanderError } from "commander";
 import { buildInfo } from "../buildInfo";
 import { SUPPORTED_VERSIONS } from "../cni/version";
+import { lazy } from "../util/lazy";
+
+const ipamModule = lazy(() => require("./ipam") as typeof import("./ipam"));
+const networkModule = lazy(() => require("./network") as typeof import("./network"));
+const doctorModule = lazy(() => require("./doctor") as typeof import("./doctor"));
+const agentModule = lazy(() => require("./agent") as typeof import("./agent"));
 
 export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
+  out: (text: string) => void;
+  err: (text: string) => void;
 }
 
 function versionCommand(io: CliIo): Command {
@@ -55,18 +61,14 @@ export function buildProgram(io: CliIo, status: CliStatus = { code: 0 }): Comman
     program.addCommand(inherit(cmd, program));
   };
   addSubcommand(versionCommand(io));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ipamCli = require("./ipam") as typeof import("./ipam");
+  const ipamCli = ipamModule();
   addSubcommand(ipamCli.ipamCommand(io, status));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const networkCli = require("./network") as typeof import("./network");
+  const networkCli = networkModule();
   addSubcommand(networkCli.statusCommand(io, status));
   addSubcommand(networkCli.execCommand(io, status));
   addSubcommand(networkCli.gcCommand(io, status));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  addSubcommand((require("./doctor") as typeof import("./doctor")).doctorCommand(io, status));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  addSubcommand((require("./agent") as typeof import("./agent")).agentCommand(io, status));
+  addSubcommand(doctorModule().doctorCommand(io, status));
+  addSubcommand(agentModule().agentCommand(io, status));
   program.command("help [command]", { hidden: true }).action((name?: string) => {
     const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
     io.out((sub ?? program).helpInformation());

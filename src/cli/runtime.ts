@@ -62,7 +62,7 @@ export function listVersion(o: Record<string, unknown>, source: string, supporte
   const versions = o["cniVersions"];
   if (versions === undefined) return declared;
   if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) throw new Error(`${source}: cniVersions must be an array of strings`);
-  const candidates = [...(versions as string[]), ...(o["cniVersion"] === undefined ? [] : [declared])];
+  const candidates = [...versions, ...(o["cniVersion"] === undefined ? [] : [declared])];
   const common = candidates.filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
   return common.at(-1) ?? declared;
 }

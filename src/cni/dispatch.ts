@@ -90,7 +90,7 @@ export function validateNetns(path: string, allowOwn: boolean): void {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} cannot be opened (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   let fsType: number | undefined;
   try {

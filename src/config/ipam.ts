@@ -36,9 +36,7 @@ export function canonicalKeys(value: unknown, names: readonly string[]): unknown
 /** Go decodes an empty string into a nil net.IP; containerd sends "" for unset range fields. */
 function dropEmpty(value: unknown, keys: readonly string[]): unknown {
   if (!isRecord(value)) return value;
-  const out = { ...value };
-  for (const k of keys) if (out[k] === "") delete out[k];
-  return out;
+  return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(v === "" && keys.includes(k))));
 }
 
 const RANGE_KEYS = ["subnet", "rangeStart", "rangeEnd", "gateway"] as const;
@@ -285,7 +283,7 @@ export function loadStaticIpamConfig(
   let addresses: StaticIpamConfig["addresses"] = (ipam.addresses ?? []).map((a) =>
     a.gateway === undefined ? { address: a.address } : { address: a.address, gateway: a.gateway },
   );
-  const fromEnv = cniArgs.ips.map((t) => ({ address: staticCidr(t, "CNI_ARGS IP") }) as { address: string; gateway?: string });
+  const fromEnv: { address: string; gateway?: string }[] = cniArgs.ips.map((t) => ({ address: staticCidr(t, "CNI_ARGS IP") }));
   for (const [i, gw] of (cniArgs.gateways ?? []).entries()) {
     const g = gw.trim();
     if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${JSON.stringify(gw)} is not an IP address`);

@@ -4,6 +4,9 @@
  * all go through src/netlink, never through a binary.
  */
 import { findTool } from "./tools";
+import { lazy } from "../util/lazy";
+
+const nodeChildProcessModule = lazy(() => require("node:child_process") as typeof import("node:child_process"));
 
 export { findTool } from "./tools";
 
@@ -38,8 +41,7 @@ export function runTool(tool: string, args: readonly string[], input?: string): 
   if (path === undefined) return undefined;
   // node:child_process (with net, dgram and the stream modules) loads only when a rule is written:
   // an ADD without ipMasq or spoof checks never pays for it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  const { spawnSync } = nodeChildProcessModule();
   const r = spawnSync(path, args, {
     input: input ?? "",
     encoding: "utf8",

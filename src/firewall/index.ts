@@ -6,6 +6,9 @@
 import { withFaultPoints } from "../util/faults";
 import type { AttachmentKey, RuleTags } from "./key";
 import type { SpoofCheckSpec } from "./nftables";
+import { lazy } from "../util/lazy";
+
+const systemModule = lazy(() => require("./system") as typeof import("./system"));
 
 export type { AttachmentKey, RuleTags } from "./key";
 export type { SpoofCheckSpec, NftFamily } from "./nftables";
@@ -38,8 +41,7 @@ export function chooseMasqBackend(configured: MasqBackend | undefined, nftWorks:
 
 /** The firewall of this machine (nft / iptables), loaded on first use. */
 export function realFirewall(): Firewall {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fw = (require("./system") as typeof import("./system")).systemFirewall;
+  const fw = systemModule().systemFirewall;
   // Tests only (src/util/faults.ts): identity in dist/tether.
   return withFaultPoints(fw, "firewall", ["addMasquerade", "addSpoofCheck"]);
 }

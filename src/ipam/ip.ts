@@ -14,8 +14,6 @@ export function bitsOf(family: Family): number {
   return family === 4 ? 32 : 128;
 }
 
-const V4_MAPPED_PREFIX = 0xffffn << 32n;
-
 function parseV4(text: string): bigint | undefined {
   const parts = text.split(".");
   if (parts.length !== 4) return undefined;

@@ -7,6 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isIPv6 } from "../util/ipText";
 import { K8sConfigError } from "./errors";
+import { lazy } from "../util/lazy";
+
+const jsYamlModule = lazy(() => require("js-yaml") as typeof import("js-yaml"));
 
 export { K8sConfigError } from "./errors";
 
@@ -91,8 +94,7 @@ function base64Field(m: Yaml, key: string, field: string): Buffer | undefined {
 
 /** Reads a kubeconfig; relative file paths in it are relative to the file's directory (as kubectl does). */
 export function loadKubeconfig(file: string): ClusterConfig {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const yaml = require("js-yaml") as typeof import("js-yaml");
+  const yaml = jsYamlModule();
   const text = readFile(file, "kubeconfig").toString("utf8");
   let doc: unknown;
   try {

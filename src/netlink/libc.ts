@@ -3,6 +3,9 @@
  * enter a namespace or take a lock (VERSION, STATUS) never load the FFI.
  */
 import { constants as osConstants } from "node:os";
+import { lazy } from "../util/lazy";
+
+const koffiModule = lazy(() => require("koffi") as typeof import("koffi"));
 
 export const CLONE_NEWNET = 0x40000000;
 export const LOCK_SH = 1;
@@ -44,8 +47,7 @@ let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = require("koffi") as typeof import("koffi");
+  const koffi = koffiModule();
   const lib = koffi.load("libc.so.6");
   const setns = lib.func("int setns(int fd, int nstype)") as (fd: number, nstype: number) => number;
   const flock = lib.func("int flock(int fd, int op)") as (fd: number, op: number) => number;

@@ -13,27 +13,15 @@ import type { MessageInfo } from "netlink/dist/raw";
 import { constants as osConstants } from "node:os";
 import { NetlinkError } from "./errors";
 import { enterSync } from "./netns";
+import { lazy } from "../util/lazy";
 
 export type RawMessage = NetlinkStructs.NetlinkMessage;
-type CoreModule = typeof NetlinkCore;
-type StructsModule = typeof NetlinkStructs;
-
-let coreModule: CoreModule | undefined;
-let structsModule: StructsModule | undefined;
 
 /** The package's socket layer (loads the native binding). */
-function netlinkCore(): CoreModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  coreModule ??= require("netlink/dist/netlink") as CoreModule;
-  return coreModule;
-}
+const netlinkCore = lazy(() => require("netlink/dist/netlink") as typeof NetlinkCore);
 
 /** The package's attribute / struct helpers (plain JS, no native code). */
-export function netlinkStructs(): StructsModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  structsModule ??= require("netlink/dist/structs") as StructsModule;
-  return structsModule;
-}
+export const netlinkStructs = lazy(() => require("netlink/dist/structs") as typeof NetlinkStructs);
 
 /** NETLINK_ROUTE (linux/netlink.h). */
 const NETLINK_ROUTE = 0;

@@ -15,6 +15,10 @@ import {
 import { allocate, check, gc, release } from "../ipam/index";
 import { staticAdd, staticCheck } from "../ipam/static";
 import { BUILTIN_IPAM, type Ipam } from "./ipam";
+import { lazy } from "../util/lazy";
+
+const statusModule = lazy(() => require("./status") as typeof import("./status"));
+const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
 
 function netconfOf(raw: Record<string, unknown>): IpamNetConf {
   return { name: raw["name"], cniVersion: raw["cniVersion"], ipam: raw["ipam"], runtimeConfig: raw["runtimeConfig"], args: raw["args"] };
@@ -90,10 +94,8 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
       gc(storeConfig(), valid);
     },
     async status(): Promise<void> {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { assertReady } = require("./status") as typeof import("./status");
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      assertReady((require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(raw));
+      const { assertReady } = statusModule();
+      assertReady(ipamStatusModule().builtinIpamProblems(raw));
     },
   };
 }

@@ -5,6 +5,9 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
+import { lazy } from "../util/lazy";
+
+const nodeChildProcessModule = lazy(() => require("node:child_process") as typeof import("node:child_process"));
 
 /** The first regular file named `type` in the CNI_PATH directories. */
 export function findPlugin(type: string, dirs: readonly string[], field = "ipam.type"): string {
@@ -35,8 +38,7 @@ export function execPlugin(
   args: readonly string[] = [],
 ): unknown {
   // Loaded here: only delegated IPAM pays for node:child_process.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  const { spawnSync } = nodeChildProcessModule();
   const res = spawnSync(path, args, {
     input: stdin,
     env: { ...env, CNI_COMMAND: command },

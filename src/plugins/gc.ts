@@ -44,7 +44,7 @@ async function removeStaleHostVeths(k: Kernel, network: string, valid: readonly 
   const host = await k.open();
   try {
     const stale = staleHostVeths(await k.listLinks(host), network, valid);
-    const failures = await runAllSteps(stale.map((l) => ({ what: `delete ${l.name}`, run: async () => void (await k.deleteLink(host, l.index)) })));
+    const failures = await runAllSteps(stale.map((l) => ({ what: `delete ${l.name}`, run: async () => { await k.deleteLink(host, l.index); } })));
     if (failures.length > 0) throw new Error(failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; "));
   } finally {
     k.close(host);

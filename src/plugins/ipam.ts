@@ -9,6 +9,9 @@ import type { IpamResult } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
 import { execPlugin, findPlugin } from "./delegate";
+import { lazy } from "../util/lazy";
+
+const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
 
 export interface Ipam {
   readonly type: string;
@@ -28,8 +31,7 @@ export function ipamFor(inv: Invocation<NetConf>): Ipam | undefined {
 }
 
 function builtinIpam(inv: Invocation<NetConf>): Ipam {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const impl = require("./builtinIpam") as typeof import("./builtinIpam");
+  const impl = builtinIpamModule();
   return impl.builtinIpam(inv);
 }
 

@@ -8,6 +8,10 @@ import type { Result } from "../cni/types";
 import { configError } from "../config/common";
 import { IPAM_TYPE, NETWORK_NAME } from "../config/ipam";
 import { builtinIpam, validateBuiltinIpam } from "./builtinIpam";
+import { lazy } from "../util/lazy";
+
+const statusModule = lazy(() => require("./status") as typeof import("./status"));
+const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
 
 /** What dispatch hands the handlers: the raw request is all the built-in IPAM needs. */
 export interface IpamPluginConf {
@@ -48,9 +52,7 @@ export const ipamPlugin: PluginSpec<IpamPluginConf> = {
   handlers: () => ipamHandlers,
   async status({ raw }) {
     loadIpamPluginConfig(raw, "STATUS");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { assertReady } = require("./status") as typeof import("./status");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    assertReady((require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(raw));
+    const { assertReady } = statusModule();
+    assertReady(ipamStatusModule().builtinIpamProblems(raw));
   },
 };

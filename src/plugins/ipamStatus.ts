@@ -7,6 +7,9 @@ import { accessSync, lstatSync, constants as fsConstants } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { exhaustedRangeSets } from "../ipam/pool";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets, rangeSetText } from "../ipam/rangeSet";
+import { lazy } from "../util/lazy";
+
+const ipamModule = lazy(() => require("../config/ipam") as typeof import("../config/ipam"));
 
 const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 const RANGE_KEYS = new Set(["subnet", "rangeStart", "rangeEnd", "gateway"]);
@@ -68,8 +71,7 @@ function poolView(raw: Record<string, unknown>): PoolView | undefined {
   if (isRecord(ipam) && ipam["addresses"] !== undefined) return undefined; // static: nothing to run out of
   const plain = plainPoolView(raw);
   if (plain !== undefined) return plain;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadIpamConfig, isStaticIpam } = require("../config/ipam") as typeof import("../config/ipam");
+  const { loadIpamConfig, isStaticIpam } = ipamModule();
   if (isStaticIpam(ipam)) return undefined;
   const cfg = loadIpamConfig({ name: raw["name"], cniVersion: raw["cniVersion"], ipam }, [], { requireRanges: false });
   return { network: cfg.network, dataDir: cfg.dataDir, rangeSets: cfg.rangeSets };

@@ -3,6 +3,9 @@
  * src/netlink, and unit tests substitute a fake that can fail at any step.
  */
 import { withFaultPoints } from "../util/faults";
+import { lazy } from "../util/lazy";
+
+const netlinkKernelModule = lazy(() => require("./netlinkKernel") as typeof import("./netlinkKernel"));
 
 export interface Link {
   index: number;
@@ -119,8 +122,7 @@ export async function openIfPresent(k: Kernel, path: string, options?: { allowOw
 
 /** The real kernel, loaded on first use (commands that never touch the kernel never load netlink). */
 export function realKernel(): Kernel {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const k = (require("./netlinkKernel") as typeof import("./netlinkKernel")).netlinkKernel;
+  const k = netlinkKernelModule().netlinkKernel;
   // Tests only (src/util/faults.ts): identity in dist/tether.
   return withFaultPoints(k, "kernel", KERNEL_CHANGES);
 }

@@ -43,7 +43,8 @@ class NetlinkNs implements Ns {
 }
 
 function rtnl(ns: Ns): Rtnl {
-  return (ns as NetlinkNs).rtnl;
+  if (ns instanceof NetlinkNs) return ns.rtnl;
+  throw new Error("a namespace handle not opened by the netlink kernel");
 }
 
 function toLink(l: LinkInfo): Link {

@@ -11,6 +11,11 @@ import type { CniEnv } from "../cni/env";
 import { ID_PATTERN } from "../cni/env";
 import { CniError, ErrorCode } from "../cni/errors";
 import { iptablesTools } from "../firewall/tools";
+import { lazy } from "../util/lazy";
+
+const toolsModule = lazy(() => require("../firewall/tools") as typeof import("../firewall/tools"));
+const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
+const delegateModule = lazy(() => require("./delegate") as typeof import("./delegate"));
 
 /** What STATUS reads of a tether config. */
 export interface StatusView {
@@ -136,8 +141,7 @@ export const hostProbe: HostProbe = {
     return existsSync(join(dir, "bridge")) ? "bridge" : "other";
   },
   hasTool(name) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require("../firewall/tools") as typeof import("../firewall/tools")).findTool(name) !== undefined;
+    return toolsModule().findTool(name) !== undefined;
   },
 };
 
@@ -154,11 +158,9 @@ export async function tetherStatus(req: StatusRequest, probe: HostProbe = hostPr
   const problems = hostProblems(view, probe);
   let delegateDetails: string | undefined;
   if (view.ipamType === "tether-ipam") {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    problems.push(...(require("./ipamStatus") as typeof import("./ipamStatus")).builtinIpamProblems(req.raw));
+    problems.push(...ipamStatusModule().builtinIpamProblems(req.raw));
   } else if (view.ipamType !== undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { execPlugin, findPlugin } = require("./delegate") as typeof import("./delegate");
+    const { execPlugin, findPlugin } = delegateModule();
     try {
       execPlugin(findPlugin(view.ipamType, req.env.path), "STATUS", req.stdin, process.env);
     } catch (e) {

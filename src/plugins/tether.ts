@@ -4,15 +4,22 @@ import type { Handlers, PluginSpec } from "../cni/dispatch";
 import { describeCauses } from "../cni/errors";
 import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
+import { lazy } from "../util/lazy";
+
+const netconfModule = lazy(() => require("../config/netconf") as typeof import("../config/netconf"));
+const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
+const ptpModule = lazy(() => require("./ptp") as typeof import("./ptp"));
+const bridgeModule = lazy(() => require("./bridge") as typeof import("./bridge"));
+const statusModule = lazy(() => require("./status") as typeof import("./status"));
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 export const tetherPlugin: PluginSpec<NetConf> = {
   // zod and the schemas load only once a command needs a config (not for VERSION).
   loadConfig(raw, command) {
-    const conf = (require("../config/netconf") as typeof import("../config/netconf")).loadNetConf(raw);
+    const conf = netconfModule().loadNetConf(raw);
     // The built-in IPAM's section too, before any work: a bad one must not leave a bridge behind.
-    if (conf.ipam?.type === "tether-ipam") (require("./builtinIpam") as typeof import("./builtinIpam")).validateBuiltinIpam(raw, command);
+    if (conf.ipam?.type === "tether-ipam") builtinIpamModule().validateBuiltinIpam(raw, command);
     return conf;
   },
   onConfig(conf: NetConf, env: CniEnv): void {
@@ -22,11 +29,9 @@ export const tetherPlugin: PluginSpec<NetConf> = {
   handlers(conf: NetConf): Handlers<NetConf> {
     // Each mode is required on demand so an invocation loads only what it runs.
     if (conf.mode === "ptp") {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return (require("./ptp") as typeof import("./ptp")).ptpHandlers;
+      return ptpModule().ptpHandlers;
     }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require("./bridge") as typeof import("./bridge")).bridgeHandlers;
+    return bridgeModule().bridgeHandlers;
   },
   status(req) {
     // STATUS skips loadConfig (cost): take the log settings from the raw config when they look right.
@@ -36,8 +41,7 @@ export const tetherPlugin: PluginSpec<NetConf> = {
     const level = typeof logOptions.level === "string" && (LEVELS as readonly string[]).includes(logOptions.level) ? (logOptions.level as (typeof LEVELS)[number]) : undefined;
     log.configure({ ...(file !== undefined ? { file } : {}), ...(level !== undefined ? { level } : {}) }, process.env["TETHER_LOG_LEVEL"]);
     log.bind({ command: req.env.command, containerId: req.env.containerId, ifname: req.env.ifname, network: String(req.raw["name"]) });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require("./status") as typeof import("./status")).tetherStatus(req);
+    return statusModule().tetherStatus(req);
   },
   onDone({ command, ok, ms, error }): void {
     if (ok) log.info(`${command} done`, { durationMs: Math.round(ms * 10) / 10 });

@@ -18,6 +18,9 @@ import * as path from "node:path";
 import * as sea from "node:sea";
 import { replaceFile } from "../util/replaceFile.js";
 import { cacheFileName, seaManifest, type NativeName, type NativeSpec } from "./manifest.js";
+import { lazy } from "../util/lazy";
+
+const nodeCryptoModule = lazy(() => require("node:crypto") as typeof import("node:crypto"));
 
 /** Where a native addon came from, for the self-test and for diagnostics. */
 export interface NativeOrigin {
@@ -108,7 +111,7 @@ export function materializeNative(
 /** Checks the bytes against the build-time hash, writes a temp file beside `file`, renames it over. */
 function writeVerified(file: string, spec: NativeSpec, bytes: Uint8Array): void {
   // Loaded only here: hashing is a first-use cost, never a per-call one.
-  const crypto = require("node:crypto") as typeof import("node:crypto");
+  const crypto = nodeCryptoModule();
   const digest = crypto.createHash("sha256").update(bytes).digest("hex");
   if (bytes.byteLength !== spec.size || digest !== spec.sha256) {
     throw new NativeAssetMismatchError(

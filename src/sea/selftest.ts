@@ -3,6 +3,11 @@
  * hidden human-CLI command such as `tether version --natives`; never on the CNI path.
  */
 import { nativeOrigin, type NativeOrigin } from "./nativeCache.js";
+import { lazy } from "../util/lazy";
+
+const koffiModule = lazy(() => require("koffi") as typeof import("koffi"));
+const netlinkModule = lazy(() => require("netlink") as typeof import("netlink"));
+const netlinkPackageJson = lazy(() => require("netlink/package.json") as { version: string });
 
 export interface NativeReport {
   readonly version: string;
@@ -17,15 +22,15 @@ export interface NativesSelfTest {
 }
 
 export function loadNativesForSelfTest(): NativesSelfTest {
-  const koffi = require("koffi") as typeof import("koffi");
+  const koffi = koffiModule();
   const getpid = koffi.load("libc.so.6").func("int getpid()") as () => number;
   const pid = getpid();
   if (pid !== process.pid) throw new Error(`koffi getpid() returned ${pid}, expected ${process.pid}`);
 
-  const netlink = require("netlink") as typeof import("netlink");
+  const netlink = netlinkModule();
   const rt = netlink.createRtNetlink();
   rt.socket.close();
-  const netlinkVersion = (require("netlink/package.json") as { version: string }).version;
+  const netlinkVersion = netlinkPackageJson().version;
 
   return {
     koffi: { version: koffi.version, check: `getpid()=${pid}`, origin: nativeOrigin("koffi") },

@@ -4,10 +4,14 @@
  * entry. Stands in until the human CLI grows `tether version --natives`.
  */
 import { writeSync } from "node:fs";
+import { lazy } from "../util/lazy";
+
+const selftestModule = lazy(() => require("./selftest.js") as typeof import("./selftest.js"));
 
 if (process.argv[2] === "__natives-selftest") {
-  const { loadNativesForSelfTest } = require("./selftest.js") as typeof import("./selftest.js");
+  const { loadNativesForSelfTest } = selftestModule();
   writeSync(1, JSON.stringify(loadNativesForSelfTest()) + "\n");
 } else {
+  // eslint-disable-next-line no-restricted-syntax -- the entry itself: main runs on this branch only
   require("../main.js");
 }

@@ -4,6 +4,9 @@
  * default level (warn) and should not pay for loading it.
  */
 import type { Logger as PinoLogger } from "pino";
+import { lazy } from "./lazy";
+
+const pinoModule = lazy(() => require("pino") as typeof import("pino"));
 
 export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 export type Level = keyof typeof LEVELS;
@@ -46,8 +49,7 @@ export class Log {
 
   private logger(): PinoLogger {
     if (!this.pino) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const pino = require("pino") as typeof import("pino");
+      const pino = pinoModule();
       const dest = this.options.file
         ? pino.destination({ dest: this.options.file, sync: true, append: true, mkdir: true })
         : pino.destination({ dest: 2, sync: true });

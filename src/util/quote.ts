@@ -43,6 +43,5 @@ export function listingText(text: string, max: number = DEFAULT_MAX): string {
 export function printable(text: string, max = 1000): string {
   const chars = Array.from(text);
   const cut = chars.length > max ? chars.slice(0, max).join("") + `… (${chars.length - max} more characters)` : text;
-  // eslint-disable-next-line no-control-regex
   return cut.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

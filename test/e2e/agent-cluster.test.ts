@@ -25,8 +25,7 @@ const DEBIAN_PORTMAP_DIR = "/usr/lib/cni";
 const skip = netnsUnavailable() ?? (isExecutableFile(DIST_BIN) ? undefined : `${DIST_BIN} is not built (bash scripts/build.sh)`);
 
 /** The routes node `self` must have: every other registered node's CIDRs via its addresses. */
-function expectedRoutes(self: ClusterNode, others: { cidrs: string[]; v4: string; v6: string }[]): string[] {
-  void self;
+function expectedRoutes(_self: ClusterNode, others: { cidrs: string[]; v4: string; v6: string }[]): string[] {
   return others.flatMap((o) => o.cidrs.map((c) => `${c} via ${c.includes(":") ? o.v6 : o.v4}`)).sort();
 }
 
@@ -39,7 +38,7 @@ function startPeerServer(nsName: string, port: number): Promise<ChildProcess> {
   const script = `const net=require("net");const s=net.createServer(c=>c.end(c.remoteAddress.replace(/^::ffff:/,"")+"\\n"));s.listen(${port},"::",()=>console.log("listening"));`;
   const child = spawn("ip", ["netns", "exec", nsName, process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
-    child.stdout!.once("data", () => resolve(child));
+    child.stdout.once("data", () => resolve(child));
     child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
   });
 }

@@ -88,7 +88,7 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     const br = w.node.link("tether0");
     assert.equal(br.linkinfo?.info_kind, "bridge");
     assert.equal(br.linkinfo?.info_data?.["vlan_filtering"], 0);
-    assert.ok(!br.flags.includes("PROMISC"), `bridge not promisc: ${br.flags}`);
+    assert.ok(!br.flags.includes("PROMISC"), `bridge not promisc: ${br.flags.join(",")}`);
     assert.deepEqual(globalAddrs(w.node, "tether0"), [], "isGateway false: no address on the bridge");
     assert.equal(w.node.addrs("tether0").filter((a) => a.family === "inet").length, 0);
     const hv = hostVethOf(res);
@@ -153,7 +153,7 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     const conf = w.conf("1.1.0", { promiscMode: true });
     const res = successJson<Result>(w.cni("ADD", c, conf));
     const br = w.node.link(w.bridge);
-    assert.ok(br.flags.includes("PROMISC"), `flags ${br.flags}`);
+    assert.ok(br.flags.includes("PROMISC"), `flags ${br.flags.join(",")}`);
     assert.ok((br.promiscuity ?? 0) >= 1);
     assert.equal(w.node.bridgePort(hostVethOf(res))["hairpin"], false);
     delAndVerify(w, c, conf, res);
@@ -303,7 +303,7 @@ describe("bridge e2e options", { skip, timeout: TEST_TIMEOUT }, () => {
     const res = successJson<Result>(w.cni("ADD", c, conf));
     assert.equal(res.ips, undefined, "no ips");
     const eth0 = c.link("eth0");
-    assert.ok(!eth0.flags.includes("UP"), `container interface down: ${eth0.flags}`);
+    assert.ok(!eth0.flags.includes("UP"), `container interface down: ${eth0.flags.join(",")}`);
     assert.deepEqual(globalAddrs(c, "eth0"), []);
     const hv = w.node.link(hostVethOf(res));
     assert.equal(hv.master, w.bridge);

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, type CniWorld } from "../helpers/binary";
-import { createNetns, netnsUnavailable, type TestNetns } from "../helpers/netns";
+import { netnsUnavailable, type TestNetns } from "../helpers/netns";
 
 const skip = netnsUnavailable();
 const TEST_TIMEOUT = 600_000;

@@ -92,7 +92,7 @@ describe("chains with the reference meta plugins", { skip, timeout: TIMEOUT }, (
     const list: Conflist = { cniVersion: "1.0.0", name: w.network, plugins: [tetherPlugin(w), PORTMAP, BANDWIDTH, TUNING] };
     let result: Result | undefined;
     try {
-      result = chainAdd(list, target) as Result;
+      result = chainAdd(list, target);
       const hostVeth = result.interfaces?.[1]?.name ?? "";
       assert.match(hostVeth, /^veth/);
       assert.equal(result.ips?.[0]?.address.startsWith("10.91.0."), true);
@@ -149,7 +149,7 @@ describe("chains with the reference meta plugins", { skip, timeout: TIMEOUT }, (
     const list: Conflist = { cniVersion: "1.0.0", name: w.network, plugins: [{ type: "loopback" }, tetherPlugin(w)] };
     let result: Result | undefined;
     try {
-      result = chainAdd(list, target) as Result;
+      result = chainAdd(list, target);
       const names = result.interfaces?.map((i) => i.name);
       assert.deepEqual(names?.[0], "lo", JSON.stringify(result));
       assert.equal(names?.length, 4, JSON.stringify(result));

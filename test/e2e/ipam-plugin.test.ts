@@ -31,7 +31,7 @@ function pluginDir(t: TestContext, variant: "dist" | "sources"): string {
   return dir;
 }
 
-const VARIANTS = (distCommand() === undefined ? ["sources"] : ["sources", "dist"]) as ("dist" | "sources")[];
+const VARIANTS: ("dist" | "sources")[] = distCommand() === undefined ? ["sources"] : ["sources", "dist"];
 
 function addressFiles(dataDir: string, network: string): Map<string, string> {
   const out = new Map<string, string>();

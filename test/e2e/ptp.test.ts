@@ -40,7 +40,7 @@ describe("ptp mode", { skip, timeout: TIMEOUT }, () => {
     const r2 = add(w, c2, conf);
 
     assert.equal(r1.interfaces?.length, 2);
-    const [hv, ct] = r1.interfaces!;
+    const [hv, ct] = r1.interfaces;
     assert.equal(ct!.name, "eth0");
     assert.equal(ct!.sandbox, c1.path);
     assert.equal(hv!.sandbox, undefined);

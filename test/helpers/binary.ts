@@ -48,9 +48,13 @@ export function distCommand(): TetherCommand | undefined {
   return isExecutableFile(DIST_BIN) ? { cmd: DIST_BIN, args: [], label: "dist/tether" } : undefined;
 }
 
-/** The one tether to use: TETHER_TEST_BIN, else dist/tether if built, else the compiled main. */
+/**
+ * The one tether to use: TETHER_TEST_BIN, else dist/tether if built, else the compiled main.
+ * TETHER_TEST_BIN=compiled: the compiled main even when dist/tether exists (the quick tier).
+ */
 export function tetherCommand(): TetherCommand {
   const explicit = process.env["TETHER_TEST_BIN"];
+  if (explicit === "compiled") return compiledMainCommand();
   if (explicit !== undefined && explicit !== "") {
     const cmd = resolve(explicit);
     if (!existsSync(cmd)) throw new Error(`TETHER_TEST_BIN=${explicit}: no such file`);

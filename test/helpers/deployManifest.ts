@@ -184,7 +184,7 @@ export function schemaProblems(obj: K8sObject): string[] {
     problems.push(`${key} ${obj.metadata.name}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const dts = require.resolve(mod).replace(/\.js$/, ".d.ts");
-  unknownFields(obj, dts, `${obj.kind}`, problems);
+  unknownFields(obj, dts, obj.kind, problems);
   return problems;
 }
 

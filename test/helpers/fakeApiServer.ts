@@ -297,7 +297,8 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     const url = new URL(req.url ?? "/", "https://fake");
     const query = Object.fromEntries(url.searchParams);
     const auth = req.headers.authorization;
-    const authorized = auth === `Bearer ${token}` || (auth === undefined && (req.socket as TLSSocket).authorized === true);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- an https server: every socket is a TLSSocket
+    const authorized = auth === `Bearer ${token}` || (auth === undefined && (req.socket as TLSSocket).authorized);
     requests.push({ method: req.method ?? "", path: url.pathname, query, authorized });
     if (!authorized) return status(res, 401, "Unauthorized", "Unauthorized");
     if (failCount > 0) {

@@ -112,9 +112,9 @@ export async function spawnFakeApiServer(opts: { listen: string; stateDir: strin
   if (opts.bookmarkMs !== undefined) args.push("--bookmark-ms", String(opts.bookmarkMs));
   if (opts.goneAs) args.push("--gone-as", opts.goneAs);
   const [cmd, argv] = opts.netns ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, argv as string[], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
-  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
@@ -122,7 +122,7 @@ export async function spawnFakeApiServer(opts: { listen: string; stateDir: strin
       child.kill("SIGKILL");
       reject(new Error(`fake API server not ready within 30 s: ${stderr}`));
     }, 30_000);
-    child.stdout!.on("data", (c: Buffer) => {
+    child.stdout.on("data", (c: Buffer) => {
       out += c.toString();
       const m = out.match(/^ready (\S+)\n/m);
       if (m) {

@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   const token = arg("--token") ?? (fs.existsSync(f("token")) ? fs.readFileSync(f("token"), "utf8").trim() : undefined);
   const state = readJson<FakeApiState>(f("state.json"));
 
+  // eslint-disable-next-line prefer-const -- persist() below reads it before it is assigned
   let api: FakeApi | undefined;
   let persistPending = false;
   const persist = (): void => {

@@ -3,7 +3,6 @@
  * everything an attachment can leave behind (links, addresses, routes and firewall rules of a
  * namespace; the files of an IPAM store), a semaphore, and the closing figures of each test.
  */
-import { spawnSync } from "node:child_process";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { COMPILED_MAIN, REPO_ROOT, compiledMainCommand, distCommand, isExecutableFile, type TetherCommand } from "./binary";
@@ -29,14 +28,6 @@ export function productionCommand(): TetherCommand | undefined {
 }
 
 export { COMPILED_MAIN };
-
-function runOut(argv: string[]): string {
-  const [cmd, ...args] = argv;
-  const r = spawnSync(cmd!, args, { encoding: "utf8" });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /**
  * Everything of a namespace an attachment could leave behind, as comparable text: links (name,

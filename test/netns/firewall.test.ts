@@ -31,7 +31,7 @@ const call = o.op === "addMasquerade" ? fw.addMasquerade(o.key, o.cidrs, o.backe
 call.then((v) => process.stdout.write(JSON.stringify(v ?? null)), (e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });
 `;
 
-function world(t: TestContext): { ns: TestNetns; run(o: Op): unknown; runAsync(o: Op): Promise<void> } {
+function world(t: TestContext): { ns: TestNetns; run: (o: Op) => unknown; runAsync: (o: Op) => Promise<void> } {
   const ns = createNetns(t, "fw");
   const lockDir = mkdtempSync(join(tmpdir(), "tether-fwlock-"));
   t.after(() => rmSync(lockDir, { recursive: true, force: true }));

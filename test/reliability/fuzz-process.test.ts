@@ -64,8 +64,6 @@ const BAD_EDITS: [string[], unknown][] = [
   [["mode"], "ptp"], // with the ipam removed below: ptp needs one
 ];
 
-const CONTAINER_ID = "fuzz-live";
-
 describe("reliability: process-level fuzzing", { skip, timeout: 3_600_000 }, () => {
   test(`${RUNS} runs of malformed stdin and environment: one CNI error, exit 1, no stack trace, no change`, async (t) => {
     const tether = tetherCommand();

@@ -64,8 +64,18 @@ function assertOutsideUnchanged(e: Env, before: ReturnType<typeof outsideState>,
   if (kernelToo) assert.deepEqual(footprintDiff(before.node, after.node), [], `${what}: the node namespace changed`);
 }
 
+const BAD_IDS = ["../../victim", "../outside/x", "a/b", "/abs", ".", "..", "-lead", "é", "id with space", "a\rb", "a\nb", "x".repeat(4096) + "/"];
+const BAD_NETWORKS = ["../outside", "..", ".", "a/b", "/abs", "../../../../tmp/x", "né", "a\u0000b", "", " ", "-x", ".hidden", "x/../../victim"];
+const BAD_IFNAMES = [".", "..", "a/b", "a b", "a:b", "a\tb", "x".repeat(16), "é".repeat(8), "😀😀😀😀"];
+const BAD_IPAM = [{ dataDir: "relative" }, { ranges: [[{ subnet: "10.0.0.0/33" }]] }, { ranges: "x" }];
+/** Refused calls the suite makes: ids and names per command, the fixed cases, the bad IPAM sections. */
+const REFUSED_CASES = BAD_IDS.length * 2 + BAD_NETWORKS.length * 3 + 2 + BAD_IFNAMES.length + 3 * 2 + 2 + BAD_IPAM.length;
+/** Hostile inputs handled (the call works and leaves things right): one per `handled` step below. */
+const HANDLED_CASES = 8;
+
 let refused = 0;
 let handled = 0;
+const refusedWhat = new Set<string>();
 
 /** A call that must be refused with `code` and change nothing at all (store included). */
 function refusedWith(e: Env, code: number, what: string, run: () => CniOutcome): void {
@@ -76,6 +86,7 @@ function refusedWith(e: Env, code: number, what: string, run: () => CniOutcome):
   assertOutsideUnchanged(e, before, what);
   assert.deepEqual(treeDiff(store, treeSnapshot(e.dataDir)), [], `${what}: the store changed`);
   assert.deepEqual(containerLeftovers(e.c), [], `${what}: the container changed`);
+  refusedWhat.add(what);
   refused++;
 }
 
@@ -85,7 +96,7 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
   test("container ids that escape, break the store format or are not ASCII: code 4, nothing touched; a very long valid id works", (t) => {
     const e = setup(t, "hid");
     const cf = e.conf();
-    for (const id of ["../../victim", "../outside/x", "a/b", "/abs", ".", "..", "-lead", "é", "id with space", "a\rb", "a\nb", "x".repeat(4096) + "/"]) {
+    for (const id of BAD_IDS) {
       for (const command of ["ADD", "DEL"]) {
         refusedWith(e, 4, `${command} id ${JSON.stringify(id.slice(0, 40))}`, () => e.w.cni(command, e.c, cf, { tether, containerId: id }));
       }
@@ -104,7 +115,7 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
 
   test("network names that escape or are not names: code 7, nothing touched", (t) => {
     const e = setup(t, "hnet");
-    for (const name of ["../outside", "..", ".", "a/b", "/abs", "../../../../tmp/x", "né", "a\u0000b", "", " ", "-x", ".hidden", "x/../../victim"]) {
+    for (const name of BAD_NETWORKS) {
       for (const command of ["ADD", "DEL", "CHECK"]) {
         const cf = { ...e.conf(), name, prevResult: { cniVersion: "1.1.0" } };
         refusedWith(e, 7, `${command} name ${JSON.stringify(name)}`, () => e.w.cni(command, e.c, cf, { tether }));
@@ -118,7 +129,7 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
   test("interface names: the kernel's rules (code 4), and one that exists in the container (code 100); nothing touched", (t) => {
     const e = setup(t, "hif");
     const cf = e.conf();
-    for (const ifname of [".", "..", "a/b", "a b", "a:b", "a\tb", "x".repeat(16), "é".repeat(8), "😀😀😀😀"]) {
+    for (const ifname of BAD_IFNAMES) {
       refusedWith(e, 4, `ifname ${JSON.stringify(ifname)}`, () => e.w.cni("ADD", e.c, cf, { tether, ifname }));
     }
     // An interface that exists: code 100, after the IPAM reservation made before it was undone.
@@ -209,7 +220,7 @@ describe("reliability: hostile input end to end", { skip, timeout: TIMEOUT }, ()
     const w = cniWorld(t, { label: "hfresh" });
     const c = w.container();
     const before = footprint(w.node);
-    for (const ipam of [{ dataDir: "relative" }, { ranges: [[{ subnet: "10.0.0.0/33" }]] }, { ranges: "x" }]) {
+    for (const ipam of BAD_IPAM) {
       const err = errorJson(w.cni("ADD", c, w.conf("1.1.0", { isGateway: true }, ipam), { tether }));
       assert.equal(err.code, 7, JSON.stringify(err));
       assert.deepEqual(footprintDiff(before, footprint(w.node)), [], `ipam ${JSON.stringify(ipam)}: the node changed`);
@@ -303,7 +314,10 @@ describe("reliability: a stuck lock holder", { skip, timeout: TIMEOUT }, () => {
     report(t, { binary: tether.label, addWaitSeconds: seconds.toFixed(1), code: err.code });
   });
 
-  test("figures", (t) => {
+  test("figures: every hostile case ran and was refused or handled", (t) => {
     report(t, { refusedCalls: refused, handledCases: handled });
+    assert.equal(refused, REFUSED_CASES, "refused calls");
+    assert.equal(handled, HANDLED_CASES, "handled cases");
+    assert.equal(refusedWhat.size, refused - BAD_IPAM.length, "each refused call a distinct case");
   });
 });

@@ -61,6 +61,7 @@ function fakePlugin(b: PluginBehaviour): { plugin: PluginSpec<Conf>; rec: Record
   const rec: Recorder = { loadConfig: [], onConfig: 0, handlers: 0, calls: [], done: [] };
   const record = async (command: string, inv: Invocation<Conf>): Promise<void> => {
     rec.calls.push({ command, inv });
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the test throws non-Error values on purpose
     if (b.throws !== undefined) throw b.throws;
   };
   const handlers: Handlers<Conf> = {
@@ -76,6 +77,7 @@ function fakePlugin(b: PluginBehaviour): { plugin: PluginSpec<Conf>; rec: Record
   const plugin: PluginSpec<Conf> = {
     loadConfig(raw) {
       rec.loadConfig.push(raw);
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the test throws non-Error values on purpose
       if (b.loadThrows !== undefined) throw b.loadThrows;
       if (b.realConfig) return { name: loadNetConf(raw).name };
       return { name: typeof raw["name"] === "string" ? raw["name"] : "" };

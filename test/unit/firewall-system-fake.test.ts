@@ -87,8 +87,13 @@ describe("system firewall, nft installed but not working", () => {
     assert.match(restored(4), new RegExp(`^-X ${CHAIN}$`, "m"));
   });
 
-  it("DEL of spoof checks (nft only) is a no-op, not a failure", async () => {
+  it("DEL of spoof checks (nft only): nft asked about both tables, nothing else run, not a failure", async () => {
     await systemFirewall.removeSpoofCheck(KEY);
+    const names = calls().map((c) => c.split(" ")[0]!.replace(/.*\//, ""));
+    assert.deepEqual([...new Set(names)], ["nft"], calls().join("\n"));
+    assert.ok(calls().some((c) => c.endsWith("/nft -j -a list table bridge tether")), calls().join("\n"));
+    assert.ok(calls().some((c) => c.endsWith("/nft -j -a list table inet tether")), calls().join("\n"));
+    assert.equal(restored(4) + restored(6), "", "iptables untouched");
   });
 
   it("an nft without the table (nothing to remove) stays quiet and fine", async () => {

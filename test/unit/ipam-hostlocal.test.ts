@@ -31,7 +31,6 @@ function hlAdd(conf: string, id: string, ifname = "eth0", cniArgs?: string): str
 }
 
 function hostLocalWithArgs(conf: string, id: string, cniArgs: string) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   return spawnSync("/usr/lib/cni/host-local", [], {
     env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: "/dev/null", CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni", CNI_ARGS: cniArgs },

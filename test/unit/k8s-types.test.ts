@@ -37,7 +37,7 @@ test("slimPod keeps node, hostNetwork, container names and ports, phase and addr
 });
 
 test("slimNamespace and slimNetworkPolicy drop only metadata extras", () => {
-  assert.deepEqual(Object.keys(slimNamespace({ metadata: meta } as never).metadata).sort(), ["deletionTimestamp", "labels", "name", "namespace", "resourceVersion", "uid"]);
+  assert.deepEqual(Object.keys(slimNamespace({ metadata: meta }).metadata).sort(), ["deletionTimestamp", "labels", "name", "namespace", "resourceVersion", "uid"]);
   const np = { metadata: meta, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/8", except: ["10.1.0.0/16"] } }], ports: [{ port: "http" }] }], policyTypes: ["Ingress"] } } as unknown as NetworkPolicy;
   assert.deepEqual(slimNetworkPolicy(np).spec, np.spec);
   assert.equal("annotations" in slimNetworkPolicy(np).metadata, false);

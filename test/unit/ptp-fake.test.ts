@@ -42,7 +42,7 @@ describe("ptp ADD on a fake kernel", () => {
     const { k, dataDir, h } = setup();
     const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
     assert.equal(result.interfaces?.length, 2);
-    const [hv, ct] = result.interfaces!;
+    const [hv, ct] = result.interfaces;
     assert.match(hv!.name, /^veth[0-9a-f]{8}$/);
     assert.equal(hv!.sandbox, undefined);
     assert.equal(ct!.name, "eth0");

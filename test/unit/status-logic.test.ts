@@ -1,5 +1,8 @@
 /** STATUS logic without the host: the light config reading, host problems, pool exhaustion. */
 import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 import { couldBeFull, exhaustedSets } from "../../src/ipam/pool";
@@ -88,9 +91,6 @@ test("hostProblems: the iptables backend needs ip6tables-restore / -save for IPv
 });
 
 test("STATUS of a delegated IPAM: missing from CNI_PATH or failing, always code 50 with its code in details", async (t) => {
-  const { chmodSync, mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const dir = mkdtempSync(join(tmpdir(), "tether-status-deleg-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, "busy"), `#!/bin/sh\ncat >/dev/null\nprintf '%s' '{"cniVersion":"1.1.0","code":4,"msg":"no store","details":"disk gone"}'\nexit 1\n`);

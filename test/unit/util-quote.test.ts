@@ -4,7 +4,6 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { listingText, printable, quoteForeign } from "../../src/util/quote";
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 test("quoteForeign escapes controls and quotes, cuts long text and says how much is left out", () => {

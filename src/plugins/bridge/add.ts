@@ -31,7 +31,7 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
         throw new CniError(
           ErrorCode.KernelRefused,
           `vlan ${conf.vlan}: this kernel does not support VLAN filtering on bridge "${bridgeName}" (CONFIG_BRIDGE_VLAN_FILTERING)`,
-          String((e as Error).message),
+          (e as Error).message,
           { cause: e },
         );
       }

@@ -15,7 +15,13 @@ export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewal
   return {
     add: (inv) => bridgeAdd(kernel(), firewall, inv),
     del: (inv) => detachAttachment(kernel(), firewall, inv),
-    check: (inv) => bridgeCheck(kernel(), firewall, inv).catch((e: unknown) => Promise.reject(asCniError(e))),
+    check: async (inv) => {
+      try {
+        await bridgeCheck(kernel(), firewall, inv);
+      } catch (e) {
+        throw asCniError(e);
+      }
+    },
     gc: (inv) => gcNetwork(kernel(), firewall, inv),
     status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };

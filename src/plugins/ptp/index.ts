@@ -15,7 +15,13 @@ export function makePtpHandlers(kernel: () => Kernel, firewall: () => Firewall =
   return {
     add: (inv) => ptpAdd(kernel(), firewall, inv),
     del: (inv) => detachAttachment(kernel(), firewall, inv),
-    check: (inv) => ptpCheck(kernel(), firewall, inv).catch((e: unknown) => Promise.reject(asCniError(e))),
+    check: async (inv) => {
+      try {
+        await ptpCheck(kernel(), firewall, inv);
+      } catch (e) {
+        throw asCniError(e);
+      }
+    },
     gc: (inv) => gcNetwork(kernel(), firewall, inv),
     status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };

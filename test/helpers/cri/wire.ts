@@ -46,6 +46,7 @@ export class Decoded {
       const no = tag >>> 3;
       const wire = tag & 7;
       let v: number | Uint8Array;
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a protobufjs Long prints its decimal value
       if (wire === 0) v = Number(r.int64().toString());
       else if (wire === 2) v = r.bytes();
       else {
