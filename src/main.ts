@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import type { Io } from "./cni/dispatch";
 import { readAllStdin, writeAll } from "./cni/stdio";
 import { lazy } from "./util/lazy";
+import { IPAM_TYPE } from "./util/defaults";
 
 const versionModule = lazy(() => require("./cni/version") as typeof import("./cni/version"));
 const dispatchModule = lazy(() => require("./cni/dispatch") as typeof import("./cni/dispatch"));
@@ -17,7 +18,7 @@ const cliModule = lazy(() => require("./cli/index") as typeof import("./cli/inde
  * `node build/src/main.js`, which cannot be renamed).
  */
 function invokedAsIpam(env: NodeJS.ProcessEnv): boolean {
-  return basename(process.argv0) === "tether-ipam" || env["TETHER_AS"] === "tether-ipam";
+  return basename(process.argv0) === IPAM_TYPE || env["TETHER_AS"] === IPAM_TYPE;
 }
 
 async function main(): Promise<number> {

@@ -12,6 +12,7 @@
  *   speaks it too: chain.ts).
  */
 import type { Prefix } from "./desired";
+import { IPAM_TYPE, PLUGIN_TYPE } from "../util/defaults";
 
 export const CONFLIST_FILE = "10-tether.conflist";
 export const NETWORK_NAME = "tether";
@@ -30,12 +31,12 @@ export interface ConflistOptions {
 export function conflistText(opts: ConflistOptions): string {
   if (opts.podCidrs.length === 0) throw new Error("a conflist needs at least one pod CIDR");
   const ipam: Record<string, unknown> = {
-    type: "tether-ipam",
+    type: IPAM_TYPE,
     ranges: opts.podCidrs.map((p) => [{ subnet: p.text }]),
     routes: opts.podCidrs.map((p) => ({ dst: p.family === 4 ? "0.0.0.0/0" : "::/0" })),
   };
   if (opts.ipamDataDir !== undefined) ipam["dataDir"] = opts.ipamDataDir;
-  const tether: Record<string, unknown> = { type: "tether", mode: "ptp", ipMasq: false };
+  const tether: Record<string, unknown> = { type: PLUGIN_TYPE, mode: "ptp", ipMasq: false };
   if (opts.mtu !== undefined) tether["mtu"] = opts.mtu;
   tether["ipam"] = ipam;
   const list = {
@@ -51,7 +52,7 @@ export function conflistText(opts: ConflistOptions): string {
 export function conflistCidrs(text: string): string[] | undefined {
   try {
     const list = JSON.parse(text) as { plugins?: { type?: unknown; ipam?: { ranges?: { subnet?: unknown }[][] } }[] };
-    const plugin = list.plugins?.find((p) => p.type === "tether");
+    const plugin = list.plugins?.find((p) => p.type === PLUGIN_TYPE);
     if (plugin?.ipam?.ranges === undefined) return undefined;
     return plugin.ipam.ranges.flatMap((set) => set.map((r) => String(r.subnet)));
   } catch {

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { randomHex } from "../util/random";
+import { IPAM_TYPE, PLUGIN_TYPE } from "../util/defaults";
 
 export interface InstallResult {
   binary: "written" | "unchanged";
@@ -52,10 +53,10 @@ function tmpBeside(dir: string, name: string): string {
 
 export function installPlugin(source: string, binDir: string): InstallResult {
   fs.mkdirSync(binDir, { recursive: true, mode: 0o755 });
-  const dest = join(binDir, "tether");
+  const dest = join(binDir, PLUGIN_TYPE);
   let binary: InstallResult["binary"] = "unchanged";
   if (!sameBytes(source, dest)) {
-    const tmp = tmpBeside(binDir, "tether");
+    const tmp = tmpBeside(binDir, PLUGIN_TYPE);
     try {
       fs.copyFileSync(source, tmp, fs.constants.COPYFILE_EXCL);
       fs.chmodSync(tmp, 0o755);
@@ -72,7 +73,7 @@ export function installPlugin(source: string, binDir: string): InstallResult {
     }
     binary = "written";
   }
-  const linkPath = join(binDir, "tether-ipam");
+  const linkPath = join(binDir, IPAM_TYPE);
   let link: InstallResult["link"] = "unchanged";
   let current: string | undefined;
   try {
@@ -80,9 +81,9 @@ export function installPlugin(source: string, binDir: string): InstallResult {
   } catch {
     current = undefined;
   }
-  if (current !== "tether") {
-    const tmp = tmpBeside(binDir, "tether-ipam");
-    fs.symlinkSync("tether", tmp);
+  if (current !== PLUGIN_TYPE) {
+    const tmp = tmpBeside(binDir, IPAM_TYPE);
+    fs.symlinkSync(PLUGIN_TYPE, tmp);
     try {
       fs.renameSync(tmp, linkPath);
     } catch (err) {

@@ -5,13 +5,13 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
-import { DEFAULT_DATA_DIR } from "../config/ipam";
+import { DEFAULT_BRIDGE, DEFAULT_DATA_DIR, PLUGIN_TYPE } from "../util/defaults";
 import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
 import { realFirewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { listRecordFiles, recordNetworks, recordsDataDir } from "../plugins/attachmentRecord";
 import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, reservationBuffer, validateNetworkName } from "../ipam/diskStore";
-import { containerIdProblem, ifnameProblem } from "../cni/env";
+import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { printable, quoteForeign } from "../util/quote";
 import { release } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
@@ -205,12 +205,12 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
     )
     .action(async (opts: { conf?: string; dataDir: string; fix?: boolean; json?: boolean; agentState: string }) => {
       const dataDirs = new Set([opts.dataDir]);
-      const bridges = new Set<string>(["tether0"]);
+      const bridges = new Set<string>([DEFAULT_BRIDGE]);
       if (opts.conf !== undefined) {
         try {
           for (const p of readNetworkConfig(opts.conf).plugins) {
-            if (p["type"] !== "tether") continue;
-            if ((p["mode"] ?? "bridge") === "bridge") bridges.add(typeof p["bridge"] === "string" ? p["bridge"] : "tether0");
+            if (p["type"] !== PLUGIN_TYPE) continue;
+            if ((p["mode"] ?? "bridge") === "bridge") bridges.add(typeof p["bridge"] === "string" ? p["bridge"] : DEFAULT_BRIDGE);
             const dir = recordsDataDir(p["ipam"]);
             if (dir !== undefined) dataDirs.add(dir);
           }

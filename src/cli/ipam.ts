@@ -6,11 +6,12 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
-import { DEFAULT_DATA_DIR, IPAM_TYPE, loadIpamConfig } from "../config/ipam";
+import { loadIpamConfig } from "../config/ipam";
+import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
 import { listReservations } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
 import { type RangeSet, rangeIndexFor, rangeText } from "../ipam/rangeSet";
-import { containerIdProblem, ifnameProblem } from "../cni/env";
+import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { listingText, quoteForeign } from "../util/quote";
 import type { CliIo, CliStatus } from "./index";
 

@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { SUPPORTED_VERSIONS, compareVersions, isSupportedVersion } from "../cni/version";
 import { execPlugin, findPlugin } from "../plugins/delegate";
+import { IPAM_TYPE, PLUGIN_TYPE } from "../util/defaults";
 
 export interface NetworkConfigList {
   cniVersion: string;
@@ -120,9 +121,9 @@ export function execRunner(cniPath: readonly string[]): PluginRunner {
     try {
       path = findPlugin(type, cniPath, "type");
     } catch (e) {
-      if (type !== "tether" && type !== "tether-ipam") throw e;
+      if (type !== PLUGIN_TYPE && type !== IPAM_TYPE) throw e;
       ({ path, args } = selfCommand());
-      if (type === "tether-ipam") base["TETHER_AS"] = "tether-ipam";
+      if (type === IPAM_TYPE) base["TETHER_AS"] = IPAM_TYPE;
     }
     return execPlugin(path, command, stdin, base, args);
   };

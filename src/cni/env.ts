@@ -1,6 +1,7 @@
 /** The CNI_* environment: which variables each command needs, and their validation. */
 import { quoteForeign } from "../util/quote";
 import { CniError, ErrorCode } from "./errors";
+import { containerIdProblem, ifnameProblem } from "../util/ids";
 
 export const COMMANDS = ["ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS"] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -27,41 +28,6 @@ const REQUIRED: Record<Command, readonly Var[]> = {
   STATUS: [],
   VERSION: [],
 };
-
-/** Container ids and network names: what the Go library accepts (also keeps them path-safe). */
-export const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-export function isValidId(s: string): boolean {
-  return ID_PATTERN.test(s);
-}
-
-/**
- * The longest container id tether takes, the same for every command and every reader of the store:
- * the longest a runtime can pass at all (Linux's MAX_ARG_STRLEN, 128 KiB, less "CNI_CONTAINERID="
- * and the NUL). So tether refuses no id host-local takes, and what ADD accepts DEL can release.
- */
-export const MAX_CONTAINER_ID_LENGTH = 128 * 1024 - "CNI_CONTAINERID=".length - 1;
-
-/** Why a container id is refused; undefined when it is fine. */
-export function containerIdProblem(id: string): string | undefined {
-  if (id.length > MAX_CONTAINER_ID_LENGTH) return `is ${id.length} characters long, the limit is ${MAX_CONTAINER_ID_LENGTH}`;
-  if (!ID_PATTERN.test(id)) return `is invalid: it must match ${ID_PATTERN.source}`;
-  return undefined;
-}
-
-/** Linux interface names: 1..15 bytes, not "." or "..", no '/', ':' or whitespace. */
-export function ifnameProblem(name: string): string | undefined {
-  const bytes = Buffer.byteLength(name, "utf8");
-  if (bytes === 0) return "is empty";
-  if (bytes > 15) return `is ${bytes} bytes long, the limit is 15`;
-  if (name === "." || name === "..") return `may not be "${name}"`;
-  if (/[/:\s]/u.test(name)) return "may not contain '/', ':' or whitespace";
-  if (name.includes("\0")) return "may not contain NUL";
-  // Node decodes the environment as UTF-8, turning bytes that are not into U+FFFD: the kernel would
-  // get a name the runtime never asked for.
-  if (name.includes("\uFFFD")) return "is not valid UTF-8 (or contains U+FFFD)";
-  return undefined;
-}
 
 export function parseCommand(value: string | undefined): Command {
   if ((COMMANDS as readonly string[]).includes(value ?? "")) return value as Command;

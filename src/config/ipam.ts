@@ -8,11 +8,9 @@ import type { Route } from "../cni/types";
 import { type Ip, parseIp } from "../ipam/ip";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, stringWhere } from "./common";
+import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
+import { isNetworkName, networkNameMessage } from "../util/ids";
 
-export const IPAM_TYPE = "tether-ipam";
-export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
-/** The CNI network name rule; it also keeps `<dataDir>/<name>` inside the data directory. */
-export const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -165,9 +163,7 @@ function checkPerFamilyLimit(cniVersion: unknown, sets: readonly RangeSet[]): vo
 }
 
 function loadName(name: unknown): string {
-  if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
-    throw configError("name", `${JSON.stringify(name)} is not a valid network name (${NETWORK_NAME.source})`);
-  }
+  if (!isNetworkName(name)) throw configError("name", networkNameMessage(name));
   return name;
 }
 

@@ -1,7 +1,7 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
 import * as z from "zod/mini";
 import { CniError, ErrorCode } from "../cni/errors";
-import { ID_PATTERN } from "../cni/env";
+import { isNetworkName, networkNameMessage } from "../util/ids";
 import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, stringWhere } from "./common";
 import { normalizeKeys } from "./runtimeConfig";
 
@@ -40,10 +40,7 @@ export const NetConfSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
   // Spec 1.1: the versions a conflist offers; the runtime picks one and sends it as cniVersion.
   cniVersions: z.optional(z.array(z.string())),
-  name: stringWhere(
-    (s) => ID_PATTERN.test(s),
-    (input) => `${JSON.stringify(input)} is not a valid network name (${ID_PATTERN.source})`,
-  ),
+  name: stringWhere(isNetworkName, networkNameMessage),
   type: z.string().check(z.minLength(1)),
   mode: z._default(z.enum(["bridge", "ptp"]), "bridge"),
   capabilities: z.optional(z.record(z.string(), z.boolean())),
@@ -76,7 +73,6 @@ export const NetConfSchema = z.looseObject({
 
 export type NetConf = z.output<typeof NetConfSchema>;
 
-export const DEFAULT_BRIDGE = "tether0";
 
 /** Parse and validate a request config (already JSON-decoded). Throws CniError code 7 naming the field. */
 export function loadNetConf(raw: unknown): NetConf {

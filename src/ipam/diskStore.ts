@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { MAX_CONTAINER_ID_LENGTH, containerIdProblem } from "../cni/env";
+import { MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isNetworkName } from "../util/ids";
 import { CniError, ErrorCode } from "../cni/errors";
 import { quoteForeign } from "../util/quote";
 import { ownedDirProblem } from "../util/ownedDir";
@@ -45,10 +45,8 @@ export interface StoreOptions {
   lockTimeoutMs?: number;
 }
 
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 export function validateNetworkName(name: string): void {
-  if (!NETWORK_NAME.test(name) || name.length > 255) {
+  if (!isNetworkName(name)) {
     throw new CniError(ErrorCode.InvalidConfig, `name: ${JSON.stringify(name)} is not a valid network name`);
   }
 }
@@ -60,7 +58,7 @@ export function validateOwner(owner: Owner): void {
     throw new CniError(ErrorCode.InvalidEnvironment, `CNI_CONTAINERID: ${quoteForeign(owner.containerId)} ${problem}`);
   }
   const ifn = owner.ifname;
-  if (ifn === "" || Buffer.byteLength(ifn) > 15 || ifn === "." || ifn === ".." || /[/:\s\0\uFFFD]/.test(ifn)) {
+  if (ifnameProblem(ifn) !== undefined) {
     throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${quoteForeign(ifn)} is not a valid interface name`);
   }
 }
@@ -406,7 +404,7 @@ export function listReservations(dataDir: string, network?: string): Reservation
     networks = [network];
   } else {
     try {
-      networks = fs.readdirSync(dataDir).filter((n) => NETWORK_NAME.test(n));
+      networks = fs.readdirSync(dataDir).filter((n) => isNetworkName(n));
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return [];
       throw ioError(`cannot read ${dataDir}: ${errnoCode(err) ?? String(err)}`, err);

@@ -24,6 +24,7 @@ import {
 import { IFF, IFINFOMSG_LEN, type IfInfoMsg, ifinfomsg, parseIfinfomsg } from "./msg";
 import { NLM_F, RTM, type RawMessage, type Rtnl, netlinkStructs } from "./rtnl";
 import { randomHex } from "../util/random";
+import { ifnameProblem } from "../util/ids";
 
 // linux/if_link.h, linux/veth.h, linux/if_bridge.h, linux/rtnetlink.h
 const AF_BRIDGE = 7;
@@ -56,7 +57,6 @@ const BRIDGE_VLAN_INFO_RANGE_BEGIN = 8;
 const BRIDGE_VLAN_INFO_RANGE_END = 16;
 const RTEXT_FILTER_BRVLAN = 2;
 const RTEXT_FILTER_SKIP_STATS = 8;
-const IFNAMSIZ = 16;
 
 const OPER_STATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"] as const;
 
@@ -530,8 +530,7 @@ export function macToBuffer(op: string, mac: string): Buffer {
 }
 
 function assertIfName(op: string, name: string): void {
-  const valid = name.length > 0 && name.length < IFNAMSIZ && name !== "." && name !== ".." && !/[/\s:]/.test(name);
-  if (!valid) throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid interface name "${name}"`);
+  if (ifnameProblem(name) !== undefined) throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid interface name "${name}"`);
 }
 
 function assertVids(op: string, vid: VlanIds): void {

@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../config/ipam";
+import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";
 import { ownedDirProblem } from "../util/ownedDir";
 import { replaceFile } from "../util/replaceFile";

@@ -14,7 +14,8 @@ import {
 } from "../config/ipam";
 import { allocate, check, gc, release } from "../ipam/index";
 import { staticAdd, staticCheck } from "../ipam/static";
-import { BUILTIN_IPAM, type Ipam } from "./ipam";
+import type { Ipam } from "./ipam";
+import { IPAM_TYPE } from "../util/defaults";
 import { lazy } from "../util/lazy";
 
 const statusModule = lazy(() => require("./status") as typeof import("./status"));
@@ -65,7 +66,7 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
     const gateways = inv.args.raw.filter(([k]) => k === "GATEWAY").flatMap(([, v]) => v.split(",").filter((s) => s.trim() !== ""));
     const config = (): StaticIpamConfig => (cfg ??= loadStaticIpamConfig(netconfOf(raw), { ips: inv.args.ips, gateways }));
     return {
-      type: BUILTIN_IPAM,
+      type: IPAM_TYPE,
       add: async () => staticAdd(config()),
       del: async () => {},
       check: async () => staticCheck(config(), inv.prevResult, owner.ifname),
@@ -78,7 +79,7 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
   // DEL and GC release by owner: the store is enough, whatever the request says of the ranges.
   const storeConfig = (): IpamStoreConfig => cfg ?? loadIpamStoreConfig(netconfOf(raw));
   return {
-    type: BUILTIN_IPAM,
+    type: IPAM_TYPE,
     async add(): Promise<IpamResult> {
       return allocate(config(), owner);
     },

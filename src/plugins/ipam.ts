@@ -10,6 +10,7 @@ import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
 import { execPlugin, findPlugin } from "./delegate";
 import { lazy } from "../util/lazy";
+import { IPAM_TYPE } from "../util/defaults";
 
 const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
 
@@ -22,12 +23,11 @@ export interface Ipam {
   status(): Promise<void>;
 }
 
-export const BUILTIN_IPAM = "tether-ipam";
 
 export function ipamFor(inv: Invocation<NetConf>): Ipam | undefined {
   const type = inv.conf.ipam?.type;
   if (type === undefined || type === "") return undefined;
-  return type === BUILTIN_IPAM ? builtinIpam(inv) : delegatedIpam(inv, type);
+  return type === IPAM_TYPE ? builtinIpam(inv) : delegatedIpam(inv, type);
 }
 
 function builtinIpam(inv: Invocation<NetConf>): Ipam {

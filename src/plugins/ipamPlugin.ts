@@ -6,7 +6,8 @@
 import type { Handlers, Invocation, PluginSpec } from "../cni/dispatch";
 import type { Result } from "../cni/types";
 import { configError } from "../config/common";
-import { IPAM_TYPE, NETWORK_NAME } from "../config/ipam";
+import { IPAM_TYPE } from "../util/defaults";
+import { isNetworkName, networkNameMessage } from "../util/ids";
 import { builtinIpam, validateBuiltinIpam } from "./builtinIpam";
 import { lazy } from "../util/lazy";
 
@@ -22,9 +23,7 @@ export interface IpamPluginConf {
 export function loadIpamPluginConfig(raw: Record<string, unknown>, command: string): IpamPluginConf {
   const name = raw["name"];
   if (name === undefined) throw configError("name", "missing (the network name is required)");
-  if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
-    throw configError("name", `${JSON.stringify(name)} is not a valid network name (${NETWORK_NAME.source})`);
-  }
+  if (!isNetworkName(name)) throw configError("name", networkNameMessage(name));
   const ipam = raw["ipam"];
   if (typeof ipam !== "object" || ipam === null || Array.isArray(ipam)) throw configError("ipam", "missing: an IPAM plugin needs the ipam section");
   const type = (ipam as Record<string, unknown>)["type"];

@@ -8,10 +8,10 @@ import { dirname, isAbsolute, join } from "node:path";
 import { exhaustedRangeSets } from "../ipam/pool";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets, rangeSetText } from "../ipam/rangeSet";
 import { lazy } from "../util/lazy";
+import { DEFAULT_DATA_DIR } from "../util/defaults";
 
 const ipamModule = lazy(() => require("../config/ipam") as typeof import("../config/ipam"));
 
-const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 const RANGE_KEYS = new Set(["subnet", "rangeStart", "rangeEnd", "gateway"]);
 
 interface PoolView {

@@ -8,10 +8,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { CniEnv } from "../cni/env";
-import { ID_PATTERN } from "../cni/env";
+import { isNetworkName } from "../util/ids";
 import { CniError, ErrorCode } from "../cni/errors";
 import { iptablesTools } from "../firewall/tools";
 import { lazy } from "../util/lazy";
+import { DEFAULT_BRIDGE, IPAM_TYPE } from "../util/defaults";
 
 const toolsModule = lazy(() => require("../firewall/tools") as typeof import("../firewall/tools"));
 const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
@@ -37,7 +38,6 @@ export interface StatusRequest {
   stdin: Buffer;
 }
 
-const DEFAULT_BRIDGE = "tether0";
 
 function invalid(field: string, what: string): CniError {
   return new CniError(ErrorCode.InvalidConfig, `${field}: ${what}`);
@@ -83,7 +83,7 @@ export function configFamilies(raw: Record<string, unknown>): (4 | 6)[] {
 /** The fields STATUS needs, checked by hand (the full schema would cost more than the answer). */
 export function statusView(raw: Record<string, unknown>): StatusView {
   const name = raw["name"];
-  if (typeof name !== "string" || !ID_PATTERN.test(name)) throw invalid("name", `${JSON.stringify(name)} is not a valid network name`);
+  if (!isNetworkName(name)) throw invalid("name", `${JSON.stringify(name)} is not a valid network name`);
   const mode = raw["mode"] ?? "bridge";
   if (mode !== "bridge" && mode !== "ptp") throw invalid("mode", `${JSON.stringify(mode)} is not "bridge" or "ptp"`);
   const bridge = raw["bridge"] ?? DEFAULT_BRIDGE;
@@ -157,7 +157,7 @@ export async function tetherStatus(req: StatusRequest, probe: HostProbe = hostPr
   const view = statusView(req.raw);
   const problems = hostProblems(view, probe);
   let delegateDetails: string | undefined;
-  if (view.ipamType === "tether-ipam") {
+  if (view.ipamType === IPAM_TYPE) {
     problems.push(...ipamStatusModule().builtinIpamProblems(req.raw));
   } else if (view.ipamType !== undefined) {
     const { execPlugin, findPlugin } = delegateModule();

@@ -5,6 +5,7 @@ import { describeCauses } from "../cni/errors";
 import type { NetConf } from "../config/netconf";
 import { log } from "../util/log";
 import { lazy } from "../util/lazy";
+import { IPAM_TYPE } from "../util/defaults";
 
 const netconfModule = lazy(() => require("../config/netconf") as typeof import("../config/netconf"));
 const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
@@ -19,7 +20,7 @@ export const tetherPlugin: PluginSpec<NetConf> = {
   loadConfig(raw, command) {
     const conf = netconfModule().loadNetConf(raw);
     // The built-in IPAM's section too, before any work: a bad one must not leave a bridge behind.
-    if (conf.ipam?.type === "tether-ipam") builtinIpamModule().validateBuiltinIpam(raw, command);
+    if (conf.ipam?.type === IPAM_TYPE) builtinIpamModule().validateBuiltinIpam(raw, command);
     return conf;
   },
   onConfig(conf: NetConf, env: CniEnv): void {

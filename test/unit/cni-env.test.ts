@@ -1,7 +1,8 @@
 /** The CNI_* environment: required variables per command, empty == absent, id and ifname rules. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { COMMANDS, ID_PATTERN, MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isValidId, parseCommand, readEnv, type Command } from "../../src/cni/env";
+import { COMMANDS, parseCommand, readEnv, type Command } from "../../src/cni/env";
+import { ID_PATTERN, MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isValidId } from "../../src/util/ids";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 
 const FULL = {

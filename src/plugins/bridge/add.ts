@@ -3,7 +3,8 @@ import type { Invocation } from "../../cni/dispatch";
 import { CniError, ErrorCode } from "../../cni/errors";
 import { versionAtLeast } from "../../cni/version";
 import type { Interface, IpConfig, Result, Route } from "../../cni/types";
-import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
+import type { NetConf } from "../../config/netconf";
+import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
 import {
   configureContainerInterface,

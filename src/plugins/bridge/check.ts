@@ -5,7 +5,8 @@
  */
 import type { Invocation } from "../../cni/dispatch";
 import type { Result } from "../../cni/types";
-import { DEFAULT_BRIDGE, type NetConf } from "../../config/netconf";
+import type { NetConf } from "../../config/netconf";
+import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
 import { checkContainerSide, checkFailed, checkFirewall, containerInterfaceIndex, ipsOf, requirePrevResult } from "../attach";
 import { ipamFor } from "../ipam";
