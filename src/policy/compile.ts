@@ -153,7 +153,9 @@ class Compilation {
       }
     }
     const portMatches = rule.ports === "any" ? [""] : portClauses(ranges);
-    const peerMatches = rule.peers === "any" ? [""] : rule.peers.flatMap((p) => this.peerClauses(p, field));
+    // No port clause left (only unresolved names): no line, and no set made for nothing.
+    const peerMatches =
+      portMatches.length === 0 ? [] : rule.peers === "any" ? [""] : rule.peers.flatMap((p) => this.peerClauses(p, field));
     for (const peer of peerMatches) for (const port of portMatches) out.push(join(peer, port, "return"));
     // Egress to a named port: the port number belongs to each destination pod, so the peer
     // becomes a set of (address . port) pairs.
