@@ -41,6 +41,7 @@ import { fileURLToPath } from "node:url";
 import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
+import { policyWorkload } from "./bench-policy.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tether = path.join(root, "dist/tether");
@@ -126,6 +127,7 @@ const workloads = [
   populationWorkload({ tether }),
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
+  policyWorkload(),
 ];
 
 /**
