@@ -203,6 +203,7 @@ async function inner(o) {
     for (const ch of children) ch.kill();
     for (const n of made) spawnSync("ip", ["netns", "del", n]);
     await applier.remove().catch(() => undefined);
+    applier.close();
   }
   return result;
 }

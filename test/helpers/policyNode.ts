@@ -55,6 +55,7 @@ export async function createPolicyNode(t: TestContext, pods: { key: string; v4: 
     if (r.status !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
     return r.stdout;
   };
-  const applier = new PolicyApplier(async (args, input) => void nft([...args], input));
+  const applier = new PolicyApplier({ nft: ["ip", "netns", "exec", node.name, "nft"] });
+  t.after(() => applier.close());
   return { node, pods: out, applier, nft };
 }
