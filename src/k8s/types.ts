@@ -1,7 +1,4 @@
-/**
- * Typed subsets of the Kubernetes API objects tether reads (only the fields it uses).
- * Contract: /work/wt/K8S-API.md (owned by the k8s part; this file may be replaced by its version).
- */
+/** Typed subsets of the Kubernetes API objects tether reads (core/v1 and networking.k8s.io/v1). */
 
 export interface ObjectMeta {
   name: string;
@@ -12,10 +9,15 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
 }
 
+export interface NodeAddress {
+  type: string;
+  address: string;
+}
+
 export interface Node {
   metadata: ObjectMeta;
   spec?: { podCIDR?: string; podCIDRs?: string[] };
-  status?: { addresses?: { type: string; address: string }[] };
+  status?: { addresses?: NodeAddress[] };
 }
 
 export interface ContainerPort {
@@ -38,35 +40,31 @@ export interface Namespace {
   metadata: ObjectMeta;
 }
 
-/** metav1.LabelSelectorRequirement */
 export interface LabelSelectorRequirement {
   key: string;
   operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
   values?: string[];
 }
 
-/** metav1.LabelSelector */
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
   matchExpressions?: LabelSelectorRequirement[];
 }
 
-/** networking.k8s.io/v1 IPBlock */
 export interface IPBlock {
   cidr: string;
   except?: string[];
 }
 
-/** networking.k8s.io/v1 NetworkPolicyPeer */
 export interface NetworkPolicyPeer {
   podSelector?: LabelSelector;
   namespaceSelector?: LabelSelector;
   ipBlock?: IPBlock;
 }
 
-/** networking.k8s.io/v1 NetworkPolicyPort: port is a number or a named container port. */
 export interface NetworkPolicyPort {
   protocol?: "TCP" | "UDP" | "SCTP";
+  /** A number or a named container port. */
   port?: number | string;
   endPort?: number;
 }
@@ -81,17 +79,24 @@ export interface NetworkPolicyEgressRule {
   ports?: NetworkPolicyPort[];
 }
 
-export type PolicyType = "Ingress" | "Egress";
-
-/** networking.k8s.io/v1 NetworkPolicySpec */
 export interface NetworkPolicySpec {
-  podSelector?: LabelSelector;
+  podSelector: LabelSelector;
   ingress?: NetworkPolicyIngressRule[];
   egress?: NetworkPolicyEgressRule[];
-  policyTypes?: PolicyType[];
+  policyTypes?: ("Ingress" | "Egress")[];
 }
 
 export interface NetworkPolicy {
   metadata: ObjectMeta;
   spec?: NetworkPolicySpec;
+}
+
+/** Any API object with metadata (what lists and watches carry). */
+export interface KubeObject {
+  metadata: ObjectMeta;
+}
+
+/** The store key of an object: "ns/name", or "name" for cluster-scoped objects. */
+export function objectKey(o: { metadata: ObjectMeta }): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 }

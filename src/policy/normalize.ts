@@ -12,6 +12,7 @@ import type {
   Pod,
   NetworkPolicyIngressRule,
   NetworkPolicyEgressRule,
+  NetworkPolicySpec,
 } from "../k8s/types";
 import { formatIp, parseIp } from "../ipam/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
@@ -153,7 +154,7 @@ export function normalizePolicy(
 ): PolicyView {
   const namespace = np.metadata.namespace ?? "default";
   const key = `${namespace}/${np.metadata.name}`;
-  const spec = np.spec ?? {};
+  const spec: Partial<NetworkPolicySpec> = np.spec ?? {};
   const types = spec.policyTypes !== undefined && spec.policyTypes.length > 0
     ? spec.policyTypes
     : (["Ingress", ...(spec.egress !== undefined && spec.egress.length > 0 ? ["Egress"] : [])] as const);
