@@ -17,6 +17,7 @@ import { reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
+import type { PolicyController } from "./policy";
 import * as fs from "node:fs";
 
 /** What the agent needs of a Node informer (src/k8s/informer.ts Informer<Node>). */
@@ -46,6 +47,8 @@ export class Agent {
   constructor(
     private readonly opts: AgentOptions,
     private readonly nodes: NodeSource,
+    /** NetworkPolicy enforcement (its own loop); undefined: none. */
+    private readonly policy?: PolicyController,
   ) {
     this.rtnl = Rtnl.open(undefined, { timeoutMs: 10_000 });
     this.loop = new ReconcileLoop(() => this.reconcile(), {
@@ -71,11 +74,13 @@ export class Agent {
     this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
     this.nodes.start();
     this.loop.start();
+    this.policy?.start();
   }
 
   /** Stop watching and serving; leaves routes, rules and files in place. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    await this.policy?.stop();
     await this.loop.stop();
     await this.nodes.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -89,7 +94,7 @@ export class Agent {
 
   private snapshotMetrics(): AgentMetrics {
     const m = this.nodes.metrics;
-    return { ...this.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
+    return { ...this.metrics, ...this.policy?.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
   }
 
   /** One reconcile. Nothing is changed before the first complete list: an empty cache is not "no nodes". */

@@ -1,14 +1,16 @@
 /** `tether agent` until SIGTERM/SIGINT: routes, rules and files stay when it exits. */
 import { log } from "../util/log";
 import { Agent } from "./agent";
-import { nodeInformer } from "./kube";
+import { nodeInformer, policyInformers } from "./kube";
+import { PolicyController } from "./policy";
 import type { AgentOptions } from "./options";
 
 export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Promise<number> {
   log.bind({ component: "agent", node: opts.nodeName });
   let agent: Agent;
   try {
-    agent = new Agent(opts, nodeInformer(opts, env));
+    const policy = new PolicyController(opts.nodeName, policyInformers(opts, env), { resyncMs: opts.resyncMs });
+    agent = new Agent(opts, nodeInformer(opts, env), policy);
     await agent.start();
   } catch (e) {
     log.error("agent failed to start", { err: (e as Error).message });

@@ -2,13 +2,28 @@
 import { loadClusterConfig } from "../k8s/config";
 import { KubeClient } from "../k8s/client";
 import { Informer } from "../k8s/informer";
-import type { Node } from "../k8s/types";
+import type { Namespace, NetworkPolicy, Node, Pod } from "../k8s/types";
 import type { NodeSource } from "./agent";
+import type { PolicySources } from "./policy";
 import type { AgentOptions } from "./options";
 import { log } from "../util/log";
 
 /** The agent's own loop has the resync timer; the informer needs none. */
 export function nodeInformer(opts: AgentOptions, env: NodeJS.ProcessEnv): NodeSource {
+  return new Informer<Node>(kubeClient(opts, env), "nodes", { log });
+}
+
+function kubeClient(opts: AgentOptions, env: NodeJS.ProcessEnv): KubeClient {
   const cfg = loadClusterConfig(opts.kubeconfig === undefined ? { env } : { kubeconfig: opts.kubeconfig, env });
-  return new Informer<Node>(new KubeClient(cfg), "nodes", { log });
+  return new KubeClient(cfg);
+}
+
+/** Informers of every Pod, Namespace and NetworkPolicy (peers live on any node). */
+export function policyInformers(opts: AgentOptions, env: NodeJS.ProcessEnv): PolicySources {
+  const client = kubeClient(opts, env);
+  return {
+    pods: new Informer<Pod>(client, "pods", { log }),
+    namespaces: new Informer<Namespace>(client, "namespaces", { log }),
+    policies: new Informer<NetworkPolicy>(client, "networkpolicies", { log }),
+  };
 }
