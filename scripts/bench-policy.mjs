@@ -119,9 +119,12 @@ async function inner(o) {
   // policy is added/removed; alternating, so each change has a real delta.
   const label = [];
   const pol = [];
-  const localPod = world.pods.find((p) => p.spec.nodeName === "n1");
+  const at = world.pods.findIndex((p) => p.spec.nodeName === "n1");
   for (let i = 0; i < o.changes; i++) {
-    localPod.metadata.labels = { ...localPod.metadata.labels, tier: i % 2 === 0 ? "gate" : "front", app: i % 2 === 0 ? "app19" : localPod.metadata.labels.app };
+    // A changed object is a new object, as an informer gives it.
+    const old = world.pods[at];
+    world.pods[at] = { ...old, metadata: { ...old.metadata, labels: { ...old.metadata.labels, tier: i % 2 === 0 ? "gate" : "front", app: i % 2 === 0 ? "app19" : old.metadata.labels.app } } };
+    const localPod = world.pods[at];
     t0 = performance.now();
     c = compiler.compileRuleset(world);
     const r = await applier.apply(c.ruleset);
@@ -169,8 +172,10 @@ async function inner(o) {
       { metadata: { namespace: ips[server].ns, name: "bench-server" }, spec: { podSelector: { matchLabels: { bench: "server" } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { bench: "client" } } }], ports: [{ port: 80 }] }] } },
       { metadata: { namespace: ips[client].ns, name: "bench-client" }, spec: { podSelector: { matchLabels: { bench: "client" } }, policyTypes: ["Egress"], egress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { bench: "server" } } }] }] } },
     ];
-    ips[client].pod.metadata.labels.bench = "client";
-    ips[server].pod.metadata.labels.bench = "server";
+    for (const [name, role] of [[client, "client"], [server, "server"]]) {
+      const old = ips[name].pod;
+      world.pods[world.pods.indexOf(old)] = { ...old, metadata: { ...old.metadata, labels: { ...old.metadata.labels, bench: role } } };
+    }
     const full = { ...world, policies: [...world.policies, ...allow] };
     const empty = { ...world, policies: [] };
     const rate = async () => {

@@ -15,7 +15,7 @@ import type { Family } from "../ipam/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodPeer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
 import { PROTOCOLS } from "./model";
 import { renderFull, rulesetStats, type NftChain, type NftSet, type PolicyRuleset, type RulesetStats, type VerdictMapName } from "./nft";
-import { normalize, type PolicyInputs } from "./normalize";
+import { newNormalizeCache, normalize, type PolicyInputs } from "./normalize";
 import { containsAddress, intervalElement, mergeIntervals } from "./ranges";
 import { parseIp } from "../ipam/ip";
 
@@ -36,6 +36,9 @@ const hash = (s: string): string => createHash("sha256").update(s).digest("hex")
 const ALL_PODS: PodPeer = { kind: "pods", key: "P:*", namespaces: { selector: { key: "{}", matches: () => true } }, pods: { key: "{}", matches: () => true } };
 
 export class PolicyCompiler {
+  /** Objects are taken as immutable (see NormalizeCache): give changed objects as new objects. */
+  private readonly cache = newNormalizeCache();
+
   constructor(readonly nodeName: string) {}
 
   /** The nftables text of the whole table (one transaction). */
@@ -44,7 +47,7 @@ export class PolicyCompiler {
   }
 
   compileRuleset(inputs: CompileInputs): CompiledPolicy {
-    const view = normalize(inputs, this.nodeName);
+    const view = normalize(inputs, this.nodeName, this.cache);
     const ruleset = new Compilation(view).run();
     return {
       ruleset,

@@ -38,17 +38,34 @@ function protocolOf(p: string | undefined): Protocol | undefined {
   }
 }
 
+/**
+ * Address text -> [family, canonical text] (undefined: not an address). Every compile reads every
+ * pod's addresses and parsing them dominated a compile, so parses are remembered (a pure function;
+ * the cache is dropped whole when it grows past what a big cluster's churn needs).
+ */
+const canonical = new Map<string, readonly [4 | 6, string] | undefined>();
+function canonicalAddress(text: string): readonly [4 | 6, string] | undefined {
+  let c = canonical.get(text);
+  if (c !== undefined || canonical.has(text)) return c;
+  const ip = parseIp(text);
+  c = ip === undefined ? undefined : ([ip.family, formatIp(ip)] as const);
+  if (canonical.size >= 200_000) canonical.clear();
+  canonical.set(text, c);
+  return c;
+}
+
 /** A pod's addresses from status.podIPs (or status.podIP), canonical, split per family. */
 export function podAddresses(pod: Pod): { v4: string[]; v6: string[] } {
   const texts = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
-  const v4 = new Set<string>();
-  const v6 = new Set<string>();
+  const v4: string[] = [];
+  const v6: string[] = [];
   for (const t of texts) {
-    const ip = parseIp(t);
-    if (ip === undefined) continue;
-    (ip.family === 4 ? v4 : v6).add(formatIp(ip));
+    const c = canonicalAddress(t);
+    if (c === undefined) continue;
+    const list = c[0] === 4 ? v4 : v6;
+    if (!list.includes(c[1])) list.push(c[1]);
   }
-  return { v4: [...v4], v6: [...v6] };
+  return { v4, v6 };
 }
 
 export function normalizePod(pod: Pod, nodeName: string): PodView | undefined {
@@ -178,18 +195,40 @@ export function normalizePolicy(
   };
 }
 
-export function normalize(inputs: PolicyInputs, nodeName: string): ClusterView {
+/**
+ * Normalized objects remembered by object identity. API objects are treated as immutable, as the
+ * informers' are (every event brings a new object), so an unchanged pod or policy is not
+ * normalized again on the next compile.
+ */
+export interface NormalizeCache {
+  pods: WeakMap<Pod, PodView | null>;
+  policies: WeakMap<NetworkPolicy, { view: PolicyView; warnings: string[] }>;
+}
+
+export function newNormalizeCache(): NormalizeCache {
+  return { pods: new WeakMap(), policies: new WeakMap() };
+}
+
+export function normalize(inputs: PolicyInputs, nodeName: string, cache: NormalizeCache = newNormalizeCache()): ClusterView {
   const warnings: string[] = [];
-  const warn = (w: string): void => void warnings.push(w);
   const namespaces = new Map<string, NamespaceView>();
   for (const ns of inputs.namespaces) namespaces.set(ns.metadata.name, { name: ns.metadata.name, labels: ns.metadata.labels ?? {} });
   const pods: PodView[] = [];
   for (const p of inputs.pods) {
-    const v = normalizePod(p, nodeName);
-    if (v !== undefined) pods.push(v);
+    let v = cache.pods.get(p);
+    if (v === undefined) cache.pods.set(p, (v = normalizePod(p, nodeName) ?? null));
+    if (v !== null) pods.push(v);
   }
-  const selectors = new Map<string, CompiledSelector>();
-  const policies = inputs.policies.map((np) => normalizePolicy(np, warn, selectors));
+  const policies = inputs.policies.map((np) => {
+    let c = cache.policies.get(np);
+    if (c === undefined) {
+      const own: string[] = [];
+      c = { view: normalizePolicy(np, (w) => void own.push(w)), warnings: own };
+      cache.policies.set(np, c);
+    }
+    warnings.push(...c.warnings);
+    return c.view;
+  });
   policies.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return { pods, namespaces, policies, warnings };
 }
