@@ -99,7 +99,18 @@ export class NftSession {
       const child = this.child ?? this.start();
       const marker = `delete table ${FAMILY_TABLE}-sync-${process.pid}-${++this.seq}`;
       this.stderr = "";
-      this.pending = { marker, resolve, reject };
+      // An nft that never answers is ended; the caller falls back to `nft -f`.
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        this.close();
+        reject(new FirewallError("nft -i", this.stderr, "nft -i did not answer within 30 s"));
+      }, 30_000);
+      const done = (): void => clearTimeout(timer);
+      this.pending = {
+        marker,
+        resolve: () => (done(), resolve()),
+        reject: (e) => (done(), reject(e)),
+      };
       child.stdin.write(`${line}\n${marker}\n`);
     });
   }

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { NetworkPolicy } from "../../src/k8s/types";
 import { PolicyCompiler } from "../../src/policy/compile";
-import { netnsUnavailable } from "../helpers/netns";
+import { createNetns, netnsUnavailable } from "../helpers/netns";
+import { NftSession } from "../../src/policy/apply";
 import { createPolicyNode, type PolicyNode } from "../helpers/policyNode";
 import { runProbes, type Probe } from "../helpers/probe";
 import { ns, pod, policy } from "../helpers/policyWorld";
@@ -124,5 +125,16 @@ describe("NetworkPolicy enforced in a test node namespace", { skip }, () => {
     const xb = w.pods.get("x/b");
     assert.deepEqual(await runProbes(xb?.ns.name ?? "", [{ ip: xa?.v4 ?? "", proto: "TCP", port: 80 }, { ip: xa?.v6 ?? "", proto: "UDP", port: 80 }]), [false, false]);
     assert.deepEqual(await runProbes(xa?.ns.name ?? "", [{ ip: xb?.v4 ?? "", proto: "TCP", port: 80 }]), [true], "replies of x/a's own connections pass");
+  });
+
+  test("nft -i session: a failing line is one transaction (nothing of it applied), its error reported, the session goes on", async (t) => {
+    const node = createNetns(t, "pol-nfti");
+    const session = new NftSession(["ip", "netns", "exec", node.name, "nft"]);
+    t.after(() => session.close());
+    await session.exec("add table inet tpol; add set inet tpol s { type ipv4_addr; }");
+    await assert.rejects(session.exec("add element inet tpol s { 10.1.1.1 }; add element inet tpol nosuch { 10.2.2.2 }"), /nosuch|No such file/);
+    assert.doesNotMatch(node.exec(["nft", "list", "set", "inet", "tpol", "s"]), /10\.1\.1\.1/, "the first command of the failed line is not in");
+    await session.exec("add element inet tpol s { 10.3.3.3 }");
+    assert.match(node.exec(["nft", "list", "set", "inet", "tpol", "s"]), /10\.3\.3\.3/);
   });
 });
