@@ -97,6 +97,13 @@ function hardLimit(flag: "-Hn" | "-Hu"): number {
   return Number(run(["bash", "-c", `ulimit ${flag}`]).trim());
 }
 
+/** podman's default rlimits fail here (the sandbox cannot raise them), so does an nproc near the hard limit. */
+function ulimits(): string[] {
+  const nofile = hardLimit("-Hn");
+  const nproc = Math.min(4096, hardLimit("-Hu"));
+  return [`nofile=${nofile}:${nofile}`, `nproc=${nproc}:${nproc}`];
+}
+
 describe("deploy: the agent image run as the DaemonSet's container spec says", { skip: netnsUnavailable() }, () => {
   const objs = loadManifest();
   const spec: AgentContainer = agentContainer(objs);
@@ -177,8 +184,7 @@ describe("deploy: the agent image run as the DaemonSet's container spec says", {
       serviceAccountDir: saDir,
       nodeName: NODE,
       extraEnv: { KUBERNETES_SERVICE_HOST: API_IP, KUBERNETES_SERVICE_PORT: String(API_PORT) },
-      // The sandbox cannot raise rlimits: podman's defaults fail; nproc near the hard limit too.
-      ulimits: [`nofile=${hardLimit("-Hn")}:${hardLimit("-Hn")}`, `nproc=${Math.min(4096, hardLimit("-Hu"))}:${Math.min(4096, hardLimit("-Hu"))}`],
+      ulimits: ulimits(),
     });
     cleanups.push(() => {
       sh("podman", ["rm", "-f", "-t", "0", name]);
@@ -283,6 +289,20 @@ describe("deploy: the agent image run as the DaemonSet's container spec says", {
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as { network: string; address: string; containerId: string }[];
     assert.deepEqual(rows.map((x) => [x.network, x.address, x.containerId]), [["tether", "10.244.1.5", "deployctr1"]]);
+  });
+
+  it("the image also runs as a non-root user: the natives unpack into its sticky /tmp", () => {
+    const other = `${name}-nobody`;
+    try {
+      // doctor reads the links of its (podman-made, empty) namespace through netlink: the native
+      // must load. Its nft step fails without root; that is not what is checked here.
+      const r = sh("podman", ["run", "--name", other, "--network", "none", "--user", "65534:65534", ...ulimits().flatMap((u) => ["--ulimit", u]), "--entrypoint", "/usr/local/bin/tether", spec.image, "doctor", "--json"]);
+      assert.doesNotMatch(r.stderr, /cannot load native/, r.stderr);
+      const diff = run(["podman", "diff", other]);
+      assert.match(diff, /^A \/tmp\/tether-65534\/netlink-[0-9a-f]{64}\.node$/m, diff);
+    } finally {
+      sh("podman", ["rm", "-f", other]);
+    }
   });
 
   it("stopped as the kubelet stops it (SIGTERM, grace period of the manifest), leaves routes and rules", async () => {

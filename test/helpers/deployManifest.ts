@@ -101,6 +101,7 @@ export interface AgentContainer {
   privileged: boolean;
   /** allowPrivilegeEscalation: false */
   noNewPrivileges: boolean;
+  seccomp?: string | undefined;
   readOnlyRootFilesystem: boolean;
   runAsUser?: number | undefined;
   hostNetwork: boolean;
@@ -148,6 +149,7 @@ export function agentContainer(objs: readonly K8sObject[]): AgentContainer {
     capDrop: c.securityContext?.capabilities?.drop ?? [],
     privileged: c.securityContext?.privileged === true,
     noNewPrivileges: c.securityContext?.allowPrivilegeEscalation === false,
+    seccomp: c.securityContext?.seccompProfile?.type ?? pod.securityContext?.seccompProfile?.type,
     readOnlyRootFilesystem: c.securityContext?.readOnlyRootFilesystem === true,
     runAsUser: c.securityContext?.runAsUser,
     hostNetwork: pod.hostNetwork === true,
@@ -311,6 +313,9 @@ export function podmanRunArgs(c: AgentContainer, plan: PodmanRunPlan): string[] 
   for (const cap of c.capAdd) args.push("--cap-add", cap);
   if (c.readOnlyRootFilesystem) args.push("--read-only");
   if (c.noNewPrivileges) args.push("--security-opt", "no-new-privileges");
+  // RuntimeDefault: podman's default profile applies; anything else is not simulated.
+  if (c.seccomp === "Unconfined") args.push("--security-opt", "seccomp=unconfined");
+  else if (c.seccomp !== undefined && c.seccomp !== "RuntimeDefault") throw new Error(`seccompProfile ${c.seccomp} is not simulated`);
   if (c.runAsUser !== undefined) args.push("--user", String(c.runAsUser));
   const { limits, requests } = c.resources;
   if (limits["memory"] !== undefined) args.push("--memory", podmanMemory(limits["memory"]));

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AGENT_ACCESS } from "../../src/k8s/access";
+import { AGENT_ACCESS, agentClusterRoleRules } from "../../src/k8s/access";
 import { REPO_ROOT } from "../helpers/binary";
 import {
   agentContainer,
@@ -50,6 +50,8 @@ test("the ClusterRole grants exactly what AGENT_ACCESS lists: no more, no less, 
   assert.deepEqual(compareGrants(grants, grantsOfAccess(AGENT_ACCESS)), []);
   // The agent only lists and watches: no get, no write verb anywhere.
   for (const g of grants) assert.match(g, /:(list|watch)$/);
+  // And rule for rule, as src/k8s derives them from AGENT_ACCESS.
+  assert.deepEqual((findObject(objs, "ClusterRole") as K8sObject & { rules: unknown[] }).rules, agentClusterRoleRules());
 });
 
 test("the RBAC comparison notices a missing verb, an extra verb and a wildcard", () => {
@@ -104,6 +106,8 @@ test("the DaemonSet runs on every node, on the host network, with NET_ADMIN only
   assert.deepEqual(c.capDrop, ["ALL"]);
   assert.deepEqual(c.capAdd, ["NET_ADMIN"]);
   assert.equal(c.readOnlyRootFilesystem, true);
+  assert.equal(c.noNewPrivileges, true);
+  assert.equal(c.seccomp, "RuntimeDefault");
   assert.deepEqual(c.env.find((e) => e.name === "NODE_NAME"), { name: "NODE_NAME", value: undefined, fieldPath: "spec.nodeName" });
 });
 
