@@ -130,6 +130,11 @@ describe("NetworkPolicy on a simulated two-node cluster (against a fake API serv
     await expectMatrix((_f, to) => nsOf(to) !== "x", [{ proto: "TCP", port: 80 }, { proto: "UDP", port: 81 }, { proto: "UDP", port: 80, family: 6 }]);
   });
 
+  test("should support a 'default-deny-egress' policy", async () => {
+    await setPolicies([np("y", "deny-egress", { podSelector: {}, policyTypes: ["Egress"] })]);
+    await expectMatrix((f) => nsOf(f) !== "y", [{ proto: "TCP", port: 80 }, { proto: "UDP", port: 81, family: 6 }]);
+  });
+
   test("should support a 'default-deny-all' policy", async () => {
     await setPolicies([np("x", "deny-all", { podSelector: {}, policyTypes: ["Ingress", "Egress"] })]);
     await expectMatrix((f, to) => nsOf(to) !== "x" && nsOf(f) !== "x");

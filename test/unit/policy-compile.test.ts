@@ -185,6 +185,22 @@ describe("policy compiler: delta", () => {
     assert.equal(renderDelta(after.ruleset, after.ruleset), "");
   });
 
+  it("a pod's new IP: its map elements and the peer sets holding it move, in one delta", () => {
+    const { pods, namespaces } = xyz();
+    const policies = [policy("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })];
+    const before = compiler.compileRuleset({ pods, namespaces, policies });
+    const moved = pods.map((p) => (p.metadata.namespace === "x" && p.metadata.name === "a" ? pod("x", "a", ["10.0.1.200", "fd00::1:200"]) : p));
+    const after = compiler.compileRuleset({ pods: moved, namespaces, policies });
+    const delta = renderDelta(before.ruleset, after.ruleset);
+    assert.match(delta, /^flush set inet tether-policy pp4_\w+\nadd element inet tether-policy pp4_\w+ \{ 10\.0\.1\.200, 10\.0\.1\.3, 10\.0\.1\.4 \}$/m);
+    assert.match(delta, /^delete element inet tether-policy ingress4 \{ 10\.0\.1\.2 \}$/m);
+    assert.match(delta, /^add element inet tether-policy ingress4 \{ 10\.0\.1\.200 : jump ing_\w+ \}$/m);
+    assert.match(delta, /^delete element inet tether-policy ingress6 \{ fd00::1:2 \}$/m);
+    assert.doesNotMatch(delta, /chain/, "the chain is the same");
+    assert.equal(rulesetAllows(after.ruleset, "10.0.1.200", "10.0.1.3", "TCP", 80), true);
+    assert.equal(rulesetAllows(after.ruleset, "10.0.1.2", "10.0.1.3", "TCP", 80), false, "the old address is no peer any more");
+  });
+
   it("a deleted policy: map elements out before the chain and its sets are deleted", () => {
     const { pods, namespaces } = xyz();
     const p = policy("x", "p", { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: "10.9.0.0/16" } }] }] });
