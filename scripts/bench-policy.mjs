@@ -7,7 +7,8 @@
 //
 // Figures: time to the first full ruleset (compile + one `nft -f` transaction), time from one
 // change to enforcement (recompile + the delta transaction; medians over --changes of a pod label
-// change and of a policy change), ruleset size, and the cost of a packet: new TCP connections per
+// change and of a policy change), the same two through the fake API server and the agent's policy
+// loop on real informers (test/helpers/fakeApiServer.ts), ruleset size, and the cost of a packet: new TCP connections per
 // second between two pods of this node with 0 policies and with all policies in (the two pods
 // selected and allowed), measured back to back in each repetition (order alternating); the
 // figure is the median of the per-repetition ratios, which must stay within 1.1x.
@@ -41,7 +42,7 @@ export function parsePolicyFlags(argv) {
 function bundle() {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-policy-")), "policy.cjs");
   const entry = path.join(path.dirname(out), "entry.ts");
-  fs.writeFileSync(entry, `export { PolicyCompiler } from ${JSON.stringify(path.join(root, "src/policy/compile"))};\nexport { PolicyApplier } from ${JSON.stringify(path.join(root, "src/policy/apply"))};\nexport { renderFull } from ${JSON.stringify(path.join(root, "src/policy/nft"))};\n`);
+  fs.writeFileSync(entry, `export { PolicyCompiler } from ${JSON.stringify(path.join(root, "src/policy/compile"))};\nexport { PolicyApplier } from ${JSON.stringify(path.join(root, "src/policy/apply"))};\nexport { renderFull } from ${JSON.stringify(path.join(root, "src/policy/nft"))};\nexport { PolicyController } from ${JSON.stringify(path.join(root, "src/agent/policy"))};\nexport { Informer } from ${JSON.stringify(path.join(root, "src/k8s/informer"))};\nexport { KubeClient } from ${JSON.stringify(path.join(root, "src/k8s/client"))};\nexport { startFakeApiServer } from ${JSON.stringify(path.join(root, "test/helpers/fakeApiServer"))};\n`);
   require("esbuild").buildSync({ entryPoints: [entry], bundle: true, platform: "node", format: "cjs", target: "node20", outfile: out, logLevel: "error" });
   return require(out);
 }
@@ -147,6 +148,11 @@ async function inner(o) {
   compiler.compileRuleset(world);
   result.compileMs = performance.now() - t0;
 
+  // The agent's path: the same cluster in the fake API server, the agent's policy loop on real
+  // informers (list + watch over TLS); from the loop's start to the first ruleset in, and from one
+  // object written to the API to its ruleset in (watch event, recompile, delta).
+  Object.assign(result, await agentPath(world, o));
+
   // Packet cost: two pods of this node on veths, new TCP connections per second.
   const tag = `tbp${process.pid}`;
   const [client, server] = [`${tag}-c`, `${tag}-s`];
@@ -217,6 +223,51 @@ async function inner(o) {
   return result;
 }
 
+async function agentPath(world, o) {
+  const { PolicyController, PolicyApplier, Informer, KubeClient, startFakeApiServer } = bundle();
+  const api = await startFakeApiServer({ bookmarkIntervalMs: 0 });
+  const out = {};
+  let ctl;
+  try {
+    for (const n of world.namespaces) api.upsert("namespaces", n);
+    for (const p of world.pods) api.upsert("pods", p);
+    for (const p of world.policies) api.upsert("networkpolicies", p);
+    const client = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token });
+    const sources = { pods: new Informer(client, "pods"), namespaces: new Informer(client, "namespaces"), policies: new Informer(client, "networkpolicies") };
+    const applier = new PolicyApplier();
+    ctl = new PolicyController("n1", sources, { resyncMs: 3_600_000, applier });
+    const until = async (cond, what) => {
+      const deadline = performance.now() + 30_000;
+      while (!cond()) {
+        if (performance.now() > deadline) throw new Error(`agent path: not reached within 30 s: ${what}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    let t0 = performance.now();
+    ctl.start();
+    await until(() => ctl.ready, "first ruleset");
+    out.apiFirstRulesetMs = performance.now() - t0;
+    const samples = [];
+    const base = world.pods.find((p) => p.spec.nodeName === "n1");
+    for (let i = 0; i < o.changes; i++) {
+      await ctl.whenIdle();
+      const before = ctl.metrics.policyApplies;
+      t0 = performance.now();
+      // Every change must change the ruleset: the pod's tier flips (it leaves or joins peer sets).
+      if (i % 2 === 0) api.upsert("pods", { ...base, metadata: { ...base.metadata, labels: { ...base.metadata.labels, app: "app19", tier: i % 4 === 0 ? "gate" : "front" } } });
+      else api.upsert("networkpolicies", { metadata: { namespace: base.metadata.namespace, name: `extra${i}` }, spec: { podSelector: { matchLabels: { app: "app19" } }, ingress: [{ ports: [{ port: 1000 + i }] }] } });
+      await until(() => ctl.metrics.policyApplies > before, `change ${i} applied`);
+      samples.push(performance.now() - t0);
+    }
+    out.apiChangeMs = median(samples);
+    out.apiChangeMaxMs = Math.max(...samples);
+  } finally {
+    await ctl?.stop();
+    await api.stop();
+  }
+  return out;
+}
+
 function localPods(world) {
   return world.pods.filter((p) => p.spec.nodeName === "n1").map((p) => ({ pod: p, ip: p.status.podIPs[0].ip, ns: p.metadata.namespace }));
 }
@@ -227,6 +278,7 @@ export function policyLines(r) {
     `policy: ${r.pods} pods (${r.localPods} on this node), ${r.policies} policies (in a namespace of its own; real nft)`,
     `  first full ruleset   ${f(r.firstRulesetMs)} ms (compile ${f(r.firstCompileMs)} ms), ${r.rulesetBytes} bytes: ${r.stats.sets} sets (${r.stats.setElements} elements), ${r.stats.chains} chains (${r.stats.rules} rules), ${r.stats.mapElements} map elements`,
     `  one change           ${f(r.changeMs)} ms median (pod label ${f(r.labelChangeMs)}, policy ${f(r.policyChangeMs)}; compile alone ${f(r.compileMs)} ms; delta ${r.changeBytes} bytes; ${r.changeModes.join(",")})`,
+    `  through the API      ${f(r.apiFirstRulesetMs)} ms from the informers' start to the first ruleset (list of every object over TLS); ${f(r.apiChangeMs)} ms median (max ${f(r.apiChangeMaxMs)}) from one object written to the fake API to its ruleset in`,
     `  packet cost          ${f(r.connPerSec0)} conn/s with 0 policies, ${f(r.connPerSecN)} with ${r.policies}: ${r.packetCostRatio.toFixed(3)} x (median of ${r.rateSamples[0].length} back-to-back pairs); client CPU per connection ${f(r.clientCpuUs0)} vs ${f(r.clientCpuUsN)} us: ${r.cpuCostRatio.toFixed(3)} x`,
   ];
 }
