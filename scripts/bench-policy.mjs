@@ -249,12 +249,16 @@ async function agentPath(world, o) {
     out.apiFirstRulesetMs = performance.now() - t0;
     const samples = [];
     const base = world.pods.find((p) => p.spec.nodeName === "n1");
+    let tier = base.metadata.labels.tier;
     for (let i = 0; i < o.changes; i++) {
       await ctl.whenIdle();
       const before = ctl.metrics.policyApplies;
       t0 = performance.now();
       // Every change must change the ruleset: the pod's tier flips (it leaves or joins peer sets).
-      if (i % 2 === 0) api.upsert("pods", { ...base, metadata: { ...base.metadata, labels: { ...base.metadata.labels, app: "app19", tier: i % 4 === 0 ? "gate" : "front" } } });
+      if (i % 2 === 0) {
+        tier = tier === "gate" ? "front" : "gate";
+        api.upsert("pods", { ...base, metadata: { ...base.metadata, labels: { ...base.metadata.labels, app: "app19", tier } } });
+      }
       else api.upsert("networkpolicies", { metadata: { namespace: base.metadata.namespace, name: `extra${i}` }, spec: { podSelector: { matchLabels: { app: "app19" } }, ingress: [{ ports: [{ port: 1000 + i }] }] } });
       await until(() => ctl.metrics.policyApplies > before, `change ${i} applied`);
       samples.push(performance.now() - t0);
