@@ -39,10 +39,16 @@ export function parsePolicyFlags(argv) {
   return o;
 }
 
+let bundled;
 function bundle() {
+  bundled ??= buildBundle();
+  return bundled;
+}
+
+function buildBundle() {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-policy-")), "policy.cjs");
   const entry = path.join(path.dirname(out), "entry.ts");
-  fs.writeFileSync(entry, `export { PolicyCompiler } from ${JSON.stringify(path.join(root, "src/policy/compile"))};\nexport { PolicyApplier } from ${JSON.stringify(path.join(root, "src/policy/apply"))};\nexport { renderFull } from ${JSON.stringify(path.join(root, "src/policy/nft"))};\nexport { PolicyController } from ${JSON.stringify(path.join(root, "src/agent/policy"))};\nexport { Informer } from ${JSON.stringify(path.join(root, "src/k8s/informer"))};\nexport { KubeClient } from ${JSON.stringify(path.join(root, "src/k8s/client"))};\nexport { startFakeApiServer } from ${JSON.stringify(path.join(root, "test/helpers/fakeApiServer"))};\n`);
+  fs.writeFileSync(entry, `export { PolicyCompiler } from ${JSON.stringify(path.join(root, "src/policy/compile"))};\nexport { PolicyApplier } from ${JSON.stringify(path.join(root, "src/policy/apply"))};\nexport { renderFull } from ${JSON.stringify(path.join(root, "src/policy/nft"))};\nexport { PolicyController } from ${JSON.stringify(path.join(root, "src/agent/policy"))};\nexport { Informer } from ${JSON.stringify(path.join(root, "src/k8s/informer"))};\nexport { KubeClient } from ${JSON.stringify(path.join(root, "src/k8s/client"))};\nexport { slimPod, slimNamespace, slimNetworkPolicy } from ${JSON.stringify(path.join(root, "src/k8s/types"))};\nexport { startFakeApiServer } from ${JSON.stringify(path.join(root, "test/helpers/fakeApiServer"))};\n`);
   require("esbuild").buildSync({ entryPoints: [entry], bundle: true, platform: "node", format: "cjs", target: "node20", outfile: out, logLevel: "error" });
   return require(out);
 }
@@ -224,7 +230,7 @@ async function inner(o) {
 }
 
 async function agentPath(world, o) {
-  const { PolicyController, PolicyApplier, Informer, KubeClient, startFakeApiServer } = bundle();
+  const { PolicyController, PolicyApplier, Informer, KubeClient, startFakeApiServer, slimPod, slimNamespace, slimNetworkPolicy } = bundle();
   const api = await startFakeApiServer({ bookmarkIntervalMs: 0 });
   const out = {};
   let ctl;
@@ -233,7 +239,11 @@ async function agentPath(world, o) {
     for (const p of world.pods) api.upsert("pods", p);
     for (const p of world.policies) api.upsert("networkpolicies", p);
     const client = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token });
-    const sources = { pods: new Informer(client, "pods"), namespaces: new Informer(client, "namespaces"), policies: new Informer(client, "networkpolicies") };
+    const sources = {
+      pods: new Informer(client, "pods", { transform: slimPod }),
+      namespaces: new Informer(client, "namespaces", { transform: slimNamespace }),
+      policies: new Informer(client, "networkpolicies", { transform: slimNetworkPolicy }),
+    };
     const applier = new PolicyApplier();
     ctl = new PolicyController("n1", sources, { resyncMs: 3_600_000, applier });
     const until = async (cond, what) => {

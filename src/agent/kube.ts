@@ -2,7 +2,7 @@
 import { loadClusterConfig } from "../k8s/config";
 import { KubeClient } from "../k8s/client";
 import { Informer } from "../k8s/informer";
-import type { Namespace, NetworkPolicy, Node, Pod } from "../k8s/types";
+import { slimNamespace, slimNetworkPolicy, slimPod, type Namespace, type NetworkPolicy, type Node, type Pod } from "../k8s/types";
 import type { NodeSource } from "./agent";
 import type { PolicySources } from "./policy";
 import type { AgentOptions } from "./options";
@@ -22,8 +22,9 @@ function kubeClient(opts: AgentOptions, env: NodeJS.ProcessEnv): KubeClient {
 export function policyInformers(opts: AgentOptions, env: NodeJS.ProcessEnv): PolicySources {
   const client = kubeClient(opts, env);
   return {
-    pods: new Informer<Pod>(client, "pods", { log }),
-    namespaces: new Informer<Namespace>(client, "namespaces", { log }),
-    policies: new Informer<NetworkPolicy>(client, "networkpolicies", { log }),
+    // Cached slim: a real Pod carries managedFields, env, volumes... that every cached pod would pay for.
+    pods: new Informer<Pod>(client, "pods", { log, transform: slimPod }),
+    namespaces: new Informer<Namespace>(client, "namespaces", { log, transform: slimNamespace }),
+    policies: new Informer<NetworkPolicy>(client, "networkpolicies", { log, transform: slimNetworkPolicy }),
   };
 }
