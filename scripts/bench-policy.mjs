@@ -135,18 +135,21 @@ async function inner(o) {
     const localPod = world.pods[at];
     t0 = performance.now();
     c = compiler.compileRuleset(world);
+    let ta = performance.now();
     const r = await applier.apply(c.ruleset);
-    label.push({ ms: performance.now() - t0, bytes: r.bytes, mode: r.mode });
+    label.push({ ms: performance.now() - t0, applyMs: performance.now() - ta, bytes: r.bytes, mode: r.mode });
     if (i % 2 === 0) world.policies.push({ metadata: { namespace: localPod.metadata.namespace, name: "extra" }, spec: { podSelector: { matchLabels: { app: "app19" } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: "app3" } } }], ports: [{ port: 8443 }] }] } });
     else world.policies.pop();
     t0 = performance.now();
     c = compiler.compileRuleset(world);
+    ta = performance.now();
     const r2 = await applier.apply(c.ruleset);
-    pol.push({ ms: performance.now() - t0, bytes: r2.bytes, mode: r2.mode });
+    pol.push({ ms: performance.now() - t0, applyMs: performance.now() - ta, bytes: r2.bytes, mode: r2.mode });
   }
   result.labelChangeMs = median(label.map((x) => x.ms));
   result.policyChangeMs = median(pol.map((x) => x.ms));
   result.changeMs = median([...label, ...pol].map((x) => x.ms));
+  result.applyMs = median([...label, ...pol].map((x) => x.applyMs));
   result.changeBytes = median([...label, ...pol].map((x) => x.bytes));
   result.changeModes = [...new Set([...label, ...pol].map((x) => x.mode))];
   // Compile alone, to split a change's time.
@@ -291,7 +294,7 @@ export function policyLines(r) {
   return [
     `policy: ${r.pods} pods (${r.localPods} on this node), ${r.policies} policies (in a namespace of its own; real nft)`,
     `  first full ruleset   ${f(r.firstRulesetMs)} ms (compile ${f(r.firstCompileMs)} ms), ${r.rulesetBytes} bytes: ${r.stats.sets} sets (${r.stats.setElements} elements), ${r.stats.chains} chains (${r.stats.rules} rules), ${r.stats.mapElements} map elements`,
-    `  one change           ${f(r.changeMs)} ms median (pod label ${f(r.labelChangeMs)}, policy ${f(r.policyChangeMs)}; compile alone ${f(r.compileMs)} ms; delta ${r.changeBytes} bytes; ${r.changeModes.join(",")})`,
+    `  one change           ${f(r.changeMs)} ms median (pod label ${f(r.labelChangeMs)}, policy ${f(r.policyChangeMs)}; compile alone ${f(r.compileMs)} ms, the delta transaction ${f(r.applyMs)} ms; delta ${r.changeBytes} bytes; ${r.changeModes.join(",")})`,
     `  through the API      ${f(r.apiFirstRulesetMs)} ms from the informers' start to the first ruleset (list of every object over TLS); ${f(r.apiChangeMs)} ms median (max ${f(r.apiChangeMaxMs)}) from one object written to the fake API to its ruleset in`,
     `  packet cost          ${f(r.connPerSec0)} conn/s with 0 policies, ${f(r.connPerSecN)} with ${r.policies}: ${r.packetCostRatio.toFixed(3)} x (median of ${r.rateSamples[0].length} back-to-back pairs); client CPU per connection ${f(r.clientCpuUs0)} vs ${f(r.clientCpuUsN)} us: ${r.cpuCostRatio.toFixed(3)} x`,
   ];
