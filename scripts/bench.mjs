@@ -42,6 +42,7 @@ import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
 import { policyWorkload } from "./bench-policy.mjs";
+import { agentWorkload } from "./bench-agent.mjs";
 import { criWorkload } from "./bench-cri.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -129,6 +130,7 @@ const workloads = [
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
   policyWorkload(),
+  agentWorkload({ tether }),
   criWorkload({ tether }),
 ];
 

@@ -9,11 +9,18 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { conflistText } from "../../src/agent/conflist";
+import { ChainVersions } from "../../src/agent/chain";
+import { conflistText as conflistTextOf, type ConflistOptions } from "../../src/agent/conflist";
 import { parsePrefix } from "../../src/agent/desired";
 import { DIST_BIN, isExecutableFile } from "../helpers/binary";
 import { type ClusterNode, type Pod, SimCluster, UNDERLAY_V4, defaultCidrs, eventually } from "../helpers/cluster";
 import { netnsUnavailable } from "../helpers/netns";
+
+/** The conflist an agent writes, with the cniVersions the node's portmap (Debian's) allows. */
+function conflistText(opts: ConflistOptions): string {
+  return conflistTextOf({ ...opts, versions: new ChainVersions(DEBIAN_PORTMAP_DIR).get() });
+}
+const DEBIAN_PORTMAP_DIR = "/usr/lib/cni";
 
 const skip = netnsUnavailable() ?? (isExecutableFile(DIST_BIN) ? undefined : `${DIST_BIN} is not built (bash scripts/build.sh)`);
 
@@ -128,6 +135,9 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     const original = fs.readFileSync(conf, "utf8");
     try {
       n.ns.exec(["ip", "route", "add", "10.244.99.0/24", "via", "192.168.77.99", "proto", "152"]);
+      // Not for doctor (it reports leaks, not losses), for the agent's repair below.
+      n.ns.exec(["ip", "route", "del", "10.244.2.0/24", "proto", "152"]);
+      n.ns.exec(["nft", "delete", "table", "inet", "tether-agent"]);
       fs.writeFileSync(conf, original.replace("10.244.1.0/24", "10.244.100.0/24"));
       const found = doctor();
       assert.equal(found.status, 1);
@@ -140,11 +150,14 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     }
   });
 
-  test("the agent repairs what doctor found: the stale route goes, the conflist is rewritten", async () => {
+  test("the agent repairs what changed behind its back at its next resync: stale route, lost route, conflist, nft table", async () => {
     const n = c.nodes[0]!;
     const conf = join(n.confDir, "10-tether.conflist");
     const expected = conflistText({ podCidrs: defaultCidrs(1).map((t) => parsePrefix(t)!), ipamDataDir: n.ipamDir });
-    await eventually(() => !c.agentRoutes(n).some((r) => r.startsWith("10.244.99.0/24")) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    const want = expectedRoutes(n, c.nodes.filter((o) => o !== n).map((o) => nodeInfo(o)));
+    await eventually(() => JSON.stringify(c.agentRoutes(n)) === JSON.stringify(want) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    await eventually(() => n.ns.tryExec(["nft", "list", "set", "inet", "tether-agent", "cluster4"]).stdout.includes("10.244.3.0/24"), () => "the nft table is back");
+    assert.deepEqual(pingAll(pods[0]!, pods[1]!), []);
   });
 
   test("a changed pod CIDR rewrites the node's conflist and the routes to it everywhere", async () => {
@@ -219,6 +232,7 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     await eventually(() => JSON.stringify(c.agentRoutes(n3)) === JSON.stringify(expectedRoutes(n3, [nodeInfo(n1)])), () => c.agentRoutes(n3).join(", "));
     assert.deepEqual([...pingAll(pods[0]!, pods[2]!), ...pingAll(pods[2]!, pods[0]!)], []);
     assert.equal(pods[0]!.ns.ping(pods[1]!.ipv4!, 1), false, "the deleted node's pods are no longer routed");
+    await eventually(() => c.agentLog(n2).includes(`waiting: node ${n2.name} is not in the API`), () => c.agentLog(n2).slice(-1000));
   });
 
   test("SIGTERM: the agent exits 0 and leaves its routes and rules in place", async () => {
