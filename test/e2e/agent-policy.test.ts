@@ -276,4 +276,18 @@ describe("NetworkPolicy on a simulated two-node cluster (against a fake API serv
       xb.ns.exec(["ip", "addr", "del", `${ya.ipv4}/32`, "dev", "eth0"]);
     }
   });
+
+  test("--no-network-policy: a restarted agent removes its policy table and enforces nothing", async () => {
+    await setPolicies([np("x", "deny", { podSelector: {} })]);
+    await expectMatrix((_f, to) => nsOf(to) !== "x", [{ proto: "TCP", port: 80 }]);
+    for (const n of c.nodes) {
+      await c.stopAgent(n);
+      c.startAgent(n, ["--no-network-policy"]);
+    }
+    await eventually(
+      () => c.nodes.every((n) => n.ns.tryExec(["nft", "list", "table", "inet", "tether-policy"]).status !== 0),
+      () => `tables still there\n${logs()}`,
+    );
+    await expectMatrix(() => true, [{ proto: "TCP", port: 80 }]);
+  });
 });
