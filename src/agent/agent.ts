@@ -40,6 +40,8 @@ export class Agent {
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
   private warned = new Map<string, string>();
   private problemsLogged = new Set<string>();
+  /** Routes held by a route of another protocol, each warned about once. */
+  private blockedLogged = new Set<string>();
   private waitingLogged: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -113,6 +115,11 @@ export class Agent {
     }
 
     const routes = await reconcileRoutes(this.rtnl, desired.routes);
+    const blocked = new Map(routes.blocked.map((r) => [`${r.dst} via ${r.gw}`, r.node]));
+    for (const [route, node] of blocked) {
+      if (!this.blockedLogged.has(route)) log.warn(`route ${route} (node ${node}) not added: a route of another protocol to ${route.split(" ")[0]} is in the main table; it is left alone`);
+    }
+    this.blockedLogged = new Set(blocked.keys());
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
     }

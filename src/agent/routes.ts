@@ -10,7 +10,17 @@ import { RT_TABLE_MAIN, type Rtnl, addRoute, deleteRoute, listAddresses, listRou
 export const RTPROT_TETHER = 152;
 
 export async function ownRoutes(rtnl: Rtnl): Promise<ActualRoute[]> {
-  return (await listRoutes(rtnl, { protocol: RTPROT_TETHER })).map((r) => ({ dst: r.dst, gw: r.gw, table: r.table, oif: r.oif }));
+  return (await mainRoutes(rtnl)).own;
+}
+
+/** The main table's routes in one dump: ours, and those of every other protocol. */
+async function mainRoutes(rtnl: Rtnl): Promise<{ own: ActualRoute[]; foreign: ActualRoute[] }> {
+  const own: ActualRoute[] = [];
+  const foreign: ActualRoute[] = [];
+  for (const r of await listRoutes(rtnl)) {
+    (r.protocol === RTPROT_TETHER ? own : foreign).push({ dst: r.dst, gw: r.gw, table: r.table, oif: r.oif, priority: r.priority });
+  }
+  return { own, foreign };
 }
 
 /** The node's addresses with their prefixes: the directly connected networks next hops must be on. */
@@ -21,6 +31,8 @@ export async function localAddresses(rtnl: Rtnl): Promise<LocalAddress[]> {
 export interface RouteApplyResult {
   plan: RoutePlan;
   failures: { route: string; error: string }[];
+  /** Desired routes whose slot a route of another protocol holds (left alone, not a failure). */
+  blocked: DesiredRoute[];
 }
 
 /**
@@ -28,8 +40,8 @@ export interface RouteApplyResult {
  * change is tried; failures are returned (the next reconcile tries again).
  */
 export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  const actual = await ownRoutes(rtnl);
-  const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
+  const { own, foreign } = await mainRoutes(rtnl);
+  const plan = planRoutes(desired, own, RT_TABLE_MAIN, foreign);
   const failures: RouteApplyResult["failures"] = [];
   // Sent without waiting for each answer in between (Rtnl keeps them in order on its one socket).
   const deletes = plan.delete.map((r) =>
@@ -44,5 +56,5 @@ export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute
     }),
   );
   await Promise.all(adds);
-  return { plan, failures };
+  return { plan, failures, blocked: plan.blocked ?? [] };
 }
