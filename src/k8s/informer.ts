@@ -192,7 +192,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
       if (cont) q.continue = cont;
       if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
       if (this.opts.labelSelector) q.labelSelector = this.opts.labelSelector;
-      const page = await this.client.list<T>(this.kind, q);
+      const page = await this.client.list<T>(this.kind, q, signal);
       if (signal.aborted) return;
       for (const o of page.items) next.set(objectKey(o), o);
       rv = page.resourceVersion;
