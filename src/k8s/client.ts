@@ -113,6 +113,7 @@ export class KubeClient {
       headers,
       agent: this.agent,
     };
+    if (this.cfg.tlsServerName !== undefined) opts.servername = this.cfg.tlsServerName;
     if (signal) opts.signal = signal;
     return new Promise((resolve, reject) => {
       const req = https.request(opts, resolve);

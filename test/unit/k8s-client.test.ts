@@ -72,6 +72,16 @@ describe("authentication and TLS", () => {
       i.close();
     }));
 
+  test("tlsServerName (kubeconfig tls-server-name): the certificate is checked against it, not the server's host", () =>
+    withFake(async (api) => {
+      const wrong = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "not-in-the-cert.example" });
+      await rejectsApi(wrong.list("nodes"), 0);
+      wrong.close();
+      const right = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "localhost" });
+      assert.deepEqual((await right.list("nodes")).items, []);
+      right.close();
+    }));
+
   test("a client certificate authenticates without a token", () =>
     withFake(async (api) => {
       const c = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), cert: Buffer.from(tls.clientCertPem), key: Buffer.from(tls.clientKeyPem) });
