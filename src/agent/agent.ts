@@ -11,7 +11,7 @@ import { replaceFile } from "../util/replaceFile";
 import { CONFLIST_FILE, conflistText } from "./conflist";
 import { type AgentNode, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
-import { installPlugin, writeIfChanged } from "./install";
+import { installPlugin, pluginVersions, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
 import { reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
@@ -42,6 +42,7 @@ export class Agent {
   private problemsLogged = new Set<string>();
   /** Routes held by a route of another protocol, each warned about once. */
   private blockedLogged = new Set<string>();
+  private portmap: { key: string; versions: readonly string[] | undefined } | undefined;
   private waitingLogged: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -105,7 +106,7 @@ export class Agent {
 
     let conflist = "";
     if (desired.ownCidrs.length > 0) {
-      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir });
+      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, portmapVersions: this.portmapVersions() });
       fs.mkdirSync(this.opts.cniConfDir, { recursive: true, mode: 0o755 });
       const path = join(this.opts.cniConfDir, CONFLIST_FILE);
       if (writeIfChanged(path, conflist, (p, t) => replaceFile(p, t, { mode: 0o644, fsync: true }))) {
@@ -153,6 +154,24 @@ export class Agent {
       throw new Error(`${routes.failures.length} route change(s) failed`);
     }
     this.lastOk = true;
+  }
+
+  /** What the node's portmap supports, asked again only when its file changes. */
+  private portmapVersions(): readonly string[] | undefined {
+    const path = join(this.opts.cniBinDir, "portmap");
+    let key = "missing";
+    try {
+      const st = fs.statSync(path);
+      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      /* no portmap: unknown */
+    }
+    if (this.portmap?.key !== key) {
+      const versions = key === "missing" ? undefined : pluginVersions(path);
+      if (versions === undefined) log.warn(`${path}: no CNI VERSION answer; the conflist declares cniVersion 1.0.0 only`);
+      this.portmap = { key, versions };
+    }
+    return this.portmap.versions;
   }
 
   private logFindings(desired: ReturnType<typeof desiredState>): void {

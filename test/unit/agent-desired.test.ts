@@ -141,8 +141,16 @@ describe("agent route diff", () => {
 });
 
 describe("agent conflist", () => {
+  test("cniVersions [1.0.0, 1.1.0] only when the node's portmap supports 1.1.0 (a cniVersions-aware runtime runs the whole chain at 1.1.0)", () => {
+    const podCidrs = [parsePrefix("10.244.1.0/24")!];
+    const of = (portmapVersions?: string[]): unknown => (JSON.parse(conflistText({ podCidrs, ...(portmapVersions ? { portmapVersions } : {}) })) as Record<string, unknown>)["cniVersions"];
+    assert.equal(of(), undefined, "portmap unknown or missing");
+    assert.equal(of(["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]), undefined, "Debian's portmap 1.1.1");
+    assert.deepEqual(of(["0.3.1", "0.4.0", "1.0.0", "1.1.0"]), ["1.0.0", "1.1.0"]);
+    assert.equal((JSON.parse(conflistText({ podCidrs })) as Record<string, unknown>)["cniVersion"], "1.0.0");
+  });
   test("dual-stack routed ptp, tether-ipam ranges from the pod CIDRs, portmap chained, 1.0.0 + cniVersions", () => {
-    const text = conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!, parsePrefix("fd00:244:1::/64")!], ipamDataDir: "/var/lib/x" });
+    const text = conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!, parsePrefix("fd00:244:1::/64")!], ipamDataDir: "/var/lib/x", portmapVersions: ["1.0.0", "1.1.0"] });
     const list = JSON.parse(text) as Record<string, unknown>;
     assert.deepEqual(list, {
       cniVersion: "1.0.0",
