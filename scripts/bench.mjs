@@ -41,6 +41,7 @@ import { fileURLToPath } from "node:url";
 import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
+import { agentWorkload } from "./bench-agent.mjs";
 import { criWorkload } from "./bench-cri.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -127,6 +128,7 @@ const workloads = [
   populationWorkload({ tether }),
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
+  agentWorkload({ tether }),
   criWorkload({ tether }),
 ];
 

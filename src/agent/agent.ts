@@ -9,11 +9,12 @@ import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
 import { CONFLIST_FILE, conflistText } from "./conflist";
-import { type AgentNode, desiredState } from "./desired";
+import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
-import { installPlugin, pluginVersions, writeIfChanged } from "./install";
+import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
-import { reconcileMasquerade } from "./masquerade";
+import { ChainVersions } from "./chain";
+import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
@@ -29,10 +30,30 @@ export interface NodeSource {
   readonly metrics: { watchRestarts: number; apiErrors: number; relists: number };
 }
 
+function sameRoutes(a: readonly DesiredRoute[], b: readonly DesiredRoute[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.dst !== y.dst || x.gw !== y.gw || x.node !== y.node)) return false;
+  }
+  return true;
+}
+
 export class Agent {
   readonly metrics: AgentMetrics = newMetrics();
   private readonly rtnl: Rtnl;
   private readonly loop: ReconcileLoop;
+  /** The masquerade table has a loop of its own: an nft run never delays a route. */
+  private readonly masqLoop: ReconcileLoop;
+  private masqOk = false;
+  private readonly chain: ChainVersions;
+  private chainNote: string | undefined;
+  private masqApplied: string | undefined;
+  private masqState: MasqueradeState | undefined;
+  private lastDesired: ReturnType<typeof desiredState> | undefined;
+  /** What the last successful reconcile applied; an event that changes none of it reads nothing back. */
+  private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
   private server: Server | undefined;
   private reconciledOnce = false;
   private lastOk = false;
@@ -42,7 +63,6 @@ export class Agent {
   private problemsLogged = new Set<string>();
   /** Routes held by a route of another protocol, each warned about once. */
   private blockedLogged = new Set<string>();
-  private portmap: { key: string; versions: readonly string[] | undefined } | undefined;
   private waitingLogged: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -51,7 +71,8 @@ export class Agent {
     private readonly nodes: NodeSource,
   ) {
     this.rtnl = Rtnl.open(undefined, { timeoutMs: 10_000 });
-    this.loop = new ReconcileLoop(() => this.reconcile(), {
+    this.chain = new ChainVersions(opts.cniBinDir);
+    this.loop = new ReconcileLoop((full) => this.reconcile(full), {
       resyncMs: opts.resyncMs,
       onError: (err) => {
         this.metrics.reconcileErrors++;
@@ -59,10 +80,18 @@ export class Agent {
         log.error("reconcile failed", { err: (err as Error).message });
       },
     });
+    this.masqLoop = new ReconcileLoop((full) => this.reconcileMasquerade(full), {
+      resyncMs: opts.resyncMs,
+      onError: (err) => {
+        this.metrics.reconcileErrors++;
+        this.masqOk = false;
+        log.error("masquerade reconcile failed", { err: (err as Error).message });
+      },
+    });
   }
 
   ready(): boolean {
-    return this.nodes.synced && this.reconciledOnce && this.lastOk;
+    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk;
   }
 
   async start(): Promise<void> {
@@ -74,20 +103,39 @@ export class Agent {
     this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
     this.nodes.start();
     this.loop.start();
+    this.masqLoop.start();
   }
 
   /** Stop watching and serving; leaves routes, rules and files in place. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.loop.stop();
+    await this.masqLoop.stop();
     await this.nodes.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
     this.rtnl.close();
   }
 
-  whenIdle(): Promise<void> {
-    return this.loop.whenIdle();
+  async whenIdle(): Promise<void> {
+    await Promise.all([this.loop.whenIdle(), this.masqLoop.whenIdle()]);
+  }
+
+  /**
+   * The masquerade table from the last desired state (this node's pod CIDRs as sources, the
+   * cluster's as exceptions); triggered by every reconcile once its routes are applied.
+   */
+  async reconcileMasquerade(full = true): Promise<void> {
+    const desired = this.lastDesired;
+    if (desired === undefined) return;
+    const key = `${desired.ownCidrs.map((p) => p.text).join(",")} ${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
+    if (!full && this.masqOk && key === this.masqApplied) return;
+    const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
+    const want = { local, cluster: desired.clusterCidrs };
+    if (await reconcileMasquerade(want, full || !this.masqOk ? undefined : this.masqState)) this.metrics.masqueradeWrites++;
+    this.masqState = want;
+    this.masqApplied = key;
+    this.masqOk = true;
   }
 
   private snapshotMetrics(): AgentMetrics {
@@ -95,18 +143,48 @@ export class Agent {
     return { ...this.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
   }
 
-  /** One reconcile. Nothing is changed before the first complete list: an empty cache is not "no nodes". */
-  async reconcile(): Promise<void> {
+  /**
+   * One reconcile. Nothing is changed before the first complete list: an empty cache is not "no
+   * nodes". `full` (start, resync timer, retry) reads back and repairs everything; an event whose
+   * desired state equals what was last applied (a Node status heartbeat) stops after computing it.
+   */
+  async reconcile(full = true): Promise<void> {
     if (!this.nodes.synced) return;
     const started = process.hrtime.bigint();
+    const phases: Record<string, number> = {};
+    let mark = started;
+    let cpuMark = process.cpuUsage();
+    const phase = (name: string): void => {
+      const t = process.hrtime.bigint();
+      const cpu = process.cpuUsage(cpuMark);
+      phases[name] = Math.round(Number(t - mark) / 1e4) / 100;
+      phases[`${name}Cpu`] = Math.round((cpu.user + cpu.system) / 10) / 100;
+      mark = t;
+      cpuMark = process.cpuUsage();
+    };
     const nodes = this.nodes.items();
     const local = await localAddresses(this.rtnl);
     const desired = desiredState(nodes, this.opts.nodeName, local);
     this.logFindings(desired);
+    const cluster = `${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
+    const own = desired.ownCidrs.map((p) => p.text).join(",");
+    const prev = this.applied;
+    const unchanged = prev !== undefined && prev.cluster === cluster && prev.own === own && sameRoutes(prev.routes, desired.routes);
+    if (unchanged && !full && this.lastOk) {
+      this.metrics.skippedReconciles++;
+      return;
+    }
+    this.lastDesired = desired;
+    phase("desiredMs");
 
     let conflist = "";
     if (desired.ownCidrs.length > 0) {
-      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, portmapVersions: this.portmapVersions() });
+      const versions = this.chain.get();
+      if (this.chain.note !== this.chainNote) {
+        if (this.chain.note !== undefined) log.warn(this.chain.note);
+        this.chainNote = this.chain.note;
+      }
+      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions });
       fs.mkdirSync(this.opts.cniConfDir, { recursive: true, mode: 0o755 });
       const path = join(this.opts.cniConfDir, CONFLIST_FILE);
       if (writeIfChanged(path, conflist, (p, t) => replaceFile(p, t, { mode: 0o644, fsync: true }))) {
@@ -115,33 +193,43 @@ export class Agent {
       }
     }
 
-    const routes = await reconcileRoutes(this.rtnl, desired.routes);
+    phase("conflistMs");
+    let routes;
+    try {
+      routes = await reconcileRoutes(this.rtnl, desired.routes);
+    } finally {
+      this.masqLoop.trigger(full);
+    }
+    phase("routesMs");
+    if (routes.plan.add.length + routes.plan.delete.length > 0) {
+      log.info("routes reconciled", { added: routes.plan.add.length - routes.blocked.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
+    }
     const blocked = new Map(routes.blocked.map((r) => [`${r.dst} via ${r.gw}`, r.node]));
     for (const [route, node] of blocked) {
       if (!this.blockedLogged.has(route)) log.warn(`route ${route} (node ${node}) not added: a route of another protocol to ${route.split(" ")[0]} is in the main table; it is left alone`);
     }
     this.blockedLogged = new Set(blocked.keys());
-    if (routes.plan.add.length + routes.plan.delete.length > 0) {
-      log.info("routes reconciled", { added: routes.plan.add.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
+
+
+    if (!unchanged || this.stateText === undefined) {
+      this.stateText = writeState(
+        this.opts.stateDir,
+        {
+          node: this.opts.nodeName,
+          podCidrs: desired.ownCidrs.map((p) => p.text),
+          conflist: join(this.opts.cniConfDir, CONFLIST_FILE),
+          routes: desired.routes.map((r) => ({ dst: r.dst, gw: r.gw, node: r.node })),
+          clusterCidrs: desired.clusterCidrs,
+        },
+        this.stateText,
+      );
     }
-
-    const local4 = desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text);
-    const local6 = desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text);
-    if (reconcileMasquerade({ local: { 4: local4, 6: local6 }, cluster: desired.clusterCidrs })) this.metrics.masqueradeWrites++;
-
-    this.stateText = writeState(
-      this.opts.stateDir,
-      {
-        node: this.opts.nodeName,
-        podCidrs: desired.ownCidrs.map((p) => p.text),
-        conflist: join(this.opts.cniConfDir, CONFLIST_FILE),
-        routes: desired.routes.map((r) => ({ dst: r.dst, gw: r.gw, node: r.node })),
-        clusterCidrs: desired.clusterCidrs,
-      },
-      this.stateText,
-    );
-
+    phase("stateMs");
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (log.enabled("debug")) {
+      const m = process.memoryUsage();
+      log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
+    }
     this.metrics.reconciles++;
     this.metrics.reconcileSecondsSum += seconds;
     this.metrics.lastReconcileSeconds = seconds;
@@ -153,25 +241,8 @@ export class Agent {
       for (const f of routes.failures.slice(0, 10)) log.warn("route change failed", f);
       throw new Error(`${routes.failures.length} route change(s) failed`);
     }
+    this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
-  }
-
-  /** What the node's portmap supports, asked again only when its file changes. */
-  private portmapVersions(): readonly string[] | undefined {
-    const path = join(this.opts.cniBinDir, "portmap");
-    let key = "missing";
-    try {
-      const st = fs.statSync(path);
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      /* no portmap: unknown */
-    }
-    if (this.portmap?.key !== key) {
-      const versions = key === "missing" ? undefined : pluginVersions(path);
-      if (versions === undefined) log.warn(`${path}: no CNI VERSION answer; the conflist declares cniVersion 1.0.0 only`);
-      this.portmap = { key, versions };
-    }
-    return this.portmap.versions;
   }
 
   private logFindings(desired: ReturnType<typeof desiredState>): void {

@@ -7,10 +7,9 @@
  * - portmap chained for hostPorts (capability portMappings);
  * - ipMasq off in the plugin: the agent masquerades (src/agent/masquerade.ts), keeping the source
  *   address of pod-to-pod traffic across nodes;
- * - cniVersion 1.0.0; cniVersions [1.0.0, 1.1.0] only when the node's portmap supports 1.1.0: libcni 1.1
- *   (containerd 1.6/1.7) refuses 1.1.0 results, and a runtime that knows cniVersions (libcni >= 1.2,
- *   containerd 2) runs the whole chain at the highest version it knows, which a portmap of the
- *   reference plugins before 1.1.0 support refuses ("incompatible CNI versions": every pod fails).
+ * - cniVersion 1.0.0 with cniVersions [1.0.0, 1.1.0]: libcni 1.1 (containerd 1.6/1.7) refuses 1.1.0
+ *   results, a runtime that knows cniVersions picks 1.1.0 (offered only when the installed portmap
+ *   speaks it too: chain.ts).
  */
 import type { Prefix } from "./desired";
 
@@ -24,8 +23,8 @@ export interface ConflistOptions {
   mtu?: number | undefined;
   /** IPAM data directory (default: tether-ipam's, /var/lib/cni/networks). */
   ipamDataDir?: string | undefined;
-  /** The spec versions the node's portmap supports (its VERSION answer); undefined when unknown. */
-  portmapVersions?: readonly string[] | undefined;
+  /** `cniVersions` (default ["1.0.0", "1.1.0"]): those every plugin of the chain speaks (chain.ts). */
+  versions?: readonly string[] | undefined;
 }
 
 export function conflistText(opts: ConflistOptions): string {
@@ -39,10 +38,12 @@ export function conflistText(opts: ConflistOptions): string {
   const tether: Record<string, unknown> = { type: "tether", mode: "ptp", ipMasq: false };
   if (opts.mtu !== undefined) tether["mtu"] = opts.mtu;
   tether["ipam"] = ipam;
-  const list: Record<string, unknown> = { cniVersion: "1.0.0" };
-  if (opts.portmapVersions?.includes("1.1.0") === true) list["cniVersions"] = ["1.0.0", "1.1.0"];
-  list["name"] = NETWORK_NAME;
-  list["plugins"] = [tether, { type: "portmap", capabilities: { portMappings: true } }];
+  const list = {
+    cniVersion: "1.0.0",
+    cniVersions: [...(opts.versions ?? ["1.0.0", "1.1.0"])],
+    name: NETWORK_NAME,
+    plugins: [tether, { type: "portmap", capabilities: { portMappings: true } }],
+  };
   return JSON.stringify(list, null, 2) + "\n";
 }
 

@@ -3,7 +3,6 @@
  * `tether-ipam` a link to it). Both appear whole (temporary file + rename: a runtime never execs a
  * half-written file) and are written only when the bytes differ.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { randomHex } from "../util/random";
@@ -106,24 +105,4 @@ export function writeIfChanged(path: string, text: string, replace: (path: strin
   if (current === text) return false;
   replace(path, text);
   return true;
-}
-
-/**
- * The spec versions a CNI plugin executable supports (CNI_COMMAND=VERSION); undefined when it is
- * missing or does not answer with a version result.
- */
-export function pluginVersions(path: string): string[] | undefined {
-  const r = spawnSync(path, [], {
-    env: { CNI_COMMAND: "VERSION", PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-    input: '{"cniVersion":"1.0.0"}',
-    encoding: "utf8",
-    timeout: 10_000,
-  });
-  if (r.error !== undefined || r.status !== 0) return undefined;
-  try {
-    const v = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
-    return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -4,23 +4,13 @@
  * make, and after a restart finds every route it made before.
  */
 import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planRoutes } from "./desired";
-import { RT_TABLE_MAIN, type Rtnl, addRoute, deleteRoute, listAddresses, listRoutes } from "../netlink";
+import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
 export const RTPROT_TETHER = 152;
 
 export async function ownRoutes(rtnl: Rtnl): Promise<ActualRoute[]> {
-  return (await mainRoutes(rtnl)).own;
-}
-
-/** The main table's routes in one dump: ours, and those of every other protocol. */
-async function mainRoutes(rtnl: Rtnl): Promise<{ own: ActualRoute[]; foreign: ActualRoute[] }> {
-  const own: ActualRoute[] = [];
-  const foreign: ActualRoute[] = [];
-  for (const r of await listRoutes(rtnl)) {
-    (r.protocol === RTPROT_TETHER ? own : foreign).push({ dst: r.dst, gw: r.gw, table: r.table, oif: r.oif, priority: r.priority });
-  }
-  return { own, foreign };
+  return listRoutes(rtnl, { protocol: RTPROT_TETHER });
 }
 
 /** The node's addresses with their prefixes: the directly connected networks next hops must be on. */
@@ -36,25 +26,26 @@ export interface RouteApplyResult {
 }
 
 /**
- * Read our routes, diff against `desired`, delete the stale ones then add the missing ones. Every
- * change is tried; failures are returned (the next reconcile tries again).
+ * Read our routes, diff against `desired`, then one batch: the stale ones deleted, the missing ones
+ * added. Every change is tried; failures are returned (the next reconcile tries again).
  */
 export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  const { own, foreign } = await mainRoutes(rtnl);
-  const plan = planRoutes(desired, own, RT_TABLE_MAIN, foreign);
-  const failures: RouteApplyResult["failures"] = [];
-  // Sent without waiting for each answer in between (Rtnl keeps them in order on its one socket).
-  const deletes = plan.delete.map((r) =>
-    deleteRoute(rtnl, { dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `delete ${r.dst} via ${r.gw ?? "-"}`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(deletes);
-  const adds = plan.add.map((r) =>
-    addRoute(rtnl, { dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `add ${r.dst} via ${r.gw} (node ${r.node})`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(adds);
-  return { plan, failures, blocked: plan.blocked ?? [] };
+  const actual = await ownRoutes(rtnl);
+  const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
+  const failed = await applyRouteChanges(rtnl, {
+    delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
+    add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),
+  });
+  // An add refused with EEXIST: a route of another protocol may hold the slot (kindnet's left over,
+  // an admin's). It is never touched; ours is not a failure then. Read the others only in that case.
+  let blocked: DesiredRoute[] = [];
+  if (failed.some((f) => f.op === "add" && isErrno(f.error, "EEXIST"))) {
+    const foreign = (await listRoutes(rtnl)).filter((r) => r.protocol !== RTPROT_TETHER);
+    blocked = planRoutes(desired, actual, RT_TABLE_MAIN, foreign).blocked ?? [];
+  }
+  const held = new Set(blocked.map((b) => b.dst));
+  const failures = failed
+    .filter((f) => !(f.op === "add" && isErrno(f.error, "EEXIST") && held.has(f.route.dst)))
+    .map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
+  return { plan, failures, blocked };
 }

@@ -9,11 +9,18 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { conflistText } from "../../src/agent/conflist";
+import { ChainVersions } from "../../src/agent/chain";
+import { conflistText as conflistTextOf, type ConflistOptions } from "../../src/agent/conflist";
 import { parsePrefix } from "../../src/agent/desired";
 import { DIST_BIN, isExecutableFile } from "../helpers/binary";
 import { type ClusterNode, type Pod, SimCluster, UNDERLAY_V4, defaultCidrs, eventually } from "../helpers/cluster";
 import { netnsUnavailable } from "../helpers/netns";
+
+/** The conflist an agent writes, with the cniVersions the node's portmap (Debian's) allows. */
+function conflistText(opts: ConflistOptions): string {
+  return conflistTextOf({ ...opts, versions: new ChainVersions(DEBIAN_PORTMAP_DIR).get() });
+}
+const DEBIAN_PORTMAP_DIR = "/usr/lib/cni";
 
 const skip = netnsUnavailable() ?? (isExecutableFile(DIST_BIN) ? undefined : `${DIST_BIN} is not built (bash scripts/build.sh)`);
 
@@ -250,6 +257,7 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     await eventually(() => JSON.stringify(c.agentRoutes(n3)) === JSON.stringify(expectedRoutes(n3, [nodeInfo(n1)])), () => c.agentRoutes(n3).join(", "));
     assert.deepEqual([...pingAll(pods[0]!, pods[2]!), ...pingAll(pods[2]!, pods[0]!)], []);
     assert.equal(pods[0]!.ns.ping(pods[1]!.ipv4!, 1), false, "the deleted node's pods are no longer routed");
+    await eventually(() => c.agentLog(n2).includes(`waiting: node ${n2.name} is not in the API`), () => c.agentLog(n2).slice(-1000));
   });
 
   test("SIGTERM: the agent exits 0 and leaves its routes and rules in place", async () => {

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
-import { masqueradeBatch, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
+import { commonVersions } from "../../src/agent/chain";
+import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
   const spec = cidrs === undefined ? {} : typeof cidrs === "string" ? { podCIDR: cidrs } : { podCIDRs: cidrs };
@@ -141,16 +142,8 @@ describe("agent route diff", () => {
 });
 
 describe("agent conflist", () => {
-  test("cniVersions [1.0.0, 1.1.0] only when the node's portmap supports 1.1.0 (a cniVersions-aware runtime runs the whole chain at 1.1.0)", () => {
-    const podCidrs = [parsePrefix("10.244.1.0/24")!];
-    const of = (portmapVersions?: string[]): unknown => (JSON.parse(conflistText({ podCidrs, ...(portmapVersions ? { portmapVersions } : {}) })) as Record<string, unknown>)["cniVersions"];
-    assert.equal(of(), undefined, "portmap unknown or missing");
-    assert.equal(of(["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]), undefined, "Debian's portmap 1.1.1");
-    assert.deepEqual(of(["0.3.1", "0.4.0", "1.0.0", "1.1.0"]), ["1.0.0", "1.1.0"]);
-    assert.equal((JSON.parse(conflistText({ podCidrs })) as Record<string, unknown>)["cniVersion"], "1.0.0");
-  });
   test("dual-stack routed ptp, tether-ipam ranges from the pod CIDRs, portmap chained, 1.0.0 + cniVersions", () => {
-    const text = conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!, parsePrefix("fd00:244:1::/64")!], ipamDataDir: "/var/lib/x", portmapVersions: ["1.0.0", "1.1.0"] });
+    const text = conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!, parsePrefix("fd00:244:1::/64")!], ipamDataDir: "/var/lib/x" });
     const list = JSON.parse(text) as Record<string, unknown>;
     assert.deepEqual(list, {
       cniVersion: "1.0.0",
@@ -174,6 +167,14 @@ describe("agent conflist", () => {
     assert.ok(text.endsWith("}\n"));
     assert.deepEqual(conflistCidrs(text), ["10.244.1.0/24", "fd00:244:1::/64"]);
     assert.equal(conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), "same input, same bytes");
+  });
+  test("cniVersions: only those the chained portmap speaks too; 1.0.0 always", () => {
+    assert.deepEqual(commonVersions(["0.3.1", "0.4.0", "1.0.0"]), ["1.0.0"]);
+    assert.deepEqual(commonVersions(["1.0.0", "1.1.0"]), ["1.0.0", "1.1.0"]);
+    assert.deepEqual(commonVersions(undefined), ["1.0.0", "1.1.0"]);
+    const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions: ["1.0.0"] })) as Record<string, unknown>;
+    assert.equal(list["cniVersion"], "1.0.0");
+    assert.deepEqual(list["cniVersions"], ["1.0.0"]);
   });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
@@ -216,5 +217,13 @@ describe("agent masquerade text", () => {
     const oneRule = { nftables: doc.nftables.slice(0, -1) };
     assert.equal(parseMasqueradeTable(JSON.stringify(oneRule)), undefined);
     assert.equal(parseMasqueradeTable("not json"), undefined);
+  });
+  test("a change to a table that is ours is a delta of elements, nothing when equal", () => {
+    assert.equal(masqueradeDelta(state, state), undefined);
+    const next = { local: state.local, cluster: { 4: ["10.244.1.0/24", "10.244.3.0/24"], 6: ["fd00:244:3::/64"] } };
+    assert.equal(
+      masqueradeDelta(state, next),
+      "delete element inet tether-agent cluster4 { 10.244.2.0/24 }\nadd element inet tether-agent cluster4 { 10.244.3.0/24 }\nadd element inet tether-agent cluster6 { fd00:244:3::/64 }\n",
+    );
   });
 });
