@@ -250,9 +250,14 @@ export class Agent {
       if (desired.waiting !== undefined) log.warn(`waiting: ${desired.waiting}; no conflist is written until it has one`);
       this.waitingLogged = desired.waiting;
     }
-    const now = new Map(desired.unroutable.map((u) => [`${u.node}/IPv${u.family}`, u.reason]));
-    for (const [key, reason] of now) {
-      if (this.warned.get(key) !== reason) log.warn(`no route to the pod CIDR of node ${key}: ${reason}`);
+    // One warning per node (both families in it), again only when what it says changes.
+    const now = new Map<string, string>();
+    for (const u of desired.unroutable) {
+      const prev = now.get(u.node);
+      now.set(u.node, `${prev === undefined ? "" : `${prev}; `}IPv${u.family}: ${u.reason}`);
+    }
+    for (const [node, reasons] of now) {
+      if (this.warned.get(node) !== reasons) log.warn(`no route to the pod CIDRs of node ${node}: ${reasons}`);
     }
     this.warned = now;
     for (const p of desired.problems) {
