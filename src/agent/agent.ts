@@ -16,7 +16,7 @@ import { ReconcileLoop } from "./loop";
 import { ChainVersions } from "./chain";
 import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
-import { localAddresses, reconcileRoutes } from "./routes";
+import { applyKnownDelta, localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
 import * as fs from "node:fs";
 
@@ -29,6 +29,9 @@ export interface NodeSource {
   stop(): Promise<void>;
   readonly metrics: { watchRestarts: number; apiErrors: number; relists: number };
 }
+
+/** How soon after an event's reconcile the kernel is read back (one read-back serves a burst). */
+const READ_BACK_MS = 250;
 
 function sameRoutes(a: readonly DesiredRoute[], b: readonly DesiredRoute[]): boolean {
   if (a.length !== b.length) return false;
@@ -47,6 +50,7 @@ export class Agent {
   /** The masquerade table has a loop of its own: an nft run never delays a route. */
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
+  private readBackTimer: NodeJS.Timeout | undefined;
   private readonly chain: ChainVersions;
   private chainNote: string | undefined;
   private masqApplied: string | undefined;
@@ -110,6 +114,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.loop.stop();
+    this.cancelReadBack();
     await this.masqLoop.stop();
     await this.nodes.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -143,10 +148,27 @@ export class Agent {
     return { ...this.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
   }
 
+  /** A full reconcile (kernel read back) READ_BACK_MS after the first of a burst of event reconciles. */
+  private scheduleReadBack(): void {
+    if (this.readBackTimer !== undefined) return;
+    this.readBackTimer = setTimeout(() => {
+      this.readBackTimer = undefined;
+      this.loop.trigger(true);
+    }, READ_BACK_MS);
+  }
+
+  private cancelReadBack(): void {
+    if (this.readBackTimer !== undefined) clearTimeout(this.readBackTimer);
+    this.readBackTimer = undefined;
+  }
+
   /**
    * One reconcile. Nothing is changed before the first complete list: an empty cache is not "no
-   * nodes". `full` (start, resync timer, retry) reads back and repairs everything; an event whose
-   * desired state equals what was last applied (a Node status heartbeat) stops after computing it.
+   * nodes". `full` (start, resync timer, retry, and READ_BACK_MS after an event) reads our routes
+   * back from the kernel and repairs everything. An event applies the difference from what the last
+   * reconcile applied at once and leaves the read-back to the full reconcile it schedules, which
+   * serves a whole burst of events; an event whose desired state equals what was last applied (a
+   * Node status heartbeat) stops after computing it.
    */
   async reconcile(full = true): Promise<void> {
     if (!this.nodes.synced) return;
@@ -195,21 +217,28 @@ export class Agent {
 
     phase("conflistMs");
     let routes;
+    const readBack = full || prev === undefined || !this.lastOk;
     try {
-      routes = await reconcileRoutes(this.rtnl, desired.routes);
+      if (readBack) {
+        this.cancelReadBack();
+        routes = await reconcileRoutes(this.rtnl, desired.routes);
+      } else {
+        routes = await applyKnownDelta(this.rtnl, desired.routes, prev.routes);
+        this.scheduleReadBack();
+      }
     } finally {
       this.masqLoop.trigger(full);
     }
     phase("routesMs");
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
-      log.info("routes reconciled", { added: routes.plan.add.length - routes.blocked.length - routes.failures.filter((f) => f.route.startsWith("add")).length, deleted: routes.plan.delete.length });
+      log.info("routes reconciled", { added: routes.plan.add.length - routes.blocked.length, deleted: routes.plan.delete.length, failed: routes.failures.length, blocked: routes.blocked.length, readBack: full || prev === undefined });
     }
     const blocked = new Map(routes.blocked.map((r) => [`${r.dst} via ${r.gw}`, r.node]));
     for (const [route, node] of blocked) {
       if (!this.blockedLogged.has(route)) log.warn(`route ${route} (node ${node}) not added: a route of another protocol to ${route.split(" ")[0]} is in the main table; it is left alone`);
     }
-    this.blockedLogged = new Set(blocked.keys());
-
+    // A read-back sees every held slot again; a delta only the routes it tried to add.
+    this.blockedLogged = readBack ? new Set(blocked.keys()) : new Set([...this.blockedLogged, ...blocked.keys()]);
 
     if (!unchanged || this.stateText === undefined) {
       this.stateText = writeState(

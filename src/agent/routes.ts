@@ -25,27 +25,41 @@ export interface RouteApplyResult {
   blocked: DesiredRoute[];
 }
 
-/**
- * Read our routes, diff against `desired`, then one batch: the stale ones deleted, the missing ones
- * added. Every change is tried; failures are returned (the next reconcile tries again).
- */
-export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  const actual = await ownRoutes(rtnl);
-  const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
-  const failed = await applyRouteChanges(rtnl, {
+function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
+  return {
     delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
     add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),
-  });
+  };
+}
+
+async function apply(rtnl: Rtnl, plan: RoutePlan): Promise<RouteApplyResult> {
+  const failed = plan.add.length + plan.delete.length > 0 ? await applyRouteChanges(rtnl, changes(plan)) : [];
   // An add refused with EEXIST: a route of another protocol may hold the slot (kindnet's left over,
   // an admin's). It is never touched; ours is not a failure then. Read the others only in that case.
+  const exists = (f: (typeof failed)[number]): boolean => f.op === "add" && isErrno(f.error, "EEXIST");
   let blocked: DesiredRoute[] = [];
-  if (failed.some((f) => f.op === "add" && isErrno(f.error, "EEXIST"))) {
+  if (failed.some(exists)) {
     const foreign = (await listRoutes(rtnl)).filter((r) => r.protocol !== RTPROT_TETHER);
-    blocked = planRoutes(desired, actual, RT_TABLE_MAIN, foreign).blocked ?? [];
+    blocked = planRoutes(plan.add, [], RT_TABLE_MAIN, foreign).blocked ?? [];
   }
   const held = new Set(blocked.map((b) => b.dst));
-  const failures = failed
-    .filter((f) => !(f.op === "add" && isErrno(f.error, "EEXIST") && held.has(f.route.dst)))
-    .map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
+  const failures = failed.filter((f) => !(exists(f) && held.has(f.route.dst))).map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
   return { plan, failures, blocked };
+}
+
+/**
+ * Our routes read back from the kernel, diffed against `desired`, then one batch: the stale ones
+ * deleted, the missing ones added. Every change is tried; failures are returned.
+ */
+export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
+  return apply(rtnl, planRoutes(desired, await ownRoutes(rtnl), RT_TABLE_MAIN));
+}
+
+/**
+ * The difference between `desired` and `known` (what the last reconcile applied) as one batch, without
+ * reading the kernel: an event's route lands without waiting for a dump of thousands of routes. The
+ * caller follows it with reconcileRoutes soon after (the read-back repairs whatever was not as known).
+ */
+export async function applyKnownDelta(rtnl: Rtnl, desired: readonly DesiredRoute[], known: readonly DesiredRoute[]): Promise<RouteApplyResult> {
+  return apply(rtnl, planRoutes(desired, known.map((r) => ({ dst: r.dst, gw: r.gw, table: RT_TABLE_MAIN })), RT_TABLE_MAIN));
 }

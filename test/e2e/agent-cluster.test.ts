@@ -135,6 +135,9 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     const original = fs.readFileSync(conf, "utf8");
     try {
       n.ns.exec(["ip", "route", "add", "10.244.99.0/24", "via", "192.168.77.99", "proto", "152"]);
+      // Not for doctor (it reports leaks, not losses), for the agent's repair below.
+      n.ns.exec(["ip", "route", "del", "10.244.2.0/24", "proto", "152"]);
+      n.ns.exec(["nft", "delete", "table", "inet", "tether-agent"]);
       fs.writeFileSync(conf, original.replace("10.244.1.0/24", "10.244.100.0/24"));
       const found = doctor();
       assert.equal(found.status, 1);
@@ -147,11 +150,14 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     }
   });
 
-  test("the agent repairs what doctor found: the stale route goes, the conflist is rewritten", async () => {
+  test("the agent repairs what changed behind its back at its next resync: stale route, lost route, conflist, nft table", async () => {
     const n = c.nodes[0]!;
     const conf = join(n.confDir, "10-tether.conflist");
     const expected = conflistText({ podCidrs: defaultCidrs(1).map((t) => parsePrefix(t)!), ipamDataDir: n.ipamDir });
-    await eventually(() => !c.agentRoutes(n).some((r) => r.startsWith("10.244.99.0/24")) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    const want = expectedRoutes(n, c.nodes.filter((o) => o !== n).map((o) => nodeInfo(o)));
+    await eventually(() => JSON.stringify(c.agentRoutes(n)) === JSON.stringify(want) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    await eventually(() => n.ns.tryExec(["nft", "list", "set", "inet", "tether-agent", "cluster4"]).stdout.includes("10.244.3.0/24"), () => "the nft table is back");
+    assert.deepEqual(pingAll(pods[0]!, pods[1]!), []);
   });
 
   test("a changed pod CIDR rewrites the node's conflist and the routes to it everywhere", async () => {
