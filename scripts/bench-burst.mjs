@@ -328,8 +328,9 @@ export function ipamWorkload({ tether }) {
     name: "ipam",
     description: "tether-ipam vs host-local on a /16 store holding K addresses (--ipam-sizes, --ipam-runs)",
     run(o) {
-      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, tether, hostLocal: "/usr/lib/cni/host-local", out: null });
-      return { name: "ipam", description: this.description, sizes: r.sizes, runs: r.runs, rows: r.rows, lines: r.lines };
+      const sharedSizes = o.ipamSharedSizes ?? IPAM_DEFAULTS.sharedSizes;
+      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, sharedSizes, tether, hostLocal: "/usr/lib/cni/host-local", out: null });
+      return { name: "ipam", description: this.description, sizes: r.sizes, runs: r.runs, rows: r.rows, shared: r.shared, lines: r.lines };
     },
   };
 }

@@ -65,6 +65,20 @@ export function summarizeRuntime(report, versusLabels) {
     if (!t || !o) add(target, null, "not run");
     else add(target, t.wallMs.median <= o.wallMs.median, `${f1(t.wallMs.median)} vs ${f1(o.wallMs.median)} ms (${(t.wallMs.median / o.wallMs.median).toFixed(2)} x)`);
   }
+  const ipam = wl("ipam");
+  const shared = ipam?.shared?.[ipam.shared.length - 1];
+  if (!shared) add("IPAM on a store shared with host-local <= 0.5 x host-local, RSS <= 55 MiB", null, "not run");
+  else {
+    const ra = shared.tether.add / shared.hostLocal.add;
+    const rd = shared.tether.del / shared.hostLocal.del;
+    const mib = shared.tether.peakRssKiB / 1024;
+    add(
+      `IPAM on a store of ${shared.k} shared with host-local <= 0.5 x host-local, RSS <= 55 MiB`,
+      ra <= 0.5 && rd <= 0.5 && mib <= 55,
+      `ADD ${ra.toFixed(2)} x (${f1(shared.tether.add)} vs ${f1(shared.hostLocal.add)} ms), DEL ${rd.toFixed(2)} x (${f1(shared.tether.del)} vs ${f1(shared.hostLocal.del)} ms), peak RSS ${f1(mib)} MiB`,
+      { k: shared.k, addRatio: ra, delRatio: rd, peakRssMiB: mib },
+    );
+  }
   const lines = ["issue-13 targets (floor = node -e 0 of the Node inside dist/tether; this run's medians):"];
   for (const x of targets) lines.push(`  ${x.pass === null ? "n/a " : x.pass ? "PASS" : "MISS"}  ${x.target}: ${x.value}`);
   return { targets, lines };

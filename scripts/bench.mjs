@@ -4,7 +4,7 @@
 //   node scripts/bench.mjs [--workload NAME[,NAME]] [--runs N] [--rss-runs N] [--gap-ms N]
 //                          [--warmup N] [--out DIR] [--keep-page-cache] [--versus FILE]... [--list]
 //                          [--quick] [--skip NAME[,NAME]] [--population N] [--bursts 16,64] [--burst-reps N]
-//                          [--ipam-sizes 0,1000,10000,50000] [--ipam-runs N]
+//                          [--ipam-sizes 0,1000,10000,50000] [--ipam-runs N] [--ipam-shared-sizes 50000]
 //
 // --quick: a smoke run (8 runs, population 50, one burst of each size, IPAM up to 10k; about 3.5 min
 // on the loaded 2-core machine); options given explicitly still win. The default follows issue 7
@@ -153,6 +153,7 @@ function parseArgs(argv) {
     burstReps: quick ? 1 : 3,
     ipamSizes: quick ? [0, 1000, 10000] : undefined, // undefined: bench-ipam's defaults
     ipamRuns: quick ? 5 : undefined,
+    ipamSharedSizes: quick ? [10000] : undefined, // undefined: bench-ipam's default (50,000)
     skip: [],
     runs: quick ? 8 : 30,
     rssRuns: quick ? 2 : 5,
@@ -179,6 +180,7 @@ function parseArgs(argv) {
     "--burst-reps": (v) => (o.burstReps = Number(v)),
     "--ipam-sizes": (v) => (o.ipamSizes = v.split(",").map(Number)),
     "--ipam-runs": (v) => (o.ipamRuns = Number(v)),
+    "--ipam-shared-sizes": (v) => (o.ipamSharedSizes = v === "" ? [] : v.split(",").map(Number)),
     "--list": () => (o.list = true),
     "--keep-page-cache": () => (o.dropCache = false),
     "--versus": (v) => o.versus.push({ file: path.resolve(v), label: path.basename(v) }),

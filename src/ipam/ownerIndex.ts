@@ -359,8 +359,9 @@ export class OwnerIndex {
     };
     const fresh: { key: string; ip: Ip; id: FileId }[] = [];
     let seen = 0;
+    const prefix = `${this.storeDir}/`; // names from readdir: no normalisation needed (path.join costs 2 µs each)
     for (const name of names) {
-      const st = fs.lstatSync(join(this.storeDir, name), { throwIfNoEntry: false });
+      const st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
       if (st === undefined || !st.isFile()) continue;
       const cand = byIno.get(st.ino);
       if (cand !== undefined) {
