@@ -153,6 +153,31 @@ function gitCommit() {
   return r.stdout.trim() + (dirty.status === 0 && dirty.stdout.trim() !== "" ? "-dirty" : "");
 }
 
+/**
+ * Two dependencies copy every property descriptor of node:util to use one function of it: netlink's
+ * compiled TypeScript (`__importStar(require("util"))`, for getSystemErrorName) and koffi's bundle
+ * (`__toESM(require("node:util"))`, for util.deprecate). On Node 24 reading util's descriptors runs
+ * its lazy loaders: 34 internal modules (the streams, worker_threads, ...) and about 8 MiB of peak
+ * RSS on every call that loads them (measured: require("koffi") +8.0 MiB on Node 24.22, +3.4 on
+ * 20.20). The bundle hands them util as it is. A build fails when either text moves (revisit then).
+ */
+const UTIL_IMPORTS = [
+  { file: /[\\/]node_modules[\\/]netlink[\\/]dist[\\/]netlink\.js$/, from: '__importStar(require("util"))', to: 'require("util")' },
+  { file: /[\\/]node_modules[\\/]koffi[\\/]src[\\/]koffi[\\/]index\.cjs$/, from: '__toESM(require("node:util"))', to: '{ default: require("node:util") }' },
+];
+const PLAIN_UTIL = {
+  name: "plain-util",
+  setup(build) {
+    for (const { file, from, to } of UTIL_IMPORTS) {
+      build.onLoad({ filter: file }, (args) => {
+        const src = fs.readFileSync(args.path, "utf8");
+        if (!src.includes(from)) throw new Error(`${args.path}: ${from} not found (the dependency changed: revisit UTIL_IMPORTS)`);
+        return { contents: src.split(from).join(to), loader: "js" };
+      });
+    }
+  },
+};
+
 /** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
 async function bundleAndBlob(variant, manifest, buildInfo) {
   const t0 = performance.now();
@@ -174,6 +199,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     legalComments: "none",
     metafile: true,
     logLevel: "warning",
+    plugins: [PLAIN_UTIL],
     alias: {
       "node-gyp-build": "./src/sea/nodeGypBuild.ts",
       "@koromix/koffi-linux-x64": "./src/sea/koffiNative.ts",
