@@ -13,6 +13,8 @@ command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
+# scripts/image.sh and the deploy test build and run the agent image.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2

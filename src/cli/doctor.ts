@@ -15,6 +15,30 @@ import { release } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
 import { realKernel } from "../plugins/kernel";
 import type { CliIo, CliStatus } from "./index";
+import { diagnoseAgent } from "../agent/doctor";
+import { Rtnl, deleteRoute, listRoutes } from "../netlink/index";
+import { RTPROT_TETHER } from "../agent/routes";
+import { DEFAULT_STATE_DIR, readState, statePath } from "../agent/state";
+
+/** The agent's findings when its state file is there (the node runs, or ran, `tether agent`). */
+async function agentFindings(stateFile: string): Promise<Finding[]> {
+  const state = readState(stateFile);
+  if (state === undefined) return [];
+  const rtnl = Rtnl.open();
+  let routes;
+  try {
+    routes = await listRoutes(rtnl, { protocol: RTPROT_TETHER, table: "all" });
+  } finally {
+    rtnl.close();
+  }
+  let conflist: string | undefined;
+  try {
+    conflist = fs.readFileSync(state.conflist, "utf8");
+  } catch {
+    conflist = undefined;
+  }
+  return diagnoseAgent(state, routes, conflist);
+}
 import { readNetworkConfig } from "./runtime";
 
 const OWNER = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(\r\n[^\s/:]{1,15})?$/;
@@ -103,6 +127,17 @@ async function fix(f: Finding): Promise<void> {
     case "bad-store-file":
       fs.rmSync(f.path, { force: true });
       return;
+    case "agent-stale-route": {
+      const rtnl = Rtnl.open();
+      try {
+        await deleteRoute(rtnl, { dst: f.dst, ...(f.gw === undefined ? {} : { gw: f.gw }), protocol: RTPROT_TETHER });
+      } finally {
+        rtnl.close();
+      }
+      return;
+    }
+    case "agent-conflist":
+      throw new Error("left to the agent");
   }
 }
 
@@ -120,13 +155,14 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
     .option("--data-dir <dir>", "an IPAM data directory to look at", DEFAULT_DATA_DIR)
     .option("--fix", "remove what was found, saying what was removed")
     .option("--json", "print the findings as a JSON array")
+    .option("--agent-state <file>", "the agent's state file: its routes and conflist are checked when it exists", statePath(DEFAULT_STATE_DIR))
     .addHelpText(
       "after",
       "\nLooks at the network namespace it runs in (links, nft / iptables rules) and the data directories.\n" +
         "Exit codes: 0 nothing found (or, with --fix, everything found was removed), 1 leaks found\n" +
         "(without --fix) or a fix failed, 2 usage error or unreadable --conf.\n",
     )
-    .action(async (opts: { conf?: string; dataDir: string; fix?: boolean; json?: boolean }) => {
+    .action(async (opts: { conf?: string; dataDir: string; fix?: boolean; json?: boolean; agentState: string }) => {
       const dataDirs = new Set([opts.dataDir]);
       const bridges = new Set<string>(["tether0"]);
       if (opts.conf !== undefined) {
@@ -143,7 +179,7 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
           return;
         }
       }
-      const findings = diagnose(await snapshot([...dataDirs], bridges));
+      const findings = [...diagnose(await snapshot([...dataDirs], bridges)), ...(await agentFindings(opts.agentState))];
       const rows: Record<string, unknown>[] = [];
       for (const f of findings) {
         if (!opts.fix) {

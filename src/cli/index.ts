@@ -65,6 +65,8 @@ export function buildProgram(io: CliIo, status: CliStatus = { code: 0 }): Comman
   addSubcommand(networkCli.gcCommand(io, status));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   addSubcommand((require("./doctor") as typeof import("./doctor")).doctorCommand(io, status));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  addSubcommand((require("./agent") as typeof import("./agent")).agentCommand(io, status));
   program.command("help [command]", { hidden: true }).action((name?: string) => {
     const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
     io.out((sub ?? program).helpInformation());

@@ -7,6 +7,7 @@ import { attachmentTag, type RuleTags } from "../firewall/key";
 import type { AttachmentRecord } from "../plugins/attachmentRecord";
 import { hostVethTags, peerGone } from "../plugins/hostVeth";
 import type { Link } from "../plugins/kernel";
+import type { AgentFinding } from "../agent/doctor";
 
 export interface Snapshot {
   records: { dataDir: string; path: string; record: AttachmentRecord }[];
@@ -24,7 +25,8 @@ export type Finding =
   | { kind: "leaked-attachment"; subject: string; detail: string; action: string; dataDir: string; recordPath: string; record: AttachmentRecord; addresses: string[]; veths: string[] }
   | { kind: "orphan-veth"; subject: string; detail: string; action: string; link: string }
   | { kind: "orphan-rules"; subject: string; detail: string; action: string; attachment: string }
-  | { kind: "bad-store-file"; subject: string; detail: string; action: string; path: string };
+  | { kind: "bad-store-file"; subject: string; detail: string; action: string; path: string }
+  | AgentFinding;
 
 export function diagnose(s: Snapshot): Finding[] {
   const out: Finding[] = [];

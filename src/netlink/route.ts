@@ -40,6 +40,8 @@ export interface RouteSpec {
   src?: string;
   mtu?: number;
   advmss?: number;
+  /** Routing protocol (RTPROT_*, or a number of the caller's own, e.g. the agent's 152); default boot (3). */
+  protocol?: number;
 }
 
 export interface RouteInfo {
@@ -90,13 +92,17 @@ export interface ListRoutesOptions {
   family?: IpFamily;
   /** Only this table (default main, 254); "all" for every table. */
   table?: number | "all";
+  /** Only routes of this routing protocol (RTPROT_* or a number of the caller's own). */
+  protocol?: number;
 }
 
 export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): Promise<RouteInfo[]> {
   const header: RtMsg = { family: options.family === undefined ? 0 : afOf(options.family) };
   const messages = await rtnl.dump("RTM_GETROUTE dump", RTM.GETROUTE, routeMessage(header, []));
   const table = options.table ?? RT_TABLE_MAIN;
-  return messages.flatMap((m) => parseRouteInfo(m) ?? []).filter((r) => table === "all" || r.table === table);
+  return messages
+    .flatMap((m) => parseRouteInfo(m) ?? [])
+    .filter((r) => (table === "all" || r.table === table) && (options.protocol === undefined || r.protocol === options.protocol));
 }
 
 function routePayload(op: string, route: RouteSpec, purpose: "add" | "delete"): Uint8Array[] {
@@ -114,7 +120,7 @@ function routePayload(op: string, route: RouteSpec, purpose: "add" | "delete"): 
     dstLen: dst.prefixLen,
     table: table < 256 ? table : 0,
     // For a delete, protocol 0, type 0 and scope "nowhere" match any route.
-    protocol: purpose === "add" ? RTPROT_BOOT : 0,
+    protocol: route.protocol ?? (purpose === "add" ? RTPROT_BOOT : 0),
     scope: routeScope(route, purpose),
     type: purpose === "add" ? RTN_UNICAST : 0,
   };
@@ -193,5 +199,6 @@ function describeRoute(route: RouteSpec): string {
   if (route.oif !== undefined) parts.push(`dev #${route.oif}`);
   if (route.table !== undefined) parts.push(`table ${route.table}`);
   if (route.priority !== undefined) parts.push(`metric ${route.priority}`);
+  if (route.protocol !== undefined) parts.push(`proto ${route.protocol}`);
   return parts.join(" ");
 }

@@ -104,4 +104,19 @@ describe("routes", { skip }, () => {
       (e: unknown) => e instanceof NetlinkError && e.code === "ENETUNREACH",
     );
   });
+
+  test("a routing protocol of the caller's own: set, listed by it, deleted only with it", async (t) => {
+    const { ns, rtnl } = await setup(t);
+    await addRoute(rtnl, { dst: "10.80.0.0/24", gw: "10.50.0.9", protocol: 152 });
+    await addRoute(rtnl, { dst: "fd00:80::/64", gw: "fd00:50::9", protocol: 152 });
+    await addRoute(rtnl, { dst: "10.81.0.0/24", gw: "10.50.0.9" });
+    const v4 = kernelRoutes(ns, "-4");
+    assert.equal(v4.find((r) => r.dst === "10.80.0.0/24")?.protocol, "152");
+    const ours = await listRoutes(rtnl, { protocol: 152 });
+    assert.deepEqual(ours.map((r) => [r.dst, r.gw]).sort(), [["10.80.0.0/24", "10.50.0.9"], ["fd00:80::/64", "fd00:50::9"]]);
+    assert.equal(await deleteRoute(rtnl, { dst: "10.81.0.0/24", protocol: 152 }), false, "another protocol's route is not ours to delete");
+    assert.equal(await deleteRoute(rtnl, { dst: "10.80.0.0/24", protocol: 152 }), true);
+    assert.deepEqual((await listRoutes(rtnl, { family: 4, protocol: 152 })).length, 0);
+    assert.ok(kernelRoutes(ns, "-4").some((r) => r.dst === "10.81.0.0/24"));
+  });
 });
