@@ -223,6 +223,10 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: true,
+    // A call is one short process: a young generation capped at 1 MiB per semi-space keeps the peak
+    // RSS of allocation-heavy calls down (IPAM refresh of a 50,000-file store: 76 -> 68 MiB) at no
+    // measurable cost to the others. Node 20's SEA ignores the field.
+    execArgv: ["--max-semi-space-size=1"],
     assets: Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]])),
   };
   fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");

@@ -5,11 +5,9 @@
  * filesystem, say) every call goes to the directory scan, exactly as before: when the store runs
  * out of space the index file is removed first, so the reservation gets the room host-local would.
  */
-import * as fs from "node:fs";
-import { join } from "node:path";
 import { type DiskStore, ownerKey } from "./diskStore";
 import { type Ip, formatIp } from "./ip";
-import { type FileId, type IndexRefresh, OwnerIndex } from "./ownerIndex";
+import { type FileId, type IndexRefresh, OwnerIndex, dirStatter } from "./ownerIndex";
 import type { IpamStore, Owner } from "./store";
 
 export class IndexedStore implements IpamStore {
@@ -109,8 +107,14 @@ export class IndexedStore implements IpamStore {
 
   /** The identity (inode, ctime) of an address file, as the index records it. */
   private fileId(ip: Ip): FileId | undefined {
-    const st = fs.lstatSync(join(this.disk.dir, formatIp(ip)), { throwIfNoEntry: false });
-    return st === undefined ? undefined : { ino: st.ino, ctimeMs: st.ctimeMs };
+    // The same source as the refresh's (fstatat where it can), so both compare equal.
+    const statter = dirStatter(this.disk.dir);
+    try {
+      const st = statter.stat(formatIp(ip));
+      return st === undefined ? undefined : { ino: st.ino, ctimeMs: st.ctimeMs };
+    } finally {
+      statter.close();
+    }
   }
 
   lastReserved(rangeSetIndex: number): Ip | undefined {
