@@ -345,9 +345,10 @@ function main() {
   const versusNodes = o.versusNodes.map((n) => buildWithNode(n));
   for (const b of versusNodes) o.versus.push({ file: b.file, label: b.label });
   for (const { file, label } of o.versus) version.contenders.push(versionContender(`VERSION ${label}`, file));
+  version.ratios = [version.ratio];
   for (const b of versusNodes) {
     version.contenders.push({ name: `node ${b.version} -e 0`, cmd: b.node, args: ["-e", "0"], env: () => ({}), stdin: () => "{}", check: exitedZero });
-    version.ratios = [version.ratio, [`VERSION ${b.label}`, `node ${b.version} -e 0`], ["tether VERSION", `VERSION ${b.label}`]];
+    version.ratios.push([`VERSION ${b.label}`, `node ${b.version} -e 0`], ["tether VERSION", `VERSION ${b.label}`]);
   }
   // The attach workloads share one addVersus between ADD and DEL: call it once per mode.
   const hooks = new Set(workloads.flatMap((w) => (w.addVersus ? [w.addVersus] : [])));
