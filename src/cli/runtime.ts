@@ -6,6 +6,7 @@
  * very executable when they are not there.
  */
 import { readFileSync } from "node:fs";
+import { SUPPORTED_VERSIONS, compareVersions, isSupportedVersion } from "../cni/version";
 import { execPlugin, findPlugin } from "../plugins/delegate";
 
 export interface NetworkConfigList {
@@ -26,14 +27,27 @@ export function parseNetworkConfig(text: string, source: string): NetworkConfigL
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new Error(`${source}: not a JSON object`);
   const o = doc as Record<string, unknown>;
   const name = o["name"];
-  const cniVersion = o["cniVersion"] ?? "0.1.0";
   if (typeof name !== "string" || name === "") throw new Error(`${source}: no network name`);
-  if (typeof cniVersion !== "string") throw new Error(`${source}: cniVersion must be a string`);
+  const cniVersion = listVersion(o, source);
   const plugins = Array.isArray(o["plugins"]) ? (o["plugins"] as unknown[]) : o["type"] !== undefined ? [o] : [];
   if (plugins.length === 0 || !plugins.every((p) => typeof p === "object" && p !== null && typeof (p as Record<string, unknown>)["type"] === "string")) {
     throw new Error(`${source}: needs "plugins" (a conflist) or a "type" (a single plugin config)`);
   }
   return { cniVersion, name, disableCheck: o["disableCheck"] === true, plugins: plugins as Record<string, unknown>[] };
+}
+
+/**
+ * The version a runtime uses for a list (spec 1.1, as libcni does): the highest of `cniVersions` that
+ * this runtime supports; else `cniVersion` (default 0.1.0).
+ */
+export function listVersion(o: Record<string, unknown>, source: string, supported: readonly string[] = SUPPORTED_VERSIONS): string {
+  const declared = o["cniVersion"] ?? "0.1.0";
+  if (typeof declared !== "string") throw new Error(`${source}: cniVersion must be a string`);
+  const versions = o["cniVersions"];
+  if (versions === undefined) return declared;
+  if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) throw new Error(`${source}: cniVersions must be an array of strings`);
+  const common = (versions as string[]).filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
+  return common.at(-1) ?? declared;
 }
 
 export function readNetworkConfig(path: string): NetworkConfigList {

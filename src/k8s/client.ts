@@ -118,7 +118,7 @@ export class KubeClient {
       const req = https.request(opts, resolve);
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (e.name === "AbortError") reject(e);
-        else reject(new K8sApiError(0, `${verb} ${kind}: ${e.code ?? e.message}`));
+        else reject(new K8sApiError(0, `${verb} ${kind} at ${this.base.origin}: ${e.code && !e.message.includes(e.code) ? `${e.code}: ` : ""}${e.message}`));
       });
       req.end();
     });
@@ -190,7 +190,7 @@ export class KubeClient {
       arm();
       let r: IncomingMessage;
       try {
-        r = await this.request(res, "watch", { watch: 1, ...q }, ac.signal);
+        r = await this.request(res, "watch", { watch: true, ...q }, ac.signal);
       } catch (e) {
         if (signal.aborted) return;
         if (dead) throw new K8sApiError(0, `watch ${res}: no answer within ${idleMs} ms`);
