@@ -47,6 +47,7 @@ import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
 import { pinnedNode } from "./node-runtime.mjs";
 import { buildWithNode, summarizeRuntime } from "./bench-runtime.mjs";
+import { agentWorkload } from "./bench-agent.mjs";
 import { criWorkload } from "./bench-cri.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -133,6 +134,7 @@ const workloads = [
   populationWorkload({ tether }),
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
+  agentWorkload({ tether }),
   criWorkload({ tether }),
 ];
 
