@@ -1,3 +1,4 @@
+import { nodeEndOfLife } from "./nodeSupport";
 import { lazy } from "./util/lazy";
 
 const nodeSeaModule = lazy(() => require("node:sea") as { isSea(): boolean });
@@ -9,6 +10,8 @@ export interface BuildInfo {
   commit: string;
   date: string;
   node: string;
+  /** End of life of the Node line inside (src/nodeSupport.ts); "unknown" for a line not listed. */
+  nodeEndOfLife: string;
   singleExecutable: boolean;
 }
 
@@ -27,6 +30,7 @@ export function buildInfo(): BuildInfo {
     commit: baked?.commit ?? "unknown",
     date: baked?.date ?? "unknown",
     node: process.version,
+    nodeEndOfLife: nodeEndOfLife(process.version) ?? "unknown",
     singleExecutable: isSea(),
   };
 }
