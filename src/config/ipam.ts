@@ -5,10 +5,13 @@
 import { isAbsolute, normalize } from "node:path";
 import * as z from "zod/mini";
 import type { Route } from "../cni/types";
+import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
 import { type Ip, parseIp } from "../ipam/ip";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, stringWhere } from "./common";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
+
+export type { IpamConfig, StaticIpamConfig };
 import { isNetworkName, networkNameMessage } from "../util/ids";
 
 
@@ -97,16 +100,6 @@ const ArgsSchema = ci(
 );
 
 /** The canonical, validated configuration the allocator and store work from. */
-export interface IpamConfig {
-  network: string;
-  dataDir: string;
-  /** Final order: runtimeConfig.ipRanges, legacy top-level range, ipam.ranges. Index = last_reserved_ip.<i>. */
-  rangeSets: RangeSet[];
-  routes: Route[];
-  resolvConf?: string;
-  /** Merged like host-local: CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips. */
-  requestedIps: Ip[];
-}
 
 export interface IpamNetConf {
   name: unknown;
@@ -235,11 +228,6 @@ export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string
 
 
 /** The static form of tether-ipam: fixed addresses, no store. */
-export interface StaticIpamConfig {
-  addresses: { address: string; gateway?: string }[];
-  routes: Route[];
-  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
-}
 
 /** True when the ipam object uses the static form (`addresses`, any case). */
 export function isStaticIpam(ipam: unknown): boolean {

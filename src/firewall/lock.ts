@@ -7,7 +7,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, constants as fsConstants } f
 import { sleepSync as sleepMs } from "../util/sleep";
 import { dirname } from "node:path";
 import { CniError, ErrorCode } from "../cni/errors";
-import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
+import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../sys/libc";
 
 export const DEFAULT_LOCK_PATH = "/run/tether/firewall.lock";
 const TIMEOUT_MS = 60_000;

@@ -15,7 +15,7 @@ import { CniError, ErrorCode } from "../cni/errors";
 import { quoteForeign } from "../util/quote";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
-import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../netlink/libc";
+import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../sys/libc";
 import { type Ip, formatIp, parseIp } from "./ip";
 import type { IpamStore, Owner } from "./store";
 

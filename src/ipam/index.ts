@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors";
 import type { Dns, IpamResult } from "../cni/types";
-import type { IpamConfig } from "../config/ipam";
+import type { IpamConfig } from "./config";
 import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
 import { type Ip, formatIp, parseIp } from "./ip";

@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { type FileStat, statAtFn } from "../netlink/libc";
+import { type FileStat, statAtFn } from "../sys/libc";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "./ip";
 

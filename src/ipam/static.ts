@@ -5,7 +5,7 @@
  */
 import { CniError, ErrorCode } from "../cni/errors";
 import type { IpamResult, Result } from "../cni/types";
-import type { StaticIpamConfig } from "../config/ipam";
+import type { StaticIpamConfig } from "./config";
 import { formatIp, parseIp } from "./ip";
 
 export function staticAdd(cfg: StaticIpamConfig): IpamResult {

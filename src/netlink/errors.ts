@@ -3,7 +3,7 @@
  * (or a system call) answered with.
  */
 import { constants as osConstants } from "node:os";
-import { SyscallError, errnoName } from "./libc";
+import { SyscallError, errnoName } from "../sys/libc";
 
 export class NetlinkError extends Error {
   override readonly name: string = "NetlinkError";

@@ -6,7 +6,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, statSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { NetlinkError, NetnsError, toNetlinkError } from "./errors";
-import { CLONE_NEWNET, nsType, setns } from "./libc";
+import { CLONE_NEWNET, nsType, setns } from "../sys/libc";
 
 /** The namespace of the calling thread (the JS thread), which `enterSync` saves and restores. */
 const THREAD_NETNS = "/proc/thread-self/ns/net";

@@ -14,7 +14,7 @@ import { CniError, ErrorCode } from "../cni/errors";
 import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
 import { attachmentTag, networkTag, type AttachmentKey } from "../firewall/key";
-import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../netlink/libc";
+import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../sys/libc";
 import { log } from "../util/log";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync } from "../util/sleep";

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { CniError } from "../../src/cni/errors";
 import type { IpamConfig } from "../../src/config/ipam";
 import { allocate, release } from "../../src/ipam/index";
-import { LOCK_EX, flock } from "../../src/netlink/libc";
+import { LOCK_EX, flock } from "../../src/sys/libc";
 import { reviveConfig } from "./ipamConfigJson";
 
 function out(value: unknown): void {

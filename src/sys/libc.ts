@@ -1,5 +1,7 @@
 /**
- * The few libc calls Node lacks (setns, flock), through koffi. Loaded lazily: commands that never
+ * The few libc calls Node lacks (setns, flock, linkat, ioctl), through koffi: the one place that loads
+ * it. Used by the netlink layer (setns), the IPAM store (flock, linkat) and the locks (flock), none of
+ * which needs the others. Loaded lazily: commands that never
  * enter a namespace or take a lock (VERSION, STATUS) never load the FFI.
  */
 import { constants as osConstants } from "node:os";
