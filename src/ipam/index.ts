@@ -115,7 +115,7 @@ function allocateInSet(
   throw exhaustedError(set, setIndex, inUseCount(taken.all(), set));
 }
 
-function requestedFrom(opts: AllocateOptions, cfg: IpamConfig): readonly Ip[] {
+function requestedFrom(opts: Pick<AllocateOptions, "requestedIps">, cfg: IpamConfig): readonly Ip[] {
   if (opts.requestedIps === undefined) return cfg.requestedIps;
   return opts.requestedIps.map((text, i) => {
     const ip = parseIp(text.split("/")[0] ?? "");
@@ -129,11 +129,19 @@ function requestedFrom(opts: AllocateOptions, cfg: IpamConfig): readonly Ip[] {
  * set releases the earlier ones.
  */
 export function allocate(cfg: IpamConfig, opts: AllocateOptions): IpamResult {
+  return allocateIn(() => openStore(cfg, opts, true), cfg, opts);
+}
+
+/**
+ * allocate() on any store: `open` is called once the request is known to be valid (so a bad request
+ * never creates the host-local directory). Tests run it on an in-memory store as well.
+ */
+export function allocateIn(open: () => IpamStore, cfg: IpamConfig, opts: Owner & Pick<AllocateOptions, "requestedIps">): IpamResult {
   const owner: Owner = { containerId: opts.containerId, ifname: opts.ifname };
   validateOwner(owner);
   const slots = matchRequested(cfg.rangeSets, requestedFrom(opts, cfg));
   const dns = cfg.resolvConf === undefined ? undefined : readDns(cfg.resolvConf);
-  const store = openStore(cfg, opts, true);
+  const store = open();
 
   const reserved = store.withLock(() => {
     const taken = new Taken(store);
