@@ -7,6 +7,7 @@ import { statSync, statfsSync } from "node:fs";
 import { parseCniArgs, type CniArgs } from "./args";
 import { readEnv, parseCommand, type CniEnv, type Command } from "./env";
 import { CniError, ErrorCode, toErrorObject } from "./errors";
+import { toCniError } from "./mapError";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
 import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionReply, type CniVersion } from "./version";
@@ -187,7 +188,7 @@ export async function dispatch<C>(io: Io, plugin: PluginSpec<C>): Promise<number
     plugin.onDone?.({ command, ok: true, ms: io.now() - started });
     return 0;
   } catch (err) {
-    const obj = toErrorObject(err, version);
+    const obj = toErrorObject(toCniError(err), version);
     try {
       io.writeStdout(JSON.stringify(obj));
     } catch {

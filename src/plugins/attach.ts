@@ -5,6 +5,7 @@
 import type { Invocation } from "../cni/dispatch";
 import * as fs from "node:fs";
 import { CniError, ErrorCode, descriptorExhaustion } from "../cni/errors";
+import { toCniError } from "../cni/mapError";
 import { compactDns } from "../cni/result";
 import type { Dns, Interface, IpamResult, IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
@@ -240,7 +241,7 @@ export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: A
     reserve.release();
     const failures = await rollback.run();
     for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw withLeftovers(asCniError(err), failures);
+    throw withLeftovers(toCniError(err), failures);
   } finally {
     reserve.release();
     if (container) k.close(container);
@@ -286,18 +287,6 @@ class FdReserve {
     for (const fd of this.fds) fs.closeSync(fd);
     this.fds = [];
   }
-}
-
-/** Kernel and firewall errors reach the runtime as codes 103 and 106 naming the operation, whatever the command; CniErrors pass through. */
-export function asCniError(err: unknown): unknown {
-  if (err instanceof CniError) return err;
-  if (err instanceof Error && err.name === "FirewallError") {
-    return new CniError(ErrorCode.Firewall, err.message, (err as { stderr?: string }).stderr || undefined, { cause: err });
-  }
-  if (err instanceof Error && typeof (err as { op?: unknown }).op === "string") {
-    return new CniError(ErrorCode.KernelRefused, err.message, undefined, { cause: err });
-  }
-  return err;
 }
 
 // ---- firewall: masquerade and spoof checks, keyed by the attachment ----

@@ -1,6 +1,6 @@
 /** Commands that must do as much as they can (DEL, GC): run every step, then report all failures at once. */
 import { CniError, ErrorCode } from "../cni/errors";
-import { asCniError } from "./attach";
+import { toCniError } from "../cni/mapError";
 
 export interface StepFailure {
   what: string;
@@ -28,7 +28,7 @@ export function messageOf(error: unknown): string {
 export function combinedError(command: string, failures: readonly StepFailure[]): CniError {
   const first = failures[0];
   if (first === undefined) throw new Error("combinedError needs at least one failure");
-  const mapped = asCniError(first.error);
+  const mapped = toCniError(first.error);
   const code = mapped instanceof CniError ? mapped.code : ErrorCode.Internal;
   const msg = failures.length === 1 ? `${command}: ${first.what}: ${messageOf(first.error)}` : `${command}: ${failures.length} steps failed, first: ${first.what}: ${messageOf(first.error)}`;
   const details = failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; ");

@@ -6,6 +6,8 @@ import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } f
 import { attachmentTag, networkTag } from "../../src/firewall/key";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/plugins/kernel";
 import { dataDirs } from "./ipamFixtures";
+import { constants as osConstants } from "node:os";
+import { NetlinkError } from "../../src/netlink/errors";
 
 interface FakeNs {
   links: Map<number, Link>;
@@ -14,11 +16,18 @@ interface FakeNs {
   sysctls: Map<string, string>;
 }
 
-export class InjectedFault extends Error {
-  readonly code = "EIO";
-  constructor(readonly op: string) {
-    super(`${op} -> EIO (injected)`);
+/** The fake's errors are the netlink layer's, as the real kernel port's. */
+export class InjectedFault extends NetlinkError {
+  constructor(op: string) {
+    super(op, osConstants.errno.EIO);
+    this.message = `${op} -> EIO (injected)`;
   }
+}
+
+function kernelError(op: string, errno: number, message: string): NetlinkError {
+  const e = new NetlinkError(op, errno);
+  e.message = message;
+  return e;
 }
 
 const HOST = "<host>";
@@ -129,7 +138,7 @@ export class FakeKernel implements Kernel {
     this.mutate(`createVeth ${opts.name}/${peerName}`);
     const c = this.space(container);
     const h = this.space(host);
-    if (this.find(c, opts.name)) throw Object.assign(new Error("EEXIST"), { code: "EEXIST", op: "createVeth" });
+    if (this.find(c, opts.name)) throw kernelError("createVeth", osConstants.errno.EEXIST, "EEXIST");
     const ci = this.nextIndex++;
     const hi = this.nextIndex++;
     const cl: Link = { index: ci, name: opts.name, kind: "veth", mac: opts.mac ?? "0a:00:00:00:00:02", mtu: opts.mtu ?? 1500, up: false, promisc: false, peerIndex: hi, peerNetnsId: 0 };
@@ -213,7 +222,7 @@ export class FakeKernel implements Kernel {
     if (opts.replace === true) s.routes = s.routes.filter((r) => !(r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254)));
     // As the kernel: one route per destination, table and metric (NLM_F_EXCL), whatever its device.
     if (s.routes.some((r) => r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254) && (r.priority ?? 0) === (route.priority ?? 0))) {
-      throw Object.assign(new Error(`addRoute ${route.dst} -> EEXIST`), { code: "EEXIST", op: `addRoute ${route.dst}` });
+      throw kernelError(`addRoute ${route.dst}`, osConstants.errno.EEXIST, `addRoute ${route.dst} -> EEXIST`);
     }
     s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src, table: route.table });
   }

@@ -4,7 +4,6 @@ import type { NetConf } from "../../config/netconf";
 import { realFirewall, type Firewall } from "../../firewall/index";
 import { detachAttachment } from "../detach";
 import { gcNetwork } from "../gc";
-import { asCniError } from "../attach";
 import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
 import { serialisedPerAttachment } from "../attachmentLock";
@@ -15,13 +14,7 @@ export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewal
   return {
     add: (inv) => bridgeAdd(kernel(), firewall, inv),
     del: (inv) => detachAttachment(kernel(), firewall, inv),
-    check: async (inv) => {
-      try {
-        await bridgeCheck(kernel(), firewall, inv);
-      } catch (e) {
-        throw asCniError(e);
-      }
-    },
+    check: (inv) => bridgeCheck(kernel(), firewall, inv),
     gc: (inv) => gcNetwork(kernel(), firewall, inv),
     status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   };
