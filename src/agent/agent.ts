@@ -31,7 +31,7 @@ export interface NodeSource {
 }
 
 /** How soon after an event's reconcile the kernel is read back (one read-back serves a burst). */
-const READ_BACK_MS = 250;
+const READ_BACK_MS = 1000;
 
 function sameRoutes(a: readonly DesiredRoute[], b: readonly DesiredRoute[]): boolean {
   if (a.length !== b.length) return false;
@@ -248,7 +248,7 @@ export class Agent {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (log.enabled("debug")) {
       const m = process.memoryUsage();
-      log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
+      log.debug("reconciled", { full, nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
     }
     this.metrics.reconciles++;
     this.metrics.reconcileSecondsSum += seconds;
