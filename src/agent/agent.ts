@@ -51,6 +51,8 @@ export class Agent {
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
   private readBackTimer: NodeJS.Timeout | undefined;
+  /** When the informer first reported a change not yet reconciled (for the debug log's latency). */
+  private changedAt: bigint | undefined;
   private readonly chain: ChainVersions;
   private chainNote: string | undefined;
   private masqApplied: string | undefined;
@@ -102,7 +104,10 @@ export class Agent {
       log.info("plugin installed", { binDir: this.opts.cniBinDir, ...r });
     }
     this.server = await startHealthServer(this.opts.metricsBindAddress, { metrics: () => this.snapshotMetrics(), ready: () => this.ready() });
-    this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
+    this.unsubscribe = this.nodes.onChange(() => {
+      this.changedAt ??= process.hrtime.bigint();
+      this.loop.trigger();
+    });
     this.nodes.start();
     this.loop.start();
     this.masqLoop.start();
@@ -171,6 +176,8 @@ export class Agent {
   async reconcile(full = true): Promise<void> {
     if (!this.nodes.synced) return;
     const started = process.hrtime.bigint();
+    const changedAt = this.changedAt;
+    this.changedAt = undefined;
     const phases: Record<string, number> = {};
     let mark = started;
     let cpuMark = process.cpuUsage();
@@ -227,6 +234,9 @@ export class Agent {
       this.masqLoop.trigger(full);
     }
     phase("routesMs");
+    if (changedAt !== undefined && log.enabled("debug")) {
+      log.debug("routes applied", { sinceChangeMs: Math.round(Number(process.hrtime.bigint() - changedAt) / 1e4) / 100, added: routes.plan.add.length, deleted: routes.plan.delete.length, full });
+    }
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length, deleted: routes.plan.delete.length, failed: routes.failures.length, readBack: full || prev === undefined });
     }
