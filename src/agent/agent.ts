@@ -67,6 +67,8 @@ export class Agent {
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
   private warned = new Map<string, string>();
   private problemsLogged = new Set<string>();
+  /** Routes held by a route of another protocol, each warned about once. */
+  private blockedLogged = new Set<string>();
   private waitingLogged: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -222,8 +224,9 @@ export class Agent {
 
     phase("conflistMs");
     let routes;
+    const readBack = full || prev === undefined || !this.lastOk;
     try {
-      if (full || prev === undefined || !this.lastOk) {
+      if (readBack) {
         this.cancelReadBack();
         routes = await reconcileRoutes(this.rtnl, desired.routes);
       } else {
@@ -238,8 +241,14 @@ export class Agent {
       log.debug("routes applied", { sinceChangeMs: Math.round(Number(process.hrtime.bigint() - changedAt) / 1e4) / 100, added: routes.plan.add.length, deleted: routes.plan.delete.length, full });
     }
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
-      log.info("routes reconciled", { added: routes.plan.add.length, deleted: routes.plan.delete.length, failed: routes.failures.length, readBack: full || prev === undefined });
+      log.info("routes reconciled", { added: routes.plan.add.length - routes.blocked.length, deleted: routes.plan.delete.length, failed: routes.failures.length, blocked: routes.blocked.length, readBack: full || prev === undefined });
     }
+    const blocked = new Map(routes.blocked.map((r) => [`${r.dst} via ${r.gw}`, r.node]));
+    for (const [route, node] of blocked) {
+      if (!this.blockedLogged.has(route)) log.warn(`route ${route} (node ${node}) not added: a route of another protocol to ${route.split(" ")[0]} is in the main table; it is left alone`);
+    }
+    // A read-back sees every held slot again; a delta only the routes it tried to add.
+    this.blockedLogged = readBack ? new Set(blocked.keys()) : new Set([...this.blockedLogged, ...blocked.keys()]);
 
     if (!unchanged || this.stateText === undefined) {
       this.stateText = writeState(
@@ -280,9 +289,14 @@ export class Agent {
       if (desired.waiting !== undefined) log.warn(`waiting: ${desired.waiting}; no conflist is written until it has one`);
       this.waitingLogged = desired.waiting;
     }
-    const now = new Map(desired.unroutable.map((u) => [`${u.node}/IPv${u.family}`, u.reason]));
-    for (const [key, reason] of now) {
-      if (this.warned.get(key) !== reason) log.warn(`no route to the pod CIDR of node ${key}: ${reason}`);
+    // One warning per node (both families in it), again only when what it says changes.
+    const now = new Map<string, string>();
+    for (const u of desired.unroutable) {
+      const prev = now.get(u.node);
+      now.set(u.node, `${prev === undefined ? "" : `${prev}; `}IPv${u.family}: ${u.reason}`);
+    }
+    for (const [node, reasons] of now) {
+      if (this.warned.get(node) !== reasons) log.warn(`no route to the pod CIDRs of node ${node}: ${reasons}`);
     }
     this.warned = now;
     for (const p of desired.problems) {

@@ -268,10 +268,23 @@ export interface RoutePlan {
   add: DesiredRoute[];
   /** Routes of ours to remove: stale (no node, changed CIDR or next hop) or duplicates. */
   delete: ActualRoute[];
+  /**
+   * Desired routes not added because a route of another protocol holds their slot (same
+   * destination and metric in the table): it is never touched, and adding ours would fail (EEXIST).
+   */
+  blocked?: DesiredRoute[];
 }
 
-/** What turns the actual routes of ours into the desired ones; only routes of ours are ever passed in. */
-export function planRoutes(desired: readonly DesiredRoute[], actual: readonly ActualRoute[], table: number): RoutePlan {
+/** The metric the kernel gives a route added without one: 0 for IPv4, 1024 for IPv6. */
+function defaultMetric(dst: string): number {
+  return dst.includes(":") ? 1024 : 0;
+}
+
+/**
+ * What turns the actual routes of ours into the desired ones. `actual` holds only routes of ours;
+ * `foreign` (routes of other protocols in the table) only decides what is blocked.
+ */
+export function planRoutes(desired: readonly DesiredRoute[], actual: readonly ActualRoute[], table: number, foreign: readonly ActualRoute[] = []): RoutePlan {
   const want = new Map(desired.map((r) => [r.dst, r]));
   const kept = new Set<string>();
   const del: ActualRoute[] = [];
@@ -287,7 +300,16 @@ export function planRoutes(desired: readonly DesiredRoute[], actual: readonly Ac
     if (same && !kept.has(canonical)) kept.add(canonical);
     else del.push(a);
   }
-  return { add: desired.filter((d) => !kept.has(d.dst)), delete: del };
+  const held = new Set(
+    foreign
+      .filter((f) => f.table === table && (f.priority ?? defaultMetric(f.dst)) === defaultMetric(f.dst))
+      .map((f) => parsePrefix(f.dst)?.text ?? f.dst),
+  );
+  const missing = desired.filter((d) => !kept.has(d.dst));
+  const plan: RoutePlan = { add: missing.filter((d) => !held.has(d.dst)), delete: del };
+  const blocked = missing.filter((d) => held.has(d.dst));
+  if (blocked.length > 0) plan.blocked = blocked;
+  return plan;
 }
 
 /**

@@ -4,7 +4,7 @@
  * make, and after a restart finds every route it made before.
  */
 import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planFromKnown, planRoutes } from "./desired";
-import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, listAddresses, listRoutes } from "../netlink";
+import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
 export const RTPROT_TETHER = 152;
@@ -21,6 +21,8 @@ export async function localAddresses(rtnl: Rtnl): Promise<LocalAddress[]> {
 export interface RouteApplyResult {
   plan: RoutePlan;
   failures: { route: string; error: string }[];
+  /** Desired routes whose slot a route of another protocol holds (left alone, not a failure). */
+  blocked: DesiredRoute[];
 }
 
 function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
@@ -32,7 +34,17 @@ function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
 
 async function apply(rtnl: Rtnl, plan: RoutePlan): Promise<RouteApplyResult> {
   const failed = plan.add.length + plan.delete.length > 0 ? await applyRouteChanges(rtnl, changes(plan)) : [];
-  return { plan, failures: failed.map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message })) };
+  // An add refused with EEXIST: a route of another protocol may hold the slot (kindnet's left over,
+  // an admin's). It is never touched; ours is not a failure then. Read the others only in that case.
+  const exists = (f: (typeof failed)[number]): boolean => f.op === "add" && isErrno(f.error, "EEXIST");
+  let blocked: DesiredRoute[] = [];
+  if (failed.some(exists)) {
+    const foreign = (await listRoutes(rtnl)).filter((r) => r.protocol !== RTPROT_TETHER);
+    blocked = planRoutes(plan.add, [], RT_TABLE_MAIN, foreign).blocked ?? [];
+  }
+  const held = new Set(blocked.map((b) => b.dst));
+  const failures = failed.filter((f) => !(exists(f) && held.has(f.route.dst))).map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
+  return { plan, failures, blocked };
 }
 
 /**

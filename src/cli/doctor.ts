@@ -9,8 +9,10 @@ import { DEFAULT_DATA_DIR } from "../config/ipam";
 import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
 import { realFirewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { listRecordFiles, recordsDataDir } from "../plugins/attachmentRecord";
-import { listReservations, validateNetworkName } from "../ipam/diskStore";
+import { listRecordFiles, recordNetworks, recordsDataDir } from "../plugins/attachmentRecord";
+import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, reservationBuffer, validateNetworkName } from "../ipam/diskStore";
+import { containerIdProblem, ifnameProblem } from "../cni/env";
+import { printable, quoteForeign } from "../util/quote";
 import { release } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
 import { realKernel } from "../plugins/kernel";
@@ -41,17 +43,24 @@ async function agentFindings(stateFile: string): Promise<Finding[]> {
 }
 import { readNetworkConfig } from "./runtime";
 
-const OWNER = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(\r\n[^\s/:]{1,15})?$/;
+/** A reservation's content as tether and host-local write it: "<container id>[\r\n<ifname>]". */
+function ownerProblem(text: string): string | undefined {
+  const owner = parseOwnerKey(text);
+  if (containerIdProblem(owner.containerId) !== undefined) return "reservation content is not <container id>\\r\\n<ifname>";
+  if (owner.ifname !== "" && ifnameProblem(owner.ifname) !== undefined) return "reservation content is not <container id>\\r\\n<ifname>";
+  return undefined;
+}
 
 /** Files of a host-local store that are not a lock, a round-robin hint or a readable reservation. */
-export function badStoreFiles(dataDir: string): { path: string; why: string }[] {
-  const out: { path: string; why: string }[] = [];
+export function badStoreFiles(dataDir: string): { path: string; why: string; dir?: boolean }[] {
+  const out: { path: string; why: string; dir?: boolean }[] = [];
   let networks: string[];
   try {
     networks = fs.readdirSync(dataDir).filter((n) => !n.startsWith("."));
   } catch {
     return out;
   }
+  const buf = reservationBuffer();
   for (const net of networks) {
     const dir = join(dataDir, net);
     if (!fs.lstatSync(dir).isDirectory()) continue;
@@ -59,8 +68,16 @@ export function badStoreFiles(dataDir: string): { path: string; why: string }[] 
       const path = join(dir, d.name);
       if (d.name === "lock" || /^last_reserved_ip\.\d+$/.test(d.name)) continue;
       if (parseIp(d.name) === undefined) out.push({ path, why: "not an address, a lock or a last_reserved_ip file" });
+      else if (d.isDirectory()) out.push({ path, why: "a directory where a reservation goes", dir: true });
       else if (!d.isFile()) out.push({ path, why: "a reservation that is not a regular file" });
-      else if (!OWNER.test(fs.readFileSync(path, "utf8").trim())) out.push({ path, why: "reservation content is not <container id>\\r\\n<ifname>" });
+      else {
+        const read = readBounded(path, buf);
+        if ("tooLarge" in read) out.push({ path, why: `larger than any reservation (${MAX_RESERVATION_BYTES} bytes)` });
+        else if ("text" in read) {
+          const problem = ownerProblem(read.text.trim());
+          if (problem !== undefined) out.push({ path, why: problem });
+        }
+      }
     }
   }
   for (const f of listRecordFiles(dataDir)) if (f.record === undefined) out.push({ path: f.path, why: "attachment record does not parse" });
@@ -88,6 +105,7 @@ async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string
     records: dataDirs.flatMap((dataDir) => listRecordFiles(dataDir).flatMap((f) => (f.record ? [{ dataDir, path: f.path, record: f.record }] : []))),
     reservations: dataDirs.flatMap((dataDir) => listReservations(dataDir).map((r) => ({ dataDir, ...r }))),
     links,
+    recordNetworks: new Set(dataDirs.flatMap(recordNetworks)),
     bridges,
     rules: await realFirewall().listTags(),
     badFiles: dataDirs.flatMap(badStoreFiles),
@@ -125,7 +143,7 @@ async function fix(f: Finding): Promise<void> {
       await realFirewall().removeTagged(new Set([f.attachment]));
       return;
     case "bad-store-file":
-      fs.rmSync(f.path, { force: true });
+      removeBadFile(f.path);
       return;
     case "agent-stale-route": {
       const rtnl = Rtnl.open();
@@ -138,6 +156,29 @@ async function fix(f: Finding): Promise<void> {
     }
     case "agent-conflist":
       throw new Error("left to the agent");
+  }
+}
+
+/** A bad file goes; a directory only when empty: what is inside it is not tether's to judge. */
+function removeBadFile(path: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch {
+    return; // already gone
+  }
+  if (!st.isDirectory()) {
+    fs.rmSync(path, { force: true });
+    return;
+  }
+  try {
+    fs.rmdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOTEMPTY" || code === "EEXIST") {
+      throw new Error(`${quoteForeign(path, 200)} is a directory that is not empty: look at what it holds, then remove it yourself (rm -r -- ${quoteForeign(path, 200)})`);
+    }
+    throw e;
   }
 }
 
@@ -198,7 +239,9 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
       else {
         for (const r of rows) {
           const state = r["fixed"] === true ? "removed: " : r["fixed"] === false ? `NOT removed (${String(r["error"])}): ` : "";
-          io.out(`${String(r["kind"])}: ${String(r["subject"])}: ${String(r["detail"])}\n  ${state}${String(r["action"])}\n`);
+          const line = `${String(r["kind"])}: ${String(r["subject"])}: ${String(r["detail"])}\n  ${state}${String(r["action"])}`;
+          // Paths and ids come from the store and the kernel: no byte of them reaches the terminal raw.
+          io.out(line.split("\n").map((l) => printable(l)).join("\n") + "\n");
         }
         if (!opts.fix) io.out("run with --fix to remove these\n");
       }

@@ -10,6 +10,8 @@ import { DEFAULT_DATA_DIR, IPAM_TYPE, loadIpamConfig } from "../config/ipam";
 import { listReservations } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
 import { type RangeSet, rangeIndexFor, rangeText } from "../ipam/rangeSet";
+import { containerIdProblem, ifnameProblem } from "../cni/env";
+import { listingText, quoteForeign } from "../util/quote";
 import type { CliIo, CliStatus } from "./index";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -67,13 +69,25 @@ export function listWithRanges(dataDir: string, network: string | undefined, con
         break;
       }
     }
-    return { network: r.network, address: r.address, containerId: r.containerId, ifname: r.ifname, range, rangeSet };
+    return { network: r.network, address: r.address, ...shownOwner(r.containerId, r.ifname), range, rangeSet };
   });
+}
+
+/**
+ * A store file's owner as listed: a valid container id and ifname as they are; anything else (a
+ * planted or damaged file) quoted, escaped and cut, so it can neither fill a screen nor drive a terminal.
+ */
+function shownOwner(containerId: string, ifname: string): { containerId: string; ifname: string } {
+  const validId = containerIdProblem(containerId) === undefined;
+  const validIf = ifname === "" || ifnameProblem(ifname) === undefined;
+  return { containerId: validId ? containerId : quoteForeign(containerId), ifname: validIf ? ifname : quoteForeign(ifname) };
 }
 
 function table(rows: ListedReservation[]): string {
   const head = ["NETWORK", "ADDRESS", "CONTAINER", "IFNAME", "RANGE"];
-  const cells = rows.map((r) => [r.network, r.address, r.containerId, r.ifname === "" ? "-" : r.ifname, r.range ?? "-"]);
+  // Quoted values (shownOwner's) stay as they are: a valid id or ifname never starts with a quote.
+  const cell = (v: string): string => (v.startsWith('"') ? v : listingText(v));
+  const cells = rows.map((r) => [r.network, r.address, cell(r.containerId), r.ifname === "" ? "-" : cell(r.ifname), r.range ?? "-"]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const line = (c: string[]): string => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join("  ");
   return [line(head), ...cells.map(line)].join("\n") + "\n";

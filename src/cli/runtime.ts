@@ -13,6 +13,8 @@ export interface NetworkConfigList {
   cniVersion: string;
   name: string;
   disableCheck: boolean;
+  /** Spec 1.1: a runtime must not send GC for this network. */
+  disableGC: boolean;
   plugins: Record<string, unknown>[];
 }
 
@@ -33,12 +35,26 @@ export function parseNetworkConfig(text: string, source: string): NetworkConfigL
   if (plugins.length === 0 || !plugins.every((p) => typeof p === "object" && p !== null && typeof (p as Record<string, unknown>)["type"] === "string")) {
     throw new Error(`${source}: needs "plugins" (a conflist) or a "type" (a single plugin config)`);
   }
-  return { cniVersion, name, disableCheck: o["disableCheck"] === true, plugins: plugins as Record<string, unknown>[] };
+  return {
+    cniVersion,
+    name,
+    disableCheck: listFlag(o, "disableCheck", source),
+    disableGC: listFlag(o, "disableGC", source),
+    plugins: plugins as Record<string, unknown>[],
+  };
+}
+
+/** A boolean of the list: true/false, or the strings "true"/"false" in any case (as libcni reads them). */
+function listFlag(o: Record<string, unknown>, key: string, source: string): boolean {
+  const v = o[key];
+  if (v === undefined || typeof v === "boolean") return v === true;
+  if (typeof v === "string" && /^(true|false)$/i.test(v)) return v.toLowerCase() === "true";
+  throw new Error(`${source}: ${key} must be true or false`);
 }
 
 /**
- * The version a runtime uses for a list (spec 1.1, as libcni does): the highest of `cniVersions` that
- * this runtime supports; else `cniVersion` (default 0.1.0).
+ * The version a runtime uses for a list (spec 1.1, as libcni does): the highest of `cniVersions` and
+ * `cniVersion` that this runtime supports; without `cniVersions`, `cniVersion` (default 0.1.0).
  */
 export function listVersion(o: Record<string, unknown>, source: string, supported: readonly string[] = SUPPORTED_VERSIONS): string {
   const declared = o["cniVersion"] ?? "0.1.0";
@@ -46,7 +62,8 @@ export function listVersion(o: Record<string, unknown>, source: string, supporte
   const versions = o["cniVersions"];
   if (versions === undefined) return declared;
   if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) throw new Error(`${source}: cniVersions must be an array of strings`);
-  const common = (versions as string[]).filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
+  const candidates = [...(versions as string[]), ...(o["cniVersion"] === undefined ? [] : [declared])];
+  const common = candidates.filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
   return common.at(-1) ?? declared;
 }
 

@@ -1,4 +1,5 @@
 /** The CNI_* environment: which variables each command needs, and their validation. */
+import { quoteForeign } from "../util/quote";
 import { CniError, ErrorCode } from "./errors";
 
 export const COMMANDS = ["ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS"] as const;
@@ -34,6 +35,20 @@ export function isValidId(s: string): boolean {
   return ID_PATTERN.test(s);
 }
 
+/**
+ * The longest container id tether takes, the same for every command and every reader of the store:
+ * the longest a runtime can pass at all (Linux's MAX_ARG_STRLEN, 128 KiB, less "CNI_CONTAINERID="
+ * and the NUL). So tether refuses no id host-local takes, and what ADD accepts DEL can release.
+ */
+export const MAX_CONTAINER_ID_LENGTH = 128 * 1024 - "CNI_CONTAINERID=".length - 1;
+
+/** Why a container id is refused; undefined when it is fine. */
+export function containerIdProblem(id: string): string | undefined {
+  if (id.length > MAX_CONTAINER_ID_LENGTH) return `is ${id.length} characters long, the limit is ${MAX_CONTAINER_ID_LENGTH}`;
+  if (!ID_PATTERN.test(id)) return `is invalid: it must match ${ID_PATTERN.source}`;
+  return undefined;
+}
+
 /** Linux interface names: 1..15 bytes, not "." or "..", no '/', ':' or whitespace. */
 export function ifnameProblem(name: string): string | undefined {
   const bytes = Buffer.byteLength(name, "utf8");
@@ -42,6 +57,9 @@ export function ifnameProblem(name: string): string | undefined {
   if (name === "." || name === "..") return `may not be "${name}"`;
   if (/[/:\s]/u.test(name)) return "may not contain '/', ':' or whitespace";
   if (name.includes("\0")) return "may not contain NUL";
+  // Node decodes the environment as UTF-8, turning bytes that are not into U+FFFD: the kernel would
+  // get a name the runtime never asked for.
+  if (name.includes("\uFFFD")) return "is not valid UTF-8 (or contains U+FFFD)";
   return undefined;
 }
 
@@ -59,17 +77,15 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     throw new CniError(ErrorCode.InvalidEnvironment, `required env variables [${missing.join(",")}] missing`);
   }
   const containerId = get("CNI_CONTAINERID");
-  if (containerId !== "" && !isValidId(containerId)) {
-    throw new CniError(
-      ErrorCode.InvalidEnvironment,
-      `CNI_CONTAINERID: ${JSON.stringify(containerId)} is invalid: it must match ${ID_PATTERN.source}`,
-    );
+  const idProblem = containerId === "" ? undefined : containerIdProblem(containerId);
+  if (idProblem !== undefined) {
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_CONTAINERID: ${quoteForeign(containerId)} ${idProblem}`);
   }
   const ifname = get("CNI_IFNAME");
   if (ifname !== "") {
     const problem = ifnameProblem(ifname);
     if (problem !== undefined) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${JSON.stringify(ifname)} ${problem}`);
+      throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${quoteForeign(ifname)} ${problem}`);
     }
   }
   const netns = get("CNI_NETNS");

@@ -68,8 +68,37 @@ export function describeCauses(err: unknown): string {
   return parts.join("; caused by ");
 }
 
-/** Turn anything thrown into the CNI error object: a CniError passes through, the rest is 999. */
+const EXHAUSTED = new Set(["EMFILE", "ENFILE"]);
+
+/**
+ * EMFILE or ENFILE anywhere in the cause chain: the process or the system ran out of file
+ * descriptors. Never a verdict on the tool or file at hand (nft, the store): a condition of its own.
+ */
+export function descriptorExhaustion(err: unknown): string | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === "string" && EXHAUSTED.has(code)) return code;
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Turn anything thrown into the CNI error object: a CniError passes through, the rest is 999. Out of
+ * file descriptors is code 11 (try again later) whatever the layer that hit it said.
+ */
 export function toErrorObject(err: unknown, cniVersion: string): CniErrorObject {
+  const exhausted = descriptorExhaustion(err);
+  if (exhausted !== undefined && !(err instanceof CniError && err.code === ErrorCode.TryAgainLater)) {
+    const msg = err instanceof Error ? err.message : safeString(err);
+    return {
+      cniVersion,
+      code: ErrorCode.TryAgainLater,
+      msg: `out of file descriptors (${exhausted}): ${msg}`,
+      details: `raise the open-file limit (ulimit -n) of the runtime, or the system's (fs.file-max); ${describeCauses(err)}`,
+    };
+  }
   if (err instanceof CniError) {
     const obj: CniErrorObject = { cniVersion, code: err.code, msg: err.message };
     const details = err.details ?? (err.cause !== undefined ? describeCauses(err.cause) : undefined);

@@ -14,8 +14,15 @@ export class FirewallError extends Error {
     readonly op: string,
     readonly stderr: string,
     message?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message ?? `${op} failed: ${stderr.trim().split("\n")[0] || "no error output"}`);
+    super(message ?? `${op} failed: ${stderr.trim().split("\n")[0] || "no error output"}`, options);
+  }
+
+  /** The errno name when the tool could not even be run (EMFILE, ENOENT...). */
+  get code(): string | undefined {
+    const c = (this.cause as { code?: unknown } | undefined)?.code;
+    return typeof c === "string" ? c : undefined;
   }
 }
 
@@ -40,7 +47,7 @@ export function runTool(tool: string, args: readonly string[], input?: string): 
     env: { ...process.env, LC_ALL: "C" },
     maxBuffer: 64 << 20,
   });
-  if (r.error !== undefined) throw new FirewallError(`${tool} ${args.join(" ")}`, "", `${tool}: ${r.error.message}`);
+  if (r.error !== undefined) throw new FirewallError(`${tool} ${args.join(" ")}`, "", `${tool}: ${r.error.message}`, { cause: r.error });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -8,13 +8,20 @@ import { withFirewallLock } from "./lock";
 import { nftDeleteBatch, nftMasqueradeBatch, nftSpoofCheckBatch, parseNftRules, NFT_TABLE, type NftFamily, type NftRule } from "./nftables";
 import { masqueradeSources, type MasqSource } from "./sources";
 import { log } from "../util/log";
+import { descriptorExhaustion } from "../cni/errors";
 
 const IPTABLES = { 4: "iptables", 6: "ip6tables" } as const;
 
+/** Out of file descriptors says nothing of nft: that error goes up, it never picks iptables. */
 function nftWorks(): boolean {
   try {
-    return runTool("nft", ["list", "tables"])?.status === 0;
-  } catch {
+    const r = runTool("nft", ["list", "tables"]);
+    if (r !== undefined && r.status !== 0 && /too many open files/i.test(r.stderr)) {
+      throw new FirewallError("nft list tables", r.stderr, undefined, { cause: Object.assign(new Error("nft: too many open files"), { code: "EMFILE" }) });
+    }
+    return r?.status === 0;
+  } catch (err) {
+    if (descriptorExhaustion(err) !== undefined) throw err;
     return false;
   }
 }
@@ -43,6 +50,7 @@ function nftRulesForRemoval(family: NftFamily): NftRule[] | undefined {
   try {
     return nftRules(family);
   } catch (err) {
+    if (descriptorExhaustion(err) !== undefined) throw err;
     log.warn(`nft does not work; no nftables rules removed from table ${family} ${NFT_TABLE}`, { error: err instanceof Error ? err.message : String(err) });
     return undefined;
   }

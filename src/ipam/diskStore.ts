@@ -10,7 +10,9 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { MAX_CONTAINER_ID_LENGTH, containerIdProblem } from "../cni/env";
 import { CniError, ErrorCode } from "../cni/errors";
+import { quoteForeign } from "../util/quote";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../netlink/libc";
@@ -23,8 +25,11 @@ export const LINE_BREAK = "\r\n";
 export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
 export const LOCK_FILE = "lock";
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
-/** Content cap when reading a reservation: ids and ifnames are short; anything longer cannot match. */
-const MAX_CONTENT = 4096;
+/**
+ * The largest reservation file read: the longest owner key ADD accepts ("<id>\r\n<ifname>") and room
+ * for stray whitespace. A larger file is refused whole, never read in part (a cut key could match).
+ */
+export const MAX_RESERVATION_BYTES = MAX_CONTAINER_ID_LENGTH + 2 + 15 + 64;
 
 export type { Owner } from "./store";
 
@@ -41,7 +46,6 @@ export interface StoreOptions {
 }
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateNetworkName(name: string): void {
   if (!NETWORK_NAME.test(name) || name.length > 255) {
@@ -51,15 +55,13 @@ export function validateNetworkName(name: string): void {
 
 /** The CNI rules (skel's): they also keep ids and ifnames from breaking the "id\r\nifname" format. */
 export function validateOwner(owner: Owner): void {
-  if (!CONTAINER_ID.test(owner.containerId)) {
-    throw new CniError(
-      ErrorCode.InvalidEnvironment,
-      `CNI_CONTAINERID: ${JSON.stringify(owner.containerId)} is not a valid container id`,
-    );
+  const problem = containerIdProblem(owner.containerId);
+  if (problem !== undefined) {
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_CONTAINERID: ${quoteForeign(owner.containerId)} ${problem}`);
   }
   const ifn = owner.ifname;
-  if (ifn === "" || Buffer.byteLength(ifn) > 15 || ifn === "." || ifn === ".." || /[/:\s\0]/.test(ifn)) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${JSON.stringify(ifn)} is not a valid interface name`);
+  if (ifn === "" || Buffer.byteLength(ifn) > 15 || ifn === "." || ifn === ".." || /[/:\s\0\uFFFD]/.test(ifn)) {
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${quoteForeign(ifn)} is not a valid interface name`);
   }
 }
 
@@ -90,26 +92,45 @@ const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 const TMPFILE_UNSUPPORTED = new Set(["EOPNOTSUPP", "ENOTSUP", "EISDIR", "EINVAL"]);
 
 
-/** Read a small file without following a symlink or blocking on a FIFO; undefined if unreadable. */
-function readSmall(path: string, buf: Buffer): string | undefined {
+/** What reading a store file gave: its text, or why there is none. */
+export type FileRead = { text: string } | { tooLarge: true } | { unreadable: string };
+
+/**
+ * Read a whole store file without following a symlink or blocking on a FIFO. A file larger than
+ * `buf` (less one byte) is refused, never cut.
+ */
+export function readBounded(path: string, buf: Buffer): FileRead {
   let fd: number;
   try {
     fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch {
-    return undefined;
+  } catch (err) {
+    return { unreadable: errnoCode(err) ?? String(err) };
   }
   try {
     let len = 0;
     for (;;) {
       const n = fs.readSync(fd, buf, len, buf.length - len, null);
-      if (n === 0 || (len += n) >= buf.length) break;
+      if (n === 0) break;
+      len += n;
+      if (len >= buf.length) return { tooLarge: true };
     }
-    return buf.toString("utf8", 0, len);
-  } catch {
-    return undefined;
+    return { text: buf.toString("utf8", 0, len) };
+  } catch (err) {
+    return { unreadable: errnoCode(err) ?? String(err) };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A buffer for readBounded of reservation files (one more byte than the largest accepted). */
+export function reservationBuffer(): Buffer {
+  return Buffer.allocUnsafe(MAX_RESERVATION_BYTES + 1);
+}
+
+/** A reservation file's text; undefined if unreadable or too large to be one. */
+function readSmall(path: string, buf: Buffer): string | undefined {
+  const r = readBounded(path, buf);
+  return "text" in r ? r.text : undefined;
 }
 
 /** Check that a directory we are about to use is a real directory, ours, and not world-writable. */
@@ -120,7 +141,7 @@ function checkDirectory(dir: string): void {
 
 /** One network's directory. Methods other than open/withLock must run inside withLock. */
 export class DiskStore implements IpamStore {
-  private readonly buf = Buffer.allocUnsafe(MAX_CONTENT);
+  private readonly buf = reservationBuffer();
 
   private constructor(
     readonly dir: string,
@@ -391,7 +412,7 @@ export function listReservations(dataDir: string, network?: string): Reservation
       throw ioError(`cannot read ${dataDir}: ${errnoCode(err) ?? String(err)}`, err);
     }
   }
-  const buf = Buffer.allocUnsafe(MAX_CONTENT);
+  const buf = reservationBuffer();
   const out: Reservation[] = [];
   for (const net of networks.sort()) {
     const dir = join(dataDir, net);

@@ -13,6 +13,7 @@ import { type Ip, formatIp, parseIp } from "./ip";
 import { type Range, type RangeSet, rangeIndexFor, rangeSetContains } from "./rangeSet";
 import { IndexedStore } from "./indexedStore";
 import { inUseCount } from "./pool";
+import { listingText } from "../util/quote";
 import type { IpamStore, Owner } from "./store";
 
 export type { Reservation } from "./diskStore";
@@ -95,7 +96,8 @@ function allocateInSet(
     if (range === undefined) throw unavailableError(requested, `is outside range set ${setIndex}`);
     if (!store.reserve(requested, owner, setIndex)) {
       const holder = store.holderOf(requested)?.trim().replace("\r\n", "/");
-      throw unavailableError(requested, `is already in use${holder ? ` by ${holder}` : ""}`);
+      // The holder is a file's content, maybe planted: quoted and cut.
+      throw unavailableError(requested, `is already in use${holder ? ` by ${listingText(holder)}` : ""}`);
     }
     return { ip: requested, range };
   }
@@ -103,7 +105,7 @@ function allocateInSet(
   if (dup !== undefined) {
     throw new CniError(
       ErrorCode.AddressUnavailable,
-      `${formatIp(dup)} has been allocated to ${owner.containerId}/${owner.ifname}, duplicate allocation is not allowed`,
+      `${formatIp(dup)} has been allocated to ${listingText(owner.containerId)}/${owner.ifname}, duplicate allocation is not allowed`,
     );
   }
   for (const c of freeCandidates(set, store.lastReserved(setIndex), (ip) => taken.has(ip))) {
@@ -190,7 +192,7 @@ export function check(cfg: StoreConfig, opts: ReleaseOptions): string[] {
   if (held.length === 0) {
     throw new CniError(
       ErrorCode.CheckFailed,
-      `no IP address reserved for container ${owner.containerId} interface ${owner.ifname} in network ${cfg.network}`,
+      `no IP address reserved for container ${listingText(owner.containerId)} interface ${owner.ifname} in network ${cfg.network}`,
     );
   }
   return held.map(formatIp);

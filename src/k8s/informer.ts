@@ -199,7 +199,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
       if (cont) q.continue = cont;
       if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
       if (this.opts.labelSelector) q.labelSelector = this.opts.labelSelector;
-      const page = await this.client.list<T>(this.kind, q);
+      const page = await this.client.list<T>(this.kind, q, signal);
       if (signal.aborted) return;
       const tf = this.opts.transform;
       for (const o of page.items) next.set(objectKey(o), tf ? tf(o) : o);

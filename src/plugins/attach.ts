@@ -3,7 +3,8 @@
  * result's IP list, the MAC a runtime asked for.
  */
 import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
+import * as fs from "node:fs";
+import { CniError, ErrorCode, descriptorExhaustion } from "../cni/errors";
 import { compactDns } from "../cni/result";
 import type { Dns, Interface, IpamResult, IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
@@ -11,7 +12,8 @@ import type { AttachmentKey, Firewall, NftFamily, SpoofCheckSpec } from "../fire
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
 import { log } from "../util/log";
 import { Rollback } from "../util/rollback";
-import { recordsDataDir, removeRecord, writeRecord } from "./attachmentRecord";
+import { randomHex } from "../util/random";
+import { readRecord, recordsDataDir, removeRecord, writeRecord, type AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
 import type { Kernel, KernelRoute, Link, Ns } from "./kernel";
 
@@ -57,7 +59,7 @@ export async function createContainerVeth(
   k: Kernel,
   host: Ns,
   container: Ns,
-  opts: { ifname: string; mtu?: number | undefined; mac?: string | undefined },
+  opts: { ifname: string; hostIfname: string; mtu?: number | undefined; mac?: string | undefined },
   rollback: Rollback,
 ): Promise<{ host: Link; container: Link }> {
   if (await k.getLink(container, opts.ifname)) {
@@ -79,7 +81,7 @@ export async function createContainerVeth(
     return link?.kind === "veth" ? k.deleteLink(container, link.index) : false;
   });
   try {
-    const pair = await k.createVeth(container, host, { name: opts.ifname, mtu: opts.mtu, mac: opts.mac });
+    const pair = await k.createVeth(container, host, { name: opts.ifname, peerName: opts.hostIfname, mtu: opts.mtu, mac: opts.mac });
     made = pair.container;
     return pair;
   } catch (e) {
@@ -207,11 +209,13 @@ export function mergePrevResult(prev: Result | undefined, ours: Result): Result 
   return out;
 }
 
-/** What an ADD works with: the node's namespace, the container's, and the undo stack. */
+/** What an ADD works with: the node's namespace, the container's, the undo stack, and the host veth's name to be. */
 export interface AddContext {
   host: Ns;
   container: Ns;
   rollback: Rollback;
+  /** Chosen before anything exists and written in the attachment's record (declareAttachment). */
+  hostIfname: string;
 }
 
 /**
@@ -220,21 +224,67 @@ export interface AddContext {
  * in reverse and the error reaches the runtime as a CNI error. Namespaces are closed on every path.
  */
 export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: AddContext) => Promise<Result>): Promise<Result> {
+  // Before anything exists: an undo must never be the thing that runs out of descriptors.
+  const reserve = FdReserve.take();
   const rollback = new Rollback();
-  const host = await k.open();
+  let host: Ns | undefined;
   let container: Ns | undefined;
   try {
+    host = await k.open();
     container = await k.open(inv.env.netns, { allowOwn: inv.env.netnsOverride });
-    const result = await build({ host, container, rollback });
+    const hostIfname = declareAttachment(inv, rollback);
+    const result = await build({ host, container, rollback, hostIfname });
     rollback.commit();
     return mergePrevResult(inv.prevResult, result);
   } catch (err) {
+    reserve.release();
     const failures = await rollback.run();
     for (const f of failures) log.error(`rollback step failed: ${f.what}`, { error: String(f.error) });
-    throw asCniError(err);
+    throw withLeftovers(asCniError(err), failures);
   } finally {
+    reserve.release();
     if (container) k.close(container);
-    k.close(host);
+    if (host) k.close(host);
+  }
+}
+
+/** The ADD's error, saying what its rollback could not undo (the runtime's DEL, or `tether doctor --fix`, removes it). */
+function withLeftovers(err: unknown, failures: readonly { what: string; error: unknown }[]): unknown {
+  if (failures.length === 0) return err;
+  const left = failures.map((f) => `${f.what} (${f.error instanceof Error ? f.error.message : String(f.error)})`).join("; ");
+  const code = err instanceof CniError ? err.code : ErrorCode.Internal;
+  const msg = err instanceof Error ? err.message : String(err);
+  const details = err instanceof CniError ? err.details : undefined;
+  return new CniError(code, `${msg}; left behind, could not be undone: ${left}`, details, { cause: err });
+}
+
+/**
+ * A few descriptors held open (on /dev/null) from the start of an ADD and let go when it fails, so
+ * its rollback (the IPAM lock and store, nft's pipes) has them even when the failure was running
+ * out. An ADD that cannot even take them is refused before it makes anything (code 11).
+ */
+class FdReserve {
+  static readonly SIZE = 16;
+  private constructor(private fds: number[]) {}
+  static take(): FdReserve {
+    const fds: number[] = [];
+    try {
+      for (let i = 0; i < FdReserve.SIZE; i++) fds.push(fs.openSync("/dev/null", "r"));
+    } catch (e) {
+      for (const fd of fds) fs.closeSync(fd);
+      if (descriptorExhaustion(e) === undefined) return new FdReserve([]);
+      throw new CniError(
+        ErrorCode.TryAgainLater,
+        `out of file descriptors (${(e as NodeJS.ErrnoException).code}) before the ADD began: tether keeps ${FdReserve.SIZE} in reserve so that a failed ADD can always be undone`,
+        "raise the open-file limit (ulimit -n) of the runtime",
+        { cause: e },
+      );
+    }
+    return new FdReserve(fds);
+  }
+  release(): void {
+    for (const fd of this.fds) fs.closeSync(fd);
+    this.fds = [];
   }
 }
 
@@ -311,20 +361,51 @@ export async function checkFirewall(fw: () => Firewall, inv: Invocation<NetConf>
 // ---- what GC and doctor need to find an attachment later ----
 
 /**
- * Label the host veth with the attachment's key (IFLA_IFALIAS) and write the attachment's record
- * (its netns path, for `tether doctor`). The record is best effort: without it only doctor is blind.
+ * The attachment's record, written before its first resource exists (an intent): its netns path and
+ * the name its host veth will get. So a DEL or `tether doctor` after an ADD killed at any point
+ * knows what the attachment may hold, and DEL can tell its veth from one tether never made. Best
+ * effort: without it doctor is blind to a killed ADD, nothing more. The rollback removes it last,
+ * and only when every other undo worked (what is left stays visible to doctor).
  */
-export async function recordAttachment(k: Kernel, host: Ns, hostVeth: Link, inv: Invocation<NetConf>, rollback: Rollback): Promise<void> {
+export function declareAttachment(inv: Invocation<NetConf>, rollback: Rollback): string {
   const key = attachmentKey(inv);
-  await k.setAlias(host, hostVeth.index, hostVethAlias(key));
+  const hostIfname = `veth${randomHex(4)}`;
   const dataDir = recordsDataDir(inv.raw["ipam"]);
-  if (dataDir === undefined) return;
-  rollback.push("remove attachment record", () => removeRecord(dataDir, key));
+  if (dataDir === undefined) return hostIfname;
+  // A record of the same key: an attachment that exists (this ADD will be refused) or one whose DEL
+  // never came. It is theirs as much as ours: kept (its veth name too), never removed by a rollback.
+  const existing = readRecord(dataDir, key);
+  if (existing !== undefined) {
+    if (existing.netns !== inv.env.netns) {
+      try {
+        writeRecord(dataDir, { ...existing, netns: inv.env.netns });
+      } catch (e) {
+        log.warn("attachment record not updated", { error: String(e) });
+      }
+    }
+    return existing.hostIfname;
+  }
+  rollback.push("remove attachment record", () => {
+    if (rollback.failedSoFar > 0) throw new Error("kept: an earlier undo failed, the record lets DEL and doctor find what is left");
+    removeRecord(dataDir, key);
+  });
   try {
-    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname: hostVeth.name });
+    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname });
   } catch (e) {
     log.warn("attachment record not written", { error: String(e) });
   }
+  return hostIfname;
+}
+
+/** Label the host veth with the attachment's key (IFLA_IFALIAS): GC, DEL and doctor find it by that. */
+export async function labelHostVeth(k: Kernel, host: Ns, hostVeth: Link, inv: Invocation<NetConf>): Promise<void> {
+  await k.setAlias(host, hostVeth.index, hostVethAlias(attachmentKey(inv)));
+}
+
+/** The attachment's record, if it has one that parses. */
+export function attachmentRecordOf(inv: Invocation<NetConf>): AttachmentRecord | undefined {
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  return dataDir === undefined ? undefined : readRecord(dataDir, attachmentKey(inv));
 }
 
 /** DEL: the attachment's record goes (best effort: a leftover record only makes doctor look twice). */

@@ -93,6 +93,33 @@ export function removeRecord(dataDir: string, key: AttachmentKey): void {
   fs.rmSync(recordPath(dataDir, key), { force: true });
 }
 
+/** The record of one attachment; undefined when absent, unreadable or not a record. */
+export function readRecord(dataDir: string, key: AttachmentKey): AttachmentRecord | undefined {
+  try {
+    if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return undefined;
+    const fd = fs.openSync(recordPath(dataDir, key), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.size > MAX_RECORD_BYTES) return undefined;
+      const record = parseRecord(fs.readFileSync(fd, "utf8"));
+      return record !== undefined && record.network === key.network && record.containerId === key.containerId && record.ifname === key.ifname ? record : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names of the networks that keep records under dataDir (their directory exists, empty or not). */
+export function recordNetworks(dataDir: string): string[] {
+  const base = join(dataDir, RECORDS_DIR);
+  return isRealDir(base) ? safeReaddir(base).filter((n) => isRealDir(join(base, n))) : [];
+}
+
+/** A record holds a container id (up to 128 KiB) and a few short fields. */
+const MAX_RECORD_BYTES = 256 * 1024;
+
 export interface RecordFile {
   path: string;
   /** undefined: the file does not parse. */
@@ -114,7 +141,8 @@ export function listRecordFiles(dataDir: string, network?: string): RecordFile[]
       const path = join(dir, name);
       let text: string | undefined;
       try {
-        text = fs.readFileSync(path, "utf8");
+        const st = fs.lstatSync(path);
+        text = st.isFile() && st.size <= MAX_RECORD_BYTES ? fs.readFileSync(path, "utf8") : undefined;
       } catch {
         text = undefined;
       }

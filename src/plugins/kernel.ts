@@ -72,11 +72,14 @@ export interface Kernel {
   setAlias(ns: Ns, index: number, alias: string): Promise<void>;
   /** Create the bridge if absent; an existing link of that name that is not a bridge is an error. */
   ensureBridge(ns: Ns, opts: { name: string; mtu?: number | undefined; vlanFiltering?: boolean }): Promise<{ link: Link; created: boolean }>;
-  /** Create a veth pair inside `container` named `name`, its peer (random `veth<hex>` name) placed in `host`. */
+  /**
+   * Create a veth pair inside `container` named `name`, its peer placed in `host`, named `peerName`
+   * (chosen before, so the attachment's record can name it before it exists), else `veth<hex>`.
+   */
   createVeth(
     container: Ns,
     host: Ns,
-    opts: { name: string; mtu?: number | undefined; mac?: string | undefined },
+    opts: { name: string; peerName?: string | undefined; mtu?: number | undefined; mac?: string | undefined },
   ): Promise<{ container: Link; host: Link }>;
   deleteLink(ns: Ns, nameOrIndex: string | number): Promise<boolean>;
   setLinkUp(ns: Ns, index: number): Promise<void>;

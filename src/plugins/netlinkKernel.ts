@@ -93,6 +93,7 @@ export const netlinkKernel: Kernel = {
       const spec: Parameters<typeof createVethPair>[1] = { name: opts.name, peerNetnsFd: fd };
       if (opts.mtu !== undefined) spec.mtu = opts.mtu;
       if (opts.mac !== undefined) spec.mac = opts.mac;
+      if (opts.peerName !== undefined) spec.peerName = opts.peerName;
       const pair = await createVethPair(rtnl(container), spec);
       const peer = await getVethPeer(rtnl(host), pair);
       if (!peer) throw new NetlinkError(`RTM_GETLINK ${pair.peerName}`, 19 /* ENODEV */, "veth peer not found in the host namespace");

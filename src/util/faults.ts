@@ -11,6 +11,7 @@
  *
  *   TETHER_FAULT_AT=N      fail at the N-th point (1-based)
  *   TETHER_FAULT_TRACE=1   name each point reached on stderr ("tether-fault: #N name")
+ *   TETHER_FAULT_KILL=1    at that point, die of SIGKILL instead of throwing (an ADD killed there)
  */
 declare const __TETHER_FAULTS__: boolean | undefined;
 
@@ -26,6 +27,7 @@ export class FaultInjected extends Error {
 
 interface FaultState {
   at: number;
+  kill: boolean;
   trace: boolean;
   count: number;
 }
@@ -37,7 +39,7 @@ function faultState(): FaultState | undefined {
   const env = process.env;
   const at = Number(env["TETHER_FAULT_AT"] ?? "");
   const trace = env["TETHER_FAULT_TRACE"] === "1";
-  state = (Number.isSafeInteger(at) && at > 0) || trace ? { at: Number.isSafeInteger(at) && at > 0 ? at : 0, trace, count: 0 } : undefined;
+  state = (Number.isSafeInteger(at) && at > 0) || trace ? { at: Number.isSafeInteger(at) && at > 0 ? at : 0, kill: env["TETHER_FAULT_KILL"] === "1", trace, count: 0 } : undefined;
   return state;
 }
 
@@ -48,7 +50,10 @@ export function faultPoint(name: string): void {
   if (s === undefined) return;
   s.count += 1;
   if (s.trace) process.stderr.write(`tether-fault: #${s.count} ${name}\n`);
-  if (s.count === s.at) throw new FaultInjected(s.count, name);
+  if (s.count === s.at) {
+    if (s.kill) process.kill(process.pid, "SIGKILL");
+    throw new FaultInjected(s.count, name);
+  }
 }
 
 /** Whether this build can inject faults at all (false in dist/tether). */

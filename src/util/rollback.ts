@@ -3,6 +3,8 @@ import { faultPoint } from "./faults";
 /** A LIFO stack of undo steps: each resource pushes its undo the moment it exists. */
 export class Rollback {
   private readonly steps: { what: string; undo: () => unknown }[] = [];
+  /** Undo steps that failed in the current run (a later step can keep what an earlier failure needs, such as the record). */
+  failedSoFar = 0;
 
   push(what: string, undo: () => unknown): void {
     this.steps.push({ what, undo });
@@ -27,6 +29,7 @@ export class Rollback {
         await step.undo();
       } catch (error) {
         failures.push({ what: step.what, error });
+        this.failedSoFar++;
       }
     }
     return failures;

@@ -224,6 +224,37 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     for (const n of c.nodes) assert.ok(/\ntether_agent_watch_restarts_total [1-9]/.test(c.agentHttp(n, "/metrics").body) || /\ntether_agent_relists_total [1-9]/.test(c.agentHttp(n, "/metrics").body));
   });
 
+  test("a node off this node's networks: no route, one warning for the node over many reconciles; a route of another protocol in a route's slot is left alone and the agent stays ready", async () => {
+    const n1 = c.nodes[0]!;
+    const metric = (name: string): number => Number(new RegExp(`\\n${name} (\\d+)`).exec(c.agentHttp(n1, "/metrics").body)?.[1] ?? NaN);
+    const lines = (needle: string): number => c.agentLog(n1).split("\n").filter((l) => l.includes(needle)).length;
+    const errors = metric("tether_agent_reconcile_errors_total");
+    // node6's IPv4 slot on node1 is taken by an admin's route (protocol static) before node6 exists.
+    n1.ns.exec(["ip", "route", "add", "10.244.6.0/24", "via", "192.168.77.16", "proto", "static"]);
+    try {
+      await c.upsertNode("node7", ["10.244.7.0/24", "fd00:244:7::/64"], { v4: "10.99.7.7", v6: "fd00:99::7" });
+      await c.upsertNode("node6", ["10.244.6.0/24", "fd00:244:6::/64"], { v4: "192.168.77.16", v6: "fd00:77::16" });
+      await eventually(() => c.agentRoutes(n1).includes("fd00:244:6::/64 via fd00:77::16") && metric("tether_agent_unroutable_nodes") === 2, () => logs());
+      const seen = metric("tether_agent_reconcile_seconds_count");
+      await eventually(() => metric("tether_agent_reconcile_seconds_count") >= seen + 3, () => "three more reconciles (resync 2s)");
+      assert.equal(lines("no route to the pod CIDRs of node node7:"), 1, "one warning for node7");
+      assert.match(c.agentLog(n1), /no route to the pod CIDRs of node node7: IPv4: [^;"]*10\.99\.7\.7[^;"]*; IPv6: [^"]*fd00:99::7/);
+      assert.equal(lines("route 10.244.6.0/24 via 192.168.77.16 (node node6) not added"), 1, "one warning for the held slot");
+      assert.ok(!c.agentRoutes(n1).some((r) => r.startsWith("10.244.7.") || r.startsWith("fd00:244:7:") || r.startsWith("10.244.6.")), c.agentRoutes(n1).join(", "));
+      assert.ok(n1.ns.routes(4).some((r) => r.dst === "10.244.6.0/24" && r.protocol === "static"), "the admin's route is untouched");
+      assert.ok(c.agentHttp(n1, "/readyz").ok, "ready: a held slot is not a failed reconcile");
+      assert.equal(metric("tether_agent_reconcile_errors_total"), errors, logs());
+      for (const n of c.nodes.slice(1)) {
+        await eventually(() => c.agentRoutes(n).includes("10.244.6.0/24 via 192.168.77.16"), () => `${n.name}: ${c.agentRoutes(n).join(", ")}`);
+      }
+    } finally {
+      n1.ns.tryExec(["ip", "route", "del", "10.244.6.0/24", "proto", "static"]);
+      await c.admin.remove("nodes", "node6");
+      await c.admin.remove("nodes", "node7");
+    }
+    for (const n of c.nodes) await eventually(() => !c.agentRoutes(n).some((r) => r.includes(":6::/64") || r.startsWith("10.244.6.")), () => `${n.name}: ${c.agentRoutes(n).join(", ")}`);
+  });
+
   test("a node deleted from the API loses its routes everywhere; the others keep working", async () => {
     const [n1, n2, n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await c.admin.remove("nodes", n2.name);

@@ -2,13 +2,13 @@
  * Kubernetes' own path: kubelet asks the runtime over the CRI, containerd's CRI plugin runs the first
  * conflist of its conf dir through libcni. A private containerd (Debian's, libcni 1.1: it refuses
  * 1.1.0 results) on a node namespace of its own (test/helpers/cri), driven by a CRI client as kubelet
- * drives it, with the shipped conf/k8s-bridge.conflist and conf/k8s-ptp.conflist (tether + portmap),
- * dual-stack:
+ * drives it, with the shipped conflists as they are (conf/k8s-bridge.conflist and conf/k8s-ptp.conflist,
+ * tether + portmap; conf/10-tether.conflist, what install.sh writes), dual-stack:
  * - Status: NetworkReady false without a conflist, true with tether's;
  * - two pods with host ports: an IPv4 and an IPv6 address each (PodSandboxStatus), different; pod to
  *   pod and node to pod ping; the node's host port reaches the pod; ExecSync shows eth0's addresses;
- * - kubelet's CNI_ARGS and runtimeConfig keys tether does not use are accepted (libcni's cache shows
- *   what was sent);
+ * - kubelet's CNI_ARGS and runtimeConfig keys tether does not use are accepted (libcni's cache and a
+ *   recording wrapper in the bin dir show what was sent);
  * - containerd restarted while pods run: they keep their network, and stopping them still cleans up;
  * - StopPodSandbox (DEL with the netns) then RemovePodSandbox (DEL with an empty CNI_NETNS): nothing
  *   of the pod is left (links, addresses, routes, reservations, rules, attachment records);
@@ -89,16 +89,20 @@ function calls(log: string, containerId: string): Call[] {
     .filter((c) => c.containerId === containerId);
 }
 
-/** A shipped conflist, unchanged but for where the IPAM keeps its store, and the capabilities a user adds. */
-function shippedConflist(file: string, dataDir: string): Conflist {
+/**
+ * A shipped conflist, unchanged (its store is the default /var/lib/cni/networks, private to the
+ * node's mount namespace); with `declareUnused`, tether also declares capabilities it has no use for,
+ * so containerd sends their runtimeConfig keys to it.
+ */
+function shippedConflist(file: string, declareUnused = false): Conflist {
   const list = JSON.parse(readFileSync(join(REPO_ROOT, "conf", file), "utf8")) as Conflist;
-  const tether = list.plugins[0] as Record<string, unknown> & { ipam: Record<string, unknown> };
+  const tether = list.plugins[0] as Record<string, unknown>;
   assert.equal(tether["type"], "tether");
-  tether.ipam["dataDir"] = dataDir;
-  // runtimeConfig keys tether has no use for: containerd sends them to a plugin that declares them
-  tether["capabilities"] = { "io.kubernetes.cri.pod-annotations": true, bandwidth: true };
+  if (declareUnused) tether["capabilities"] = { "io.kubernetes.cri.pod-annotations": true, bandwidth: true };
   return list;
 }
+
+const K8S_ADDRESSES: [RegExp, RegExp] = [/^10\.244\.0\.\d+$/, /^fd00:10:244::[0-9a-f]+$/];
 
 async function eventually<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, tries = 20): Promise<T> {
   let last: T | undefined;
@@ -114,7 +118,8 @@ describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_
   let n: CriNode;
   let work: string;
   let callLog: string;
-  const dataDir = (): string => join(n.base, "ipam");
+  /** tether's default store, in the node's private /var/lib/cni. */
+  const dataDir = (): string => n.privatePath("/var/lib/cni/networks");
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "tether-cri-images-"));
@@ -140,24 +145,43 @@ describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_
 
   test("Status: NetworkReady false with no conflist, true with tether's", async () => {
     assert.equal(await networkReady(), false);
-    n.writeConflist("10-tether.conflist", shippedConflist("k8s-bridge.conflist", dataDir()));
+    n.writeConflist("10-tether.conflist", shippedConflist("k8s-bridge.conflist"));
     await eventually("NetworkReady", networkReady, (v) => v === true, 80);
   });
 
-  for (const [mode, file] of [
-    ["bridge", "k8s-bridge.conflist"],
-    ["ptp", "k8s-ptp.conflist"],
+  /** Puts a conflist in force: a fresh start reads the conf dir, so there is no doubt which one is. */
+  async function useConflist(list: Conflist): Promise<void> {
+    n.writeConflist("10-tether.conflist", list);
+    for (const bridge of ["cni0", "tether0"]) if (n.node.hasLink(bridge)) n.node.exec(["ip", "link", "del", bridge]); // an earlier test's
+    await n.restartContainerd();
+    await eventually("NetworkReady", networkReady, (v) => v === true, 80);
+  }
+
+  for (const [mode, file, declareUnused] of [
+    ["bridge", "k8s-bridge.conflist", true],
+    ["ptp", "k8s-ptp.conflist", false],
   ] as const) {
-    test(`${mode} (conf/${file}): pods, host ports, restart, stop and remove`, async () => {
-      const list = shippedConflist(file, dataDir());
-      n.writeConflist("10-tether.conflist", list);
-      if (n.node.hasLink("cni0")) n.node.exec(["ip", "link", "del", "cni0"]); // the bridge test's bridge
-      // a fresh start reads the conf dir: no doubt which conflist is in force
-      await n.restartContainerd();
-      await eventually("NetworkReady", networkReady, (v) => v === true, 80);
+    test(`${mode} (conf/${file}${declareUnused ? ", declaring capabilities tether does not use" : ", unchanged"}): pods, host ports, restart, stop and remove`, async () => {
+      const list = shippedConflist(file, declareUnused);
+      await useConflist(list);
       await exercise(mode, list);
     });
   }
+
+  test("conf/10-tether.conflist (what install.sh writes), unchanged: a dual-stack pod, reachable, nothing left after Stop + Remove", async () => {
+    const list = shippedConflist("10-tether.conflist");
+    await useConflist(list);
+    const pod = await runPod("pod-c", 32081);
+    try {
+      assertAddresses(pod, [/^10\.88\.\d+\.\d+$/, /^fd00:88::[0-9a-f]+$/]);
+      await assertNetworkWorks([pod], false);
+      assert.ok(leftovers([pod], list.name).length >= 3, "the pod's state is seen");
+    } finally {
+      await stopAndRemove(pod);
+    }
+    assert.deepEqual(leftovers([pod], list.name), []);
+    assert.deepEqual(nodeVeths(), []);
+  });
 
   interface Pod {
     spec: PodSpec;
@@ -208,11 +232,11 @@ describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_
     return n.node.tryExec(["/bin/busybox", "nc", "-w", "5", NODE_IP, String(port)]).stdout.trim();
   }
 
-  function assertAddresses(pod: Pod): void {
+  function assertAddresses(pod: Pod, [v4re, v6re]: [RegExp, RegExp] = K8S_ADDRESSES): void {
     const [v4, v6] = pod.ips;
     assert.equal(pod.ips.length, 2, `${pod.spec.name}: one IPv4 and one IPv6 address: ${pod.ips.join(", ")}`);
-    assert.match(v4 ?? "", /^10\.244\.0\.\d+$/);
-    assert.match(v6 ?? "", /^fd00:10:244::[0-9a-f]+$/);
+    assert.match(v4 ?? "", v4re);
+    assert.match(v6 ?? "", v6re);
   }
 
   async function assertNetworkWorks(pods: Pod[], withContainers: boolean): Promise<void> {
@@ -306,6 +330,13 @@ describe("tether under containerd's CRI (kubelet's path)", { skip, timeout: 900_
       assert.deepEqual((cache.capabilityArgs?.["io.kubernetes.cri.pod-annotations"] as Record<string, string>)?.["example.com/note"], "kept by the runtime");
       assert.ok(cache.capabilityArgs?.["bandwidth"], `bandwidth sent: ${JSON.stringify(cache.capabilityArgs)}`);
       assert.equal(cache.result?.cniVersion, "1.0.0", "libcni 1.1 used the conflist's cniVersion");
+      // and what tether got: with those capabilities declared, their keys in runtimeConfig (accepted)
+      const [addCall] = calls(callLog, a.id);
+      const runtimeConfig = (addCall?.stdin["runtimeConfig"] ?? {}) as Record<string, unknown>;
+      const declared = (list.plugins[0]?.["capabilities"] ?? {}) as Record<string, boolean>;
+      assert.equal(addCall?.command, "ADD");
+      assert.deepEqual(Object.keys(runtimeConfig).sort(), Object.keys(declared).filter((k) => declared[k]).sort());
+      if (declared["bandwidth"]) assert.ok(runtimeConfig["bandwidth"] && runtimeConfig["io.kubernetes.cri.pod-annotations"]);
 
       // containerd restarted while the pods run: they keep their network
       await n.restartContainerd();

@@ -124,8 +124,8 @@ export class FakeKernel implements Kernel {
     s.links.set(link.index, link);
     return { link: { ...link }, created: true };
   }
-  async createVeth(container: Ns, host: Ns, opts: { name: string; mtu?: number | undefined; mac?: string | undefined }): Promise<{ container: Link; host: Link }> {
-    const peerName = `veth${(this.nextIndex * 7919).toString(16).padStart(8, "0")}`;
+  async createVeth(container: Ns, host: Ns, opts: { name: string; peerName?: string | undefined; mtu?: number | undefined; mac?: string | undefined }): Promise<{ container: Link; host: Link }> {
+    const peerName = opts.peerName ?? `veth${(this.nextIndex * 7919).toString(16).padStart(8, "0")}`;
     this.mutate(`createVeth ${opts.name}/${peerName}`);
     const c = this.space(container);
     const h = this.space(host);
@@ -211,7 +211,8 @@ export class FakeKernel implements Kernel {
     this.mutate(`addRoute ${route.dst}`);
     const s = this.space(ns);
     if (opts.replace === true) s.routes = s.routes.filter((r) => !(r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254)));
-    if (s.routes.some((r) => r.dst === route.dst && r.oif === route.oif && r.gw === route.gw)) {
+    // As the kernel: one route per destination, table and metric (NLM_F_EXCL), whatever its device.
+    if (s.routes.some((r) => r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254) && (r.priority ?? 0) === (route.priority ?? 0))) {
       throw Object.assign(new Error(`addRoute ${route.dst} -> EEXIST`), { code: "EEXIST", op: `addRoute ${route.dst}` });
     }
     s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src, table: route.table });

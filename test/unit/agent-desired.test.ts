@@ -128,6 +128,17 @@ describe("agent route diff", () => {
       ["10.244.2.0/24 192.168.10.9 254", "10.244.9.0/24 192.168.10.9 254", "10.244.3.0/24 192.168.10.3 254", "fd00:244:2::/64 fd00:10::2 100"],
     );
   });
+  test("a slot held by a route of another protocol (same dst and metric) is blocked, not added; other metrics do not block", () => {
+    const foreign = [
+      { dst: "10.244.2.0/24", gw: "192.168.10.2", table: 254 },
+      { dst: "fd00:244:2::/64", gw: "fd00:10::9", table: 254, priority: 1024 },
+      { dst: "10.244.3.0/24", gw: "192.168.10.9", table: 254, priority: 100 },
+    ];
+    const plan = planRoutes(desired, [], 254, foreign);
+    assert.deepEqual(plan.add.map((r) => r.dst), ["10.244.3.0/24"]);
+    assert.deepEqual(plan.blocked?.map((r) => r.dst), ["10.244.2.0/24", "fd00:244:2::/64"]);
+    assert.deepEqual(plan.delete, []);
+  });
 });
 
 describe("agent route delta from the last applied state", () => {

@@ -14,6 +14,16 @@ function scratch(t: { after(fn: () => void): void }): string {
 }
 
 describe("agent install", () => {
+  test("temporary files an earlier agent left (killed mid-copy) are removed; other files stay", (t) => {
+    const dir = scratch(t);
+    const src = join(dir, "src-bin");
+    fs.writeFileSync(src, "tether bytes");
+    const bin = join(dir, "bin");
+    fs.mkdirSync(bin);
+    for (const f of [".tether.0123456789abcdef.tmp", ".tether-ipam.fedcba9876543210.tmp", "portmap", ".tether.keep", "tether.tmp"]) fs.writeFileSync(join(bin, f), "x");
+    installPlugin(src, bin);
+    assert.deepEqual(fs.readdirSync(bin).sort(), [".tether.keep", "portmap", "tether", "tether-ipam", "tether.tmp"]);
+  });
   test("copies the executable and links tether-ipam; again: nothing written; changed bytes: replaced by rename", (t) => {
     const dir = scratch(t);
     const src = join(dir, "src-bin");

@@ -24,7 +24,7 @@ test("pluginRequest injects name, cniVersion, declared capabilities and prevResu
 test("gcNetwork sends both attachment keys to every plugin and collects failures", () => {
   const seen: Record<string, unknown>[] = [];
   const failures = gcNetwork(
-    { name: "n", cniVersion: "1.1.0", disableCheck: false, plugins: [{ type: "a" }, { type: "b" }] },
+    { name: "n", cniVersion: "1.1.0", disableCheck: false, disableGC: false, plugins: [{ type: "a" }, { type: "b" }] },
     [{ containerId: "c1", ifname: "eth0" }],
     (type, command, _env, req) => {
       seen.push(req);
@@ -49,6 +49,8 @@ test("listVersion: the highest common version of cniVersions, else cniVersion (l
   assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"] }), "1.1.0");
   assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.1.0", "1.0.0"] }, ["0.4.0", "1.0.0"]), "1.0.0", "an older runtime");
   assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["9.9.9"] }), "1.0.0", "nothing in common: cniVersion");
+  assert.equal(pick({ cniVersion: "1.1.0", cniVersions: ["0.4.0"] }), "1.1.0", "cniVersion is a candidate too");
+  assert.equal(pick({ cniVersions: ["0.4.0", "1.0.0"] }), "1.0.0");
   assert.equal(pick({ cniVersion: "0.4.0" }), "0.4.0");
   assert.equal(pick({}), "0.1.0");
   assert.throws(() => pick({ cniVersions: "1.1.0" }), /cniVersions must be an array of strings/);
@@ -72,4 +74,19 @@ test("every shipped conflist: cniVersion 1.0.0 for libcni 1.1 runtimes, cniVersi
       }
     }
   }
+});
+
+test("disableCheck and disableGC: booleans, or the strings libcni accepts", () => {
+  const list = (extra: Record<string, unknown>) => parseNetworkConfig(JSON.stringify({ cniVersion: "1.1.0", name: "n", type: "tether", ...extra }), "f");
+  assert.equal(list({}).disableGC, false);
+  assert.equal(list({ disableGC: true }).disableGC, true);
+  assert.equal(list({ disableGC: "True" }).disableGC, true);
+  assert.equal(list({ disableCheck: "false" }).disableCheck, false);
+  assert.throws(() => list({ disableGC: "yes" }), /disableGC must be true or false/);
+});
+
+test("a plugin config may carry cniVersions (spec 1.1), an array of strings", () => {
+  const base = { cniVersion: "1.0.0", name: "n", type: "tether", ipam: { type: "tether-ipam", ranges: [[{ subnet: "10.1.0.0/24" }]] } };
+  assert.deepEqual(loadNetConf({ ...base, cniVersions: ["1.0.0", "1.1.0"] }).cniVersions, ["1.0.0", "1.1.0"]);
+  assert.throws(() => loadNetConf({ ...base, cniVersions: "1.1.0" }), (e: Error) => /^cniVersions: /.test(e.message));
 });

@@ -1,7 +1,7 @@
 /** The CNI_* environment: required variables per command, empty == absent, id and ifname rules. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { COMMANDS, ID_PATTERN, ifnameProblem, isValidId, parseCommand, readEnv, type Command } from "../../src/cni/env";
+import { COMMANDS, ID_PATTERN, MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isValidId, parseCommand, readEnv, type Command } from "../../src/cni/env";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 
 const FULL = {
@@ -244,5 +244,25 @@ describe("interface name", () => {
 
   test("an empty name is a problem on its own", () => {
     assert.notEqual(ifnameProblem(""), undefined);
+  });
+});
+
+describe("issue 18: ids of any deliverable length, ifnames Node could not decode", () => {
+  test("a container id up to MAX_CONTAINER_ID_LENGTH is taken, one character more is code 4 naming the limit", () => {
+    assert.equal(MAX_CONTAINER_ID_LENGTH, 131_055);
+    const ok = readEnv(env("DEL", { ...FULL, CNI_CONTAINERID: "a".repeat(MAX_CONTAINER_ID_LENGTH) }));
+    assert.equal(ok.containerId.length, MAX_CONTAINER_ID_LENGTH);
+    const e = cniError(() => readEnv(env("ADD", { ...FULL, CNI_CONTAINERID: "a".repeat(MAX_CONTAINER_ID_LENGTH + 1) })));
+    assert.equal(e.code, 4);
+    assert.match(e.message, /CNI_CONTAINERID: .* the limit is 131055/);
+    assert.ok(e.message.length < 300, "the id is cut in the message");
+    assert.equal(containerIdProblem("x".repeat(70_000)), undefined);
+  });
+
+  test("an ifname holding U+FFFD (what Node makes of bytes that are not UTF-8) is code 4 naming CNI_IFNAME", () => {
+    const e = cniError(() => readEnv(env("ADD", { ...FULL, CNI_IFNAME: "e\uFFFD0" })));
+    assert.equal(e.code, 4);
+    assert.match(e.message, /^CNI_IFNAME: "e\\ufffd0" is not valid UTF-8/);
+    assert.equal(readEnv(env("ADD", { ...FULL, CNI_IFNAME: "e\u00e90" })).ifname, "e\u00e90");
   });
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { CniError, ErrorCode, describeCauses, toErrorObject, type CniErrorObject } from "../../src/cni/errors";
+import { CniError, ErrorCode, describeCauses, descriptorExhaustion, toErrorObject, type CniErrorObject } from "../../src/cni/errors";
 
 /** No stack frame of any kind, in any field. */
 function assertNoStack(obj: CniErrorObject): void {
@@ -195,4 +195,18 @@ describe("properties", () => {
       { numRuns: 1000 },
     );
   });
+});
+
+test("issue 18: out of file descriptors anywhere in the cause chain is code 11 saying so, whatever the layer's own code", () => {
+  const toObj = toErrorObject;
+  const E = CniError;
+  const spawnErr = Object.assign(new Error("spawnSync /usr/sbin/nft EMFILE"), { code: "EMFILE" });
+  const wrapped = new E(106, "nft: spawnSync /usr/sbin/nft EMFILE", undefined, { cause: new Error("firewall", { cause: spawnErr }) });
+  assert.equal(descriptorExhaustion(wrapped), "EMFILE");
+  const obj = toObj(wrapped, "1.1.0");
+  assert.equal(obj.code, 11);
+  assert.match(obj.msg, /^out of file descriptors \(EMFILE\): nft/);
+  assert.match(obj.details ?? "", /ulimit -n/);
+  assert.equal(toObj(Object.assign(new Error("scandir"), { code: "ENFILE" }), "1.1.0").code, 11);
+  assert.equal(toObj(new E(5, "disk", undefined, { cause: Object.assign(new Error("x"), { code: "ENOSPC" }) }), "1.1.0").code, 5);
 });

@@ -73,7 +73,12 @@ test("diagnose: leaked attachments, orphan veths and rules, bad files", () => {
       veth(10, hostVethAlias(gone), { master: 5 }),
       veth(11, hostVethAlias(alive), { master: 5 }),
       veth(12, undefined, { master: 5, peerNetnsId: undefined, peerIndex: 77 }),
+      // DEL'd (no record, no reservation) but its host end stayed: a renamed container interface.
+      veth(13, hostVethAlias(key("deleted")), { master: 5 }),
+      // The same in a network without records (L2-only): doctor cannot tell, says nothing.
+      veth(14, hostVethAlias({ ...key("l2"), network: "l2net" }), { master: 5 }),
     ],
+    recordNetworks: new Set(["net1"]),
     bridges: new Set(["tether0"]),
     rules: [
       { network: "x", attachment: attachmentTag(gone) },
@@ -87,6 +92,7 @@ test("diagnose: leaked attachments, orphan veths and rules, bad files", () => {
   const found = diagnose(snap);
   assert.deepEqual(found.map((f) => [f.kind, f.subject]), [
     ["leaked-attachment", "net1 gone/eth0"],
+    ["orphan-veth", "veth13"],
     ["orphan-veth", "veth12"],
     ["orphan-rules", `attachment ${"f".repeat(24)}`],
     ["bad-store-file", "/d/net1/junk"],
@@ -95,5 +101,5 @@ test("diagnose: leaked attachments, orphan veths and rules, bad files", () => {
   assert.ok(leak.kind === "leaked-attachment");
   assert.deepEqual(leak.addresses, ["10.0.0.2"]);
   assert.deepEqual(leak.veths, ["veth10"]);
-  assert.match(found[2]!.detail, /^2 firewall rule/);
+  assert.match(found[3]!.detail, /^2 firewall rule/);
 });

@@ -73,6 +73,16 @@ describe("authentication and TLS", () => {
       i.close();
     }));
 
+  test("tlsServerName (kubeconfig tls-server-name): the certificate is checked against it, not the server's host", () =>
+    withFake(async (api) => {
+      const wrong = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "not-in-the-cert.example" });
+      await rejectsApi(wrong.list("nodes"), 0);
+      wrong.close();
+      const right = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "localhost" });
+      assert.deepEqual((await right.list("nodes")).items, []);
+      right.close();
+    }));
+
   test("an IPv6 server address (bracketed URL, IP SAN) works", () =>
     withFake(
       async (api, client) => {

@@ -308,3 +308,39 @@ describe("Informer recovery", () => {
     }
   });
 });
+
+describe("Informer stop", () => {
+  test("stop() ends a list the server never answers (SIGTERM must not wait for the request timeout)", async () => {
+    const net = await import("node:net");
+    const sockets: import("node:net").Socket[] = [];
+    let connected!: () => void;
+    const arrived = new Promise<void>((r) => (connected = r));
+    // Accepts the connection and never says a word (a black-holed or hung API server).
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      connected();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    const client = new KubeClient({ server: `https://127.0.0.1:${port}`, ca: Buffer.from(tls.caPem), token: "t" }, { requestTimeoutMs: 3_600_000 });
+    const inf = new Informer<Node>(client, "nodes", FAST);
+    try {
+      inf.start();
+      await arrived;
+      // A hang guard, not a timing assertion: without it a failing stop() would hang the file.
+      let guardFired = false;
+      const guard = setTimeout(() => {
+        guardFired = true;
+        for (const s of sockets) s.destroy();
+      }, 10_000);
+      await inf.stop();
+      clearTimeout(guard);
+      assert.equal(guardFired, false, "stop() returned only once the server dropped the connection");
+      assert.equal(inf.synced, false);
+    } finally {
+      client.close();
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});

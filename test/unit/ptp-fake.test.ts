@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { CniError } from "../../src/cni/errors";
 import { convertResult } from "../../src/cni/result";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
+import { hostVethAlias } from "../../src/plugins/hostVeth";
 import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
 import { addressFiles } from "../helpers/ipamFixtures";
 import { invocation } from "../helpers/invocation";
@@ -141,10 +142,27 @@ describe("ptp ADD on a fake kernel", () => {
   it("replaces a host route to its address left by a container being deleted at the same time", async () => {
     const { k, dataDir, h } = setup();
     // The old owner of 10.7.0.2: IPAM already released by its DEL, its veth (index 999) not yet gone.
+    const old = { network: "ptpnet", containerId: "old", ifname: "eth0" };
+    k.host().links.set(999, { index: 999, name: "vethold", kind: "veth", mtu: 1500, up: true, promisc: false, alias: hostVethAlias(old) });
     k.host().routes.push({ family: 4, dst: "10.7.0.2/32", oif: 999 });
     const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
     const hostVeth = [...k.host().links.values()].find((l) => l.name === result.interfaces?.[0]?.name)!;
     assert.deepEqual(k.host().routes.filter((r) => r.dst === "10.7.0.2/32").map((r) => r.oif), [hostVeth.index]);
+  });
+
+  it("refuses (102) a host route that would replace another network's attachment's or a foreign link's, and undoes everything", async () => {
+    for (const [alias, name, want] of [
+      [hostVethAlias({ network: "othernet", containerId: "x", ifname: "eth0" }), "vethother", /attachment [0-9a-f]{24} \(host veth vethother\)/],
+      [undefined, "wg0", /link "wg0", not tether's/],
+    ] as const) {
+      const { k, dataDir, h } = setup();
+      k.host().links.set(999, { index: 999, name, kind: alias ? "veth" : "wireguard", mtu: 1500, up: true, promisc: false, alias });
+      k.host().routes.push({ family: 4, dst: "10.7.0.2/32", oif: 999 });
+      await assert.rejects(h.add(invocation("ADD", config(dataDir), { netns: NETNS })), (e: unknown) => e instanceof CniError && e.code === 102 && want.test(e.message));
+      assert.deepEqual(k.host().routes.filter((r) => r.dst === "10.7.0.2/32").map((r) => r.oif), [999]);
+      assert.equal(store(dataDir).length, 0);
+      assert.equal([...k.host().links.values()].filter((l) => l.kind === "veth" && l.index !== 999).length, 0);
+    }
   });
 
   it("fails with code 100 when CNI_IFNAME exists, keeping nothing", async () => {

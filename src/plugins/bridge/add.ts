@@ -12,7 +12,7 @@ import {
   defaultRoutes,
   installFirewall,
   parseCidr,
-  recordAttachment,
+  labelHostVeth,
   runAdd,
   requestedMac,
   resultDns,
@@ -24,7 +24,7 @@ import type { Kernel, Link, Ns } from "../kernel";
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
   refuseBeforeStarting(inv);
-  return runAdd(k, inv, async ({ host, container, rollback }) => {
+  return runAdd(k, inv, async ({ host, container, rollback, hostIfname }) => {
     const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
     const { link: bridge, created } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
       if (conf.vlan > 0 && (e as { code?: unknown }).code === "EOPNOTSUPP") {
@@ -49,10 +49,10 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
       k,
       host,
       container,
-      { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) },
+      { ifname: inv.env.ifname, hostIfname, mtu: conf.mtu, mac: requestedMac(inv) },
       rollback,
     );
-    await recordAttachment(k, host, pair.host, inv, rollback);
+    await labelHostVeth(k, host, pair.host, inv);
     await attachHostVeth(k, host, pair.host, bridge, conf);
 
     const interfaces: Interface[] = [

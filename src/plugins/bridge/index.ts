@@ -7,6 +7,7 @@ import { gcNetwork } from "../gc";
 import { asCniError } from "../attach";
 import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
+import { serialisedPerAttachment } from "../attachmentLock";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
 
@@ -20,4 +21,4 @@ export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewal
   };
 }
 
-export const bridgeHandlers: Handlers<NetConf> = makeBridgeHandlers(realKernel);
+export const bridgeHandlers: Handlers<NetConf> = serialisedPerAttachment(makeBridgeHandlers(realKernel));

@@ -21,7 +21,7 @@ import {
   defaultGateway,
   installFirewall,
   parseCidr,
-  recordAttachment,
+  labelHostVeth,
   runAdd,
   requestedMac,
   resultDns,
@@ -29,6 +29,10 @@ import {
   subnetOf,
 } from "../attach";
 import { ipamFor } from "../ipam";
+import { attachmentTag, networkTag } from "../../firewall/key";
+import { listingText, quoteForeign } from "../../util/quote";
+import { listRecordFiles, recordsDataDir } from "../attachmentRecord";
+import { hostVethTags } from "../hostVeth";
 import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../kernel";
 
 /** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
@@ -41,19 +45,19 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
   const conf = inv.conf;
   const ipam = ipamFor(inv);
   if (!ipam) throw new CniError(ErrorCode.InvalidConfig, "ipam.type: missing: ptp mode needs an IPAM");
-  return runAdd(k, inv, async ({ host, container, rollback }) => {
+  return runAdd(k, inv, async ({ host, container, rollback, hostIfname }) => {
     const ipamResult = await ipam.add();
     rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
     // ptp routes everything through a gateway: IPAM gives one, or the subnet's first address is it.
     const ips = resultIps(ipamResult, 1, defaultGateway);
     enableForwarding(k, host, ips);
 
-    const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
-    await recordAttachment(k, host, pair.host, inv, rollback);
+    const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, hostIfname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
+    await labelHostVeth(k, host, pair.host, inv);
     await configureContainerAddresses(k, container, pair.container, ips, { enableDad: conf.enabledad, noPrefixRoute: true });
     await addPointToPointRoutes(k, container, pair.container, ips);
     await addContainerRoutes(k, container, pair.container, ips, ipamResult.routes);
-    await configureHostVeth(k, host, pair.host, ips);
+    await configureHostVeth(k, host, pair.host, ips, inv);
 
     const containerNow = await k.getLinkByIndex(container, pair.container.index);
     const containerMac = containerNow?.mac ?? pair.container.mac;
@@ -94,7 +98,7 @@ async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: 
  * On the host: accept_ra off, link up, the gateway as a host-length address (so the host veth
  * answers ARP / neighbour solicitations for it), and a route to each container address.
  */
-async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly IpConfig[]): Promise<void> {
+async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly IpConfig[], inv: Invocation<NetConf>): Promise<void> {
   k.writeSysctl(host, `net/ipv6/conf/${veth.name}/accept_ra`, "0", true);
   await k.setLinkUp(host, veth.index);
   const gateways = new Set<string>();
@@ -104,8 +108,44 @@ async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly 
       gateways.add(gw);
       await k.addAddress(host, veth.index, gw, { noDad: true, noPrefixRoute: true });
     }
-    // Replace, not add: the route of a container that had this address and is being deleted at
-    // the same moment would otherwise stay, and go away with its veth, taking this one's with it.
-    await k.addRoute(host, { dst: hostPrefix(ip.address), oif: veth.index, scope: ROUTE_SCOPE.link }, { replace: true });
+    await addHostRoute(k, host, veth, ip.address, inv);
   }
+}
+
+/**
+ * The host route to a container address. One to the same address may exist: that of a container of
+ * this network whose DEL released the address and has not deleted its veth yet, replaced (else it
+ * would stay, and go away with its veth, taking this one's with it); or that of another attachment
+ * (another ptp network on the same subnet, or anything not tether's), which a replace would cut
+ * off: refused, naming it.
+ */
+async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, inv: Invocation<NetConf>): Promise<void> {
+  const spec = { dst: hostPrefix(address), oif: veth.index, scope: ROUTE_SCOPE.link };
+  try {
+    await k.addRoute(host, spec);
+    return;
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "EEXIST") throw e;
+  }
+  const c = parseCidr(address);
+  const existing = (await k.listRoutes(host, c.family)).find((r) => r.dst === spec.dst && (r.table === undefined || r.table === 254));
+  const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(host, existing.oif);
+  const tags = via === undefined ? undefined : hostVethTags(via);
+  if (existing === undefined || (tags !== undefined && tags.network === networkTag(inv.conf.name))) {
+    await k.addRoute(host, spec, { replace: true });
+    return;
+  }
+  const owner = tags !== undefined ? `attachment ${describeAttachment(inv, tags.attachment)} (host veth ${via!.name})` : via !== undefined ? `link ${quoteForeign(via.name)}, not tether's` : "a route tether did not make";
+  throw new CniError(
+    ErrorCode.AddressUnavailable,
+    `ptp: the node already routes ${spec.dst} to ${owner}; refusing to take that route over (two ptp networks on one subnet?)`,
+    "give each ptp network its own subnet",
+  );
+}
+
+/** "network X container Y/ifname" from the records beside our store, else the tag alone. */
+function describeAttachment(inv: Invocation<NetConf>, tag: string): string {
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  const found = dataDir === undefined ? undefined : listRecordFiles(dataDir).find((f) => f.record !== undefined && attachmentTag(f.record) === tag)?.record;
+  return found !== undefined ? `${listingText(found.containerId)}/${listingText(found.ifname)} of network ${found.network}` : tag;
 }

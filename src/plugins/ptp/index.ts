@@ -7,6 +7,7 @@ import { gcNetwork } from "../gc";
 import { asCniError } from "../attach";
 import { tetherStatus } from "../status";
 import { realKernel, type Kernel } from "../kernel";
+import { serialisedPerAttachment } from "../attachmentLock";
 import { ptpAdd } from "./add";
 import { ptpCheck } from "./check";
 
@@ -20,4 +21,4 @@ export function makePtpHandlers(kernel: () => Kernel, firewall: () => Firewall =
   };
 }
 
-export const ptpHandlers: Handlers<NetConf> = makePtpHandlers(realKernel);
+export const ptpHandlers: Handlers<NetConf> = serialisedPerAttachment(makePtpHandlers(realKernel));

@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, type TestNetns } from "../netns";
@@ -285,7 +285,7 @@ export class CriNode {
     for (const f of readdirSync(this.confDir)) rmSync(join(this.confDir, f));
     const tmp = join(this.confDir, `.${name}.tmp`);
     writeFileSync(tmp, JSON.stringify(conflist, null, 2));
-    spawnSync("mv", ["-f", tmp, join(this.confDir, name)]);
+    renameSync(tmp, join(this.confDir, name)); // whole, as containerd's watcher should see it
   }
 
   /** Every process this node started: containerd, the holder, anything in its mount namespace, and below. */

@@ -1,0 +1,28 @@
+/** Foreign text in messages and listings (src/util/quote.ts): quoted, escaped, cut, and saying so. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { listingText, printable, quoteForeign } from "../../src/util/quote";
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+test("quoteForeign escapes controls and quotes, cuts long text and says how much is left out", () => {
+  assert.equal(quoteForeign("a\u0000b\u001b[31m\"\\"), '"a\\u0000b\\u001b[31m\\"\\\\"');
+  assert.equal(quoteForeign("x".repeat(100), 10), `"${"x".repeat(10)}"… (90 more characters)`);
+  assert.equal(quoteForeign(Buffer.from([0x65, 0xff, 0x30])), '"e\\ufffd0"');
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 400 }), (s) => {
+      const q = quoteForeign(s);
+      return !CONTROL.test(q) && q.length <= 80 * 6 + 40;
+    }),
+  );
+});
+
+test("listingText leaves plain names alone and quotes the rest; printable escapes controls only", () => {
+  assert.equal(listingText("cid-1"), "cid-1");
+  assert.equal(listingText("a b"), '"a b"');
+  assert.equal(listingText(""), '""');
+  assert.equal(printable('a"\u0007b'), 'a"\\u0007b');
+  assert.match(printable("y".repeat(2000)), /… \(1000 more characters\)$/);
+});
