@@ -9,7 +9,7 @@ import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
 import { CONFLIST_FILE, conflistText } from "./conflist";
-import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
+import { type AgentNode, type DesiredRoute, type LocalAddress, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
@@ -51,6 +51,7 @@ export class Agent {
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
   private readBackTimer: NodeJS.Timeout | undefined;
+  private local: LocalAddress[] | undefined;
   /** When the informer first reported a change not yet reconciled (for the debug log's latency). */
   private changedAt: bigint | undefined;
   private readonly chain: ChainVersions;
@@ -192,7 +193,9 @@ export class Agent {
       cpuMark = process.cpuUsage();
     };
     const nodes = this.nodes.items();
-    const local = await localAddresses(this.rtnl);
+    // The node's own addresses change rarely: an event uses those of the last full reconcile.
+    const local = full || this.local === undefined ? await localAddresses(this.rtnl) : this.local;
+    this.local = local;
     const desired = desiredState(nodes, this.opts.nodeName, local);
     this.logFindings(desired);
     const cluster = `${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
