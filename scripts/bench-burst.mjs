@@ -367,6 +367,16 @@ export function summarize(report) {
       });
     }
   }
+  const cri = wl("cri");
+  const criTarget = "cri RunPodSandbox <= 1.15 x reference bridge+host-local";
+  if (!cri || !cri.ratios) add(criTarget, null, cri?.skipped ? `skipped: ${cri.skipped}` : "not run");
+  else {
+    const [t, r] = cri.results;
+    add(criTarget, cri.ratios.runPodSandbox <= 1.15, `${cri.ratios.runPodSandbox.toFixed(2)} x (${f1(t.runPodSandboxMs.median)} vs ${f1(r.runPodSandboxMs.median)} ms)`, {
+      ratio: cri.ratios.runPodSandbox,
+      limit: 1.15,
+    });
+  }
   const ipam = wl("ipam");
   if (!ipam) {
     add("IPAM ADD and DEL at 50k <= 0.2 x reference", null, "not run");

@@ -41,6 +41,8 @@ import { fileURLToPath } from "node:url";
 import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
+import { agentWorkload } from "./bench-agent.mjs";
+import { criWorkload } from "./bench-cri.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tether = path.join(root, "dist/tether");
@@ -126,6 +128,8 @@ const workloads = [
   populationWorkload({ tether }),
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
+  agentWorkload({ tether }),
+  criWorkload({ tether }),
 ];
 
 /**
@@ -325,7 +329,7 @@ function fileSize(p) {
   }
 }
 
-function main() {
+async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.list) {
     for (const w of workloads) process.stdout.write(`${w.name}\t${w.description}\n`);
@@ -357,7 +361,7 @@ function main() {
     process.stderr.write(`bench: ${w.name} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     const wStart = Date.now();
     if (w.run) {
-      const { lines: own, ...entry } = w.run(o);
+      const { lines: own, ...entry } = await w.run(o); // cri's run is async (a gRPC client)
       lines.push(...own);
       report.workloads.push({ ...entry, durationS: (Date.now() - wStart) / 1000 });
       continue;
@@ -402,7 +406,7 @@ function main() {
 }
 
 try {
-  main();
+  await main();
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

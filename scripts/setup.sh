@@ -13,6 +13,11 @@ command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
+# the CRI end-to-end test and bench: a private containerd, its runtime, and what the local images are made of
+command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -x /usr/bin/catatonit ] || missing+=(catatonit)
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || missing+=(busybox-static)  # static: it goes into an image alone
 # scripts/image.sh and the deploy test build and run the agent image.
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -8,7 +8,8 @@
  * - ipMasq off in the plugin: the agent masquerades (src/agent/masquerade.ts), keeping the source
  *   address of pod-to-pod traffic across nodes;
  * - cniVersion 1.0.0 with cniVersions [1.0.0, 1.1.0]: libcni 1.1 (containerd 1.6/1.7) refuses 1.1.0
- *   results, a runtime that knows cniVersions picks 1.1.0.
+ *   results, a runtime that knows cniVersions picks 1.1.0 (offered only when the installed portmap
+ *   speaks it too: chain.ts).
  */
 import type { Prefix } from "./desired";
 
@@ -22,6 +23,8 @@ export interface ConflistOptions {
   mtu?: number | undefined;
   /** IPAM data directory (default: tether-ipam's, /var/lib/cni/networks). */
   ipamDataDir?: string | undefined;
+  /** `cniVersions` (default ["1.0.0", "1.1.0"]): those every plugin of the chain speaks (chain.ts). */
+  versions?: readonly string[] | undefined;
 }
 
 export function conflistText(opts: ConflistOptions): string {
@@ -37,7 +40,7 @@ export function conflistText(opts: ConflistOptions): string {
   tether["ipam"] = ipam;
   const list = {
     cniVersion: "1.0.0",
-    cniVersions: ["1.0.0", "1.1.0"],
+    cniVersions: [...(opts.versions ?? ["1.0.0", "1.1.0"])],
     name: NETWORK_NAME,
     plugins: [tether, { type: "portmap", capabilities: { portMappings: true } }],
   };

@@ -16,6 +16,8 @@ export interface Prefix {
   family: Family;
   network: Ip;
   len: number;
+  /** The last address of the prefix (network | host bits), for range comparisons. */
+  last: bigint;
   /** Canonical text, "10.244.1.0/24", "fd00:10:244:1::/64". */
   text: string;
 }
@@ -32,11 +34,11 @@ export function parsePrefix(text: string): Prefix | undefined {
   const len = Number(lenText);
   if (len > bitsOf(ip.family)) return undefined;
   const network = networkOf(ip, len);
-  return { family: ip.family, network, len, text: `${formatIp(network)}/${len}` };
+  return { family: ip.family, network, len, last: network.value | hostMask(ip.family, len), text: `${formatIp(network)}/${len}` };
 }
 
 export function prefixContains(p: Prefix, ip: Ip): boolean {
-  return p.family === ip.family && (ip.value & ~hostMask(p.family, p.len)) === p.network.value;
+  return p.family === ip.family && ip.value >= p.network.value && ip.value <= p.last;
 }
 
 export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
@@ -132,50 +134,120 @@ export function collapsePrefixes(prefixes: readonly Prefix[]): Prefix[] {
   return kept.sort((a, b) => (a.network.value < b.network.value ? -1 : a.network.value > b.network.value ? 1 : a.len - b.len));
 }
 
+/**
+ * Disjoint prefixes per family, kept sorted: claiming one that overlaps a held one fails, naming the
+ * holder. O(log n) per check, so 1,000s of nodes cost milliseconds (CIDR prefixes either nest or
+ * are disjoint, so a neighbour in start order is the only possible overlap).
+ */
+class Claims {
+  private readonly byFamily: Record<Family, { start: bigint; end: bigint; p: Prefix; owner: string }[]> = { 4: [], 6: [] };
+
+  /** The owner of a held prefix overlapping `p`, else claims `p` for `owner` and returns undefined. */
+  claim(p: Prefix, owner: string): { p: Prefix; owner: string } | undefined {
+    const list = this.byFamily[p.family];
+    const start = p.network.value;
+    const end = p.last;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.start <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    const before = list[lo - 1];
+    if (before !== undefined && before.end >= start) return before;
+    const after = list[lo];
+    if (after !== undefined && after.start <= end) return after;
+    list.splice(lo, 0, { start, end, p, owner });
+    return undefined;
+  }
+
+  /** Every claimed prefix of the family, in address order. */
+  prefixes(family: Family): Prefix[] {
+    return this.byFamily[family].map((e) => e.p);
+  }
+}
+
+/** What desiredState reads of a node, parsed once per object (the informer replaces changed ones). */
+interface NodeFacts {
+  cidrs: Prefix[];
+  problems: string[];
+  addr: Record<Family, { text: string; ip: Ip } | undefined>;
+  /** The route (or why none) per pod CIDR, for the local addresses `hopsFor` names. */
+  hopsFor?: string;
+  hops?: Map<Prefix, DesiredRoute | { unroutable: string }>;
+}
+
+const factsCache = new WeakMap<AgentNode, NodeFacts>();
+
+function factsOf(node: AgentNode): NodeFacts {
+  let f = factsCache.get(node);
+  if (f === undefined) {
+    const problems: string[] = [];
+    const cidrs = podCidrsOf(node, problems);
+    const addr = (family: Family): { text: string; ip: Ip } | undefined => {
+      const text = nodeAddress(node, family);
+      return text === undefined ? undefined : { text, ip: parseIp(text) as Ip };
+    };
+    f = { cidrs, problems, addr: { 4: addr(4), 6: addr(6) } };
+    factsCache.set(node, f);
+  }
+  return f;
+}
+
+function nextHop(name: string, cidr: Prefix, facts: NodeFacts, onLink: readonly OnLink[]): DesiredRoute | { unroutable: string } {
+  const next = facts.addr[cidr.family];
+  if (next === undefined) return { unroutable: `no IPv${cidr.family} InternalIP or ExternalIP` };
+  const { text: gwText, ip: gw } = next;
+  if (onLink.some((l) => l.own.family === gw.family && l.own.value === gw.value)) return { unroutable: `its address ${gwText} is this node's own` };
+  if (!onLink.some((l) => prefixContains(l.net, gw))) return { unroutable: `its address ${gwText} is not on a directly connected network of this node` };
+  return { family: cidr.family, dst: cidr.text, gw: gwText, node: name };
+}
+
 export function desiredState(nodes: readonly AgentNode[], self: string, local: readonly LocalAddress[]): DesiredState {
   const problems: string[] = [];
   const sorted = [...nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   const me = sorted.find((n) => n.metadata.name === self);
-  const ownCidrs = me === undefined ? [] : podCidrsOf(me, problems);
+  const meFacts = me === undefined ? undefined : factsOf(me);
+  const ownCidrs = meFacts?.cidrs ?? [];
+  if (meFacts !== undefined) problems.push(...meFacts.problems);
   const onLink = onLinkNetworks(local);
+  const localSig = local.map((a) => `${a.address}/${a.prefixLen}`).join(" ");
   const routes: DesiredRoute[] = [];
   const unroutable: DesiredState["unroutable"] = [];
-  const all: Prefix[] = [...ownCidrs];
-  const claimed: { p: Prefix; node: string }[] = ownCidrs.map((p) => ({ p, node: self }));
+  const claims = new Claims();
+  for (const p of ownCidrs) claims.claim(p, self);
   for (const node of sorted) {
     if (node === me) continue;
     const name = node.metadata.name;
-    for (const cidr of podCidrsOf(node, problems)) {
-      const clash = claimed.find((c) => prefixesOverlap(c.p, cidr));
+    const facts = factsOf(node);
+    problems.push(...facts.problems);
+    for (const cidr of facts.cidrs) {
+      const clash = claims.claim(cidr, name);
       if (clash !== undefined) {
-        problems.push(`node ${name}: pod CIDR ${cidr.text} overlaps ${clash.p.text} of node ${clash.node}; not routed`);
+        problems.push(`node ${name}: pod CIDR ${cidr.text} overlaps ${clash.p.text} of node ${clash.owner}; not routed`);
         continue;
       }
-      claimed.push({ p: cidr, node: name });
-      all.push(cidr);
-      const gwText = nodeAddress(node, cidr.family);
-      if (gwText === undefined) {
-        unroutable.push({ node: name, family: cidr.family, reason: `no IPv${cidr.family} InternalIP or ExternalIP` });
-        continue;
+      // The same objects while the node and this node's addresses stay the same: no garbage per
+      // reconcile, and callers can compare routes by reference.
+      if (facts.hopsFor !== localSig || facts.hops === undefined) {
+        facts.hopsFor = localSig;
+        facts.hops = new Map();
       }
-      const gw = parseIp(gwText) as Ip;
-      if (onLink.some((l) => l.own.family === gw.family && l.own.value === gw.value)) {
-        unroutable.push({ node: name, family: cidr.family, reason: `its address ${gwText} is this node's own` });
-        continue;
+      let hop = facts.hops.get(cidr);
+      if (hop === undefined) {
+        hop = nextHop(name, cidr, facts, onLink);
+        facts.hops.set(cidr, hop);
       }
-      if (!onLink.some((l) => prefixContains(l.net, gw))) {
-        unroutable.push({ node: name, family: cidr.family, reason: `its address ${gwText} is not on a directly connected network of this node` });
-        continue;
-      }
-      routes.push({ family: cidr.family, dst: cidr.text, gw: gwText, node: name });
+      if ("unroutable" in hop) unroutable.push({ node: name, family: cidr.family, reason: hop.unroutable });
+      else routes.push(hop);
     }
   }
-  const collapsed = collapsePrefixes(all);
   const state: DesiredState = {
     ownCidrs,
     routes,
     unroutable,
-    clusterCidrs: { 4: collapsed.filter((p) => p.family === 4).map((p) => p.text), 6: collapsed.filter((p) => p.family === 6).map((p) => p.text) },
+    clusterCidrs: { 4: claims.prefixes(4).map((p) => p.text), 6: claims.prefixes(6).map((p) => p.text) },
     problems,
   };
   if (me === undefined) state.waiting = `node ${self} is not in the API (yet)`;
@@ -196,20 +268,46 @@ export interface RoutePlan {
   add: DesiredRoute[];
   /** Routes of ours to remove: stale (no node, changed CIDR or next hop) or duplicates. */
   delete: ActualRoute[];
+  /**
+   * Desired routes not added because a route of another protocol holds their slot (same
+   * destination and metric in the table): it is never touched, and adding ours would fail (EEXIST).
+   */
+  blocked?: DesiredRoute[];
 }
 
-/** What turns the actual routes of ours into the desired ones; only routes of ours are ever passed in. */
-export function planRoutes(desired: readonly DesiredRoute[], actual: readonly ActualRoute[], table: number): RoutePlan {
+/** The metric the kernel gives a route added without one: 0 for IPv4, 1024 for IPv6. */
+function defaultMetric(dst: string): number {
+  return dst.includes(":") ? 1024 : 0;
+}
+
+/**
+ * What turns the actual routes of ours into the desired ones. `actual` holds only routes of ours;
+ * `foreign` (routes of other protocols in the table) only decides what is blocked.
+ */
+export function planRoutes(desired: readonly DesiredRoute[], actual: readonly ActualRoute[], table: number, foreign: readonly ActualRoute[] = []): RoutePlan {
   const want = new Map(desired.map((r) => [r.dst, r]));
   const kept = new Set<string>();
   const del: ActualRoute[] = [];
+  const canonicalIp = (text: string): string => {
+    const ip = parseIp(text);
+    return ip === undefined ? text : formatIp(ip);
+  };
   for (const a of actual) {
-    const canonical = parsePrefix(a.dst)?.text ?? a.dst;
+    // The netlink layer prints canonical text already; parse only what does not match as it is.
+    const canonical = want.has(a.dst) ? a.dst : (parsePrefix(a.dst)?.text ?? a.dst);
     const d = want.get(canonical);
-    const gwIp = a.gw === undefined ? undefined : parseIp(a.gw);
-    const same = d !== undefined && a.table === table && gwIp !== undefined && formatIp(gwIp) === d.gw;
+    const same = d !== undefined && a.table === table && a.gw !== undefined && (a.gw === d.gw || canonicalIp(a.gw) === d.gw);
     if (same && !kept.has(canonical)) kept.add(canonical);
     else del.push(a);
   }
-  return { add: desired.filter((d) => !kept.has(d.dst)), delete: del };
+  const held = new Set(
+    foreign
+      .filter((f) => f.table === table && (f.priority ?? defaultMetric(f.dst)) === defaultMetric(f.dst))
+      .map((f) => parsePrefix(f.dst)?.text ?? f.dst),
+  );
+  const missing = desired.filter((d) => !kept.has(d.dst));
+  const plan: RoutePlan = { add: missing.filter((d) => !held.has(d.dst)), delete: del };
+  const blocked = missing.filter((d) => held.has(d.dst));
+  if (blocked.length > 0) plan.blocked = blocked;
+  return plan;
 }

@@ -9,6 +9,8 @@ export interface AgentMetrics {
   apiErrors: number;
   relists: number;
   reconciles: number;
+  /** Event reconciles that stopped at the desired state: nothing the agent uses had changed. */
+  skippedReconciles: number;
   reconcileErrors: number;
   reconcileSecondsSum: number;
   lastReconcileSeconds: number;
@@ -25,6 +27,7 @@ export function newMetrics(): AgentMetrics {
     apiErrors: 0,
     relists: 0,
     reconciles: 0,
+    skippedReconciles: 0,
     reconcileErrors: 0,
     reconcileSecondsSum: 0,
     lastReconcileSeconds: 0,
@@ -47,6 +50,7 @@ export function metricsText(m: AgentMetrics, ready: boolean): string {
   metric("tether_agent_api_errors_total", "counter", "Failed Kubernetes API requests", m.apiErrors);
   metric("tether_agent_relists_total", "counter", "Full relists of the nodes (410 Gone or errors)", m.relists);
   metric("tether_agent_reconcile_errors_total", "counter", "Reconciles that failed", m.reconcileErrors);
+  metric("tether_agent_reconciles_unchanged_total", "counter", "Node events that changed nothing the agent uses (no read-back)", m.skippedReconciles);
   metric("tether_agent_conflist_writes_total", "counter", "Times the conflist was written", m.conflistWrites);
   metric("tether_agent_masquerade_writes_total", "counter", "nft transactions on the agent's table", m.masqueradeWrites);
   metric("tether_agent_last_reconcile_seconds", "gauge", "Duration of the last reconcile", m.lastReconcileSeconds);

@@ -50,8 +50,12 @@ function tmpBeside(dir: string, name: string): string {
   return join(dir, `.${name}.${randomHex(8)}.tmp`);
 }
 
+/** What tmpBeside names: an agent killed mid-copy leaves one (~100 MB) behind; one agent per node. */
+const OWN_TMP = /^\.tether(-ipam)?\.[0-9a-f]{16}\.tmp$/;
+
 export function installPlugin(source: string, binDir: string): InstallResult {
   fs.mkdirSync(binDir, { recursive: true, mode: 0o755 });
+  for (const f of fs.readdirSync(binDir)) if (OWN_TMP.test(f)) fs.rmSync(join(binDir, f), { force: true });
   const dest = join(binDir, "tether");
   let binary: InstallResult["binary"] = "unchanged";
   if (!sameBytes(source, dest)) {

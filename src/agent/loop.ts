@@ -14,6 +14,8 @@ export interface LoopOptions {
 export class ReconcileLoop {
   private running = false;
   private pending = false;
+  /** A resync, retry or start is pending: the reconcile must read everything back. */
+  private forcePending = false;
   private stopped = false;
   private retryDelay: number;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -21,20 +23,22 @@ export class ReconcileLoop {
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly reconcile: () => Promise<void>,
+    /** `full`: a start, resync or retry (read everything back); false: an event. */
+    private readonly reconcile: (full: boolean) => Promise<void>,
     private readonly opts: LoopOptions,
   ) {
     this.retryDelay = opts.retryMs ?? 500;
   }
 
   start(): void {
-    this.resyncTimer = setInterval(() => this.trigger(), this.opts.resyncMs);
-    this.trigger();
+    this.resyncTimer = setInterval(() => this.trigger(true), this.opts.resyncMs);
+    this.trigger(true);
   }
 
-  trigger(): void {
+  trigger(full = false): void {
     if (this.stopped) return;
     this.pending = true;
+    if (full) this.forcePending = true;
     if (!this.running) void this.drain();
   }
 
@@ -42,8 +46,10 @@ export class ReconcileLoop {
     this.running = true;
     while (this.pending && !this.stopped) {
       this.pending = false;
+      const full = this.forcePending;
+      this.forcePending = false;
       try {
-        await this.reconcile();
+        await this.reconcile(full);
         this.retryDelay = this.opts.retryMs ?? 500;
         if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
         this.retryTimer = undefined;
@@ -54,7 +60,7 @@ export class ReconcileLoop {
           this.retryDelay = Math.min(this.retryDelay * 2, this.opts.maxRetryMs ?? 30_000);
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;
-            this.trigger();
+            this.trigger(true);
           }, delay);
         }
       }

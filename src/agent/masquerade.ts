@@ -13,7 +13,8 @@
  * no netlink nf_tables code in tether); everything else goes through netlink.
  */
 import type { Family } from "../ipam/ip";
-import { FirewallError, mustRunTool, runTool } from "../firewall/exec";
+import { spawn } from "node:child_process";
+import { FirewallError, findTool } from "../firewall/exec";
 import { parsePrefix } from "./desired";
 
 export const AGENT_TABLE = "tether-agent";
@@ -91,13 +92,11 @@ export function parseMasqueradeTable(json: string): MasqueradeState | undefined 
   return state;
 }
 
+/** nft prints addresses in canonical text (inet_ntop), as desired.ts writes them: no parsing needed. */
 function elementText(e: unknown): string | undefined {
-  if (typeof e === "string") {
-    const p = parsePrefix(`${e}/${e.includes(":") ? 128 : 32}`);
-    return p?.text;
-  }
+  if (typeof e === "string") return `${e}/${e.includes(":") ? 128 : 32}`;
   const prefix = (e as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
-  if (prefix !== undefined && typeof prefix.addr === "string" && typeof prefix.len === "number") return parsePrefix(`${prefix.addr}/${prefix.len}`)?.text;
+  if (prefix !== undefined && typeof prefix.addr === "string" && typeof prefix.len === "number") return `${prefix.addr}/${prefix.len}`;
   return undefined;
 }
 
@@ -106,18 +105,69 @@ export function sameMasquerade(a: MasqueradeState, b: MasqueradeState): boolean 
   return key(a) === key(b);
 }
 
+/** Run nft without blocking the agent's event loop (watch events and health checks go on meanwhile). */
+function nft(args: readonly string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const path = findTool("nft");
+  const op = `nft ${args.join(" ")}`;
+  if (path === undefined) return Promise.reject(new FirewallError(op, "", "nft is not installed"));
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.once("error", (e) => reject(new FirewallError(op, "", `nft: ${e.message}`)));
+    child.once("close", (status) => resolve({ status, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(input ?? "");
+  });
+}
+
 /** Read the table back; undefined when it is missing or not as ours. */
-export function readMasquerade(): MasqueradeState | undefined {
-  const r = runTool("nft", ["-j", "list", "table", "inet", AGENT_TABLE]);
-  if (r === undefined) throw new FirewallError("nft -j list table", "", "nft is not installed");
+export async function readMasquerade(): Promise<MasqueradeState | undefined> {
+  const r = await nft(["-j", "list", "table", "inet", AGENT_TABLE]);
   if (r.status !== 0) return undefined;
   return parseMasqueradeTable(r.stdout);
 }
 
-/** Make the table match `state`; returns whether it had to be written. */
-export function reconcileMasquerade(state: MasqueradeState): boolean {
-  const actual = readMasquerade();
-  if (actual !== undefined && sameMasquerade(actual, state)) return false;
-  mustRunTool("nft", ["-f", "-"], masqueradeBatch(state));
+/**
+ * The element changes that turn `actual` into `want` (one transaction), or undefined when there is
+ * nothing to change. Used when the table is there and ours: a node event changes two elements, not
+ * the 2,000 of a whole rewrite.
+ */
+export function masqueradeDelta(actual: MasqueradeState, want: MasqueradeState): string | undefined {
+  const t = `inet ${AGENT_TABLE}`;
+  const lines: string[] = [];
+  for (const [name] of SETS) {
+    const have = new Set(elementsOf(actual, name));
+    const next = elementsOf(want, name);
+    for (const e of next) if (parsePrefix(e) === undefined) throw new Error(`${JSON.stringify(e)} is not a CIDR`);
+    const nextSet = new Set(next);
+    const gone = [...have].filter((e) => !nextSet.has(e));
+    const added = next.filter((e) => !have.has(e));
+    if (gone.length > 0) lines.push(`delete element ${t} ${name} { ${gone.join(", ")} }`);
+    if (added.length > 0) lines.push(`add element ${t} ${name} { ${added.join(", ")} }`);
+  }
+  return lines.length === 0 ? undefined : lines.join("\n") + "\n";
+}
+
+/**
+ * Make the table match `state`; returns whether it had to be written. With `known` (what this agent
+ * applied last, on an event), the change is a delta from it without reading the table back; if the
+ * table is not as known (the delta fails), it is read back and repaired. Without it (start, resync),
+ * the table is read back first.
+ */
+export async function reconcileMasquerade(state: MasqueradeState, known?: MasqueradeState): Promise<boolean> {
+  if (known !== undefined) {
+    const delta = masqueradeDelta(known, state);
+    if (delta === undefined) return false;
+    const r = await nft(["-f", "-"], delta);
+    if (r.status === 0) return true;
+  }
+  const actual = await readMasquerade();
+  const text = actual === undefined ? masqueradeBatch(state) : masqueradeDelta(actual, state);
+  if (text === undefined) return false;
+  const r = await nft(["-f", "-"], text);
+  if (r.status !== 0) throw new FirewallError("nft -f -", `${r.stderr.trim()}\ninput:\n${text.slice(0, 2000)}`);
   return true;
 }

@@ -4,13 +4,13 @@
  * make, and after a restart finds every route it made before.
  */
 import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planRoutes } from "./desired";
-import { RT_TABLE_MAIN, type Rtnl, addRoute, deleteRoute, listAddresses, listRoutes } from "../netlink";
+import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
 export const RTPROT_TETHER = 152;
 
 export async function ownRoutes(rtnl: Rtnl): Promise<ActualRoute[]> {
-  return (await listRoutes(rtnl, { protocol: RTPROT_TETHER })).map((r) => ({ dst: r.dst, gw: r.gw, table: r.table, oif: r.oif }));
+  return listRoutes(rtnl, { protocol: RTPROT_TETHER });
 }
 
 /** The node's addresses with their prefixes: the directly connected networks next hops must be on. */
@@ -21,28 +21,45 @@ export async function localAddresses(rtnl: Rtnl): Promise<LocalAddress[]> {
 export interface RouteApplyResult {
   plan: RoutePlan;
   failures: { route: string; error: string }[];
+  /** Desired routes whose slot a route of another protocol holds (left alone, not a failure). */
+  blocked: DesiredRoute[];
+}
+
+function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
+  return {
+    delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
+    add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),
+  };
+}
+
+async function apply(rtnl: Rtnl, plan: RoutePlan): Promise<RouteApplyResult> {
+  const failed = plan.add.length + plan.delete.length > 0 ? await applyRouteChanges(rtnl, changes(plan)) : [];
+  // An add refused with EEXIST: a route of another protocol may hold the slot (kindnet's left over,
+  // an admin's). It is never touched; ours is not a failure then. Read the others only in that case.
+  const exists = (f: (typeof failed)[number]): boolean => f.op === "add" && isErrno(f.error, "EEXIST");
+  let blocked: DesiredRoute[] = [];
+  if (failed.some(exists)) {
+    const foreign = (await listRoutes(rtnl)).filter((r) => r.protocol !== RTPROT_TETHER);
+    blocked = planRoutes(plan.add, [], RT_TABLE_MAIN, foreign).blocked ?? [];
+  }
+  const held = new Set(blocked.map((b) => b.dst));
+  const failures = failed.filter((f) => !(exists(f) && held.has(f.route.dst))).map((f) => ({ route: `${f.op} ${f.route.dst} via ${f.route.gw ?? "-"}`, error: f.error.message }));
+  return { plan, failures, blocked };
 }
 
 /**
- * Read our routes, diff against `desired`, delete the stale ones then add the missing ones. Every
- * change is tried; failures are returned (the next reconcile tries again).
+ * Our routes read back from the kernel, diffed against `desired`, then one batch: the stale ones
+ * deleted, the missing ones added. Every change is tried; failures are returned.
  */
 export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  const actual = await ownRoutes(rtnl);
-  const plan = planRoutes(desired, actual, RT_TABLE_MAIN);
-  const failures: RouteApplyResult["failures"] = [];
-  // Sent without waiting for each answer in between (Rtnl keeps them in order on its one socket).
-  const deletes = plan.delete.map((r) =>
-    deleteRoute(rtnl, { dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `delete ${r.dst} via ${r.gw ?? "-"}`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(deletes);
-  const adds = plan.add.map((r) =>
-    addRoute(rtnl, { dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER }).catch((e: unknown) => {
-      failures.push({ route: `add ${r.dst} via ${r.gw} (node ${r.node})`, error: (e as Error).message });
-    }),
-  );
-  await Promise.all(adds);
-  return { plan, failures };
+  return apply(rtnl, planRoutes(desired, await ownRoutes(rtnl), RT_TABLE_MAIN));
+}
+
+/**
+ * The difference between `desired` and `known` (what the last reconcile applied) as one batch, without
+ * reading the kernel: an event's route lands without waiting for a dump of thousands of routes. The
+ * caller follows it with reconcileRoutes soon after (the read-back repairs whatever was not as known).
+ */
+export async function applyKnownDelta(rtnl: Rtnl, desired: readonly DesiredRoute[], known: readonly DesiredRoute[]): Promise<RouteApplyResult> {
+  return apply(rtnl, planRoutes(desired, known.map((r) => ({ dst: r.dst, gw: r.gw, table: RT_TABLE_MAIN })), RT_TABLE_MAIN));
 }

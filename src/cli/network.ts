@@ -152,6 +152,10 @@ export function gcCommand(io: CliIo, status: CliStatus): Command {
         status.code = 2;
         return;
       }
+      if (list.disableGC) {
+        io.out("disableGC is set: nothing collected\n");
+        return;
+      }
       const failures = gcNetwork(list, valid, execRunner(cniPathOf(opts.cniPath)));
       if (failures.length > 0 || opts.json) failuresOut(failures, opts.json, io);
       if (failures.length > 0) status.code = 1;

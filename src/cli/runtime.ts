@@ -6,12 +6,15 @@
  * very executable when they are not there.
  */
 import { readFileSync } from "node:fs";
+import { SUPPORTED_VERSIONS, compareVersions, isSupportedVersion } from "../cni/version";
 import { execPlugin, findPlugin } from "../plugins/delegate";
 
 export interface NetworkConfigList {
   cniVersion: string;
   name: string;
   disableCheck: boolean;
+  /** Spec 1.1: a runtime must not send GC for this network. */
+  disableGC: boolean;
   plugins: Record<string, unknown>[];
 }
 
@@ -26,14 +29,42 @@ export function parseNetworkConfig(text: string, source: string): NetworkConfigL
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new Error(`${source}: not a JSON object`);
   const o = doc as Record<string, unknown>;
   const name = o["name"];
-  const cniVersion = o["cniVersion"] ?? "0.1.0";
   if (typeof name !== "string" || name === "") throw new Error(`${source}: no network name`);
-  if (typeof cniVersion !== "string") throw new Error(`${source}: cniVersion must be a string`);
+  const cniVersion = listVersion(o, source);
   const plugins = Array.isArray(o["plugins"]) ? (o["plugins"] as unknown[]) : o["type"] !== undefined ? [o] : [];
   if (plugins.length === 0 || !plugins.every((p) => typeof p === "object" && p !== null && typeof (p as Record<string, unknown>)["type"] === "string")) {
     throw new Error(`${source}: needs "plugins" (a conflist) or a "type" (a single plugin config)`);
   }
-  return { cniVersion, name, disableCheck: o["disableCheck"] === true, plugins: plugins as Record<string, unknown>[] };
+  return {
+    cniVersion,
+    name,
+    disableCheck: listFlag(o, "disableCheck", source),
+    disableGC: listFlag(o, "disableGC", source),
+    plugins: plugins as Record<string, unknown>[],
+  };
+}
+
+/** A boolean of the list: true/false, or the strings "true"/"false" in any case (as libcni reads them). */
+function listFlag(o: Record<string, unknown>, key: string, source: string): boolean {
+  const v = o[key];
+  if (v === undefined || typeof v === "boolean") return v === true;
+  if (typeof v === "string" && /^(true|false)$/i.test(v)) return v.toLowerCase() === "true";
+  throw new Error(`${source}: ${key} must be true or false`);
+}
+
+/**
+ * The version a runtime uses for a list (spec 1.1, as libcni does): the highest of `cniVersions` and
+ * `cniVersion` that this runtime supports; without `cniVersions`, `cniVersion` (default 0.1.0).
+ */
+export function listVersion(o: Record<string, unknown>, source: string, supported: readonly string[] = SUPPORTED_VERSIONS): string {
+  const declared = o["cniVersion"] ?? "0.1.0";
+  if (typeof declared !== "string") throw new Error(`${source}: cniVersion must be a string`);
+  const versions = o["cniVersions"];
+  if (versions === undefined) return declared;
+  if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) throw new Error(`${source}: cniVersions must be an array of strings`);
+  const candidates = [...(versions as string[]), ...(o["cniVersion"] === undefined ? [] : [declared])];
+  const common = candidates.filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
+  return common.at(-1) ?? declared;
 }
 
 export function readNetworkConfig(path: string): NetworkConfigList {

@@ -38,6 +38,8 @@ const Attachments = z.optional(z.array(z.looseObject({ containerID: z.string(), 
 
 export const NetConfSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
+  // Spec 1.1: the versions a conflist offers; the runtime picks one and sends it as cniVersion.
+  cniVersions: z.optional(z.array(z.string())),
   name: stringWhere(
     (s) => ID_PATTERN.test(s),
     (input) => `${JSON.stringify(input)} is not a valid network name (${ID_PATTERN.source})`,

@@ -76,8 +76,8 @@ function iptablesRestore(family: 4 | 6, text: string): void {
   mustRunTool(`${IPTABLES[family]}-restore`, ["-w", "--noflush"], text);
 }
 
-function iptablesRemoveChains(chainsOf: (saved: SavedNat) => Set<string>): void {
-  for (const family of [4, 6] as const) {
+function iptablesRemoveChains(chainsOf: (saved: SavedNat) => Set<string>, families: readonly (4 | 6)[] = [4, 6]): void {
+  for (const family of families) {
     const saved = iptablesNat(family);
     if (saved === undefined) continue;
     const text = iptablesTeardownRestore(saved, chainsOf(saved));
@@ -106,9 +106,17 @@ export const systemFirewall: Firewall = {
   async removeMasquerade(key) {
     const comment = ruleComment(key);
     const chain = iptablesChain(key);
+    const isOurs = (r: NftRule): boolean => r.chain === "postrouting" && r.comment === comment;
+    // Only the attachment's own ADD adds these rules, and a runtime never runs it alongside the
+    // attachment's DEL: a look without the lock that finds none means there is nothing to remove
+    // (kubelet's second DEL), so concurrent DELs do not queue on the lock for nothing. What it finds
+    // is looked up again under the lock, in that backend only.
+    const inNft = (nftRulesForRemoval("inet") ?? []).some(isOurs);
+    const inIptables = ([4, 6] as const).filter((f) => (iptablesNat(f)?.chains ?? []).includes(chain));
+    if (!inNft && inIptables.length === 0) return;
     withFirewallLock(() => {
-      nftRemove("inet", (r) => r.chain === "postrouting" && r.comment === comment);
-      iptablesRemoveChains(() => new Set([chain]));
+      if (inNft) nftRemove("inet", isOurs);
+      if (inIptables.length > 0) iptablesRemoveChains(() => new Set([chain]), inIptables);
     });
   },
   async hasMasquerade(key) {

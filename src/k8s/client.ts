@@ -113,12 +113,13 @@ export class KubeClient {
       headers,
       agent: this.agent,
     };
+    if (this.cfg.tlsServerName !== undefined) opts.servername = this.cfg.tlsServerName;
     if (signal) opts.signal = signal;
     return new Promise((resolve, reject) => {
       const req = https.request(opts, resolve);
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (e.name === "AbortError") reject(e);
-        else reject(new K8sApiError(0, `${verb} ${kind}: ${e.code ?? e.message}`));
+        else reject(new K8sApiError(0, `${verb} ${kind} at ${this.base.origin}: ${e.code && !e.message.includes(e.code) ? `${e.code}: ` : ""}${e.message}`));
       });
       req.end();
     });
@@ -138,9 +139,13 @@ export class KubeClient {
     return new K8sApiError(status, `${what}: HTTP ${status}${st.message ? `: ${st.message}` : ""}`, reason, Number.isFinite(ra) && ra > 0 ? Math.min(ra, 600) : undefined);
   }
 
-  async list<T>(res: ResourceKind, q: ListQuery = {}): Promise<ListResult<T>> {
+  /** One page; `signal` (the caller stopping) aborts it with an AbortError. */
+  async list<T>(res: ResourceKind, q: ListQuery = {}, signal?: AbortSignal): Promise<ListResult<T>> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), this.requestTimeoutMs);
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener("abort", onAbort);
+    if (signal?.aborted) ac.abort();
     try {
       const r = await this.request(res, "list", { ...q }, ac.signal);
       if (r.statusCode !== 200) throw await this.failure(r, `list ${res}`);
@@ -157,10 +162,12 @@ export class KubeClient {
       if (doc.metadata?.continue) out.continue = doc.metadata.continue;
       return out;
     } catch (e) {
+      if (signal?.aborted) throw e;
       if (ac.signal.aborted && !(e instanceof K8sApiError)) throw new K8sApiError(0, `list ${res}: no answer within ${this.requestTimeoutMs} ms`);
       throw e;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -190,7 +197,7 @@ export class KubeClient {
       arm();
       let r: IncomingMessage;
       try {
-        r = await this.request(res, "watch", { watch: 1, ...q }, ac.signal);
+        r = await this.request(res, "watch", { watch: true, ...q }, ac.signal);
       } catch (e) {
         if (signal.aborted) return;
         if (dead) throw new K8sApiError(0, `watch ${res}: no answer within ${idleMs} ms`);

@@ -19,6 +19,8 @@ export interface ClusterConfig {
   cert?: Buffer | undefined;
   key?: Buffer | undefined;
   insecureSkipTLSVerify?: boolean | undefined;
+  /** The name the server certificate is checked against (and sent as SNI) instead of the server's host. */
+  tlsServerName?: string | undefined;
 }
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -131,6 +133,8 @@ export function loadKubeconfig(file: string): ClusterConfig {
   const insecure = cluster["insecure-skip-tls-verify"];
   if (insecure !== undefined && typeof insecure !== "boolean") throw new K8sConfigError(cf("insecure-skip-tls-verify"), "must be true or false");
   if (insecure === true) cfg.insecureSkipTLSVerify = true;
+  const serverName = optString(cluster, "tls-server-name", cf("tls-server-name"));
+  if (serverName !== undefined) cfg.tlsServerName = serverName;
 
   if (userName !== undefined) {
     const user = named(doc, "users", userName, file);

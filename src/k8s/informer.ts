@@ -5,7 +5,7 @@
  * => exponential backoff with jitter, then the same path again. Consumers read items() after
  * onChange, which also fires on a resync timer so a reconcile loop runs even when nothing changed.
  */
-import type { ResourceKind } from "./access";
+import { accessFor, type ResourceKind } from "./access";
 import type { KubeClient, WatchEvent } from "./client";
 import { K8sApiError } from "./errors";
 import { backoffDelay } from "./lines";
@@ -17,7 +17,7 @@ export interface InformerLog {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = unknown> {
   fieldSelector?: string | undefined;
   labelSelector?: string | undefined;
   /** onChange fires at least this often (0 or absent: no resync timer). */
@@ -30,6 +30,8 @@ export interface InformerOptions {
   /** Backoff after failures: first delay and cap (defaults 250 ms, 30 s); jittered to [d/2, d]. */
   backoffInitialMs?: number | undefined;
   backoffMaxMs?: number | undefined;
+  /** Applied to every object before it is cached (e.g. types.ts slimNode, to keep only what is read). */
+  transform?: ((o: T) => T) | undefined;
 }
 
 export interface InformerMetrics {
@@ -52,8 +54,12 @@ export class Informer<T extends { metadata: ObjectMeta }> {
   constructor(
     private readonly client: KubeClient,
     readonly kind: ResourceKind,
-    private readonly opts: InformerOptions = {},
-  ) {}
+    private readonly opts: InformerOptions<T> = {},
+  ) {
+    // A kind the agent may not list and watch is a bug: fail at construction, not in a retry loop.
+    accessFor(kind, "list");
+    accessFor(kind, "watch");
+  }
 
   /** True once the first complete list is in the cache. */
   get synced(): boolean {
@@ -153,6 +159,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
         let events = 0;
         await this.client.watch<T>(this.kind, q, (e) => {
           this.apply(e);
+          if (e.type === "ERROR") return;
           events++;
           failures = 0; // the stream works
           goneInRow = 0;
@@ -192,9 +199,10 @@ export class Informer<T extends { metadata: ObjectMeta }> {
       if (cont) q.continue = cont;
       if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
       if (this.opts.labelSelector) q.labelSelector = this.opts.labelSelector;
-      const page = await this.client.list<T>(this.kind, q);
+      const page = await this.client.list<T>(this.kind, q, signal);
       if (signal.aborted) return;
-      for (const o of page.items) next.set(objectKey(o), o);
+      const tf = this.opts.transform;
+      for (const o of page.items) next.set(objectKey(o), tf ? tf(o) : o);
       rv = page.resourceVersion;
       cont = page.continue;
     } while (cont);
@@ -211,7 +219,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     switch (e.type) {
       case "ADDED":
       case "MODIFIED":
-        this.store.set(objectKey(o), o);
+        this.store.set(objectKey(o), this.opts.transform ? this.opts.transform(o) : o);
         break;
       case "DELETED":
         this.store.delete(objectKey(o));

@@ -27,7 +27,7 @@ export class LineSplitter {
 
 /**
  * The delay before retry number `failures` (0-based): `initialMs` doubling per failure up to `maxMs`,
- * then jittered to [d/2, d) by `rand` (in [0, 1)), so agents restarted together do not retry together.
+ * then jittered to [d/2, d] by `rand` (in [0, 1)), so agents restarted together do not retry together.
  */
 export function backoffDelay(failures: number, initialMs: number, maxMs: number, rand: number): number {
   const d = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(failures, 0), 30));

@@ -100,3 +100,68 @@ export interface KubeObject {
 export function objectKey(o: { metadata: ObjectMeta }): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 }
+
+/** ObjectMeta reduced to the fields above (a real object's managedFields, annotations... dropped). */
+export function slimMeta(m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.labels !== undefined) out.labels = m.labels;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  return out;
+}
+
+/**
+ * A Node reduced to what tether reads (an Informer `transform`): a real Node also carries its image
+ * list, conditions and managedFields, tens of KiB each, which 1,000 cached nodes would pay for.
+ */
+export function slimNode(n: Node): Node {
+  const out: Node = { metadata: slimMeta(n.metadata) };
+  if (n.spec) {
+    const spec: NonNullable<Node["spec"]> = {};
+    if (n.spec.podCIDR !== undefined) spec.podCIDR = n.spec.podCIDR;
+    if (n.spec.podCIDRs !== undefined) spec.podCIDRs = n.spec.podCIDRs;
+    out.spec = spec;
+  }
+  if (n.status?.addresses) out.status = { addresses: n.status.addresses.map((a) => ({ type: a.type, address: a.address })) };
+  return out;
+}
+
+/** A Pod reduced to what tether reads (node, host network, container ports, phase and addresses). */
+export function slimPod(p: Pod): Pod {
+  const out: Pod = { metadata: slimMeta(p.metadata) };
+  if (p.spec) {
+    const spec: NonNullable<Pod["spec"]> = {};
+    if (p.spec.nodeName !== undefined) spec.nodeName = p.spec.nodeName;
+    if (p.spec.hostNetwork !== undefined) spec.hostNetwork = p.spec.hostNetwork;
+    if (p.spec.containers !== undefined) {
+      spec.containers = p.spec.containers.map((c) => {
+        const cc: { name: string; ports?: ContainerPort[] } = { name: c.name };
+        if (c.ports !== undefined) cc.ports = c.ports;
+        return cc;
+      });
+    }
+    out.spec = spec;
+  }
+  if (p.status) {
+    const st: NonNullable<Pod["status"]> = {};
+    if (p.status.phase !== undefined) st.phase = p.status.phase;
+    if (p.status.podIP !== undefined) st.podIP = p.status.podIP;
+    if (p.status.podIPs !== undefined) st.podIPs = p.status.podIPs.map((i) => ({ ip: i.ip }));
+    out.status = st;
+  }
+  return out;
+}
+
+/** A Namespace reduced to its metadata subset (its labels are what policies select on). */
+export function slimNamespace(n: Namespace): Namespace {
+  return { metadata: slimMeta(n.metadata) };
+}
+
+/** A NetworkPolicy with its metadata subset and its spec whole. */
+export function slimNetworkPolicy(p: NetworkPolicy): NetworkPolicy {
+  const out: NetworkPolicy = { metadata: slimMeta(p.metadata) };
+  if (p.spec !== undefined) out.spec = p.spec;
+  return out;
+}

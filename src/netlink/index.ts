@@ -41,11 +41,13 @@ export {
   type RouteScopeName,
   type AddRouteOptions,
   type ListRoutesOptions,
+  type RouteChanges,
   RT_SCOPE,
   RT_TABLE_MAIN,
   addRoute,
   deleteRoute,
   listRoutes,
+  applyRouteChanges,
 } from "./route";
 export { type WriteSysctlOptions, writeSysctl, readSysctl } from "./sysctl";
 export { type IpFamily, formatIp, parseCidr, parseIp } from "./ip";

@@ -1,9 +1,9 @@
 /** Routes (RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE). */
-import { constants as osConstants } from "node:os";
+import { endianness, constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
 import { type IpFamily, afOf, familyOfAf, formatIp, networkOf, parseCidr, parseIp } from "./ip";
 import { type Encoded, attrBytes, attrNested, attrU32, parseAttrMap, readU32 } from "./nlattr";
-import { RTMSG_LEN, type RtMsg, parseRtmsg, rtmsg } from "./msg";
+import { RTMSG_LEN, type RtMsg, rtmsg } from "./msg";
 import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
 
 /** Route scopes by name (linux/rtnetlink.h rt_scope_t). */
@@ -88,6 +88,38 @@ export async function deleteRoute(rtnl: Rtnl, route: RouteSpec): Promise<boolean
   }
 }
 
+export interface RouteChanges {
+  /** Deleted first (fields left out match anything, as in deleteRoute); a route already gone is no failure. */
+  delete?: readonly RouteSpec[];
+  /** Then added (EXCL: an existing route with the same key is a failure, never replaced). */
+  add?: readonly RouteSpec[];
+}
+
+/** One batch of route changes (Rtnl.requestMany); returns the failures, each with its route. */
+export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Promise<{ route: RouteSpec; op: "add" | "delete"; error: Error }[]> {
+  const items: { route: RouteSpec; op: "add" | "delete" }[] = [];
+  const reqs: { op: string; type: number; payload: Uint8Array[]; flags?: number }[] = [];
+  for (const route of changes.delete ?? []) {
+    const op = `RTM_DELROUTE ${describeRoute(route)}`;
+    items.push({ route, op: "delete" });
+    reqs.push({ op, type: RTM.DELROUTE, payload: routePayload(op, route, "delete") });
+  }
+  for (const route of changes.add ?? []) {
+    const op = `RTM_NEWROUTE ${describeRoute(route)}`;
+    items.push({ route, op: "add" });
+    reqs.push({ op, type: RTM.NEWROUTE, payload: routePayload(op, route, "add"), flags: NLM_F.CREATE | NLM_F.EXCL });
+  }
+  const results = await rtnl.requestMany(reqs);
+  const failures: { route: RouteSpec; op: "add" | "delete"; error: Error }[] = [];
+  results.forEach((r, i) => {
+    const item = items[i]!;
+    if (r.status === "fulfilled") return;
+    if (item.op === "delete" && (isErrno(r.reason, "ESRCH") || isErrno(r.reason, "ENOENT"))) return;
+    failures.push({ ...item, error: r.reason instanceof Error ? r.reason : new Error(String(r.reason)) });
+  });
+  return failures;
+}
+
 export interface ListRoutesOptions {
   family?: IpFamily;
   /** Only this table (default main, 254); "all" for every table. */
@@ -100,9 +132,14 @@ export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): P
   const header: RtMsg = { family: options.family === undefined ? 0 : afOf(options.family) };
   const messages = await rtnl.dump("RTM_GETROUTE dump", RTM.GETROUTE, routeMessage(header, []));
   const table = options.table ?? RT_TABLE_MAIN;
-  return messages
-    .flatMap((m) => parseRouteInfo(m) ?? [])
-    .filter((r) => (table === "all" || r.table === table) && (options.protocol === undefined || r.protocol === options.protocol));
+  const out: RouteInfo[] = [];
+  for (const m of messages) {
+    // rtm_protocol is byte 5 of struct rtmsg: skip other protocols' routes before parsing them.
+    if (options.protocol !== undefined && m.data[5] !== options.protocol) continue;
+    const r = parseRouteInfo(m);
+    if (r !== undefined && (table === "all" || r.table === table)) out.push(r);
+  }
+  return out;
 }
 
 function routePayload(op: string, route: RouteSpec, purpose: "add" | "delete"): Uint8Array[] {
@@ -157,31 +194,67 @@ function routeMessage(header: RtMsg, attrs: Encoded[]): Uint8Array[] {
   return [rtmsg(header), ...attrs.flat()];
 }
 
+/** Netlink headers and attributes are in host byte order. */
+const LITTLE_ENDIAN = endianness() === "LE";
+const u16 = (b: Buffer, off: number): number => (LITTLE_ENDIAN ? b.readUInt16LE(off) : b.readUInt16BE(off));
+const u32 = (b: Buffer, off: number): number => (LITTLE_ENDIAN ? b.readUInt32LE(off) : b.readUInt32BE(off));
+
 function parseRouteInfo(message: RawMessage): RouteInfo | undefined {
-  if (message.type !== RTM.NEWROUTE || message.data.length < RTMSG_LEN) return undefined;
-  const h = parseRtmsg(message.data);
-  const family = familyOfAf(h.family);
+  const data = message.data;
+  if (message.type !== RTM.NEWROUTE || data.length < RTMSG_LEN) return undefined;
+  const family = familyOfAf(data[0] ?? 0);
   if (family === undefined) return undefined;
-  const attrs = parseAttrMap(message.data.subarray(RTMSG_LEN));
-  const tableAttr = attrs.get(RTA_TABLE);
-  const dstBytes = attrs.get(RTA_DST) ?? Buffer.alloc(family === 4 ? 4 : 16);
+  // Attributes walked in place (a dump of thousands of routes: no Map or object per attribute).
+  let dstBytes: Buffer | undefined;
+  let gw: Buffer | undefined;
+  let oif: number | undefined;
+  let priority: number | undefined;
+  let src: Buffer | undefined;
+  let tableAttr: number | undefined;
+  let metrics: Buffer | undefined;
+  for (let off = RTMSG_LEN; off + 4 <= data.length; ) {
+    const len = u16(data, off);
+    const type = u16(data, off + 2) & 0x3fff;
+    if (len < 4 || off + len > data.length) break;
+    const start = off + 4;
+    const end = off + len;
+    switch (type) {
+      case RTA_DST:
+        dstBytes = data.subarray(start, end);
+        break;
+      case RTA_GATEWAY:
+        gw = data.subarray(start, end);
+        break;
+      case RTA_OIF:
+        if (len >= 8) oif = u32(data, start);
+        break;
+      case RTA_PRIORITY:
+        if (len >= 8) priority = u32(data, start);
+        break;
+      case RTA_PREFSRC:
+        src = data.subarray(start, end);
+        break;
+      case RTA_TABLE:
+        if (len >= 8) tableAttr = u32(data, start);
+        break;
+      case RTA_METRICS:
+        metrics = data.subarray(start, end);
+        break;
+    }
+    off += (len + 3) & ~3;
+  }
   const route: RouteInfo = {
     family,
-    dst: `${formatIp(dstBytes)}/${h.dstLen}`,
-    scope: h.scope,
-    table: tableAttr === undefined ? h.table : readU32(tableAttr),
-    protocol: h.protocol,
-    type: h.type,
+    dst: `${formatIp(dstBytes ?? Buffer.alloc(family === 4 ? 4 : 16))}/${data[1] ?? 0}`,
+    scope: data[6] ?? 0,
+    table: tableAttr ?? data[4] ?? 0,
+    protocol: data[5] ?? 0,
+    type: data[7] ?? 0,
   };
-  const gw = attrs.get(RTA_GATEWAY);
   if (gw !== undefined) route.gw = formatIp(gw);
-  const oif = attrs.get(RTA_OIF);
-  if (oif !== undefined) route.oif = readU32(oif);
-  const priority = attrs.get(RTA_PRIORITY);
-  if (priority !== undefined) route.priority = readU32(priority);
-  const src = attrs.get(RTA_PREFSRC);
+  if (oif !== undefined) route.oif = oif;
+  if (priority !== undefined) route.priority = priority;
   if (src !== undefined) route.src = formatIp(src);
-  const metrics = attrs.get(RTA_METRICS);
   if (metrics !== undefined) Object.assign(route, parseRouteMetrics(metrics));
   return route;
 }

@@ -116,6 +116,25 @@ export class Rtnl {
     return run;
   }
 
+  /**
+   * Several requests (no dumps) sent back to back and each answer matched by its sequence number:
+   * one wait for the lot instead of a round trip per request. The kernel handles them in order.
+   * Every request is settled (its answer or its NetlinkError). At most `window` are in flight, so
+   * the answers always fit the socket's receive buffer.
+   */
+  requestMany(reqs: readonly { op: string; type: number; payload: Uint8Array[]; flags?: number }[], window = 256): Promise<PromiseSettledResult<RawMessage[]>[]> {
+    const run = this.queue.then(async () => {
+      const out: PromiseSettledResult<RawMessage[]>[] = [];
+      for (let i = 0; i < reqs.length; i += window) {
+        const chunk = reqs.slice(i, i + window);
+        out.push(...(await Promise.allSettled(chunk.map((r) => this.send(r.op, r.type, r.payload, r.flags ?? 0)))));
+      }
+      return out;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   private async send(op: string, type: number, payload: Uint8Array[], flags: number): Promise<RawMessage[]> {
     if (this.closed) throw new NetlinkError(op, osConstants.errno.EBADF, "socket is closed");
     let reply: [RawMessage[], MessageInfo];

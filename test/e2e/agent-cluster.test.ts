@@ -9,11 +9,18 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { conflistText } from "../../src/agent/conflist";
+import { ChainVersions } from "../../src/agent/chain";
+import { conflistText as conflistTextOf, type ConflistOptions } from "../../src/agent/conflist";
 import { parsePrefix } from "../../src/agent/desired";
 import { DIST_BIN, isExecutableFile } from "../helpers/binary";
 import { type ClusterNode, type Pod, SimCluster, UNDERLAY_V4, defaultCidrs, eventually } from "../helpers/cluster";
 import { netnsUnavailable } from "../helpers/netns";
+
+/** The conflist an agent writes, with the cniVersions the node's portmap (Debian's) allows. */
+function conflistText(opts: ConflistOptions): string {
+  return conflistTextOf({ ...opts, versions: new ChainVersions(DEBIAN_PORTMAP_DIR).get() });
+}
+const DEBIAN_PORTMAP_DIR = "/usr/lib/cni";
 
 const skip = netnsUnavailable() ?? (isExecutableFile(DIST_BIN) ? undefined : `${DIST_BIN} is not built (bash scripts/build.sh)`);
 
@@ -128,6 +135,9 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     const original = fs.readFileSync(conf, "utf8");
     try {
       n.ns.exec(["ip", "route", "add", "10.244.99.0/24", "via", "192.168.77.99", "proto", "152"]);
+      // Not for doctor (it reports leaks, not losses), for the agent's repair below.
+      n.ns.exec(["ip", "route", "del", "10.244.2.0/24", "proto", "152"]);
+      n.ns.exec(["nft", "delete", "table", "inet", "tether-agent"]);
       fs.writeFileSync(conf, original.replace("10.244.1.0/24", "10.244.100.0/24"));
       const found = doctor();
       assert.equal(found.status, 1);
@@ -140,11 +150,14 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     }
   });
 
-  test("the agent repairs what doctor found: the stale route goes, the conflist is rewritten", async () => {
+  test("the agent repairs what changed behind its back at its next resync: stale route, lost route, conflist, nft table", async () => {
     const n = c.nodes[0]!;
     const conf = join(n.confDir, "10-tether.conflist");
     const expected = conflistText({ podCidrs: defaultCidrs(1).map((t) => parsePrefix(t)!), ipamDataDir: n.ipamDir });
-    await eventually(() => !c.agentRoutes(n).some((r) => r.startsWith("10.244.99.0/24")) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    const want = expectedRoutes(n, c.nodes.filter((o) => o !== n).map((o) => nodeInfo(o)));
+    await eventually(() => JSON.stringify(c.agentRoutes(n)) === JSON.stringify(want) && fs.readFileSync(conf, "utf8") === expected, () => c.agentRoutes(n).join(", "));
+    await eventually(() => n.ns.tryExec(["nft", "list", "set", "inet", "tether-agent", "cluster4"]).stdout.includes("10.244.3.0/24"), () => "the nft table is back");
+    assert.deepEqual(pingAll(pods[0]!, pods[1]!), []);
   });
 
   test("a changed pod CIDR rewrites the node's conflist and the routes to it everywhere", async () => {
@@ -211,6 +224,37 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     for (const n of c.nodes) assert.ok(/\ntether_agent_watch_restarts_total [1-9]/.test(c.agentHttp(n, "/metrics").body) || /\ntether_agent_relists_total [1-9]/.test(c.agentHttp(n, "/metrics").body));
   });
 
+  test("a node off this node's networks: no route, one warning for the node over many reconciles; a route of another protocol in a route's slot is left alone and the agent stays ready", async () => {
+    const n1 = c.nodes[0]!;
+    const metric = (name: string): number => Number(new RegExp(`\\n${name} (\\d+)`).exec(c.agentHttp(n1, "/metrics").body)?.[1] ?? NaN);
+    const lines = (needle: string): number => c.agentLog(n1).split("\n").filter((l) => l.includes(needle)).length;
+    const errors = metric("tether_agent_reconcile_errors_total");
+    // node6's IPv4 slot on node1 is taken by an admin's route (protocol static) before node6 exists.
+    n1.ns.exec(["ip", "route", "add", "10.244.6.0/24", "via", "192.168.77.16", "proto", "static"]);
+    try {
+      await c.upsertNode("node7", ["10.244.7.0/24", "fd00:244:7::/64"], { v4: "10.99.7.7", v6: "fd00:99::7" });
+      await c.upsertNode("node6", ["10.244.6.0/24", "fd00:244:6::/64"], { v4: "192.168.77.16", v6: "fd00:77::16" });
+      await eventually(() => c.agentRoutes(n1).includes("fd00:244:6::/64 via fd00:77::16") && metric("tether_agent_unroutable_nodes") === 2, () => logs());
+      const seen = metric("tether_agent_reconcile_seconds_count");
+      await eventually(() => metric("tether_agent_reconcile_seconds_count") >= seen + 3, () => "three more reconciles (resync 2s)");
+      assert.equal(lines("no route to the pod CIDRs of node node7:"), 1, "one warning for node7");
+      assert.match(c.agentLog(n1), /no route to the pod CIDRs of node node7: IPv4: [^;"]*10\.99\.7\.7[^;"]*; IPv6: [^"]*fd00:99::7/);
+      assert.equal(lines("route 10.244.6.0/24 via 192.168.77.16 (node node6) not added"), 1, "one warning for the held slot");
+      assert.ok(!c.agentRoutes(n1).some((r) => r.startsWith("10.244.7.") || r.startsWith("fd00:244:7:") || r.startsWith("10.244.6.")), c.agentRoutes(n1).join(", "));
+      assert.ok(n1.ns.routes(4).some((r) => r.dst === "10.244.6.0/24" && r.protocol === "static"), "the admin's route is untouched");
+      assert.ok(c.agentHttp(n1, "/readyz").ok, "ready: a held slot is not a failed reconcile");
+      assert.equal(metric("tether_agent_reconcile_errors_total"), errors, logs());
+      for (const n of c.nodes.slice(1)) {
+        await eventually(() => c.agentRoutes(n).includes("10.244.6.0/24 via 192.168.77.16"), () => `${n.name}: ${c.agentRoutes(n).join(", ")}`);
+      }
+    } finally {
+      n1.ns.tryExec(["ip", "route", "del", "10.244.6.0/24", "proto", "static"]);
+      await c.admin.remove("nodes", "node6");
+      await c.admin.remove("nodes", "node7");
+    }
+    for (const n of c.nodes) await eventually(() => !c.agentRoutes(n).some((r) => r.includes(":6::/64") || r.startsWith("10.244.6.")), () => `${n.name}: ${c.agentRoutes(n).join(", ")}`);
+  });
+
   test("a node deleted from the API loses its routes everywhere; the others keep working", async () => {
     const [n1, n2, n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await c.admin.remove("nodes", n2.name);
@@ -219,6 +263,7 @@ describe("tether agent on a simulated cluster (against a fake API server)", { sk
     await eventually(() => JSON.stringify(c.agentRoutes(n3)) === JSON.stringify(expectedRoutes(n3, [nodeInfo(n1)])), () => c.agentRoutes(n3).join(", "));
     assert.deepEqual([...pingAll(pods[0]!, pods[2]!), ...pingAll(pods[2]!, pods[0]!)], []);
     assert.equal(pods[0]!.ns.ping(pods[1]!.ipv4!, 1), false, "the deleted node's pods are no longer routed");
+    await eventually(() => c.agentLog(n2).includes(`waiting: node ${n2.name} is not in the API`), () => c.agentLog(n2).slice(-1000));
   });
 
   test("SIGTERM: the agent exits 0 and leaves its routes and rules in place", async () => {

@@ -21,7 +21,9 @@ test("tether exec, status, gc and doctor drive a real network", { skip, timeout:
   const plugin = w.conf("1.1.0", { isGateway: true, ipMasq: true });
   delete plugin["cniVersion"];
   delete plugin["name"];
-  writeFileSync(conflist, JSON.stringify({ cniVersion: "1.1.0", name: w.network, plugins: [plugin] }));
+  // as the shipped conflists: 1.0.0 for libcni 1.1 runtimes; tether picks 1.1.0 from cniVersions (STATUS, GC need it)
+  const list = { cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: w.network, plugins: [plugin] };
+  writeFileSync(conflist, JSON.stringify(list));
   const t0 = tetherCommand();
   const cli = (...args: string[]) => {
     const r = spawnSync("ip", ["netns", "exec", w.node.name, t0.cmd, ...t0.args, ...args], {
@@ -65,6 +67,12 @@ test("tether exec, status, gc and doctor drive a real network", { skip, timeout:
   assert.equal(cli("doctor", "--conf", conflist, "--data-dir", w.dataDir).status, 0);
 
   assert.equal(cli("gc", "--conf", conflist).status, 2, "gc needs --valid or --none-valid");
+  const noGcList = join(dir, "nogc.conflist");
+  writeFileSync(noGcList, JSON.stringify({ ...list, disableGC: true }));
+  const noGc = cli("gc", "--conf", noGcList, "--none-valid");
+  assert.equal(noGc.status, 0, noGc.stderr);
+  assert.match(noGc.stdout, /disableGC is set/);
+  assert.equal(w.reservations().size, 2, "disableGC: nothing collected");
   const gc = cli("gc", "--conf", conflist, "--valid", "cli-1/eth0");
   assert.equal(gc.status, 0, gc.stdout + gc.stderr);
   assert.deepEqual([...w.reservations().values()].map((v) => v.split("\r\n")[0]), ["cli-1"]);

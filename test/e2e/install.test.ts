@@ -96,10 +96,12 @@ describe("scripts/install.sh", () => {
     const parsed = JSON.parse(fs.readFileSync(dest, "utf8")) as {
       name: string;
       cniVersion: string;
+      cniVersions: string[];
       plugins: Array<{ type: string; ipam: { type: string } }>;
     };
     assert.equal(parsed.name, "tether");
-    assert.equal(parsed.cniVersion, "1.1.0");
+    assert.equal(parsed.cniVersion, "1.0.0", "libcni 1.1 (containerd 1.6/1.7, podman 4) refuses 1.1.0 results");
+    assert.deepEqual(parsed.cniVersions, ["1.0.0", "1.1.0"]);
     assert.equal(parsed.plugins[0]?.type, "tether");
     assert.equal(parsed.plugins[0]?.ipam.type, "tether-ipam");
 

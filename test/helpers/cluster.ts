@@ -183,9 +183,10 @@ export class SimCluster {
     return exited;
   }
 
-  /** GET a path of the agent's health/metrics server (inside the node netns, with busybox wget). */
+  /** GET a path of the agent's health/metrics server (from inside the node netns); ok = HTTP 200. */
   agentHttp(node: ClusterNode, path: string): { ok: boolean; body: string } {
-    const r = spawnSync("ip", ["netns", "exec", node.ns.name, "busybox", "wget", "-q", "-O", "-", `http://127.0.0.1:9717${path}`], { encoding: "utf8" });
+    const script = `require("http").get("http://127.0.0.1:9717${path}",r=>{let d="";r.on("data",c=>d+=c);r.on("end",()=>{process.stdout.write(d);process.exit(r.statusCode===200?0:1)})}).on("error",()=>process.exit(2))`;
+    const r = spawnSync("ip", ["netns", "exec", node.ns.name, process.execPath, "-e", script], { encoding: "utf8", timeout: 10_000 });
     return { ok: r.status === 0, body: r.stdout };
   }
 

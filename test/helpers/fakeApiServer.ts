@@ -89,6 +89,8 @@ export interface FakeApi {
   compact(): void;
   /** Ends every open watch (as at timeoutSeconds). */
   closeWatches(): void;
+  /** Sends an ERROR event with this Status code to every open watch and ends it. */
+  watchError(code: number, message?: string): void;
   /** Destroys the connection under every open watch (a crash or network failure, not a clean end). */
   breakWatches(): void;
   requests: FakeRequest[];
@@ -462,6 +464,12 @@ export async function startFakeApiServer(opts: FakeApiOptions = {}): Promise<Fak
     },
     closeWatches() {
       for (const w of [...watchers]) endWatch(w);
+    },
+    watchError(code, message = "injected watch error") {
+      for (const w of [...watchers]) {
+        send(w, "ERROR", { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: code === 410 ? "Expired" : "InternalError", code });
+        endWatch(w);
+      }
     },
     breakWatches() {
       for (const w of [...watchers]) {

@@ -65,6 +65,9 @@ export class FakeApiAdmin {
   async closeWatches(): Promise<void> {
     await this.call("POST", "/closeWatches", {});
   }
+  async watchError(code: number, message?: string): Promise<void> {
+    await this.call("POST", "/watchError", { code, message });
+  }
   async breakWatches(): Promise<void> {
     await this.call("POST", "/breakWatches", {});
   }
@@ -115,12 +118,22 @@ export async function spawnFakeApiServer(opts: { listen: string; stateDir: strin
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`fake API server not ready within 30 s: ${stderr}`));
+    }, 30_000);
     child.stdout!.on("data", (c: Buffer) => {
       out += c.toString();
       const m = out.match(/^ready (\S+)\n/m);
-      if (m) resolve(m[1]!);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
     });
-    child.once("exit", (code) => reject(new Error(`fake API server exited (${code}) before ready: ${stderr}`)));
+    child.once("exit", (code) => {
+      clearTimeout(t);
+      reject(new Error(`fake API server exited (${code}) before ready: ${stderr}`));
+    });
   });
   const wait = async (sig: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);

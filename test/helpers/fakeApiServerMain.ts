@@ -126,6 +126,9 @@ async function main(): Promise<void> {
           case "POST /closeWatches":
             fake.closeWatches();
             return reply(200, {});
+          case "POST /watchError":
+            fake.watchError(Number(body["code"] ?? 500), typeof body["message"] === "string" ? body["message"] : undefined);
+            return reply(200, {});
           case "POST /breakWatches":
             fake.breakWatches();
             return reply(200, {});

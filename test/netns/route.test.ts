@@ -120,3 +120,19 @@ describe("routes", { skip }, () => {
     assert.ok(kernelRoutes(ns, "-4").some((r) => r.dst === "10.81.0.0/24"));
   });
 });
+
+describe("route batches", { skip }, () => {
+  test("applyRouteChanges: hundreds of adds and deletes in one batch; failures reported per route, the rest applied", async (t) => {
+    const { ns, rtnl } = await setup(t);
+    const { applyRouteChanges } = await import("../../src/netlink/index.js");
+    await addRoute(rtnl, { dst: "10.200.7.0/24", gw: "10.50.0.1" }); // not ours: an add of the same key must fail, not replace it
+    const adds = Array.from({ length: 600 }, (_, i) => ({ dst: `10.${200 + (i >> 8)}.${i & 255}.0/24`, gw: "10.50.0.9", protocol: 152 }));
+    const failed = await applyRouteChanges(rtnl, { add: adds });
+    assert.deepEqual(failed.map((f) => [f.op, f.route.dst, (f.error as NetlinkError).code]), [["add", "10.200.7.0/24", "EEXIST"]]);
+    assert.equal((await listRoutes(rtnl, { family: 4, protocol: 152 })).length, 599);
+    assert.equal(kernelRoutes(ns, "-4").find((r) => r.dst === "10.200.7.0/24")?.gateway, "10.50.0.1");
+    const gone = await applyRouteChanges(rtnl, { delete: adds.slice(0, 300), add: [{ dst: "fd00:90::/64", gw: "fd00:50::9", protocol: 152 }] });
+    assert.deepEqual(gone, [], "a delete of a route already gone is no failure");
+    assert.equal((await listRoutes(rtnl, { protocol: 152 })).length, 301, "599 - 299 (one was never added) + 1");
+  });
+});

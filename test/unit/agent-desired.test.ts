@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
-import { masqueradeBatch, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
+import { commonVersions } from "../../src/agent/chain";
+import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
   const spec = cidrs === undefined ? {} : typeof cidrs === "string" ? { podCIDR: cidrs } : { podCIDRs: cidrs };
@@ -127,6 +128,17 @@ describe("agent route diff", () => {
       ["10.244.2.0/24 192.168.10.9 254", "10.244.9.0/24 192.168.10.9 254", "10.244.3.0/24 192.168.10.3 254", "fd00:244:2::/64 fd00:10::2 100"],
     );
   });
+  test("a slot held by a route of another protocol (same dst and metric) is blocked, not added; other metrics do not block", () => {
+    const foreign = [
+      { dst: "10.244.2.0/24", gw: "192.168.10.2", table: 254 },
+      { dst: "fd00:244:2::/64", gw: "fd00:10::9", table: 254, priority: 1024 },
+      { dst: "10.244.3.0/24", gw: "192.168.10.9", table: 254, priority: 100 },
+    ];
+    const plan = planRoutes(desired, [], 254, foreign);
+    assert.deepEqual(plan.add.map((r) => r.dst), ["10.244.3.0/24"]);
+    assert.deepEqual(plan.blocked?.map((r) => r.dst), ["10.244.2.0/24", "fd00:244:2::/64"]);
+    assert.deepEqual(plan.delete, []);
+  });
 });
 
 describe("agent conflist", () => {
@@ -155,6 +167,14 @@ describe("agent conflist", () => {
     assert.ok(text.endsWith("}\n"));
     assert.deepEqual(conflistCidrs(text), ["10.244.1.0/24", "fd00:244:1::/64"]);
     assert.equal(conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), conflistText({ podCidrs: [parsePrefix("10.244.1.0/24")!] }), "same input, same bytes");
+  });
+  test("cniVersions: only those the chained portmap speaks too; 1.0.0 always", () => {
+    assert.deepEqual(commonVersions(["0.3.1", "0.4.0", "1.0.0"]), ["1.0.0"]);
+    assert.deepEqual(commonVersions(["1.0.0", "1.1.0"]), ["1.0.0", "1.1.0"]);
+    assert.deepEqual(commonVersions(undefined), ["1.0.0", "1.1.0"]);
+    const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions: ["1.0.0"] })) as Record<string, unknown>;
+    assert.equal(list["cniVersion"], "1.0.0");
+    assert.deepEqual(list["cniVersions"], ["1.0.0"]);
   });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
@@ -197,5 +217,13 @@ describe("agent masquerade text", () => {
     const oneRule = { nftables: doc.nftables.slice(0, -1) };
     assert.equal(parseMasqueradeTable(JSON.stringify(oneRule)), undefined);
     assert.equal(parseMasqueradeTable("not json"), undefined);
+  });
+  test("a change to a table that is ours is a delta of elements, nothing when equal", () => {
+    assert.equal(masqueradeDelta(state, state), undefined);
+    const next = { local: state.local, cluster: { 4: ["10.244.1.0/24", "10.244.3.0/24"], 6: ["fd00:244:3::/64"] } };
+    assert.equal(
+      masqueradeDelta(state, next),
+      "delete element inet tether-agent cluster4 { 10.244.2.0/24 }\nadd element inet tether-agent cluster4 { 10.244.3.0/24 }\nadd element inet tether-agent cluster6 { fd00:244:3::/64 }\n",
+    );
   });
 });

@@ -64,9 +64,11 @@ describe("reconcile loop", () => {
     let release: (() => void) | undefined;
     let fail = false;
     const errors: unknown[] = [];
+    const fulls: boolean[] = [];
     const loop = new ReconcileLoop(
-      async () => {
+      async (full) => {
         runs++;
+        fulls.push(full);
         if (runs === 1) await new Promise<void>((r) => (release = r));
         if (fail) {
           fail = false;
@@ -87,6 +89,7 @@ describe("reconcile loop", () => {
     await new Promise((r) => setTimeout(r, 100));
     await loop.whenIdle();
     assert.equal(runs, 4, "the failed run was retried");
+    assert.deepEqual(fulls, [true, false, false, true], "start and retry read everything back; events do not");
     await loop.stop();
     loop.trigger();
     assert.equal(runs, 4);

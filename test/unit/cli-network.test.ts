@@ -2,7 +2,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseValidAttachment } from "../../src/cli/network";
-import { gcNetwork, parseNetworkConfig, pluginRequest } from "../../src/cli/runtime";
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { gcNetwork, listVersion, parseNetworkConfig, pluginRequest } from "../../src/cli/runtime";
+import { loadNetConf } from "../../src/config/netconf";
 
 test("parseNetworkConfig: conflists and single confs", () => {
   const l = parseNetworkConfig(JSON.stringify({ cniVersion: "1.1.0", name: "n", plugins: [{ type: "tether" }, { type: "portmap" }] }), "f");
@@ -21,7 +24,7 @@ test("pluginRequest injects name, cniVersion, declared capabilities and prevResu
 test("gcNetwork sends both attachment keys to every plugin and collects failures", () => {
   const seen: Record<string, unknown>[] = [];
   const failures = gcNetwork(
-    { name: "n", cniVersion: "1.1.0", disableCheck: false, plugins: [{ type: "a" }, { type: "b" }] },
+    { name: "n", cniVersion: "1.1.0", disableCheck: false, disableGC: false, plugins: [{ type: "a" }, { type: "b" }] },
     [{ containerId: "c1", ifname: "eth0" }],
     (type, command, _env, req) => {
       seen.push(req);
@@ -39,4 +42,51 @@ test("parseValidAttachment", () => {
   assert.deepEqual(parseValidAttachment("abc/eth0"), { containerId: "abc", ifname: "eth0" });
   assert.throws(() => parseValidAttachment("abc"));
   assert.throws(() => parseValidAttachment("abc/"));
+});
+
+test("listVersion: the highest common version of cniVersions, else cniVersion (libcni's choice)", () => {
+  const pick = (o: Record<string, unknown>, supported?: string[]) => listVersion(o, "f", supported);
+  assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"] }), "1.1.0");
+  assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.1.0", "1.0.0"] }, ["0.4.0", "1.0.0"]), "1.0.0", "an older runtime");
+  assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["9.9.9"] }), "1.0.0", "nothing in common: cniVersion");
+  assert.equal(pick({ cniVersion: "1.1.0", cniVersions: ["0.4.0"] }), "1.1.0", "cniVersion is a candidate too");
+  assert.equal(pick({ cniVersions: ["0.4.0", "1.0.0"] }), "1.0.0");
+  assert.equal(pick({ cniVersion: "0.4.0" }), "0.4.0");
+  assert.equal(pick({}), "0.1.0");
+  assert.throws(() => pick({ cniVersions: "1.1.0" }), /cniVersions must be an array of strings/);
+  assert.throws(() => pick({ cniVersion: 1 }), /cniVersion must be a string/);
+  assert.equal(parseNetworkConfig(JSON.stringify({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: "n", type: "tether" }), "f").cniVersion, "1.1.0");
+});
+
+test("every shipped conflist: cniVersion 1.0.0 for libcni 1.1 runtimes, cniVersions up to 1.1.0, tether plugins valid", () => {
+  const dir = path.join(__dirname, "../../../conf");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".conflist"));
+  assert.ok(files.includes("k8s-bridge.conflist") && files.includes("k8s-ptp.conflist") && files.includes("10-tether.conflist"));
+  for (const f of files) {
+    const raw = JSON.parse(readFileSync(path.join(dir, f), "utf8")) as Record<string, unknown>;
+    assert.equal(raw["cniVersion"], "1.0.0", f);
+    assert.deepEqual(raw["cniVersions"], ["1.0.0", "1.1.0"], f);
+    const list = parseNetworkConfig(JSON.stringify(raw), f);
+    for (const version of ["1.0.0", "1.1.0"]) {
+      for (const p of list.plugins.filter((p) => p["type"] === "tether")) {
+        const conf = loadNetConf(pluginRequest({ name: list.name, cniVersion: version }, p, { portMappings: [], mac: "aa:bb:cc:dd:ee:ff" }));
+        assert.equal(conf.cniVersion, version, f);
+      }
+    }
+  }
+});
+
+test("disableCheck and disableGC: booleans, or the strings libcni accepts", () => {
+  const list = (extra: Record<string, unknown>) => parseNetworkConfig(JSON.stringify({ cniVersion: "1.1.0", name: "n", type: "tether", ...extra }), "f");
+  assert.equal(list({}).disableGC, false);
+  assert.equal(list({ disableGC: true }).disableGC, true);
+  assert.equal(list({ disableGC: "True" }).disableGC, true);
+  assert.equal(list({ disableCheck: "false" }).disableCheck, false);
+  assert.throws(() => list({ disableGC: "yes" }), /disableGC must be true or false/);
+});
+
+test("a plugin config may carry cniVersions (spec 1.1), an array of strings", () => {
+  const base = { cniVersion: "1.0.0", name: "n", type: "tether", ipam: { type: "tether-ipam", ranges: [[{ subnet: "10.1.0.0/24" }]] } };
+  assert.deepEqual(loadNetConf({ ...base, cniVersions: ["1.0.0", "1.1.0"] }).cniVersions, ["1.0.0", "1.1.0"]);
+  assert.throws(() => loadNetConf({ ...base, cniVersions: "1.1.0" }), (e: Error) => /^cniVersions: /.test(e.message));
 });

@@ -65,12 +65,33 @@ describe("authentication and TLS", () => {
       const other = makeFakeTls();
       const c = new KubeClient({ server: api.url, ca: Buffer.from(other.caPem), token: api.token });
       await rejectsApi(c.list("nodes"), 0);
+      await assert.rejects(c.list("nodes"), new RegExp(`^K8sApiError: list nodes at ${api.url.replace(/[.[\]]/g, "\\$&")}: .*certificate`));
       c.close();
       assert.equal(api.requests.length, 0, "no request got through");
       const i = new KubeClient({ server: api.url, insecureSkipTLSVerify: true, token: api.token });
       assert.deepEqual((await i.list("nodes")).items, []);
       i.close();
     }));
+
+  test("tlsServerName (kubeconfig tls-server-name): the certificate is checked against it, not the server's host", () =>
+    withFake(async (api) => {
+      const wrong = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "not-in-the-cert.example" });
+      await rejectsApi(wrong.list("nodes"), 0);
+      wrong.close();
+      const right = new KubeClient({ server: api.url, ca: Buffer.from(api.caPem), token: api.token, tlsServerName: "localhost" });
+      assert.deepEqual((await right.list("nodes")).items, []);
+      right.close();
+    }));
+
+  test("an IPv6 server address (bracketed URL, IP SAN) works", () =>
+    withFake(
+      async (api, client) => {
+        assert.match(api.url, /^https:\/\/\[::1\]:\d+$/);
+        api.upsert("nodes", node("v6"));
+        assert.deepEqual((await client.list<Node>("nodes")).items.map((n) => n.metadata.name), ["v6"]);
+      },
+      { host: "::1" },
+    ));
 
   test("a client certificate authenticates without a token", () =>
     withFake(async (api) => {
@@ -231,7 +252,7 @@ describe("watch", () => {
       assert.deepEqual(summary(evs), ["ADDED a@2", "MODIFIED a@3", "DELETED old@4", "BOOKMARK @5"]);
       assert.equal(evs[1]?.object.spec?.podCIDR, "10.0.1.0/24");
       const q = api.requests.at(-1)?.query;
-      assert.deepEqual(q, { watch: "1", resourceVersion: "1", allowWatchBookmarks: "true", timeoutSeconds: "1" });
+      assert.deepEqual(q, { watch: "true", resourceVersion: "1", allowWatchBookmarks: "true", timeoutSeconds: "1" });
     }));
 
   test("a fieldSelector watch sees an object leaving the selection as DELETED and entering as ADDED", () =>
@@ -249,6 +270,20 @@ describe("watch", () => {
       api.upsert("pods", { metadata: { name: "q", namespace: "ns1" }, spec: { nodeName: "a", hostNetwork: true } });
       await done;
       assert.deepEqual(evs.map((e) => `${e.type} ${e.object.metadata.name}`), ["DELETED p", "ADDED q", "MODIFIED q"]);
+    }));
+
+  test("a watch from resourceVersion 0 starts with ADDED for every existing object", () =>
+    withFake(async (api, client) => {
+      api.upsert("nodes", node("a"));
+      api.upsert("nodes", node("b"));
+      const ac = new AbortController();
+      const evs: Ev[] = [];
+      await client.watch<Node>("nodes", { resourceVersion: "0", allowWatchBookmarks: true }, (e) => {
+        evs.push(e);
+        if (evs.length === 3) ac.abort();
+        if (evs.length === 2) api.remove("nodes", "a");
+      }, ac.signal);
+      assert.deepEqual(summary(evs), ["ADDED a@1", "ADDED b@2", "DELETED a@3"]);
     }));
 
   test("abort ends the watch quietly and the fake sees it close", () =>

@@ -128,6 +128,11 @@ describe("kubeconfig", () => {
     assert.equal(cfg.tokenFile, path.join(dir, "kc2/token"));
   });
 
+  test("tls-server-name", () => {
+    const f = write("kc/sni", kubeconfig({ cluster: "    server: https://10.0.0.1:6443\n    tls-server-name: kubernetes.default" }));
+    assert.equal(loadClusterConfig({ kubeconfig: f }).tlsServerName, "kubernetes.default");
+  });
+
   test("insecure-skip-tls-verify", () => {
     const f = write("kc/insecure", kubeconfig({ cluster: "    server: https://api:6443\n    insecure-skip-tls-verify: true" }));
     assert.equal(loadClusterConfig({ kubeconfig: f }).insecureSkipTLSVerify, true);

@@ -6,8 +6,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { KubeClient } from "../../src/k8s/client";
+import { K8sAccessError } from "../../src/k8s/errors";
 import { Informer, type InformerOptions } from "../../src/k8s/informer";
-import { objectKey, type Node, type Pod } from "../../src/k8s/types";
+import { objectKey, slimNode, type Node, type Pod } from "../../src/k8s/types";
+import { Log } from "../../src/util/log";
 import { makeFakeTls, startFakeApiServer, type FakeApi, type FakeApiOptions, type FakeTls, type ResourceKind } from "../helpers/fakeApiServer";
 
 let tls: FakeTls;
@@ -15,7 +17,7 @@ before(() => {
   tls = makeFakeTls();
 });
 
-const FAST: InformerOptions = { backoffInitialMs: 10, backoffMaxMs: 80 };
+const FAST: Pick<InformerOptions, "backoffInitialMs" | "backoffMaxMs"> = { backoffInitialMs: 10, backoffMaxMs: 80 };
 
 /** Polls until `cond` holds; fails naming `what` after 10 s (a convergence wait, not a timing assertion). */
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -99,6 +101,12 @@ describe("Informer", () => {
 });
 
 describe("Informer recovery", () => {
+  test("a kind outside AGENT_ACCESS is refused at construction", () => {
+    const client = new KubeClient({ server: "https://127.0.0.1:1" });
+    assert.throws(() => new Informer(client, "secrets" as ResourceKind), K8sAccessError);
+    client.close();
+  });
+
   test("a watch ended at timeoutSeconds is re-opened from the last resourceVersion, without a relist", async () => {
     const c = await setup({ bookmarkIntervalMs: 100 });
     try {
@@ -110,7 +118,7 @@ describe("Informer recovery", () => {
       c.api.upsert("pods", { metadata: { name: "p" } }); // moves the resourceVersion: only a bookmark tells the node watch
       await until("bookmark moved the resourceVersion", () => inf.resourceVersion === c.api.resourceVersion());
       await until("re-watched", () => inf.metrics.watchRestarts >= 1 && c.api.watchCount("nodes") === 1);
-      const watches = c.api.requests.filter((r) => r.query["watch"] === "1");
+      const watches = c.api.requests.filter((r) => r.query["watch"] === "true");
       assert.deepEqual(watches.map((r) => r.query["resourceVersion"]).slice(0, 2), ["1", "2"]);
       assert.equal(c.api.requests.filter((r) => r.query["watch"] === undefined).length, 1, "one list only");
       c.api.upsert("nodes", node("b", "10.2.1.0/24"));
@@ -143,7 +151,7 @@ describe("Informer recovery", () => {
         assert.equal(inf.metrics.relists, 1);
         assert.deepEqual(inf.items().map((n) => n.metadata.name).sort(), ["a", "c", "d"]);
         await until("watching from the relist's resourceVersion", () => c.api.watchCount("nodes") === 1);
-        const watches = c.api.requests.filter((r) => r.query["watch"] === "1").map((r) => r.query["resourceVersion"]);
+        const watches = c.api.requests.filter((r) => r.query["watch"] === "true").map((r) => r.query["resourceVersion"]);
         assert.equal(watches.at(-1), "5");
         assert.ok(watches.includes("3"), "a watch from the stale resourceVersion met the 410");
       } finally {
@@ -152,12 +160,34 @@ describe("Informer recovery", () => {
     });
   }
 
+  test("an ERROR event other than 410 re-watches from the same resourceVersion (no relist); 410 as ERROR relists", async () => {
+    const c = await setup();
+    try {
+      c.api.upsert("nodes", node("a", "10.7.0.0/24"));
+      const inf = new Informer<Node>(c.client, "nodes", FAST);
+      c.informers.push(inf);
+      inf.start();
+      await until("watching", () => inf.synced && c.api.watchCount("nodes") === 1);
+      c.api.watchError(500);
+      await until("watching again", () => inf.metrics.apiErrors === 1 && c.api.watchCount("nodes") === 1);
+      assert.equal(inf.metrics.relists, 0);
+      const watches = c.api.requests.filter((r) => r.query["watch"] === "true").map((r) => r.query["resourceVersion"]);
+      assert.deepEqual(watches, ["1", "1"]);
+      c.api.watchError(410);
+      await until("relisted and watching", () => inf.metrics.relists === 1 && c.api.watchCount("nodes") === 1);
+      assert.equal(inf.metrics.apiErrors, 1, "410 is not counted as an error");
+      assert.equal(c.api.requests.filter((r) => r.query["watch"] === undefined).length, 2);
+    } finally {
+      await teardown(c);
+    }
+  });
+
   test("errors back off (exponentially, with jitter) and recover; a list failing first still syncs", async () => {
     const c = await setup();
     try {
       c.api.upsert("nodes", node("a", "10.4.0.0/24"));
       c.api.failNext(4, 503);
-      const inf = new Informer<Node>(c.client, "nodes", { backoffInitialMs: 20, backoffMaxMs: 40 });
+      const inf = new Informer<Node>(c.client, "nodes", { backoffInitialMs: 20, backoffMaxMs: 40, log: new Log({ level: "silent" }) });
       c.informers.push(inf);
       inf.start();
       await until("synced after failures", () => inf.synced);
@@ -167,6 +197,50 @@ describe("Informer recovery", () => {
       assert.equal(inf.items().length, 1);
     } finally {
       await teardown(c);
+    }
+  });
+
+  test("transform (slimNode) keeps only what tether reads, from the list and from the watch", async () => {
+    const c = await setup();
+    try {
+      const fat = (name: string, cidr: string): unknown => ({
+        metadata: { name, labels: { a: "b" }, annotations: { big: "x".repeat(1000) }, managedFields: [{ manager: "kubelet" }] },
+        spec: { podCIDR: cidr, podCIDRs: [cidr], providerID: "kind://x" },
+        status: { addresses: [{ type: "InternalIP", address: "192.168.0.1" }], images: [{ names: ["img"], sizeBytes: 1 }], conditions: [] },
+      });
+      c.api.upsert("nodes", fat("listed", "10.8.0.0/24"));
+      const inf = new Informer<Node>(c.client, "nodes", { ...FAST, transform: slimNode });
+      c.informers.push(inf);
+      inf.start();
+      await until("watching", () => inf.synced && c.api.watchCount("nodes") === 1);
+      c.api.upsert("nodes", fat("watched", "10.8.1.0/24"));
+      await until("watched node", () => inf.get("watched") !== undefined);
+      for (const name of ["listed", "watched"]) {
+        const n = inf.get(name)!;
+        assert.deepEqual(Object.keys(n.metadata).sort(), ["labels", "name", "resourceVersion", "uid"]);
+        assert.deepEqual(n.spec, { podCIDR: n.spec?.podCIDR, podCIDRs: [n.spec?.podCIDR] });
+        assert.deepEqual(n.status, { addresses: [{ type: "InternalIP", address: "192.168.0.1" }] });
+      }
+      assert.equal(inf.get("watched")?.spec?.podCIDR, "10.8.1.0/24");
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  test("a hung watch (server silent past timeoutSeconds) is given up and re-opened", async () => {
+    const c = await setup({ ignoreTimeoutSeconds: true });
+    const client = new KubeClient({ server: c.api.url, ca: Buffer.from(c.api.caPem), token: c.api.token }, { watchGraceMs: 100 });
+    try {
+      const inf = new Informer<Node>(client, "nodes", { ...FAST, watchTimeoutSeconds: 1 });
+      c.informers.push(inf);
+      inf.start();
+      await until("second watch after the watchdog", () => c.api.requests.filter((r) => r.query["watch"] === "true").length >= 2);
+      assert.ok(inf.metrics.apiErrors >= 1);
+      c.api.upsert("nodes", node("late", "10.9.0.0/24"));
+      await until("event on the new watch", () => inf.get("late") !== undefined);
+    } finally {
+      await teardown(c);
+      client.close();
     }
   });
 
@@ -231,6 +305,42 @@ describe("Informer recovery", () => {
       await until("watching again", same(inf, c.api, "nodes"));
     } finally {
       await teardown(c);
+    }
+  });
+});
+
+describe("Informer stop", () => {
+  test("stop() ends a list the server never answers (SIGTERM must not wait for the request timeout)", async () => {
+    const net = await import("node:net");
+    const sockets: import("node:net").Socket[] = [];
+    let connected!: () => void;
+    const arrived = new Promise<void>((r) => (connected = r));
+    // Accepts the connection and never says a word (a black-holed or hung API server).
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      connected();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    const client = new KubeClient({ server: `https://127.0.0.1:${port}`, ca: Buffer.from(tls.caPem), token: "t" }, { requestTimeoutMs: 3_600_000 });
+    const inf = new Informer<Node>(client, "nodes", FAST);
+    try {
+      inf.start();
+      await arrived;
+      // A hang guard, not a timing assertion: without it a failing stop() would hang the file.
+      let guardFired = false;
+      const guard = setTimeout(() => {
+        guardFired = true;
+        for (const s of sockets) s.destroy();
+      }, 10_000);
+      await inf.stop();
+      clearTimeout(guard);
+      assert.equal(guardFired, false, "stop() returned only once the server dropped the connection");
+      assert.equal(inf.synced, false);
+    } finally {
+      client.close();
+      for (const s of sockets) s.destroy();
+      server.close();
     }
   });
 });

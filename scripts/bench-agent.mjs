@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// The `agent` workload: `tether agent` (dist/tether) against the fake API server (test/helpers, its
+// process form; an API-compatible fake, not a real API server) holding --nodes Nodes, all in a
+// network namespace of the bench's own (a veth pair carries the nodes' network, so every node's
+// address is a directly connected next hop). Measures, with `ip monitor route` watching the kernel:
+//   - time from the end of the agent's first list (its log) to all 2 x N routes in the kernel, and
+//     from the agent's start;
+//   - time from a node event (a new Node upserted) to both its routes in the kernel (--events times);
+//   - the agent's RSS (VmRSS) and peak (VmHWM) after all of it.
+// Targets (issue 14): 1,000 nodes' routes within 1 s, one event within 50 ms (medians), RSS <= 80 MiB.
+//
+//   node scripts/bench-agent.mjs [--nodes 1000] [--events 30] [--json]
+// bench.mjs runs it as its `agent` workload (a child process: this part is asynchronous).
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const self = fileURLToPath(import.meta.url);
+const TARGETS = { allMs: 1000, eventMs: 50, rssMiB: 80 };
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function sh(argv) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function nodeObject(name, cidrs, v4, v6) {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name },
+    spec: { podCIDR: cidrs[0], podCIDRs: cidrs },
+    status: { addresses: [{ type: "InternalIP", address: v4 }, { type: "InternalIP", address: v6 }, { type: "Hostname", address: name }] },
+  };
+}
+
+async function measure({ nodes, events, tether }) {
+  const require = createRequire(import.meta.url);
+  const adminJs = path.join(root, "build/test/helpers/fakeApiServerAdmin.js");
+  if (!fs.existsSync(adminJs)) sh(["npx", "--no-install", "tsc", "-p", path.join(root, "tsconfig.json")]);
+  const { spawnFakeApiServer } = require(adminJs);
+  if (nodes > 250 * 256) throw new Error("--nodes too large");
+
+  const ns = `tether-bagent-${process.pid}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-agent-"));
+  let api;
+  let agent;
+  let monitor;
+  try {
+    sh(["ip", "netns", "add", ns]);
+    for (const cmd of [
+      ["link", "set", "lo", "up"],
+      ["link", "add", "nodes0", "type", "veth", "peer", "name", "nodes1"],
+      ["addr", "add", "10.200.0.1/16", "dev", "nodes0"],
+      ["addr", "add", "fd00:200::1/64", "dev", "nodes0", "nodad"],
+      ["link", "set", "nodes1", "up"],
+      ["link", "set", "nodes0", "up"],
+    ])
+      sh(["ip", "-n", ns, ...cmd]);
+    api = await spawnFakeApiServer({ listen: "127.0.0.1:6443", stateDir: path.join(dir, "api"), netns: ns });
+    const objs = [nodeObject("self", ["10.63.0.0/24", "fd00:63::/64"], "10.200.0.1", "fd00:200::1")];
+    for (let i = 0; i < nodes; i++) {
+      const host = i + 2;
+      objs.push(nodeObject(`node-${i}`, [`10.${64 + (i >> 8)}.${i & 255}.0/24`, `fd00:244:${i.toString(16)}::/64`], `10.200.${host >> 8}.${host & 255}`, `fd00:200::${host.toString(16)}`));
+    }
+    await api.admin.upsertMany("nodes", objs);
+
+    // Route additions of the agent's protocol, as the kernel announces them.
+    const seen = new Map();
+    monitor = spawn("ip", ["-n", ns, "monitor", "route"], { stdio: ["ignore", "pipe", "ignore"] });
+    let buf = "";
+    let waiter;
+    monitor.stdout.on("data", (chunk) => {
+      const t = now();
+      buf += chunk.toString();
+      const lines = buf.split("\n");
+      buf = lines.pop() ?? "";
+      for (const line of lines) {
+        if (line.startsWith("Deleted") || !line.includes("proto 152")) continue;
+        const dst = line.split(" ")[0];
+        if (!seen.has(dst)) seen.set(dst, t);
+      }
+      waiter?.();
+    });
+    const until = async (cond, what, timeoutMs = 60_000) => {
+      const deadline = now() + timeoutMs;
+      while (!cond()) {
+        if (now() > deadline) throw new Error(`agent bench: ${what} not reached within ${timeoutMs} ms`);
+        await new Promise((r) => {
+          waiter = r;
+          setTimeout(r, 50);
+        });
+      }
+    };
+    await sleep(300); // ip monitor subscribed
+
+    // As bench.mjs does: a file just written in one huge write (postject's output) sits in the page
+    // cache as large folios and every process mapping it counts ~8 MiB more RSS; read it back plainly.
+    spawnSync("dd", [`if=${tether}`, "iflag=nocache", "count=0", "status=none"]);
+    let listedAt;
+    let log = "";
+    const tStart = now();
+    agent = spawn(
+      "ip",
+      [
+        "netns", "exec", ns, tether, "agent",
+        "--kubeconfig", path.join(dir, "api", "kubeconfig"),
+        "--node-name", "self",
+        "--no-install",
+        "--cni-bin-dir", path.join(dir, "bin"),
+        "--cni-conf-dir", path.join(dir, "conf"),
+        "--state-dir", path.join(dir, "state"),
+        "--resync", "10m",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", ...Object.fromEntries((process.env.BENCH_AGENT_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) } },
+    );
+    agent.stderr.on("data", (chunk) => {
+      log += chunk.toString();
+      if (listedAt === undefined) {
+        const m = log.match(/^.*"msg":"listed".*$/m);
+        if (m) listedAt = JSON.parse(m[0]).time;
+      }
+    });
+    const cpuMs = () => {
+      // utime + stime of the agent, in clock ticks (100 per second on Linux)
+      const f = fs.readFileSync(`/proc/${agent.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) * 10;
+    };
+    const want = 2 * nodes;
+    await until(() => seen.size >= want, `${want} routes (${seen.size} seen)\n${log.slice(-2000)}`);
+    const tAll = Math.max(...seen.values());
+    const convergeCpuMs = cpuMs();
+    const inKernel = sh(["ip", "-n", ns, "-4", "route", "show", "proto", "152"]).trim().split("\n").length + sh(["ip", "-n", ns, "-6", "route", "show", "proto", "152"]).trim().split("\n").length;
+    if (inKernel !== want) throw new Error(`agent bench: ${inKernel} routes of protocol 152 in the kernel, want ${want}`);
+    await until(() => listedAt !== undefined, "the agent's 'listed' log line");
+
+    const eventMs = [];
+    const cpuBefore = cpuMs();
+    for (let k = 0; k < events; k++) {
+      await sleep(100);
+      const v4 = `10.199.${k}.0/24`;
+      const v6 = `fd00:199:${(k + 1).toString(16)}::/64`; // canonical, as `ip monitor` prints it
+      const t0 = now();
+      await api.admin.upsert("nodes", nodeObject(`event-${k}`, [v4, v6], `10.200.200.${k + 1}`, `fd00:200::c8:${(k + 1).toString(16)}`));
+      await until(() => seen.has(v4) && seen.has(v6), `event ${k} routes`);
+      eventMs.push(Math.max(seen.get(v4), seen.get(v6)) - t0);
+    }
+    await sleep(Number(process.env.BENCH_AGENT_SETTLE_MS ?? 500)); // the reconciles after the last event (state file, masquerade) finish
+    const eventCpuMs = (cpuMs() - cpuBefore) / events;
+
+    // Status heartbeats (what most Node events are in a real cluster): nothing the agent uses changes.
+    const beats = 50;
+    const beatBefore = cpuMs();
+    for (let k = 0; k < beats; k++) {
+      const i = (k * 17) % nodes;
+      const host = i + 2;
+      const obj = nodeObject(`node-${i}`, [`10.${64 + (i >> 8)}.${i & 255}.0/24`, `fd00:244:${i.toString(16)}::/64`], `10.200.${host >> 8}.${host & 255}`, `fd00:200::${host.toString(16)}`);
+      obj.status.conditions = [{ type: "Ready", status: "True", lastHeartbeatTime: new Date().toISOString() }];
+      await api.admin.upsert("nodes", obj);
+      await sleep(20);
+    }
+    await sleep(300);
+    const heartbeatCpuMs = (cpuMs() - beatBefore) / beats;
+    const routesAfter = sh(["ip", "-n", ns, "-4", "route", "show", "proto", "152"]).trim().split("\n").length;
+    if (routesAfter !== nodes + events) throw new Error(`agent bench: ${routesAfter} IPv4 routes after the heartbeats, want ${nodes + events}`);
+    if (process.env.BENCH_AGENT_LOG) fs.writeFileSync(process.env.BENCH_AGENT_LOG, log);
+    const status = fs.readFileSync(`/proc/${agent.pid}/status`, "utf8");
+    const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    return {
+      nodes,
+      routes: want,
+      startToAllMs: tAll - tStart,
+      listToAllMs: tAll - listedAt,
+      eventMs: { median: median(eventMs), min: Math.min(...eventMs), max: Math.max(...eventMs), samples: eventMs },
+      convergeCpuMs,
+      eventCpuMs,
+      heartbeatCpuMs,
+      loadavg: os.loadavg(),
+      rssKiB: kib("VmRSS"),
+      peakRssKiB: kib("VmHWM"),
+      rssAnonKiB: kib("RssAnon"),
+      rssFileKiB: kib("RssFile"),
+    };
+  } finally {
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent.once("exit", r));
+      agent.kill("SIGTERM");
+      await exited;
+    }
+    monitor?.kill("SIGKILL");
+    if (api) await api.stop().catch(() => undefined);
+    spawnSync("ip", ["netns", "del", ns]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatAgent(r) {
+  const pass = (ok) => (ok ? "PASS" : "MISS");
+  const mib = (k) => (k / 1024).toFixed(1);
+  return [
+    `agent: tether agent against the fake API server (not a real one), ${r.nodes} nodes, ${r.routes} routes`,
+    `  first list -> all routes in the kernel ${r.listToAllMs.toFixed(0)} ms (agent start -> all: ${r.startToAllMs.toFixed(0)} ms)`,
+    `  node event -> its routes: median ${r.eventMs.median.toFixed(1)} ms (${r.eventMs.min.toFixed(1)}-${r.eventMs.max.toFixed(1)}, n=${r.eventMs.samples.length})`,
+    `  agent CPU: ${r.convergeCpuMs} ms from start to all routes, ${r.eventCpuMs.toFixed(1)} ms per node added, ${r.heartbeatCpuMs.toFixed(1)} ms per status heartbeat (nothing to change)`,
+    `  agent RSS ${mib(r.rssKiB)} MiB (anonymous ${mib(r.rssAnonKiB)}, file ${mib(r.rssFileKiB)}; peak ${mib(r.peakRssKiB)} MiB); load average during the run ${r.loadavg.map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs`,
+    `  target: all routes <= ${TARGETS.allMs} ms: ${pass(r.listToAllMs <= TARGETS.allMs)}; event <= ${TARGETS.eventMs} ms: ${pass(r.eventMs.median <= TARGETS.eventMs)}; peak RSS <= ${TARGETS.rssMiB} MiB: ${pass(r.peakRssKiB / 1024 <= TARGETS.rssMiB)}`,
+  ];
+}
+
+/** bench.mjs's `agent` workload: runs this file as a child (its measurement is asynchronous). */
+export function agentWorkload({ tether }) {
+  return {
+    name: "agent",
+    description: "tether agent: 1,000 nodes in the fake API server -> routes in the kernel, event -> route, RSS",
+    run(o) {
+      const args = [self, "--json", "--tether", tether];
+      if (o.quick) args.push("--events", "10");
+      const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
+      if (r.status !== 0) throw new Error(`agent workload failed: ${r.stderr}`);
+      const result = JSON.parse(r.stdout);
+      return { name: "agent", description: this.description, result, targets: TARGETS, lines: formatAgent(result) };
+    },
+  };
+}
+
+async function main() {
+  const o = { nodes: 1000, events: 30, json: false, tether: path.join(root, "dist/tether") };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") o.json = true;
+    else if (a === "--nodes") o.nodes = Number(argv[++i]);
+    else if (a === "--events") o.events = Number(argv[++i]);
+    else if (a === "--tether") o.tether = argv[++i];
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!fs.existsSync(o.tether)) throw new Error(`${o.tether} is missing: run scripts/build.sh first`);
+  const r = await measure(o);
+  process.stdout.write(o.json ? JSON.stringify(r) + "\n" : formatAgent(r).join("\n") + "\n");
+}
+
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  main().catch((e) => {
+    process.stderr.write(`bench-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
