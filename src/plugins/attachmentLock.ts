@@ -6,7 +6,8 @@
  * ends with reservations or rules no interface matches. Serialised, the last call wins cleanly.
  * /run is a tmpfs: nothing outlives a reboot. A DEL that worked removes the file while holding it;
  * a waiter that then gets the lock on the removed file notices (the path names another file, or
- * none) and tries again. Locks are flocks: a holder that dies releases its lock.
+ * none) and tries again; the network's directory goes with its last file. Locks are flocks: a
+ * holder that dies releases its lock.
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
@@ -60,7 +61,7 @@ export async function withAttachmentLock<T>(key: AttachmentKey, fn: () => Promis
   const dir = join(root, lockName(`network\0${key.network}`));
   ensureDir(dir);
   const path = join(dir, `${lockName(`${key.network}\0${key.containerId}\0${key.ifname}`)}.lock`);
-  const fd = acquire(path, timeoutMs);
+  const fd = acquire(path, () => ensureDir(dir), timeoutMs);
   let ok = false;
   try {
     const out = await fn();
@@ -68,7 +69,10 @@ export async function withAttachmentLock<T>(key: AttachmentKey, fn: () => Promis
     return out;
   } finally {
     try {
-      if (removeAfter(ok)) fs.rmSync(path, { force: true });
+      if (removeAfter(ok)) {
+        fs.rmSync(path, { force: true });
+        removeIfEmpty(dir);
+      }
     } catch (e) {
       log.warn("attachment lock file not removed", { error: String(e) });
     }
@@ -77,8 +81,17 @@ export async function withAttachmentLock<T>(key: AttachmentKey, fn: () => Promis
   }
 }
 
+/** The network's directory goes with its last lock file (a call opening a file in it meanwhile makes it again). */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty, or gone: fine
+  }
+}
+
 /** Open and flock the lock file, polling with LOCK_NB until the deadline (code 11 then). */
-function acquire(path: string, timeoutMs: number): number {
+function acquire(path: string, remakeDir: () => void, timeoutMs: number): number {
   const deadline = Date.now() + timeoutMs;
   let pause = 1;
   for (;;) {
@@ -86,6 +99,11 @@ function acquire(path: string, timeoutMs: number): number {
     try {
       fd = fs.openSync(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
     } catch (e) {
+      // A DEL removed the network's directory with its last lock: make it again.
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" && Date.now() < deadline) {
+        remakeDir();
+        continue;
+      }
       throw new CniError(ErrorCode.IoFailure, `cannot open the attachment lock ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
     }
     let held = false;
