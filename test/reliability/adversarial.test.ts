@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, tetherCommand, RUNTIME_PATH, REPO_ROOT, type CniOutcome, type CniWorld } from "../helpers/binary";
 import { netnsUnavailable, type TestNetns } from "../helpers/netns";
+import { ATTACHMENT_LOCK_ROOT, lockName } from "../../src/plugins/attachmentLock";
 import { containerLeftovers, faultsCommand, footprint, footprintDiff, report, stableFootprint } from "../helpers/reliability";
 
 const skip = netnsUnavailable();
@@ -264,6 +265,8 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
       assert.deepEqual(storeFiles(w), [], `round ${round}: reservations after the last DEL`);
       assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], `round ${round}: node after the last DEL`);
     }
+    // The lock files went with the last DEL, and the network's lock directory with them.
+    assert.equal(existsSync(join(ATTACHMENT_LOCK_ROOT, lockName(`network\0${w.network}`))), false, "the network's lock directory stayed");
     report(t, { rounds, calls, outcomes: [...codes].map(([k, v]) => `${k}:${v}`).join(",") });
   });
 
