@@ -7,6 +7,7 @@ import { statSync, statfsSync } from "node:fs";
 import { parseCniArgs, type CniArgs } from "./args";
 import { readEnv, parseCommand, type CniEnv, type Command } from "./env";
 import { CniError, ErrorCode, toErrorObject } from "./errors";
+import { quoteForeign } from "../util/quote";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
 import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionReply, type CniVersion } from "./version";
@@ -90,7 +91,7 @@ export function validateNetns(path: string, allowOwn: boolean): void {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(path)} cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
   let fsType: number | undefined;
   try {
@@ -103,7 +104,7 @@ export function validateNetns(path: string, allowOwn: boolean): void {
   const procPath = /^\/proc\/(self|thread-self|\d+)(\/task\/\d+)?\/ns\/net$/.test(path);
   if (fsType !== NSFS_MAGIC && !procPath) {
     const what = st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a namespace file";
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} is not a network namespace (it is ${what})`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(path)} is not a network namespace (it is ${what})`);
   }
   if (!allowOwn) refuseOwnNetns(path);
 }
