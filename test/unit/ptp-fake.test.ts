@@ -196,6 +196,19 @@ describe("ptp ADD on a fake kernel", () => {
       assert.equal(k.openHandles, 0);
     }
   });
+  it("a second interface of one container on the same network is refused (102) naming the interface that routes the gateway; nothing of it stays", async () => {
+    const { k, dataDir, h } = setup();
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const c = k.spaces.get(NETNS)!;
+    const routesBefore = c.routes.length;
+    await assert.rejects(
+      () => h.add(invocation("ADD", config(dataDir), { netns: NETNS, ifname: "eth1" })),
+      (e: unknown) => e instanceof CniError && e.code === 102 && /gateway 10\.7\.0\.1/.test(e.message) && /"eth0"|eth0/.test(e.message) && /eth1/.test(e.message),
+    );
+    assert.deepEqual([...c.links.values()].map((l) => l.name).sort(), ["eth0", "lo"]);
+    assert.equal(c.routes.length, routesBefore);
+    assert.deepEqual(store(dataDir), ["10.7.0.2", "fd07::2"]);
+  });
 });
 
 describe("ptp DEL, CHECK, GC on a fake kernel", () => {

@@ -89,9 +89,30 @@ async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: 
   for (const ip of ips) {
     const src = parseCidr(ip.address).ip;
     const gw = ip.gateway!;
-    await k.addRoute(container, { dst: hostPrefix(gw), oif: link.index, scope: ROUTE_SCOPE.link, src });
+    try {
+      await k.addRoute(container, { dst: hostPrefix(gw), oif: link.index, scope: ROUTE_SCOPE.link, src });
+    } catch (e) {
+      if ((e as { code?: unknown }).code === "EEXIST") await refuseSecondGatewayRoute(k, container, link, gw);
+      throw e;
+    }
     await k.addRoute(container, { dst: subnetOf(ip.address), gw, oif: link.index, scope: ROUTE_SCOPE.universe, src });
   }
+}
+
+/**
+ * The container already routes this network's gateway through another of its interfaces (a second
+ * CNI_IFNAME of one container on one ptp network): say so instead of the kernel's bare EEXIST.
+ */
+async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, gw: string): Promise<never> {
+  const dst = hostPrefix(gw);
+  const existing = (await k.listRoutes(container, parseCidr(gw).family)).find((r) => r.dst === dst);
+  const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(container, existing.oif);
+  const through = via !== undefined ? `interface ${quoteForeign(via.name)}` : "another route";
+  throw new CniError(
+    ErrorCode.AddressUnavailable,
+    `ptp: the container already routes the gateway ${gw} through ${through}; ${quoteForeign(link.name)} cannot route it too`,
+    "ptp attaches a container once per network: give the second interface another network",
+  );
 }
 
 /**
