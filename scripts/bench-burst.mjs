@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { call, checkEmpty, checkResult, cniEnv, netnsName, plugins, sh } from "./bench-cni.mjs";
+import { call, checkEmpty, checkResult, cniEnv, netnsName, plugins, sh, tetherPlugin } from "./bench-cni.mjs";
 import { IPAM_DEFAULTS, ipamBench } from "./bench-ipam.mjs";
 
 const PATH_ENV = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -244,13 +244,16 @@ export function burstRound(p, stdin, storeDir, n, rep, scratch) {
 
 /** 16 and 64 (--bursts) concurrent ADDs then DELs on the bridge, tether and the reference alternating. */
 export function burstWorkload({ tether }) {
+  // --versus / --versus-node: other tether builds burst too, each on its own bridge and subnet.
+  const versus = [];
   return {
+    addVersus: (file, label) => versus.push(tetherPlugin(file, "bridge", `v${versus.length + 1}`, `tether ${label} bridge`, versus.length + 1)),
     name: "burst",
     description: "concurrent bridge ADDs then DELs (--bursts 16,64, --burst-reps): total per burst, successes, unique, nothing left",
     run(o) {
       const sizes = o.bursts ?? [16, 64];
       const reps = o.burstReps ?? 5;
-      const ps = plugins(tether, "bridge");
+      const ps = [...plugins(tether, "bridge"), ...versus];
       const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-burst-"));
       const rounds = [];
       try {
@@ -277,7 +280,7 @@ export function burstWorkload({ tether }) {
           }
         }
       } finally {
-        for (const link of BRIDGES) spawnSync("ip", ["link", "del", link]);
+        for (const link of [...BRIDGES, ...versus.map((p) => p.bridge)]) spawnSync("ip", ["link", "del", link]);
         fs.rmSync(scratch, { recursive: true, force: true });
       }
       const results = [];
@@ -325,8 +328,9 @@ export function ipamWorkload({ tether }) {
     name: "ipam",
     description: "tether-ipam vs host-local on a /16 store holding K addresses (--ipam-sizes, --ipam-runs)",
     run(o) {
-      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, tether, hostLocal: "/usr/lib/cni/host-local", out: null });
-      return { name: "ipam", description: this.description, sizes: r.sizes, runs: r.runs, rows: r.rows, lines: r.lines };
+      const sharedSizes = o.ipamSharedSizes ?? IPAM_DEFAULTS.sharedSizes;
+      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, sharedSizes, tether, hostLocal: "/usr/lib/cni/host-local", out: null });
+      return { name: "ipam", description: this.description, sizes: r.sizes, runs: r.runs, rows: r.rows, shared: r.shared, lines: r.lines };
     },
   };
 }

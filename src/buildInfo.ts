@@ -1,3 +1,5 @@
+import { nodeEndOfLife } from "./nodeSupport";
+
 /** Facts baked in by scripts/build (esbuild `define`); absent when running the compiled sources. */
 declare const __TETHER_BUILD__: { version: string; commit: string; date: string } | undefined;
 
@@ -6,6 +8,8 @@ export interface BuildInfo {
   commit: string;
   date: string;
   node: string;
+  /** End of life of the Node line inside (src/nodeSupport.ts); "unknown" for a line not listed. */
+  nodeEndOfLife: string;
   singleExecutable: boolean;
 }
 
@@ -25,6 +29,7 @@ export function buildInfo(): BuildInfo {
     commit: baked?.commit ?? "unknown",
     date: baked?.date ?? "unknown",
     node: process.version,
+    nodeEndOfLife: nodeEndOfLife(process.version) ?? "unknown",
     singleExecutable: isSea(),
   };
 }

@@ -22,7 +22,7 @@ function versionCommand(io: CliIo): Command {
         [
           `tether ${info.version} (commit ${info.commit}, built ${info.date})`,
           `CNI spec versions: ${info.cniVersions.join(", ")}`,
-          `node ${info.node}${info.singleExecutable ? ", single executable" : ""}`,
+          `Node.js ${info.node} (end of life ${info.nodeEndOfLife})${info.singleExecutable ? ", single executable" : ""}`,
         ].join("\n") + "\n",
       );
     });

@@ -1,20 +1,27 @@
 /**
  * The host-local directory store plus tether's owner index (ownerIndex.ts): the same files, the same
  * flock, but finding an owner's addresses costs a hash lookup and a read of those addresses' files
- * instead of a read of every file. Without a usable index (read-only data directory, say) every
- * call goes to the directory scan, exactly as before.
+ * instead of a read of every file. Without a usable index (read-only data directory, a full
+ * filesystem, say) every call goes to the directory scan, exactly as before: when the store runs
+ * out of space the index file is removed first, so the reservation gets the room host-local would.
  */
 import { type DiskStore, ownerKey } from "./diskStore";
-import type { Ip } from "./ip";
-import { OwnerIndex } from "./ownerIndex";
+import { type Ip, formatIp } from "./ip";
+import { type FileId, type IndexRefresh, OwnerIndex, dirStatter } from "./ownerIndex";
 import type { IpamStore, Owner } from "./store";
 
 export class IndexedStore implements IpamStore {
   private index: OwnerIndex | undefined;
   /** A primitive failed half-way: leave the index dirty so the next call rebuilds it. */
   private broken = false;
+  /** The index ran out of space (ENOSPC, EDQUOT): it is removed at the end of the call. */
+  private noSpace = false;
   /** For tests: whether the last critical section had to rebuild the index from the directory. */
   lastRebuilt = false;
+  /** For tests and the benchmark: how the last critical section's index was brought up to date. */
+  lastRefresh: IndexRefresh | "none" = "none";
+  /** For tests and the benchmark: address files the last refresh read. */
+  lastFilesRead = 0;
 
   constructor(
     readonly disk: DiskStore,
@@ -26,8 +33,11 @@ export class IndexedStore implements IpamStore {
   withLock<T>(fn: () => T): T {
     return this.disk.withLock(() => {
       this.broken = false;
-      this.index = OwnerIndex.open(this.dataDir, this.network, this.disk.dir, this.rangeSetCount, () => this.disk.scan());
+      this.noSpace = false;
+      this.index = OwnerIndex.open(this.dataDir, this.network, this.disk.dir, this.rangeSetCount, (ip) => this.disk.holderOf(ip)?.trim());
       this.lastRebuilt = this.index?.rebuilt ?? false;
+      this.lastRefresh = this.index?.refresh ?? "none";
+      this.lastFilesRead = this.index?.filesRead ?? 0;
       try {
         return fn();
       } finally {
@@ -35,11 +45,13 @@ export class IndexedStore implements IpamStore {
         this.index = undefined;
         if (idx !== undefined) {
           try {
-            if (!this.broken) idx.commit(() => this.disk.scan());
-          } catch {
-            // the header stays dirty: the next call rebuilds
+            if (!this.broken) idx.commit();
+          } catch (err) {
+            // the header stays dirty: the next call refreshes
+            if (isNoSpace(err)) this.noSpace = true;
           } finally {
-            idx.close();
+            if (this.noSpace) idx.discard();
+            else idx.close();
           }
         }
       }
@@ -52,9 +64,20 @@ export class IndexedStore implements IpamStore {
     if (idx === undefined || this.broken) return;
     try {
       fn(idx);
-    } catch {
+    } catch (err) {
       this.broken = true;
+      if (isNoSpace(err)) this.noSpace = true;
     }
+  }
+
+  /** Stop using the index and remove its file now (its space is what the store needs). */
+  private dropIndex(): boolean {
+    const idx = this.index;
+    if (idx === undefined) return false;
+    this.index = undefined;
+    this.broken = true;
+    idx.discard();
+    return true;
   }
 
   names(): Set<string> {
@@ -68,10 +91,30 @@ export class IndexedStore implements IpamStore {
       ok = this.disk.reserve(ip, owner, rangeSetIndex);
     } catch (err) {
       this.broken = true;
-      throw err;
+      // Out of space with an index on the same filesystem: the index goes, the reservation gets another try.
+      if (!isNoSpace(err) || !this.dropIndex()) throw err;
+      ok = this.disk.reserve(ip, owner, rangeSetIndex);
     }
-    if (ok) this.guard((idx) => idx.insert(ownerKey(owner), ip));
+    if (ok) {
+      this.guard((idx) => {
+        const id = this.fileId(ip);
+        if (id === undefined) idx.invalidate();
+        else idx.insert(ownerKey(owner), ip, id);
+      });
+    }
     return ok;
+  }
+
+  /** The identity (inode, ctime) of an address file, as the index records it. */
+  private fileId(ip: Ip): FileId | undefined {
+    // The same source as the refresh's (fstatat where it can), so both compare equal.
+    const statter = dirStatter(this.disk.dir);
+    try {
+      const st = statter.stat(formatIp(ip));
+      return st === undefined ? undefined : { ino: st.ino, ctimeMs: st.ctimeMs };
+    } finally {
+      statter.close();
+    }
   }
 
   lastReserved(rangeSetIndex: number): Ip | undefined {
@@ -141,9 +184,19 @@ export class IndexedStore implements IpamStore {
     return this.fallback(() => this.disk.releaseUnless(keep));
   }
 
-  /** A change made by scanning the directory: the index is rebuilt from it at the end. */
+  /** A change made by scanning the directory: the index is refreshed from it at the next call. */
   private fallback<T>(fn: () => T): T {
     this.guard((idx) => idx.invalidate());
     return fn();
   }
+}
+
+/** ENOSPC or EDQUOT, directly or as the cause of a CniError. */
+function isNoSpace(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -6,36 +6,50 @@
  * `<dataDir>/.tether-index/<network>`, which host-local never reads (it only walks its own network
  * directory) and which no network name can collide with (names start with a letter or digit).
  *
- * The host-local files stay authoritative. The index is a hint that is trusted only when its stamp
- * matches the store: the network directory's inode, mtime and ctime (nanoseconds; every create or
- * unlink by anyone changes them) and the content and times of each `last_reserved_ip.<i>` (host-local
- * rewrites it on every reservation). Anything else (a host-local ADD or DEL, a wiped directory, a
- * crash of tether mid-operation, which leaves the header marked dirty) makes the next call rebuild
- * the index from the directory, as host-local's own scan would. Every answer the index gives is
- * checked against the address file's content before it is acted on or returned, so a stale entry can
- * cost a lookup but never a wrong release.
+ * The host-local files stay authoritative. The index is a hint that is trusted as is only when its
+ * stamp matches the store: the network directory's inode, mtime and ctime (nanoseconds; every create
+ * or unlink by anyone changes them) and the content and times of each `last_reserved_ip.<i>`
+ * (host-local rewrites it on every reservation). Otherwise (host-local reserved or released, a crash
+ * of tether mid-operation left the header dirty) the index is refreshed incrementally: one listing
+ * of the directory and an lstat per name; each slot remembers the inode and ctime of the file it was
+ * read from, so only files that are new or changed (a new inode or ctime: host-local creates a new
+ * file for every reservation) are read, and slots whose file is gone are dropped. Every answer the
+ * index gives is still checked against the address file's content before it is acted on or
+ * returned, so a stale entry can cost a lookup but never a wrong release.
  *
- * Layout: a 4096-byte header (magic, clean flag, slot count, used and tombstone counts, the stamp as
- * JSON), then an open-addressing hash table of 32-byte slots (state, family, 96-bit owner hash,
- * 16-byte address), linear probing, grown by a rebuild above 60 % load. Lookups read one 2 KiB
- * chunk of slots per pread; updates write one slot.
+ * Layout: a 1024-byte header (magic, clean flag, slot count, used and tombstone counts, the stamp as
+ * JSON), then an open-addressing hash table of 48-byte slots (state, family, 96-bit owner hash,
+ * 16-byte address, the file's inode and ctime), linear probing, sized for at most 50 % load when
+ * (re)built and rehashed above 75 %. It starts at 16 slots (under 2 KiB): an index reserves no space
+ * it does not need, and one that cannot be written (ENOSPC, say) is removed and not used.
  */
 import * as fs from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { type FileStat, statAtFn } from "../netlink/libc";
 import { ownedDirProblem } from "../util/ownedDir";
-import type { Family, Ip } from "./ip";
+import { type Family, type Ip, formatIp, parseIp } from "./ip";
 
-const { O_CREAT, O_NOFOLLOW, O_RDWR, O_EXCL } = fs.constants;
+const { O_CREAT, O_NOFOLLOW, O_RDWR } = fs.constants;
 
 export const INDEX_DIR = ".tether-index";
-const MAGIC = "TETHIDX1";
-const HEADER = 4096;
-const SLOT = 32;
+const MAGIC = "TETHIDX2";
+const HEADER = 1024;
+const SLOT = 48;
 const CHUNK = 64;
 const EMPTY = 0;
 const USED = 1;
 const TOMB = 2;
-const MAX_LOAD = 0.6;
+/** Above this load (used + tombstones) the table is rehashed. */
+const MAX_LOAD = 0.75;
+/** A (re)built table is sized for at most this load. */
+const BUILD_LOAD = 0.5;
+const MIN_SLOTS = 16;
+/** Slot fields. */
+const S_FAMILY = 1;
+const S_HASH = 4;
+const S_IP = 16;
+const S_INO = 32;
+const S_CTIME = 40;
 
 export interface IndexEntry {
   slot: number;
@@ -52,6 +66,15 @@ interface Stamp {
 }
 
 export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
+
+/** A file's identity as the index remembers it: an entry is re-read when either differs. */
+export interface FileId {
+  ino: number;
+  ctimeMs: number;
+}
+
+/** How open() came to trust the index (tests and the benchmark look at it). */
+export type IndexRefresh = "trusted" | "incremental" | "full";
 
 /** Three 32-bit string hashes (seeded murmur-like mixing): 96 bits, no crypto module to load. */
 export function ownerHash(key: string): Buffer {
@@ -90,9 +113,45 @@ function ipFrom(buf: Buffer, off: number, family: Family): Ip {
   return { family, value: v };
 }
 
-function nextPow2(n: number): number {
-  let p = 1024;
-  while (p < n) p *= 2;
+/**
+ * lstat of names in `dir`: fstatat through libc when possible (no Stats object per name: at 50,000
+ * names that garbage alone is over 10 MiB of peak RSS), else fs.lstatSync. Call close() after.
+ */
+export function dirStatter(dir: string): { stat: (name: string) => FileStat | undefined; close: () => void } {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const fn = statAtFn(fd);
+    if (fn !== undefined) {
+      const dirFd = fd;
+      return { stat: fn, close: () => fs.closeSync(dirFd) };
+    }
+  } catch {
+    // no libc through koffi here: Node's lstat
+  }
+  if (fd >= 0) fs.closeSync(fd);
+  const prefix = `${dir}/`;
+  return {
+    stat: (name) => {
+      const st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
+      return st === undefined ? undefined : { isFile: st.isFile(), ino: st.ino, ctimeMs: st.ctimeMs };
+    },
+    close: () => undefined,
+  };
+}
+
+/** The file name of a slot's address (as formatIp writes it), without BigInt work for IPv4. */
+function slotName(buf: Buffer, off: number): string {
+  if (buf[off + S_FAMILY] === 4) {
+    const b = off + S_IP + 12;
+    return `${buf[b]}.${buf[b + 1]}.${buf[b + 2]}.${buf[b + 3]}`;
+  }
+  return formatIp(ipFrom(buf, off + S_IP, 6));
+}
+
+function slotsFor(entries: number): number {
+  let p = MIN_SLOTS;
+  while (p * BUILD_LOAD < entries + 1) p *= 2;
   return p;
 }
 
@@ -119,17 +178,17 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** One entry found when scanning the store directory. */
-export interface ScannedEntry {
-  ip: Ip;
-  /** The trimmed file content: "id\r\nifname", or "id" for legacy files. */
-  key: string;
-}
+/**
+ * How the index reads the store: the trimmed content of an address file ("id\r\nifname", or "id"
+ * for legacy files), or undefined when it is not a readable regular file.
+ */
+export type ReadHolder = (ip: Ip) => string | undefined;
 
 /**
  * The index of one network. Every method must run while the caller holds the store's flock.
  * `open` returns undefined when the index cannot be kept (unwritable data directory, a symlink or
- * a foreign file in its place): the caller then works from the directory alone, as host-local does.
+ * a foreign file in its place, no space left): the caller then works from the directory alone, as
+ * host-local does.
  */
 export class OwnerIndex {
   private slots = 0;
@@ -138,16 +197,23 @@ export class OwnerIndex {
   private clean = false;
   private stampLr: string[] = [];
   private readonly chunk = Buffer.allocUnsafe(CHUNK * SLOT);
-  /** Set when the table needs a rebuild at commit (grown past MAX_LOAD, or GC changed much). */
+  /** Set when the table needs a rehash at commit (grown past MAX_LOAD, or GC changed much). */
   private rebuildAtCommit = false;
-  /** How this process came to trust the index: for tests and the benchmark's sanity checks. */
-  rebuilt = false;
+  /** How this process came to trust the index. */
+  refresh: IndexRefresh = "trusted";
+  /** Whether open() had to refresh the index from the directory (incrementally or in full). */
+  get rebuilt(): boolean {
+    return this.refresh !== "trusted";
+  }
+  /** Files read by the refresh (for tests and the benchmark). */
+  filesRead = 0;
 
   private constructor(
     private fd: number,
     readonly path: string,
     private readonly storeDir: string,
     private readonly lrCount: number,
+    private readonly readHolder: ReadHolder,
   ) {}
 
   static pathFor(dataDir: string, network: string): string {
@@ -155,11 +221,12 @@ export class OwnerIndex {
   }
 
   /**
-   * Open (creating when missing) and validate against the store; rebuilds from `scan` when the stamp
-   * does not match. `lrCount`: how many range sets the caller's config has (their last_reserved
-   * files take part in the stamp).
+   * Open (creating when missing) and validate against the store; refreshes from the directory when
+   * the stamp does not match. `lrCount`: how many range sets the caller's config has (their
+   * last_reserved files take part in the stamp). Any failure to write it (ENOSPC on a small store
+   * filesystem, say) removes the index file, so it holds no space, and returns undefined.
    */
-  static open(dataDir: string, network: string, storeDir: string, lrCount: number, scan: () => ScannedEntry[]): OwnerIndex | undefined {
+  static open(dataDir: string, network: string, storeDir: string, lrCount: number, readHolder: ReadHolder): OwnerIndex | undefined {
     const dir = join(dataDir, INDEX_DIR);
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
@@ -175,16 +242,17 @@ export class OwnerIndex {
     } catch {
       return undefined;
     }
-    const idx = new OwnerIndex(fd, path, storeDir, lrCount);
+    const idx = new OwnerIndex(fd, path, storeDir, lrCount, readHolder);
     try {
       const fst = fs.fstatSync(fd);
       if (!fst.isFile() || (euid !== undefined && fst.uid !== euid)) {
         idx.close();
         return undefined;
       }
-      if (!idx.readHeader() || !idx.stampMatches()) idx.rebuild(scan());
+      const readable = idx.readHeader();
+      if (!readable || !idx.clean || !idx.stampMatches()) idx.refreshFromStore(readable);
     } catch {
-      idx.close();
+      idx.discard();
       return undefined;
     }
     return idx;
@@ -201,9 +269,9 @@ export class OwnerIndex {
     } catch {
       return undefined;
     }
-    const idx = new OwnerIndex(fd, "", storeDir, lrCount);
+    const idx = new OwnerIndex(fd, "", storeDir, lrCount, () => undefined);
     try {
-      return idx.readHeader() && idx.stampMatches() ? idx.used : undefined;
+      return idx.readHeader() && idx.clean && idx.stampMatches() ? idx.used : undefined;
     } catch {
       return undefined;
     } finally {
@@ -216,22 +284,31 @@ export class OwnerIndex {
     this.fd = -1;
   }
 
+  /** Close and remove the index file: an index that cannot be written is not kept (nor its space). */
+  discard(): void {
+    this.close();
+    if (this.path !== "") fs.rmSync(this.path, { force: true });
+  }
+
+  /** Reads the header; true when the table behind it is usable (clean or not). */
   private readHeader(): boolean {
     const h = Buffer.alloc(HEADER);
     const n = fs.readSync(this.fd, h, 0, HEADER, 0);
-    if (n < HEADER || h.toString("latin1", 0, 8) !== MAGIC || h[8] !== 1) return false;
+    if (n < HEADER || h.toString("latin1", 0, 8) !== MAGIC) return false;
     this.slots = h.readUInt32LE(12);
     this.used = h.readUInt32LE(16);
     this.tombs = h.readUInt32LE(20);
     const len = h.readUInt32LE(24);
-    if (this.slots === 0 || (this.slots & (this.slots - 1)) !== 0 || len > HEADER - 32) return false;
+    if (this.slots < MIN_SLOTS || (this.slots & (this.slots - 1)) !== 0 || len > HEADER - 32) return false;
     if (fs.fstatSync(this.fd).size < HEADER + this.slots * SLOT) return false;
-    try {
-      this.stored = JSON.parse(h.toString("utf8", 32, 32 + len)) as Stamp;
-    } catch {
-      return false;
+    this.clean = h[8] === 1;
+    if (this.clean) {
+      try {
+        this.stored = JSON.parse(h.toString("utf8", 32, 32 + len)) as Stamp;
+      } catch {
+        this.clean = false;
+      }
     }
-    this.clean = true;
     return true;
   }
 
@@ -269,46 +346,169 @@ export class OwnerIndex {
     return true;
   }
 
-  /** Replace the table with the directory's entries (written to a new file, renamed over the old). */
-  rebuild(entries: readonly ScannedEntry[]): void {
-    const slots = nextPow2(Math.ceil((entries.length + 1) / 0.3));
-    const buf = Buffer.alloc(HEADER + slots * SLOT);
-    let used = 0;
-    for (const e of entries) {
-      const hash = ownerHash(e.key);
-      let i = hash.readUInt32BE(0) & (slots - 1);
-      while (buf[HEADER + i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
-      const off = HEADER + i * SLOT;
-      buf[off] = USED;
-      buf[off + 1] = e.ip.family;
-      hash.copy(buf, off + 4);
-      ipBytes(e.ip, buf, off + 16);
-      used++;
+  /**
+   * Bring the table in line with the directory: one listing and an lstat per name; read only the
+   * files whose (inode, ctime) no slot records, drop the slots whose file is gone. With no usable
+   * table (`keep` false: new, corrupt, or another format) every address file is read.
+   */
+  private refreshFromStore(keep: boolean): void {
+    const names = fs.readdirSync(this.storeDir);
+    // The current table's slots by inode (what the directory may still hold), with each slot's
+    // ctime and, for IPv4, its address: enough to tell an unchanged file without another read.
+    // Typed arrays, not a Map: at 50,000 entries a Map costs 8 MiB of peak RSS, these 3.
+    let ctimes = new Float64Array(0);
+    let v4s = new Uint32Array(0);
+    let live = new Uint8Array(0); // 1: a used slot not (yet) matched by a file
+    let inoKeys = new Float64Array(0);
+    let inoSlots = new Int32Array(0);
+    let tombs = 0;
+    const inoHome = (ino: number): number => (Math.imul(ino | 0, 0x9e3779b1) ^ Math.imul((ino / 0x100000000) | 0, 0x85ebca6b)) >>> 0;
+    if (keep) {
+      this.markDirty();
+      ctimes = new Float64Array(this.slots);
+      v4s = new Uint32Array(this.slots);
+      live = new Uint8Array(this.slots);
+      let cap = 16;
+      while (cap < this.used * 2 + 2) cap *= 2;
+      inoKeys = new Float64Array(cap);
+      inoSlots = new Int32Array(cap).fill(-1);
+      const mask = cap - 1;
+      let filled = 0;
+      let overflow = false;
+      this.forEachSlot((slot, buf, off, state) => {
+        if (state === TOMB) tombs++;
+        if (state !== USED || overflow) return;
+        if (filled * 2 + 2 > cap) {
+          overflow = true; // the header's count was off (a crash mid-update)
+          return;
+        }
+        const ino = buf.readDoubleLE(off + S_INO);
+        ctimes[slot] = buf.readDoubleLE(off + S_CTIME);
+        // 0 stands for "IPv6, compare by reading the slot" (0.0.0.0 is never a reservation).
+        v4s[slot] = buf[off + S_FAMILY] === 4 ? buf.readUInt32BE(off + S_IP + 12) : 0;
+        live[slot] = 1;
+        let i = inoHome(ino) & mask;
+        while (inoSlots[i] !== -1) i = (i + 1) & mask;
+        inoKeys[i] = ino;
+        inoSlots[i] = slot;
+        filled++;
+      });
+      if (overflow) {
+        this.refreshFromStore(false);
+        return;
+      }
+    } else {
+      this.reset(slotsFor(0));
     }
-    buf.write(MAGIC, 0, "latin1");
-    buf[8] = 0; // dirty until commit writes the stamp
-    buf.writeUInt32LE(slots, 12);
-    // A leading dot: no network name can look like it.
-    const tmp = join(dirname(this.path), `.tmp-${process.pid}-${basename(this.path)}`);
-    fs.rmSync(tmp, { force: true });
-    const fd = fs.openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    /** A live slot whose file is (ino, ctimeMs, name), marked matched; -1 when none. */
+    const match = (ino: number, ctimeMs: number, name: string): number => {
+      if (inoSlots.length === 0) return -1;
+      const mask = inoSlots.length - 1;
+      for (let i = inoHome(ino) & mask; inoSlots[i] !== -1; i = (i + 1) & mask) {
+        const slot = inoSlots[i] as number;
+        if (inoKeys[i] === ino && live[slot] === 1 && ctimes[slot] === ctimeMs && nameOf(slot) === name) {
+          live[slot] = 0;
+          return slot;
+        }
+      }
+      return -1;
+    };
+    const slotBuf = Buffer.allocUnsafe(SLOT);
+    const nameOf = (slot: number): string => {
+      const v = v4s[slot] ?? 0;
+      if (v !== 0) return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+      this.readSlot(slot, slotBuf);
+      return slotName(slotBuf, 0);
+    };
+    const fresh: { key: string; ip: Ip; id: FileId }[] = [];
+    let seen = 0;
+    const statter = dirStatter(this.storeDir);
     try {
-      fs.writeSync(fd, buf, 0, buf.length, 0);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
+      for (const name of names) {
+        const st = statter.stat(name);
+        if (st === undefined || !st.isFile) continue;
+        if (match(st.ino, st.ctimeMs, name) >= 0) {
+          seen++;
+          continue;
+        }
+        const ip = parseIp(name);
+        if (ip === undefined || formatIp(ip) !== name) continue;
+        const key = this.readHolder(ip);
+        this.filesRead++;
+        if (key !== undefined) fresh.push({ key, ip, id: { ino: st.ino, ctimeMs: st.ctimeMs } });
+      }
+    } finally {
+      statter.close();
     }
-    fs.renameSync(tmp, this.path);
-    fs.closeSync(this.fd);
-    this.fd = fd;
+    // A used slot no file matched is gone from the directory (or was changed, and is re-read above).
+    for (let slot = 0; slot < live.length; slot++) {
+      if (live[slot] === 1) {
+        this.writeState(slot, TOMB);
+        tombs++;
+      }
+    }
+    this.used = seen;
+    this.tombs = tombs;
+    if (seen + fresh.length + 1 > this.slots * MAX_LOAD || this.tombs > this.slots / 4) this.rehash(seen + fresh.length);
+    for (const e of fresh) this.insert(e.key, e.ip, e.id);
+    this.refresh = keep ? "incremental" : "full";
+    this.rebuildAtCommit = false;
+    this.stampLr = [];
+  }
+
+  /** Calls fn for every slot, reading the table in chunks. */
+  private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number) => void): void {
+    const per = 1365; // 64 KiB of slots per read
+    const buf = Buffer.allocUnsafe(per * SLOT);
+    for (let first = 0; first < this.slots; first += per) {
+      const count = Math.min(per, this.slots - first);
+      fs.readSync(this.fd, buf, 0, count * SLOT, HEADER + first * SLOT);
+      for (let k = 0; k < count; k++) fn(first + k, buf, k * SLOT, buf[k * SLOT] ?? EMPTY);
+    }
+  }
+
+  private readSlot(slot: number, into: Buffer): void {
+    fs.readSync(this.fd, into, 0, SLOT, HEADER + slot * SLOT);
+  }
+
+  private writeState(slot: number, state: number): void {
+    fs.writeSync(this.fd, Buffer.from([state]), 0, 1, HEADER + slot * SLOT);
+  }
+
+  /** An empty table of `slots` slots, written in place (the header says dirty until commit). */
+  private reset(slots: number): void {
+    this.slots = slots;
+    this.used = 0;
+    this.tombs = 0;
+    this.clean = false;
+    this.writeHeader();
+    fs.ftruncateSync(this.fd, HEADER);
+    fs.ftruncateSync(this.fd, HEADER + slots * SLOT);
+  }
+
+  /**
+   * Re-insert the used slots into a table sized for `entries` (no file is read). Built in memory and
+   * written in place: the header is dirty throughout, so a crash half way only costs a refresh.
+   */
+  private rehash(entries: number): void {
+    const slots = slotsFor(entries);
+    const table = Buffer.alloc(slots * SLOT);
+    let used = 0;
+    this.forEachSlot((_slot, buf, off, state) => {
+      if (state !== USED) return;
+      let i = buf.readUInt32BE(off + S_HASH) & (slots - 1);
+      while (table[i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
+      buf.copy(table, i * SLOT, off, off + SLOT);
+      used++;
+    });
+    this.markDirty();
+    fs.ftruncateSync(this.fd, HEADER);
+    for (let off = 0; off < table.length; ) off += fs.writeSync(this.fd, table, off, table.length - off, HEADER + off);
     this.slots = slots;
     this.used = used;
     this.tombs = 0;
     this.clean = false;
-    this.rebuilt = true;
     this.rebuildAtCommit = false;
-    this.stampLr = [];
     this.writeHeader();
   }
 
@@ -320,17 +520,21 @@ export class OwnerIndex {
   }
 
   /** Record the store's current state as the one the table describes. */
-  commit(scan: () => ScannedEntry[]): void {
-    if (this.rebuildAtCommit || (this.used + this.tombs) > this.slots * MAX_LOAD) this.rebuild(scan());
+  commit(): void {
+    if (this.rebuildAtCommit || this.used + this.tombs + 1 > this.slots * MAX_LOAD) this.rehash(this.used);
     this.clean = true;
     this.writeHeader();
   }
 
-  /** Something changed the store in a way the table did not follow: rebuild at commit. */
+  /** Something changed the store in a way the table did not follow: refresh at the next open. */
   invalidate(): void {
     this.markDirty();
-    this.rebuildAtCommit = true;
+    this.stored = undefined;
+    this.invalidated = true;
   }
+
+  /** After invalidate(): commit leaves the header dirty, so the next open refreshes. */
+  private invalidated = false;
 
   private writeHeader(): void {
     const h = Buffer.alloc(HEADER);
@@ -338,7 +542,7 @@ export class OwnerIndex {
     h.writeUInt32LE(this.slots, 12);
     h.writeUInt32LE(this.used, 16);
     h.writeUInt32LE(this.tombs, 20);
-    if (this.clean) {
+    if (this.clean && !this.invalidated) {
       const stamp = this.currentStamp(this.lrIndices(this.stampLr));
       const json = stamp === undefined ? "" : JSON.stringify(stamp);
       const len = Buffer.byteLength(json);
@@ -374,17 +578,19 @@ export class OwnerIndex {
     const hash = ownerHash(key);
     const out: IndexEntry[] = [];
     this.probe(hash, (slot, off, state) => {
-      if (state === USED && this.chunk.compare(hash, 0, 12, off + 4, off + 16) === 0) {
-        const fam = this.chunk[off + 1] === 6 ? 6 : 4;
-        out.push({ slot, ip: ipFrom(this.chunk, off + 16, fam) });
+      if (state === USED && this.chunk.compare(hash, 0, 12, off + S_HASH, off + S_HASH + 12) === 0) {
+        const fam = this.chunk[off + S_FAMILY] === 6 ? 6 : 4;
+        out.push({ slot, ip: ipFrom(this.chunk, off + S_IP, fam) });
       }
       return false;
     });
     return out;
   }
 
-  insert(key: string, ip: Ip): void {
+  /** Record the file of `ip` (identity `id`: its inode and ctime) as held by `key`. */
+  insert(key: string, ip: Ip, id: FileId): void {
     this.markDirty();
+    if (this.used + this.tombs + 1 > this.slots * MAX_LOAD) this.rehash(this.used + 1);
     const hash = ownerHash(key);
     let target = -1;
     let targetState = EMPTY;
@@ -400,9 +606,11 @@ export class OwnerIndex {
     }
     const s = Buffer.alloc(SLOT);
     s[0] = USED;
-    s[1] = ip.family;
-    hash.copy(s, 4);
-    ipBytes(ip, s, 16);
+    s[S_FAMILY] = ip.family;
+    hash.copy(s, S_HASH);
+    ipBytes(ip, s, S_IP);
+    s.writeDoubleLE(id.ino, S_INO);
+    s.writeDoubleLE(id.ctimeMs, S_CTIME);
     fs.writeSync(this.fd, s, 0, SLOT, HEADER + target * SLOT);
     this.used++;
     if (targetState === TOMB) this.tombs--;
@@ -410,7 +618,7 @@ export class OwnerIndex {
 
   remove(slot: number): void {
     this.markDirty();
-    fs.writeSync(this.fd, Buffer.from([TOMB]), 0, 1, HEADER + slot * SLOT);
+    this.writeState(slot, TOMB);
     this.used--;
     this.tombs++;
   }

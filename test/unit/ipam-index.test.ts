@@ -116,6 +116,76 @@ describe("ipam owner index", () => {
   });
 });
 
+/** How the next critical section brought the index up to date, and how many address files it read. */
+function refreshOf(cfg: ReturnType<typeof config>): { refresh: string; filesRead: number } {
+  const store = openStore(cfg, {}, true);
+  store.withLock(() => undefined);
+  return { refresh: store.lastRefresh, filesRead: store.lastFilesRead };
+}
+
+describe("ipam owner index, incremental refresh (issue 13: a store shared with host-local)", () => {
+  it("after files appear, disappear or are replaced behind its back, reads only those, and answers right", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    for (let i = 0; i < 200; i++) addrOf(cfg, `c${i}`);
+    assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+    const net = join(dd, "testnet");
+    // As host-local would: a new reservation, a release, and an address released and taken again by another owner.
+    fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
+    fs.unlinkSync(join(net, "10.30.0.2")); // c0's
+    fs.unlinkSync(join(net, "10.30.0.3")); // c1's ...
+    fs.writeFileSync(join(net, "10.30.0.3"), "h2\r\neth0", { mode: 0o600 }); // ... now h2's
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 2 });
+    assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+    assert.deepEqual(check(cfg, owner("h1")), ["10.30.9.1"]);
+    assert.deepEqual(check(cfg, owner("h2")), ["10.30.0.3"]);
+    assert.throws(() => check(cfg, owner("c0")), /no IP address reserved/);
+    assert.throws(() => check(cfg, owner("c1")), /no IP address reserved/);
+    assert.equal(release(cfg, owner("c1")), 0, "c1's old address now belongs to h2");
+    assert.equal(release(cfg, owner("h2")), 1);
+    assert.deepEqual(check(cfg, owner("c150")), ["10.30.0.152"]);
+  });
+
+  it("a rewrite in place (same inode, new ctime) is read again", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    addrOf(cfg, "a");
+    addrOf(cfg, "b");
+    const file = join(dd, "testnet", "10.30.0.2");
+    fs.writeFileSync(file, "z\r\neth0"); // same inode
+    fs.utimesSync(join(dd, "testnet"), new Date(), new Date(Date.now() + 1000)); // the directory changed too
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 1 });
+    assert.deepEqual(check(cfg, owner("z")), ["10.30.0.2"]);
+  });
+
+  it("a crash mid-operation (dirty header) costs a listing, not a read of every file", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    for (let i = 0; i < 50; i++) addrOf(cfg, `c${i}`);
+    const fd = fs.openSync(join(dd, INDEX_DIR, "testnet"), "r+");
+    fs.writeSync(fd, Buffer.from([0]), 0, 1, 8);
+    fs.closeSync(fd);
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 0 });
+    fs.writeFileSync(join(dd, INDEX_DIR, "testnet"), "garbage");
+    assert.deepEqual(refreshOf(cfg), { refresh: "full", filesRead: 50 });
+    assert.deepEqual(check(cfg, owner("c49")), ["10.30.0.51"]);
+  });
+
+  it("reserves no space it does not need: a small store's index is under 2 KiB and shrinks after mass release", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    addrOf(cfg, "a");
+    const idx = join(dd, INDEX_DIR, "testnet");
+    assert.ok(fs.statSync(idx).size <= 2048, `index of one reservation is ${fs.statSync(idx).size} bytes`);
+    for (let i = 0; i < 2000; i++) addrOf(cfg, `c${i}`);
+    const big = fs.statSync(idx).size;
+    for (let i = 0; i < 2000; i++) fs.unlinkSync(join(dd, "testnet", `10.30.${(i + 3) >> 8}.${(i + 3) & 255}`));
+    assert.equal(refreshOf(cfg).refresh, "incremental");
+    assert.ok(fs.statSync(idx).size < big / 8, `index after releasing 2000 of 2001: ${fs.statSync(idx).size} bytes (was ${big})`);
+    assert.deepEqual(check(cfg, owner("a")), ["10.30.0.2"]);
+  });
+});
+
 describe("ipam owner index with host-local on the same store", { skip: hostLocalAvailable() ? false : "host-local not installed" }, () => {
   it("each releases what the other made; tether sees host-local's changes", () => {
     const dd = dataDir();
