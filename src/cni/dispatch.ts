@@ -10,7 +10,7 @@ import { CniError, ErrorCode, toErrorObject } from "./errors";
 import { quoteForeign } from "../util/quote";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
-import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionReply, type CniVersion } from "./version";
+import { LATEST_VERSION, assertCommandAllowed, isVersionShaped, requestVersion, versionReply, type CniVersion } from "./version";
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -79,7 +79,9 @@ function bestEffortVersion(stdin: Buffer | undefined): string {
   if (!stdin) return LATEST_VERSION;
   try {
     const v = (JSON.parse(stdin.toString("utf8")) as Record<string, unknown>)["cniVersion"];
-    return typeof v === "string" && v !== "" ? v : "0.1.0";
+    if (typeof v !== "string" || v === "") return "0.1.0";
+    // Not echoed when it is no version at all (50 KB, control bytes): the runtime reads our latest.
+    return isVersionShaped(v) ? v : LATEST_VERSION;
   } catch {
     return LATEST_VERSION;
   }
