@@ -427,6 +427,13 @@ export function summarize(report) {
   if (!worst) add("peak RSS per call <= 55 MiB", null, "not measured");
   else add("peak RSS per call <= 55 MiB", worst.kib / 1024 <= 55, `largest ${f1(worst.kib / 1024)} MiB (${worst.where})`, { peakRssMiB: worst.kib / 1024, limit: 55 });
 
+  // Issue 16 (NetworkPolicy), when the policy workload ran (scripts/bench-policy.mjs).
+  const pol = wl("policy")?.result;
+  if (pol) {
+    add("policy: first full ruleset <= 2 s (5,000 pods, 1,000 policies)", pol.firstRulesetMs <= 2000, `${f1(pol.firstRulesetMs)} ms`, { limit: 2000 });
+    add("policy: one change to enforcement <= 100 ms (median)", pol.changeMs <= 100, `${f1(pol.changeMs)} ms`, { limit: 100 });
+    add("policy: connection rate with 0 vs 1,000 policies within 1.1 x", pol.packetCostRatio <= 1.1, `${pol.packetCostRatio.toFixed(3)} x (client CPU per connection ${pol.cpuCostRatio.toFixed(3)} x)`, { limit: 1.1 });
+  }
   const lines = ["issue-7 targets (this run's medians):"];
   for (const x of targets) lines.push(`  ${x.pass === null ? "n/a " : x.pass ? "PASS" : "MISS"}  ${x.target}: ${x.value}`);
   return { targets, lines };

@@ -45,6 +45,7 @@ import { fileURLToPath } from "node:url";
 import { parseFlags } from "./bench-args.mjs";
 import { attachWorkloads } from "./bench-cni.mjs";
 import { burstWorkload, ipamWorkload, populationWorkload, summarize } from "./bench-burst.mjs";
+import { policyWorkload } from "./bench-policy.mjs";
 import { pinnedNode } from "./node-runtime.mjs";
 import { buildWithNode, summarizeRuntime } from "./bench-runtime.mjs";
 import { agentWorkload } from "./bench-agent.mjs";
@@ -134,6 +135,7 @@ const workloads = [
   populationWorkload({ tether }),
   burstWorkload({ tether }),
   ipamWorkload({ tether }),
+  policyWorkload(),
   agentWorkload({ tether }),
   criWorkload({ tether }),
 ];

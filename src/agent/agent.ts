@@ -18,6 +18,7 @@ import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { applyKnownDelta, localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
+import type { PolicyController } from "./policy";
 import * as fs from "node:fs";
 
 /** What the agent needs of a Node informer (src/k8s/informer.ts Informer<Node>). */
@@ -73,6 +74,8 @@ export class Agent {
   constructor(
     private readonly opts: AgentOptions,
     private readonly nodes: NodeSource,
+    /** NetworkPolicy enforcement (its own loop); undefined: none. */
+    private readonly policy?: PolicyController,
   ) {
     this.rtnl = Rtnl.open(undefined, { timeoutMs: 10_000 });
     this.chain = new ChainVersions(opts.cniBinDir);
@@ -107,12 +110,14 @@ export class Agent {
     this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
     this.nodes.start();
     this.loop.start();
+    this.policy?.start();
     this.masqLoop.start();
   }
 
   /** Stop watching and serving; leaves routes, rules and files in place. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    await this.policy?.stop();
     await this.loop.stop();
     this.cancelReadBack();
     await this.masqLoop.stop();
@@ -145,7 +150,7 @@ export class Agent {
 
   private snapshotMetrics(): AgentMetrics {
     const m = this.nodes.metrics;
-    return { ...this.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
+    return { ...this.metrics, ...this.policy?.metrics, watchRestarts: m.watchRestarts, apiErrors: m.apiErrors, relists: m.relists };
   }
 
   /** A full reconcile (kernel read back) READ_BACK_MS after the first of a burst of event reconciles. */

@@ -5,6 +5,8 @@
  *   hooks on the host veth), and other nodes' pod CIDRs are plain routes via their node address;
  * - tether-ipam hands out addresses from the node's spec.podCIDRs (one range set per family);
  * - portmap chained for hostPorts (capability portMappings);
+ * - macspoofchk and ipspoofchk on: NetworkPolicy names peers by address, so a pod must not send as
+ *   another pod (src/agent/policy.ts);
  * - ipMasq off in the plugin: the agent masquerades (src/agent/masquerade.ts), keeping the source
  *   address of pod-to-pod traffic across nodes;
  * - cniVersion 1.0.0 with cniVersions [1.0.0, 1.1.0]: libcni 1.1 (containerd 1.6/1.7) refuses 1.1.0
@@ -35,7 +37,7 @@ export function conflistText(opts: ConflistOptions): string {
     routes: opts.podCidrs.map((p) => ({ dst: p.family === 4 ? "0.0.0.0/0" : "::/0" })),
   };
   if (opts.ipamDataDir !== undefined) ipam["dataDir"] = opts.ipamDataDir;
-  const tether: Record<string, unknown> = { type: "tether", mode: "ptp", ipMasq: false };
+  const tether: Record<string, unknown> = { type: "tether", mode: "ptp", ipMasq: false, macspoofchk: true, ipspoofchk: true };
   if (opts.mtu !== undefined) tether["mtu"] = opts.mtu;
   tether["ipam"] = ipam;
   const list = {

@@ -16,6 +16,12 @@ export interface AgentMetrics {
   lastReconcileSeconds: number;
   conflistWrites: number;
   masqueradeWrites: number;
+  /** NetworkPolicy (src/agent/policy.ts). */
+  policyApplies: number;
+  policyApplyErrors: number;
+  policyLastApplySeconds: number;
+  policyRules: number;
+  policyMapElements: number;
 }
 
 export function newMetrics(): AgentMetrics {
@@ -33,6 +39,11 @@ export function newMetrics(): AgentMetrics {
     lastReconcileSeconds: 0,
     conflistWrites: 0,
     masqueradeWrites: 0,
+    policyApplies: 0,
+    policyApplyErrors: 0,
+    policyLastApplySeconds: 0,
+    policyRules: 0,
+    policyMapElements: 0,
   };
 }
 
@@ -53,6 +64,11 @@ export function metricsText(m: AgentMetrics, ready: boolean): string {
   metric("tether_agent_reconciles_unchanged_total", "counter", "Node events that changed nothing the agent uses (no read-back)", m.skippedReconciles);
   metric("tether_agent_conflist_writes_total", "counter", "Times the conflist was written", m.conflistWrites);
   metric("tether_agent_masquerade_writes_total", "counter", "nft transactions on the agent's table", m.masqueradeWrites);
+  metric("tether_agent_policy_applies_total", "counter", "NetworkPolicy rulesets applied (nft transactions)", m.policyApplies);
+  metric("tether_agent_policy_apply_errors_total", "counter", "NetworkPolicy applies that failed", m.policyApplyErrors);
+  metric("tether_agent_policy_last_apply_seconds", "gauge", "Compile and apply time of the last NetworkPolicy change", m.policyLastApplySeconds);
+  metric("tether_agent_policy_rules", "gauge", "Rules in the NetworkPolicy chains", m.policyRules);
+  metric("tether_agent_policy_pod_addresses", "gauge", "Pod addresses with a policy chain (verdict map elements)", m.policyMapElements);
   metric("tether_agent_last_reconcile_seconds", "gauge", "Duration of the last reconcile", m.lastReconcileSeconds);
   lines.push(
     "# HELP tether_agent_reconcile_seconds Duration of reconciles",

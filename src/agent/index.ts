@@ -1,7 +1,9 @@
 /** `tether agent` until SIGTERM/SIGINT: routes, rules and files stay when it exits. */
 import { log } from "../util/log";
 import { Agent } from "./agent";
-import { nodeInformer } from "./kube";
+import { nodeInformer, policyInformers } from "./kube";
+import { PolicyController } from "./policy";
+import { PolicyApplier } from "../policy/apply";
 import type { AgentOptions } from "./options";
 
 export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Promise<number> {
@@ -16,7 +18,13 @@ export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Prom
   log.bind({ component: "agent", node: opts.nodeName });
   let agent: Agent;
   try {
-    agent = new Agent(opts, nodeInformer(opts, env));
+    let policy: PolicyController | undefined;
+    if (opts.networkPolicy === false) {
+      // Disabled: no stale rules of an earlier run may keep enforcing.
+      await new PolicyApplier().remove();
+      log.info("network policy disabled: tether's policy table removed");
+    } else policy = new PolicyController(opts.nodeName, policyInformers(opts, env), { resyncMs: opts.resyncMs });
+    agent = new Agent(opts, nodeInformer(opts, env), policy);
     await agent.start();
   } catch (e) {
     log.error("agent failed to start", { err: (e as Error).message });

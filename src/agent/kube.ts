@@ -2,14 +2,30 @@
 import { loadClusterConfig } from "../k8s/config";
 import { KubeClient } from "../k8s/client";
 import { Informer } from "../k8s/informer";
-import { type Node, slimNode } from "../k8s/types";
+import { slimNamespace, slimNetworkPolicy, slimNode, slimPod, type Namespace, type NetworkPolicy, type Node, type Pod } from "../k8s/types";
 import type { NodeSource } from "./agent";
+import type { PolicySources } from "./policy";
 import type { AgentOptions } from "./options";
 import { log } from "../util/log";
 
 /** The agent's own loop has the resync timer; the informer needs none. */
 export function nodeInformer(opts: AgentOptions, env: NodeJS.ProcessEnv): NodeSource {
-  const cfg = loadClusterConfig(opts.kubeconfig === undefined ? { env } : { kubeconfig: opts.kubeconfig, env });
   // Only pod CIDRs and addresses are read: real Nodes (images, conditions, managedFields) are ~10x larger.
-  return new Informer<Node>(new KubeClient(cfg), "nodes", { log, transform: slimNode });
+  return new Informer<Node>(kubeClient(opts, env), "nodes", { log, transform: slimNode });
+}
+
+function kubeClient(opts: AgentOptions, env: NodeJS.ProcessEnv): KubeClient {
+  const cfg = loadClusterConfig(opts.kubeconfig === undefined ? { env } : { kubeconfig: opts.kubeconfig, env });
+  return new KubeClient(cfg);
+}
+
+/** Informers of every Pod, Namespace and NetworkPolicy (peers live on any node). */
+export function policyInformers(opts: AgentOptions, env: NodeJS.ProcessEnv): PolicySources {
+  const client = kubeClient(opts, env);
+  return {
+    // Cached slim: a real Pod carries managedFields, env, volumes... that every cached pod would pay for.
+    pods: new Informer<Pod>(client, "pods", { log, transform: slimPod }),
+    namespaces: new Informer<Namespace>(client, "namespaces", { log, transform: slimNamespace }),
+    policies: new Informer<NetworkPolicy>(client, "networkpolicies", { log, transform: slimNetworkPolicy }),
+  };
 }

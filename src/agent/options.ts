@@ -13,6 +13,8 @@ export interface AgentOptions {
   stateDir: string;
   /** The executable installed as `tether`; undefined: do not install (not a single executable). */
   installSource?: string;
+  /** Enforce NetworkPolicy (default); false: remove tether's policy table and leave policy alone. */
+  networkPolicy?: boolean;
   /** IPAM data directory written into the conflist. */
   ipamDataDir?: string;
   /** MTU of pod interfaces written into the conflist. */
@@ -49,6 +51,7 @@ export interface RawAgentFlags {
   resync: string;
   stateDir: string;
   install?: boolean;
+  networkPolicy?: boolean;
   ipamDataDir?: string;
   mtu?: string;
 }
@@ -73,6 +76,7 @@ export function agentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv, install
   };
   if (raw.kubeconfig !== undefined) opts.kubeconfig = raw.kubeconfig;
   if (raw.install !== false && installSource !== undefined) opts.installSource = installSource;
+  if (raw.networkPolicy === false) opts.networkPolicy = false;
   if (raw.ipamDataDir !== undefined) opts.ipamDataDir = absolute("--ipam-data-dir", raw.ipamDataDir);
   if (raw.mtu !== undefined) {
     const mtu = Number(raw.mtu);

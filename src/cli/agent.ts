@@ -15,6 +15,7 @@ export function agentCommand(io: CliIo, status: CliStatus): Command {
     .option("--resync <duration>", "reconcile at least this often (e.g. 30s, 5m)", AGENT_DEFAULTS.resync)
     .option("--state-dir <dir>", "where the agent keeps its state file (read by tether doctor)", AGENT_DEFAULTS.stateDir)
     .option("--no-install", "do not install the executable into --cni-bin-dir")
+    .option("--no-network-policy", "do not enforce NetworkPolicy (and remove tether's policy table)")
     .option("--ipam-data-dir <dir>", "IPAM data directory written into the conflist (default: tether-ipam's)")
     .option("--mtu <mtu>", "MTU of pod interfaces written into the conflist")
     .action(async (raw: RawAgentFlags) => {

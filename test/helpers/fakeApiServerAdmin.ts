@@ -32,7 +32,9 @@ export class FakeApiAdmin {
   private call<T>(method: "GET" | "POST", p: string, body?: unknown): Promise<T> {
     return new Promise((resolve, reject) => {
       const text = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request({ socketPath: this.socket, method, path: p, headers: text ? { "Content-Type": "application/json" } : {} }, (res) => {
+      // agent: false: a fresh connection per call. Node's default agent keeps connections alive, and
+      // reusing one the server has just closed as idle (after 5 s) fails the call with EPIPE.
+      const req = http.request({ socketPath: this.socket, method, path: p, agent: false, headers: text ? { "Content-Type": "application/json" } : {} }, (res) => {
         const parts: Buffer[] = [];
         res.on("data", (c: Buffer) => parts.push(c));
         res.on("end", () => {

@@ -154,6 +154,8 @@ describe("agent conflist", () => {
           type: "tether",
           mode: "ptp",
           ipMasq: false,
+          macspoofchk: true,
+          ipspoofchk: true,
           ipam: {
             type: "tether-ipam",
             ranges: [[{ subnet: "10.244.1.0/24" }], [{ subnet: "fd00:244:1::/64" }]],

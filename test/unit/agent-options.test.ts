@@ -21,6 +21,8 @@ describe("agent options", () => {
     });
     assert.equal(agentOptions(base, { NODE_NAME: "from-env" }, undefined).nodeName, "from-env");
     assert.equal(agentOptions({ ...base, nodeName: "n", install: false }, {}, "/x").installSource, undefined);
+    assert.equal(agentOptions({ ...base, nodeName: "n", networkPolicy: false }, {}, "/x").networkPolicy, false, "--no-network-policy");
+    assert.equal(agentOptions({ ...base, nodeName: "n", networkPolicy: true }, {}, "/x").networkPolicy, undefined, "enforcing is the default");
   });
   test("errors name the flag", () => {
     const bad: [Partial<RawAgentFlags>, RegExp][] = [
