@@ -349,6 +349,26 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     report(t, { refused: 1 });
   });
 
+  test("9b. ptp on the subnet of a bridge network is refused naming the bridge; the bridge's container keeps its address", (t) => {
+    const w = world(t, "aovl", [[{ subnet: "10.90.0.0/24" }]]);
+    const bridged = w.conf("1.1.0", { isGateway: true });
+    const ptp = { ...w.conf("1.1.0", { mode: "ptp" }), name: `${w.network}-p` };
+    const c1 = w.container("aovl");
+    const r1 = successJson<{ ips: { address: string }[] }>(w.cni("ADD", c1, bridged, { tether }));
+    const ip = r1.ips[0]!.address.split("/")[0]!;
+    const c2 = w.container("aovl");
+    // Its own store gives the ptp network the same first address.
+    const err = errorJson(w.cni("ADD", c2, ptp, { tether }));
+    assert.equal(err.code, 102, JSON.stringify(err));
+    assert.match(err.msg, new RegExp(`reaches ${ip.replace(/\./g, "\\.")} on bridge "${w.bridge}"`));
+    assert.deepEqual(containerLeftovers(c2), []);
+    assert.ok(!w.node.routes(4).some((r) => r.dst === ip), "a host route took the bridge container's address");
+    assert.ok(c1.ping("10.90.0.1", 5), "the bridge container lost the node");
+    successEmpty(w.cni("DEL", c2, ptp, { tether }));
+    successEmpty(w.cni("DEL", c1, bridged, { tether }));
+    report(t, { refused: 1 });
+  });
+
   test("10. hostile store content: quoted and cut in the 102 error and in `tether ipam list`; doctor --fix handles a planted directory", (t) => {
     const w = world(t, "ahost", [[{ subnet: "10.89.0.0/24" }]]);
     const c = w.container("ahost");
