@@ -9,7 +9,7 @@ import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
 import { CONFLIST_FILE, conflistText } from "./conflist";
-import { type AgentNode, type DesiredRoute, desiredState } from "./desired";
+import { type AgentNode, type DesiredRoute, type LocalAddress, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
@@ -32,7 +32,7 @@ export interface NodeSource {
 }
 
 /** How soon after an event's reconcile the kernel is read back (one read-back serves a burst). */
-const READ_BACK_MS = 250;
+const READ_BACK_MS = 1000;
 
 function sameRoutes(a: readonly DesiredRoute[], b: readonly DesiredRoute[]): boolean {
   if (a.length !== b.length) return false;
@@ -52,6 +52,9 @@ export class Agent {
   private readonly masqLoop: ReconcileLoop;
   private masqOk = false;
   private readBackTimer: NodeJS.Timeout | undefined;
+  private local: LocalAddress[] | undefined;
+  /** When the informer first reported a change not yet reconciled (for the debug log's latency). */
+  private changedAt: bigint | undefined;
   private readonly chain: ChainVersions;
   private chainNote: string | undefined;
   private masqApplied: string | undefined;
@@ -107,7 +110,10 @@ export class Agent {
       log.info("plugin installed", { binDir: this.opts.cniBinDir, ...r });
     }
     this.server = await startHealthServer(this.opts.metricsBindAddress, { metrics: () => this.snapshotMetrics(), ready: () => this.ready() });
-    this.unsubscribe = this.nodes.onChange(() => this.loop.trigger());
+    this.unsubscribe = this.nodes.onChange(() => {
+      this.changedAt ??= process.hrtime.bigint();
+      this.loop.trigger();
+    });
     this.nodes.start();
     this.loop.start();
     this.policy?.start();
@@ -178,6 +184,8 @@ export class Agent {
   async reconcile(full = true): Promise<void> {
     if (!this.nodes.synced) return;
     const started = process.hrtime.bigint();
+    const changedAt = this.changedAt;
+    this.changedAt = undefined;
     const phases: Record<string, number> = {};
     let mark = started;
     let cpuMark = process.cpuUsage();
@@ -190,7 +198,9 @@ export class Agent {
       cpuMark = process.cpuUsage();
     };
     const nodes = this.nodes.items();
-    const local = await localAddresses(this.rtnl);
+    // The node's own addresses change rarely: an event uses those of the last full reconcile.
+    const local = full || this.local === undefined ? await localAddresses(this.rtnl) : this.local;
+    this.local = local;
     const desired = desiredState(nodes, this.opts.nodeName, local);
     this.logFindings(desired);
     const cluster = `${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
@@ -235,6 +245,9 @@ export class Agent {
       this.masqLoop.trigger(full);
     }
     phase("routesMs");
+    if (changedAt !== undefined && log.enabled("debug")) {
+      log.debug("routes applied", { sinceChangeMs: Math.round(Number(process.hrtime.bigint() - changedAt) / 1e4) / 100, added: routes.plan.add.length, deleted: routes.plan.delete.length, full });
+    }
     if (routes.plan.add.length + routes.plan.delete.length > 0) {
       log.info("routes reconciled", { added: routes.plan.add.length - routes.blocked.length, deleted: routes.plan.delete.length, failed: routes.failures.length, blocked: routes.blocked.length, readBack: full || prev === undefined });
     }
@@ -262,7 +275,7 @@ export class Agent {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (log.enabled("debug")) {
       const m = process.memoryUsage();
-      log.debug("reconciled", { nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
+      log.debug("reconciled", { full, nodes: nodes.length, routes: desired.routes.length, ...phases, rssMiB: m.rss >> 20, heapTotalMiB: m.heapTotal >> 20, heapUsedMiB: m.heapUsed >> 20, externalMiB: m.external >> 20 });
     }
     this.metrics.reconciles++;
     this.metrics.reconcileSecondsSum += seconds;

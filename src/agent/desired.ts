@@ -311,3 +311,22 @@ export function planRoutes(desired: readonly DesiredRoute[], actual: readonly Ac
   if (blocked.length > 0) plan.blocked = blocked;
   return plan;
 }
+
+/**
+ * The difference between two desired states (what the last reconcile applied, and now), without the
+ * kernel. Route objects are kept per node while it does not change, so most are compared by
+ * reference; the rest by value.
+ */
+export function planFromKnown(desired: readonly DesiredRoute[], known: readonly DesiredRoute[], table: number): RoutePlan {
+  const knownSet = new Set(known);
+  const desiredSet = new Set(desired);
+  const gone = new Map<string, DesiredRoute>();
+  for (const r of known) if (!desiredSet.has(r)) gone.set(`${r.dst} ${r.gw}`, r);
+  const add: DesiredRoute[] = [];
+  for (const r of desired) {
+    if (knownSet.has(r)) continue;
+    if (gone.delete(`${r.dst} ${r.gw}`)) continue;
+    add.push(r);
+  }
+  return { add, delete: [...gone.values()].map((r) => ({ dst: r.dst, gw: r.gw, table })) };
+}

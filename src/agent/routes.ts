@@ -3,7 +3,7 @@
  * number: the agent reads back only routes of that protocol, so it never changes a route it did not
  * make, and after a restart finds every route it made before.
  */
-import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planRoutes } from "./desired";
+import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planFromKnown, planRoutes } from "./desired";
 import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
@@ -61,5 +61,5 @@ export async function reconcileRoutes(rtnl: Rtnl, desired: readonly DesiredRoute
  * caller follows it with reconcileRoutes soon after (the read-back repairs whatever was not as known).
  */
 export async function applyKnownDelta(rtnl: Rtnl, desired: readonly DesiredRoute[], known: readonly DesiredRoute[]): Promise<RouteApplyResult> {
-  return apply(rtnl, planRoutes(desired, known.map((r) => ({ dst: r.dst, gw: r.gw, table: RT_TABLE_MAIN })), RT_TABLE_MAIN));
+  return apply(rtnl, planFromKnown(desired, known, RT_TABLE_MAIN));
 }

@@ -1,8 +1,8 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
 import * as z from "zod/mini";
 import { CniError, ErrorCode } from "../cni/errors";
-import { isNetworkName, networkNameMessage } from "../util/ids";
-import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, stringWhere } from "./common";
+import { ifnameProblem, isNetworkName, networkNameMessage } from "../util/ids";
+import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, show, stringWhere } from "./common";
 import { normalizeKeys } from "./runtimeConfig";
 
 export const LogConfigSchema = z.strictObject({
@@ -40,7 +40,7 @@ export const NetConfSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
   // Spec 1.1: the versions a conflist offers; the runtime picks one and sends it as cniVersion.
   cniVersions: z.optional(z.array(z.string())),
-  name: stringWhere(isNetworkName, networkNameMessage),
+  name: stringWhere(isNetworkName, (input) => networkNameMessage(show(input))),
   type: z.string().check(z.minLength(1)),
   mode: z._default(z.enum(["bridge", "ptp"]), "bridge"),
   capabilities: z.optional(z.record(z.string(), z.boolean())),
@@ -51,7 +51,8 @@ export const NetConfSchema = z.looseObject({
   dns: z.optional(DnsSchema),
   log: z.optional(LogConfigSchema),
 
-  bridge: z.optional(z.string()),
+  // A name the kernel would refuse is a configuration error here, not a netlink error later.
+  bridge: z.optional(stringWhere((s) => ifnameProblem(s) === undefined, (input) => `${show(input)} ${ifnameProblem(String(input)) ?? ""}`)),
   isGateway: flag(),
   isDefaultGateway: flag(),
   forceAddress: flag(),

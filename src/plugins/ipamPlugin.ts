@@ -23,7 +23,7 @@ export interface IpamPluginConf {
 export function loadIpamPluginConfig(raw: Record<string, unknown>, command: string): IpamPluginConf {
   const name = raw["name"];
   if (name === undefined) throw configError("name", "missing (the network name is required)");
-  if (!isNetworkName(name)) throw configError("name", networkNameMessage(name));
+  if (!isNetworkName(name)) throw configError("name", networkNameMessage(JSON.stringify(name)));
   const ipam = raw["ipam"];
   if (typeof ipam !== "object" || ipam === null || Array.isArray(ipam)) throw configError("ipam", "missing: an IPAM plugin needs the ipam section");
   const type = (ipam as Record<string, unknown>)["type"];

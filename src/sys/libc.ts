@@ -8,6 +8,7 @@ import { constants as osConstants } from "node:os";
 import { lazy } from "../util/lazy";
 
 const koffiModule = lazy(() => require("koffi") as typeof import("koffi"));
+const koffiNativeModule = lazy(() => require("../sea/koffiNative") as unknown);
 
 export const CLONE_NEWNET = 0x40000000;
 export const LOCK_SH = 1;
@@ -50,7 +51,20 @@ let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
-  const koffi = koffiModule();
+  let koffi: typeof import("koffi");
+  try {
+    koffi = koffiModule();
+  } catch (e) {
+    // koffi's loader says only "Cannot find the native Koffi module"; ask the native's own loader
+    // why (out of descriptors, an unusable cache directory...), so the error can say it.
+    let reason: unknown = undefined;
+    try {
+      koffiNativeModule();
+    } catch (r) {
+      reason = r;
+    }
+    throw new Error(e instanceof Error ? e.message : String(e), { cause: reason ?? e });
+  }
   const lib = koffi.load("libc.so.6");
   const setns = lib.func("int setns(int fd, int nstype)") as (fd: number, nstype: number) => number;
   const flock = lib.func("int flock(int fd, int op)") as (fd: number, op: number) => number;

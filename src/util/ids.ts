@@ -36,9 +36,9 @@ export function isNetworkName(name: unknown): name is string {
   return typeof name === "string" && ID_PATTERN.test(name) && name.length <= MAX_NETWORK_NAME_LENGTH;
 }
 
-/** Why a network name is refused, for messages: "<name> is not a valid network name (...)". */
-export function networkNameMessage(name: unknown): string {
-  return `${JSON.stringify(name)} is not a valid network name (${ID_PATTERN.source}, at most ${MAX_NETWORK_NAME_LENGTH} characters)`;
+/** Why a network name is refused, for messages; `shown`: the name as the message shows it. */
+export function networkNameMessage(shown: string): string {
+  return `${shown} is not a valid network name (${ID_PATTERN.source}, at most ${MAX_NETWORK_NAME_LENGTH} characters)`;
 }
 
 /** Linux interface names: 1..15 bytes of UTF-8, not "." or "..", no '/', ':', whitespace or NUL. */

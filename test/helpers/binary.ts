@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ATTACHMENT_LOCK_ROOT, lockName } from "../../src/plugins/attachmentLock";
 import { createNetns, type TestNetns } from "./netns";
 
 export interface TetherCommand {
@@ -237,7 +238,16 @@ export function cniWorld(
   const bridge = `tbr${suffix}`;
   const ranges = opts.ranges ?? [[{ subnet: "10.88.0.0/24" }], [{ subnet: "fd00:88::/64" }]];
   const containerId = (c: { path: string } | string): string => `cid-${typeof c === "string" ? c.split("/").pop() : c.path.split("/").pop()}`;
-  const invocation = (command: string, c: { path: string } | string, conf: Record<string, unknown>, o: Partial<CniInvocation>): CniInvocation => ({
+  // The attachment locks tether keeps in /run/tether/locks for every network this world's calls name.
+  const networksUsed = new Set<string>();
+  t.after(() => {
+    for (const name of networksUsed) rmSync(join(ATTACHMENT_LOCK_ROOT, lockName(`network\0${name}`)), { recursive: true, force: true });
+  });
+  const invocation = (command: string, c: { path: string } | string, conf: Record<string, unknown>, o: Partial<CniInvocation>): CniInvocation => {
+    if (typeof conf["name"] === "string") networksUsed.add(conf["name"]);
+    return invocationOf(command, c, conf, o);
+  };
+  const invocationOf = (command: string, c: { path: string } | string, conf: Record<string, unknown>, o: Partial<CniInvocation>): CniInvocation => ({
     command,
     containerId: containerId(c),
     netns: typeof c === "string" ? c : c.path,

@@ -1,7 +1,7 @@
 /** The agent's pure parts: desired state from Nodes, the route diff, the conflist, the nft text. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planRoutes, podCidrsOf } from "../../src/agent/desired";
+import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planFromKnown, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
 import { commonVersions } from "../../src/agent/chain";
 import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
@@ -138,6 +138,26 @@ describe("agent route diff", () => {
     assert.deepEqual(plan.add.map((r) => r.dst), ["10.244.3.0/24"]);
     assert.deepEqual(plan.blocked?.map((r) => r.dst), ["10.244.2.0/24", "fd00:244:2::/64"]);
     assert.deepEqual(plan.delete, []);
+  });
+});
+
+describe("agent route delta from the last applied state", () => {
+  test("same objects, equal values, a changed next hop, an added and a removed node", () => {
+    const a = { family: 4 as const, dst: "10.244.2.0/24", gw: "192.168.10.2", node: "b" };
+    const b = { family: 4 as const, dst: "10.244.3.0/24", gw: "192.168.10.3", node: "c" };
+    const c = { family: 4 as const, dst: "10.244.4.0/24", gw: "192.168.10.4", node: "d" };
+    const bMoved = { ...b, gw: "192.168.10.33" };
+    const e = { family: 6 as const, dst: "fd00:244:5::/64", gw: "fd00:10::5", node: "e" };
+    assert.deepEqual(planFromKnown([a, b], [a, b], 254), { add: [], delete: [] });
+    assert.deepEqual(planFromKnown([{ ...a }, b], [a, b], 254), { add: [], delete: [] }, "a new object with the same values is no change");
+    const plan = planFromKnown([a, bMoved, e], [a, b, c], 254);
+    assert.deepEqual(plan.add, [bMoved, e]);
+    assert.deepEqual(plan.delete, [{ dst: b.dst, gw: b.gw, table: 254 }, { dst: c.dst, gw: c.gw, table: 254 }]);
+    // Nodes in a real desired state keep their route objects while nothing about them changes.
+    const nodes = [node("self", ["10.244.1.0/24"]), node("b", ["10.244.2.0/24"], [["InternalIP", "192.168.10.2"]])];
+    const d1 = desiredState(nodes, "self", LOCAL);
+    const d2 = desiredState([...nodes], "self", LOCAL);
+    assert.equal(d1.routes[0], d2.routes[0]);
   });
 });
 

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { lockName } from "../../src/plugins/attachmentLock";
 import { listingText, printable, quoteForeign } from "../../src/util/quote";
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -24,4 +25,11 @@ test("listingText leaves plain names alone and quotes the rest; printable escape
   assert.equal(listingText(""), '""');
   assert.equal(printable('a"\u0007b'), 'a"\\u0007b');
   assert.match(printable("y".repeat(2000)), /… \(1000 more characters\)$/);
+});
+
+test("attachment lock names: 16 hex digits, stable, different for different attachments", () => {
+  assert.match(lockName("net\0c1\0eth0"), /^[0-9a-f]{16}$/);
+  assert.equal(lockName("net\0c1\0eth0"), lockName("net\0c1\0eth0"));
+  const names = new Set(Array.from({ length: 2000 }, (_, i) => lockName(`net\0c${i}\0eth0`)));
+  assert.equal(names.size, 2000);
 });
