@@ -8,7 +8,7 @@ import { IPAM_TYPE } from "./util/defaults";
 const versionModule = lazy(() => require("./cni/version") as typeof import("./cni/version"));
 const dispatchModule = lazy(() => require("./cni/dispatch") as typeof import("./cni/dispatch"));
 const logModule = lazy(() => require("./util/log") as typeof import("./util/log"));
-const ipamPluginModule = lazy(() => require("./plugins/ipamPlugin") as typeof import("./plugins/ipamPlugin"));
+const ipamPluginModule = lazy(() => require("./ipam/plugin/pluginMode") as typeof import("./ipam/plugin/pluginMode"));
 const tetherModule = lazy(() => require("./plugins/tether") as typeof import("./plugins/tether"));
 const cliModule = lazy(() => require("./cli/index") as typeof import("./cli/index"));
 

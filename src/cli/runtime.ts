@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { LATEST_VERSION, SUPPORTED_VERSIONS, compareVersions } from "../cni/version";
 import { quoteForeign } from "../util/quote";
-import { execPlugin, findPlugin } from "../plugins/delegate";
+import { execPlugin, findPlugin } from "../cni/exec";
 import { IPAM_TYPE, PLUGIN_TYPE } from "../util/defaults";
 
 export interface NetworkConfigList {

@@ -18,7 +18,7 @@ import { log } from "../util/log";
 import { attachmentKey, attachmentRecordOf, forgetAttachment, removeFirewall } from "./attach";
 import type { AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
-import { ipamFor } from "./ipam";
+import { ipamFor } from "../ipam/plugin/choice";
 import { openIfPresent, type Kernel, type Link, type Ns } from "./kernel";
 import { combinedError, runAllSteps } from "./steps";
 

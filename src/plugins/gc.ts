@@ -12,7 +12,7 @@ import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { listRecordFiles, recordsDataDir } from "./attachmentRecord";
 import { staleHostVeths } from "./hostVeth";
-import { ipamFor } from "./ipam";
+import { ipamFor } from "../ipam/plugin/choice";
 import type { Kernel } from "./kernel";
 import { combinedError, messageOf, runAllSteps } from "./steps";
 import * as fs from "node:fs";

@@ -15,8 +15,8 @@ import { lazy } from "../util/lazy";
 import { DEFAULT_BRIDGE, IPAM_TYPE } from "../util/defaults";
 
 const toolsModule = lazy(() => require("../firewall/tools") as typeof import("../firewall/tools"));
-const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
-const delegateModule = lazy(() => require("./delegate") as typeof import("./delegate"));
+const ipamStatusModule = lazy(() => require("../ipam/plugin/status") as typeof import("../ipam/plugin/status"));
+const delegateModule = lazy(() => require("../cni/exec") as typeof import("../cni/exec"));
 
 /** What STATUS reads of a tether config. */
 export interface StatusView {

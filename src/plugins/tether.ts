@@ -8,7 +8,7 @@ import { lazy } from "../util/lazy";
 import { IPAM_TYPE } from "../util/defaults";
 
 const netconfModule = lazy(() => require("../config/netconf") as typeof import("../config/netconf"));
-const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
+const builtinIpamModule = lazy(() => require("../ipam/plugin/builtin") as typeof import("../ipam/plugin/builtin"));
 const ptpModule = lazy(() => require("./ptp") as typeof import("./ptp"));
 const bridgeModule = lazy(() => require("./bridge") as typeof import("./bridge"));
 const statusModule = lazy(() => require("./status") as typeof import("./status"));

@@ -17,7 +17,7 @@ import { SUPPORTED_VERSIONS } from "../../src/cni/version";
 import { loadIpamConfig, loadStaticIpamConfig } from "../../src/config/ipam";
 import { isNetworkName } from "../../src/util/ids";
 import { loadNetConf } from "../../src/config/netconf";
-import { validateBuiltinIpam } from "../../src/plugins/builtinIpam";
+import { validateBuiltinIpam } from "../../src/ipam/plugin/builtin";
 import { report } from "../helpers/reliability";
 
 const RUNS = Number(process.env["TETHER_FUZZ_RUNS"] ?? 1500);

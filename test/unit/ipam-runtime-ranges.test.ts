@@ -10,9 +10,9 @@ import { after, describe, it } from "node:test";
 import { dispatch, type Io } from "../../src/cni/dispatch";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 import { loadIpamConfig, loadIpamStoreConfig } from "../../src/config/ipam";
-import { builtinIpam, validateBuiltinIpam } from "../../src/plugins/builtinIpam";
-import { ipamPlugin, loadIpamPluginConfig } from "../../src/plugins/ipamPlugin";
-import { builtinIpamProblems } from "../../src/plugins/ipamStatus";
+import { builtinIpam, validateBuiltinIpam } from "../../src/ipam/plugin/builtin";
+import { ipamPlugin, loadIpamPluginConfig } from "../../src/ipam/plugin/pluginMode";
+import { builtinIpamProblems } from "../../src/ipam/plugin/status";
 import { invocation } from "../helpers/invocation";
 import { addressFiles, removeDir, tempDir } from "../helpers/ipamFixtures";
 

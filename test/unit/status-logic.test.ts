@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 import { couldBeFull, exhaustedSets } from "../../src/ipam/pool";
 import { canonicalizeRangeSets } from "../../src/ipam/rangeSet";
-import { plainPoolView } from "../../src/plugins/ipamStatus";
+import { plainPoolView } from "../../src/ipam/plugin/status";
 import { assertReady, hostProblems, statusView, tetherStatus, type HostProbe } from "../../src/plugins/status";
 
 const probe = (kinds: Record<string, "bridge" | "other">, tools: string[]): HostProbe => ({

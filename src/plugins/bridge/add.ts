@@ -19,7 +19,7 @@ import {
   resultDns,
   resultIps,
 } from "../attach";
-import { ipamFor } from "../ipam";
+import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../kernel";
 
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {

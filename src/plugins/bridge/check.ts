@@ -9,7 +9,7 @@ import type { NetConf } from "../../config/netconf";
 import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
 import { checkContainerSide, checkFailed, checkFirewall, containerInterfaceIndex, ipsOf, requirePrevResult } from "../attach";
-import { ipamFor } from "../ipam";
+import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../kernel";
 
 export async function bridgeCheck(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {

@@ -28,7 +28,7 @@ import {
   resultIps,
   subnetOf,
 } from "../attach";
-import { ipamFor } from "../ipam";
+import { ipamFor } from "../../ipam/plugin/choice";
 import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
 import { listRecordFiles, recordsDataDir } from "../attachmentRecord";

@@ -8,7 +8,7 @@ import type { IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { checkContainerSide, checkFailed, checkFirewall, containerInterfaceIndex, ipsOf, parseCidr, requirePrevResult, subnetOf } from "../attach";
-import { ipamFor } from "../ipam";
+import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../kernel";
 import { hostPrefix } from "./add";
 

@@ -5,12 +5,12 @@
  */
 import { accessSync, lstatSync, constants as fsConstants } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
-import { exhaustedRangeSets } from "../ipam/pool";
-import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets, rangeSetText } from "../ipam/rangeSet";
-import { lazy } from "../util/lazy";
-import { DEFAULT_DATA_DIR } from "../util/defaults";
+import { exhaustedRangeSets } from "../pool";
+import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets, rangeSetText } from "../rangeSet";
+import { lazy } from "../../util/lazy";
+import { DEFAULT_DATA_DIR } from "../../util/defaults";
 
-const ipamModule = lazy(() => require("../config/ipam") as typeof import("../config/ipam"));
+const ipamModule = lazy(() => require("../../config/ipam") as typeof import("../../config/ipam"));
 
 const RANGE_KEYS = new Set(["subnet", "rangeStart", "rangeEnd", "gateway"]);
 

@@ -1,7 +1,7 @@
 /** tether's built-in IPAM (`tether-ipam`) behind the plugin's Ipam interface: a pool or static addresses. */
-import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
-import type { IpamResult } from "../cni/types";
+import type { Invocation } from "../../cni/dispatch";
+import { CniError, ErrorCode } from "../../cni/errors";
+import type { IpamResult } from "../../cni/types";
 import {
   type IpamConfig,
   type IpamNetConf,
@@ -11,15 +11,15 @@ import {
   loadIpamConfig,
   loadIpamStoreConfig,
   loadStaticIpamConfig,
-} from "../config/ipam";
-import { allocate, check, gc, release } from "../ipam/index";
-import { staticAdd, staticCheck } from "../ipam/static";
-import type { Ipam } from "./ipam";
-import { IPAM_TYPE } from "../util/defaults";
-import { lazy } from "../util/lazy";
+} from "../../config/ipam";
+import { allocate, check, gc, release } from "../index";
+import { staticAdd, staticCheck } from "../static";
+import type { Ipam } from "./choice";
+import { IPAM_TYPE } from "../../util/defaults";
+import { lazy } from "../../util/lazy";
 
-const statusModule = lazy(() => require("./status") as typeof import("./status"));
-const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
+const statusModule = lazy(() => require("../../plugins/status") as typeof import("../../plugins/status"));
+const ipamStatusModule = lazy(() => require("./status") as typeof import("./status"));
 
 function netconfOf(raw: Record<string, unknown>): IpamNetConf {
   return { name: raw["name"], cniVersion: raw["cniVersion"], ipam: raw["ipam"], runtimeConfig: raw["runtimeConfig"], args: raw["args"] };

@@ -2,17 +2,17 @@
  * The IPAM of an attachment: tether's built-in `tether-ipam`, or any other IPAM plugin run from
  * CNI_PATH. Undefined when the config has no ipam.type (an L2-only network).
  */
-import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
-import { parseResult } from "../cni/result";
-import type { IpamResult } from "../cni/types";
-import type { NetConf } from "../config/netconf";
-import { log } from "../util/log";
-import { execPlugin, findPlugin } from "./delegate";
-import { lazy } from "../util/lazy";
-import { IPAM_TYPE } from "../util/defaults";
+import type { Invocation } from "../../cni/dispatch";
+import { CniError, ErrorCode } from "../../cni/errors";
+import { parseResult } from "../../cni/result";
+import type { IpamResult } from "../../cni/types";
+import type { NetConf } from "../../config/netconf";
+import { log } from "../../util/log";
+import { execPlugin, findPlugin } from "../../cni/exec";
+import { lazy } from "../../util/lazy";
+import { IPAM_TYPE } from "../../util/defaults";
 
-const builtinIpamModule = lazy(() => require("./builtinIpam") as typeof import("./builtinIpam"));
+const builtinIpamModule = lazy(() => require("./builtin") as typeof import("./builtin"));
 
 export interface Ipam {
   readonly type: string;

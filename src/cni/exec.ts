@@ -4,7 +4,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { CniError, ErrorCode } from "../cni/errors";
+import { CniError, ErrorCode } from "./errors";
 import { lazy } from "../util/lazy";
 
 const nodeChildProcessModule = lazy(() => require("node:child_process") as typeof import("node:child_process"));

@@ -3,16 +3,16 @@
  * bridge with "ipam": {"type": "tether-ipam", ...}): ADD prints the IPAM result (addresses, routes,
  * DNS; no interfaces) in the requested version; DEL, CHECK, GC and STATUS work on the same store.
  */
-import type { Handlers, Invocation, PluginSpec } from "../cni/dispatch";
-import type { Result } from "../cni/types";
-import { configError } from "../config/common";
-import { IPAM_TYPE } from "../util/defaults";
-import { isNetworkName, networkNameMessage } from "../util/ids";
-import { builtinIpam, validateBuiltinIpam } from "./builtinIpam";
-import { lazy } from "../util/lazy";
+import type { Handlers, Invocation, PluginSpec } from "../../cni/dispatch";
+import type { Result } from "../../cni/types";
+import { configError } from "../../config/common";
+import { IPAM_TYPE } from "../../util/defaults";
+import { isNetworkName, networkNameMessage } from "../../util/ids";
+import { builtinIpam, validateBuiltinIpam } from "./builtin";
+import { lazy } from "../../util/lazy";
 
-const statusModule = lazy(() => require("./status") as typeof import("./status"));
-const ipamStatusModule = lazy(() => require("./ipamStatus") as typeof import("./ipamStatus"));
+const statusModule = lazy(() => require("../../plugins/status") as typeof import("../../plugins/status"));
+const ipamStatusModule = lazy(() => require("./status") as typeof import("./status"));
 
 /** What dispatch hands the handlers: the raw request is all the built-in IPAM needs. */
 export interface IpamPluginConf {
