@@ -1,23 +1,17 @@
-/** Bridge mode: the command handlers, on the real kernel and firewall. */
+/** Bridge mode: its ADD and CHECK, made into the command handlers by the factory both modes share. */
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
-import { realFirewall, type Firewall } from "../../firewall/index";
-import { detachAttachment } from "../detach";
-import { gcNetwork } from "../gc";
-import { tetherStatus } from "../status";
-import { realKernel, type Kernel } from "../kernel";
+import type { Firewall } from "../../firewall/index";
 import { serialisedPerAttachment } from "../attachmentLock";
+import { makeHandlers, type Mode } from "../handlers";
+import { realKernel, type Kernel } from "../kernel";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
 
-export function makeBridgeHandlers(kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
-  return {
-    add: (inv) => bridgeAdd(kernel(), firewall, inv),
-    del: (inv) => detachAttachment(kernel(), firewall, inv),
-    check: (inv) => bridgeCheck(kernel(), firewall, inv),
-    gc: (inv) => gcNetwork(kernel(), firewall, inv),
-    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
-  };
+export const bridgeMode: Mode = { add: bridgeAdd, check: bridgeCheck };
+
+export function makeBridgeHandlers(kernel: () => Kernel, firewall?: () => Firewall): Handlers<NetConf> {
+  return makeHandlers(bridgeMode, kernel, firewall);
 }
 
 export const bridgeHandlers: Handlers<NetConf> = serialisedPerAttachment(makeBridgeHandlers(realKernel));

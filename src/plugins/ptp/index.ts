@@ -1,23 +1,17 @@
-/** ptp mode: the command handlers, on the real kernel and firewall. */
+/** ptp mode: its ADD and CHECK, made into the command handlers by the factory both modes share. */
 import type { Handlers } from "../../cni/dispatch";
 import type { NetConf } from "../../config/netconf";
-import { realFirewall, type Firewall } from "../../firewall/index";
-import { detachAttachment } from "../detach";
-import { gcNetwork } from "../gc";
-import { tetherStatus } from "../status";
-import { realKernel, type Kernel } from "../kernel";
+import type { Firewall } from "../../firewall/index";
 import { serialisedPerAttachment } from "../attachmentLock";
+import { makeHandlers, type Mode } from "../handlers";
+import { realKernel, type Kernel } from "../kernel";
 import { ptpAdd } from "./add";
 import { ptpCheck } from "./check";
 
-export function makePtpHandlers(kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
-  return {
-    add: (inv) => ptpAdd(kernel(), firewall, inv),
-    del: (inv) => detachAttachment(kernel(), firewall, inv),
-    check: (inv) => ptpCheck(kernel(), firewall, inv),
-    gc: (inv) => gcNetwork(kernel(), firewall, inv),
-    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
-  };
+export const ptpMode: Mode = { add: ptpAdd, check: ptpCheck };
+
+export function makePtpHandlers(kernel: () => Kernel, firewall?: () => Firewall): Handlers<NetConf> {
+  return makeHandlers(ptpMode, kernel, firewall);
 }
 
 export const ptpHandlers: Handlers<NetConf> = serialisedPerAttachment(makePtpHandlers(realKernel));

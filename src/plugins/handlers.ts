@@ -1,0 +1,27 @@
+/**
+ * The one handler factory of both modes. A mode brings its ADD and CHECK; DEL, GC and STATUS are the
+ * same for every mode (DEL and GC work from the attachment records, not from the mode).
+ */
+import type { Handlers, Invocation } from "../cni/dispatch";
+import type { Result } from "../cni/types";
+import type { NetConf } from "../config/netconf";
+import { realFirewall, type Firewall } from "../firewall/index";
+import { detachAttachment } from "./detach";
+import { gcNetwork } from "./gc";
+import type { Kernel } from "./kernel";
+import { tetherStatus } from "./status";
+
+export interface Mode {
+  add(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result>;
+  check(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void>;
+}
+
+export function makeHandlers(mode: Mode, kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
+  return {
+    add: (inv) => mode.add(kernel(), firewall, inv),
+    del: (inv) => detachAttachment(kernel(), firewall, inv),
+    check: (inv) => mode.check(kernel(), firewall, inv),
+    gc: (inv) => gcNetwork(kernel(), firewall, inv),
+    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
+  };
+}
