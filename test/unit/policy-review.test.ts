@@ -1,0 +1,55 @@
+/**
+ * Review of the compiler against the NetworkPolicy API reference: cases the property test's
+ * generators do not reach. Objects in, verdicts of the compiled ruleset out.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { NetworkPolicyPort } from "../../src/k8s/types";
+import { PolicyCompiler } from "../../src/policy/compile";
+import { rulesetAllows } from "../helpers/policyEval";
+import { ns, policy, xyz } from "../helpers/policyWorld";
+
+describe("policy compiler: review cases", () => {
+  it("namespaceSelector on kubernetes.io/metadata.name matches although the object lacks the label (the API server sets it)", () => {
+    const w = xyz();
+    const namespaces = ["x", "y", "z"].map((n) => ns(n, { ns: n }));
+    const pol = policy("x", "from-y", {
+      podSelector: { matchLabels: { pod: "a" } },
+      ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["y"] }] } }] }],
+    });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces, policies: [pol] });
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "b"), w.ip("x", "a"), "TCP", 80), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "b"), w.ip("x", "a"), "TCP", 80), false);
+    // A namespace known only from its pods (no Namespace object seen yet) gets it too.
+    const { ruleset: r2 } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: [], policies: [pol] });
+    assert.equal(rulesetAllows(r2, w.ip("y", "b"), w.ip("x", "a"), "TCP", 80), true);
+    assert.equal(rulesetAllows(r2, w.ip("z", "b"), w.ip("x", "a"), "TCP", 80), false);
+  });
+
+  const onlyPorts = (ports: NetworkPolicyPort[]): { allowed: (proto: "TCP" | "UDP", port: number) => boolean; warnings: readonly string[] } => {
+    const w = xyz();
+    const pol = policy("x", "p", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ ports }] });
+    const c = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [pol] });
+    return { allowed: (proto, port) => rulesetAllows(c.ruleset, w.ip("y", "b"), w.ip("x", "a"), proto, port), warnings: c.warnings };
+  };
+
+  it("endPort without port (refused by the API server) matches nothing, not every port", () => {
+    const r = onlyPorts([{ protocol: "TCP", endPort: 90 } as NetworkPolicyPort]);
+    assert.equal(r.allowed("TCP", 80), false);
+    assert.equal(r.allowed("TCP", 1000), false);
+    assert.match(r.warnings.join("\n"), /endPort/);
+  });
+
+  it("a named port with endPort (refused by the API server) matches nothing, like other invalid clauses", () => {
+    const r = onlyPorts([{ port: "serve-80-tcp", endPort: 90 }]);
+    assert.equal(r.allowed("TCP", 80), false);
+    assert.match(r.warnings.join("\n"), /endPort/);
+  });
+
+  it("valid neighbours of an invalid clause still apply", () => {
+    const r = onlyPorts([{ port: 90, endPort: 85 }, { port: 81, protocol: "UDP" }]);
+    assert.equal(r.allowed("UDP", 81), true);
+    assert.equal(r.allowed("TCP", 85), false);
+    assert.equal(r.allowed("TCP", 90), false);
+  });
+});
