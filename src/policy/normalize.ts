@@ -168,11 +168,21 @@ function normalizePeers(
   return out;
 }
 
+/** A copy without null fields: JSON null means absent (as Go's decoder reads it), never "empty". */
+function withoutNulls<T>(v: T): T {
+  if (Array.isArray(v)) return v.filter((x) => x !== null).map(withoutNulls) as T;
+  if (v === null || typeof v !== "object") return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = withoutNulls(x);
+  return out as T;
+}
+
 export function normalizePolicy(
-  np: NetworkPolicy,
+  original: NetworkPolicy,
   warn: (w: string) => void,
   selectors: Map<string, CompiledSelector> = new Map(),
 ): PolicyView {
+  const np = withoutNulls(original);
   const namespace = np.metadata.namespace ?? "default";
   const key = `${namespace}/${np.metadata.name}`;
   const spec: Partial<NetworkPolicySpec> = np.spec ?? {};

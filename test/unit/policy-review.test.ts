@@ -53,3 +53,20 @@ describe("policy compiler: review cases", () => {
     assert.equal(r.allowed("TCP", 90), false);
   });
 });
+
+describe("policy compiler: explicit nulls (JSON of a hand-written API) mean absent", () => {
+  it("null fields do not throw and read as absent", () => {
+    const w = xyz();
+    const raw = JSON.parse(`{"metadata":{"namespace":"x","name":"nulls"},"spec":{"podSelector":{"matchLabels":{"pod":"a"},"matchExpressions":null},
+      "policyTypes":null,"egress":null,
+      "ingress":[{"from":[{"podSelector":{"matchLabels":{"pod":"b"}},"namespaceSelector":null,"ipBlock":null}],"ports":[{"port":80,"protocol":null,"endPort":null}]},
+                 {"from":null,"ports":null}]}}`);
+    const other = JSON.parse(`{"metadata":{"namespace":"y","name":"nulls2"},"spec":{"podSelector":null,"policyTypes":["Ingress"],"ingress":[{"from":[{"podSelector":null,"namespaceSelector":{"matchLabels":null}}]}]}}`);
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [raw, other] });
+    // second rule of "nulls" (from/ports null = absent) allows all: x/a is open.
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "c"), w.ip("x", "a"), "UDP", 53), true);
+    // "nulls2": every pod of y, from every namespace's pods, but not from outside.
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "c"), w.ip("y", "b"), "TCP", 80), true);
+    assert.equal(rulesetAllows(ruleset, "192.168.9.9", w.ip("y", "b"), "TCP", 80), false);
+  });
+});
