@@ -56,7 +56,8 @@ function canonicalAddress(text: string): readonly [4 | 6, string] | undefined {
 
 /** A pod's addresses from status.podIPs (or status.podIP), canonical, split per family. */
 export function podAddresses(pod: Pod): { v4: string[]; v6: string[] } {
-  const texts = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  const listed = pod.status?.podIPs ?? [];
+  const texts = listed.length > 0 ? listed.map((p) => p?.ip ?? "") : pod.status?.podIP ? [pod.status.podIP] : [];
   const v4: string[] = [];
   const v6: string[] = [];
   for (const t of texts) {

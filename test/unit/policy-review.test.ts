@@ -70,3 +70,16 @@ describe("policy compiler: explicit nulls (JSON of a hand-written API) mean abse
     assert.equal(rulesetAllows(ruleset, "192.168.9.9", w.ip("y", "b"), "TCP", 80), false);
   });
 });
+
+describe("policy compiler: pod addresses", () => {
+  it("status.podIP counts when status.podIPs is an empty list", () => {
+    const w = xyz();
+    const b = w.podOf("x", "b");
+    const bare = { ...b, status: { phase: "Running", podIP: "10.0.9.9", podIPs: [] } } as typeof b;
+    const pods = w.pods.map((p) => (p === b ? bare : p));
+    const pol = policy("x", "from-b", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: "b" } } }] }] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [pol] });
+    assert.equal(rulesetAllows(ruleset, "10.0.9.9", w.ip("x", "a"), "TCP", 80), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "c"), w.ip("x", "a"), "TCP", 80), false);
+  });
+});
