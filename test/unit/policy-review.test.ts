@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { NetworkPolicyPort } from "../../src/k8s/types";
+import type { NetworkPolicy, NetworkPolicyPort } from "../../src/k8s/types";
 import { PolicyCompiler } from "../../src/policy/compile";
 import { rulesetAllows } from "../helpers/policyEval";
 import { ns, policy, xyz } from "../helpers/policyWorld";
@@ -81,5 +81,45 @@ describe("policy compiler: pod addresses", () => {
     const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [pol] });
     assert.equal(rulesetAllows(ruleset, "10.0.9.9", w.ip("x", "a"), "TCP", 80), true);
     assert.equal(rulesetAllows(ruleset, w.ip("x", "c"), w.ip("x", "a"), "TCP", 80), false);
+  });
+});
+
+describe("policy compiler: documented behaviour the generators do not show", () => {
+  it("a named port resolves per pod: ingress on each selected pod, egress per destination", () => {
+    const w = xyz();
+    const withHttp = (p: ReturnType<typeof w.podOf>, port: number): typeof p => ({ ...p, spec: { ...p.spec, containers: [{ name: "c", ports: [{ name: "http", containerPort: port }] }] } });
+    const a = w.podOf("x", "a");
+    const b = w.podOf("x", "b");
+    const pods = w.pods.map((p) => (p === a ? withHttp(a, 8080) : p === b ? withHttp(b, 9090) : p));
+    const ing = policy("x", "ing", { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ ports: [{ port: "http" }] }] });
+    const egr = policy("y", "egr", { podSelector: {}, policyTypes: ["Egress"], egress: [{ ports: [{ port: "http" }] }] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [ing] });
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "a"), w.ip("x", "a"), "TCP", 8080), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "a"), w.ip("x", "a"), "TCP", 9090), false);
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "a"), w.ip("x", "b"), "TCP", 9090), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "a"), w.ip("x", "b"), "TCP", 8080), false);
+    assert.equal(rulesetAllows(ruleset, w.ip("z", "a"), w.ip("x", "c"), "TCP", 80), false);
+    const { ruleset: e } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [egr] });
+    assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 8080), true);
+    assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 9090), false);
+    assert.equal(rulesetAllows(e, w.ip("y", "a", 6), w.ip("x", "b", 6), "TCP", 9090), true);
+    assert.equal(rulesetAllows(e, w.ip("y", "a"), "192.168.1.1", "TCP", 8080), false);
+  });
+
+  it("a NetworkPolicy without spec selects every pod of its namespace and denies their ingress only", () => {
+    const w = xyz();
+    const bare = { metadata: { namespace: "x", name: "bare" } } as unknown as NetworkPolicy;
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [bare] });
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "b"), w.ip("x", "a"), "TCP", 80), false);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a"), w.ip("y", "a"), "TCP", 80), true);
+  });
+
+  it("policyTypes omitted with egress rules: both directions isolated", () => {
+    const w = xyz();
+    const pol = policy("x", "p", { podSelector: { matchLabels: { pod: "a" } }, egress: [{ ports: [{ port: 53, protocol: "UDP" }] }] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [pol] });
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a"), w.ip("y", "a"), "UDP", 53), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a"), w.ip("y", "a"), "TCP", 80), false);
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "a"), w.ip("x", "a"), "UDP", 53), false);
   });
 });
