@@ -19,17 +19,26 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /usr/bin/catatonit ] || missing+=(catatonit)
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || missing+=(busybox-static)  # static: it goes into an image alone
 # scripts/image.sh and the deploy test build and run the agent image.
-command -v podman >/dev/null 2>&1 || missing+=(podman)
-if [ "${#missing[@]}" -gt 0 ]; then
+# With its recommended packages (fuse-overlayfs, uidmap, ...): the set-up the deploy test was proven on.
+with_recommends=()
+command -v podman >/dev/null 2>&1 || with_recommends+=(podman)
+# install_packages [apt-get options...] -- packages...
+install_packages() {
+  local opts=() pkgs=()
+  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  pkgs=("$@")
+  [ "${#pkgs[@]}" -gt 0 ] || return 0
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    echo "setup: missing Debian packages (${pkgs[*]}); run as root to install them" >&2
     exit 1
   fi
-  echo "setup: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
-fi
+  echo "setup: installing ${pkgs[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" $(printf '%s\n' "${pkgs[@]}" | sort -u) >/dev/null
+}
+install_packages --no-install-recommends -- "${missing[@]}"
+install_packages -- "${with_recommends[@]}"
 
 # npm ci only when the lockfile changed since the last install.
 stamp=node_modules/.tether-lock-stamp

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import type { CliIo, CliStatus } from "./index";
+import { listingText, printable } from "../util/quote";
 import {
   addNetwork,
   checkNetwork,
@@ -31,7 +32,8 @@ function describe(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown; details?: unknown };
   const code = typeof err.code === "number" ? ` (code ${err.code})` : "";
   const details = typeof err.details === "string" && err.details !== "" ? `: ${err.details}` : "";
-  return `${String(err.message ?? e)}${code}${details}`;
+  // Messages carry bytes of the configuration and of plugins' output: escaped and cut.
+  return printable(`${String(err.message ?? e)}${code}${details}`, 500);
 }
 
 /** Read --conf, or report a usage-level failure (exit 2). */
@@ -39,7 +41,7 @@ function loadConf(path: string, io: CliIo, status: CliStatus, who: string): Netw
   try {
     return readNetworkConfig(path);
   } catch (e) {
-    io.err(`tether ${who}: ${(e as Error).message}\n`);
+    io.err(`tether ${who}: ${printable((e as Error).message, 500)}\n`);
     status.code = 2;
     return undefined;
   }
@@ -47,7 +49,7 @@ function loadConf(path: string, io: CliIo, status: CliStatus, who: string): Netw
 
 function failuresOut(failures: readonly PluginFailure[], json: boolean | undefined, io: CliIo): void {
   if (json) io.out(JSON.stringify(failures.map((f) => ({ plugin: f.plugin, error: describe(f.error) })), null, 2) + "\n");
-  else for (const f of failures) io.out(`${f.plugin}: ${describe(f.error)}\n`);
+  else for (const f of failures) io.out(`${listingText(f.plugin)}: ${describe(f.error)}\n`);
 }
 
 /** "ID/IFNAME" -> the attachment; throws on anything else. */
@@ -81,7 +83,7 @@ export function execCommand(io: CliIo, status: CliStatus): Command {
     .action((command: string, opts: { conf: string; netns: string; id: string; ifname: string; args?: string; cap?: string; cniPath?: string; cacheDir: string }) => {
       const op = command.toLowerCase();
       if (!["add", "check", "del"].includes(op)) {
-        io.err(`tether exec: unknown command ${JSON.stringify(command)} (add, check or del)\n`);
+        io.err(`tether exec: unknown command ${printable(JSON.stringify(command), 100)} (add, check or del)\n`);
         status.code = 2;
         return;
       }
@@ -91,7 +93,7 @@ export function execCommand(io: CliIo, status: CliStatus): Command {
       try {
         capabilityArgs = opts.cap === undefined ? undefined : (JSON.parse(opts.cap) as Record<string, unknown>);
       } catch (e) {
-        io.err(`tether exec: --cap: ${(e as Error).message}\n`);
+        io.err(`tether exec: --cap: ${printable((e as Error).message, 500)}\n`);
         status.code = 2;
         return;
       }
@@ -148,7 +150,7 @@ export function gcCommand(io: CliIo, status: CliStatus): Command {
       try {
         valid = (opts.valid ?? []).map(parseValidAttachment);
       } catch (e) {
-        io.err(`tether gc: ${(e as Error).message}\n`);
+        io.err(`tether gc: ${printable((e as Error).message, 500)}\n`);
         status.code = 2;
         return;
       }
@@ -174,9 +176,9 @@ export function statusCommand(io: CliIo, status: CliStatus): Command {
       if (!list) return;
       const failures = statusNetwork(list, execRunner(cniPathOf(opts.cniPath)));
       if (opts.json) io.out(JSON.stringify({ network: list.name, ready: failures.length === 0, failures: failures.map((f) => ({ plugin: f.plugin, error: describe(f.error) })) }, null, 2) + "\n");
-      else if (failures.length === 0) io.out(`${list.name}: ready\n`);
+      else if (failures.length === 0) io.out(`${listingText(list.name)}: ready\n`);
       else {
-        io.out(`${list.name}: not ready\n`);
+        io.out(`${listingText(list.name)}: not ready\n`);
         failuresOut(failures, false, io);
       }
       if (failures.length > 0) status.code = 1;

@@ -6,7 +6,8 @@
  * very executable when they are not there.
  */
 import { readFileSync } from "node:fs";
-import { SUPPORTED_VERSIONS, compareVersions, isSupportedVersion } from "../cni/version";
+import { LATEST_VERSION, SUPPORTED_VERSIONS, compareVersions } from "../cni/version";
+import { quoteForeign } from "../util/quote";
 import { execPlugin, findPlugin } from "../plugins/delegate";
 
 export interface NetworkConfigList {
@@ -62,9 +63,19 @@ export function listVersion(o: Record<string, unknown>, source: string, supporte
   const versions = o["cniVersions"];
   if (versions === undefined) return declared;
   if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) throw new Error(`${source}: cniVersions must be an array of strings`);
+  // As libcni: an entry it cannot parse fails the list; any entry up to its own newest version is a
+  // candidate, whether or not a plugin knows it (the plugin then refuses it with code 1).
+  for (const v of versions as string[]) if (!isVersionText(v)) throw new Error(`${source}: cniVersions: ${quoteForeign(v)} is not a version`);
+  if (o["cniVersion"] !== undefined && !isVersionText(declared)) throw new Error(`${source}: cniVersion: ${quoteForeign(declared)} is not a version`);
+  const newest = [...supported].sort(compareVersions).at(-1) ?? LATEST_VERSION;
   const candidates = [...(versions as string[]), ...(o["cniVersion"] === undefined ? [] : [declared])];
-  const common = candidates.filter((v) => supported.includes(v) && isSupportedVersion(v)).sort(compareVersions);
+  const common = candidates.filter((v) => compareVersions(v, newest) <= 0).sort(compareVersions);
   return common.at(-1) ?? declared;
+}
+
+/** What libcni's version parser takes: up to three dot-separated numbers ("" is 0.1.0). */
+function isVersionText(v: string): boolean {
+  return v === "" || /^\d+(\.\d+){0,2}$/.test(v);
 }
 
 export function readNetworkConfig(path: string): NetworkConfigList {

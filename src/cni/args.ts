@@ -1,6 +1,7 @@
 /** CNI_ARGS: "K=V;K2=V2" (deprecated in favour of the config's `args`, still sent by every runtime). */
 import { CniError, ErrorCode } from "./errors";
 import { isCidr, isIp } from "../util/ipText";
+import { quoteForeign } from "../util/quote";
 
 export interface CniArgs {
   ignoreUnknown: boolean;
@@ -35,7 +36,7 @@ function parseBool(key: string, value: string): boolean {
   const v = value.toLowerCase();
   if (v === "1" || v === "true") return true;
   if (v === "0" || v === "false") return false;
-  throw argsError(`${key}=${value}: expected 1, true, 0 or false`);
+  throw argsError(`${key}=${quoteForeign(value)}: expected 1, true, 0 or false`);
 }
 
 function isIpWithOptionalPrefix(s: string): boolean {
@@ -56,7 +57,7 @@ export function parseCniArgs(text: string, lenient = false): CniArgs {
     if (pair === "") continue;
     const eq = pair.indexOf("=");
     if (eq <= 0) {
-      fail(argsError(`${JSON.stringify(pair)} is not a KEY=VALUE pair`));
+      fail(argsError(`${quoteForeign(pair)} is not a KEY=VALUE pair`));
       continue;
     }
     out.raw.push([pair.slice(0, eq), pair.slice(eq + 1)]);
@@ -88,19 +89,19 @@ export function parseCniArgs(text: string, lenient = false): CniArgs {
       case "IP":
         for (const ip of value.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
           if (isIpWithOptionalPrefix(ip)) out.ips.push(ip);
-          else fail(argsError(`IP=${value}: ${JSON.stringify(ip)} is not an IP address`));
+          else fail(argsError(`IP=${quoteForeign(ip)}: not an IP address`));
         }
         break;
       case "MAC":
         if (/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(value)) out.mac = value.toLowerCase();
-        else fail(argsError(`MAC=${value}: not a MAC address`));
+        else fail(argsError(`MAC=${quoteForeign(value)}: not a MAC address`));
         break;
       default:
         if (!KNOWN.has(key)) unknown.push(key);
     }
   }
   if (unknown.length > 0 && !out.ignoreUnknown) {
-    fail(argsError(`unknown keys [${unknown.join(",")}] (set IgnoreUnknown=1 to ignore them)`));
+    fail(argsError(`unknown keys [${quoteForeign(unknown.join(","))}] (set IgnoreUnknown=1 to ignore them)`));
   }
   return out;
 }

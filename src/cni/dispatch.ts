@@ -7,9 +7,10 @@ import { statSync, statfsSync } from "node:fs";
 import { parseCniArgs, type CniArgs } from "./args";
 import { readEnv, parseCommand, type CniEnv, type Command } from "./env";
 import { CniError, ErrorCode, toErrorObject } from "./errors";
+import { quoteForeign } from "../util/quote";
 import { convertResult, parseResult } from "./result";
 import type { Result } from "./types";
-import { LATEST_VERSION, assertCommandAllowed, requestVersion, versionReply, type CniVersion } from "./version";
+import { LATEST_VERSION, assertCommandAllowed, isVersionShaped, requestVersion, versionReply, type CniVersion } from "./version";
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -78,7 +79,9 @@ function bestEffortVersion(stdin: Buffer | undefined): string {
   if (!stdin) return LATEST_VERSION;
   try {
     const v = (JSON.parse(stdin.toString("utf8")) as Record<string, unknown>)["cniVersion"];
-    return typeof v === "string" && v !== "" ? v : "0.1.0";
+    if (typeof v !== "string" || v === "") return "0.1.0";
+    // Not echoed when it is no version at all (50 KB, control bytes): the runtime reads our latest.
+    return isVersionShaped(v) ? v : LATEST_VERSION;
   } catch {
     return LATEST_VERSION;
   }
@@ -90,7 +93,7 @@ export function validateNetns(path: string, allowOwn: boolean): void {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(path)} cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
   let fsType: number | undefined;
   try {
@@ -103,7 +106,7 @@ export function validateNetns(path: string, allowOwn: boolean): void {
   const procPath = /^\/proc\/(self|thread-self|\d+)(\/task\/\d+)?\/ns\/net$/.test(path);
   if (fsType !== NSFS_MAGIC && !procPath) {
     const what = st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a namespace file";
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${path} is not a network namespace (it is ${what})`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(path)} is not a network namespace (it is ${what})`);
   }
   if (!allowOwn) refuseOwnNetns(path);
 }

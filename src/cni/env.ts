@@ -65,7 +65,7 @@ export function ifnameProblem(name: string): string | undefined {
 
 export function parseCommand(value: string | undefined): Command {
   if ((COMMANDS as readonly string[]).includes(value ?? "")) return value as Command;
-  throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${value ?? ""}`);
+  throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${quoteForeign(value ?? "")}`);
 }
 
 /** Read and validate the environment for one invocation. Empty variables count as absent. */
@@ -90,7 +90,11 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   }
   const netns = get("CNI_NETNS");
   if (netns !== "" && !netns.startsWith("/")) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${JSON.stringify(netns)} is not an absolute path`);
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(netns)} is not an absolute path`);
+  }
+  // As for CNI_IFNAME: bytes that are not UTF-8 arrive as U+FFFD, a path the runtime never gave.
+  if (netns.includes("\uFFFD")) {
+    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS: ${quoteForeign(netns)} is not valid UTF-8 (or contains U+FFFD)`);
   }
   const override = get("CNI_NETNS_OVERRIDE").toLowerCase();
   return {

@@ -79,6 +79,11 @@ export function descriptorExhaustion(err: unknown): string | undefined {
   for (let depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
     const code = (cur as { code?: unknown }).code;
     if (typeof code === "string" && EXHAUSTED.has(code)) return code;
+    // dlopen (process.dlopen of a native, koffi.load) reports only strerror's text.
+    if (cur instanceof Error) {
+      if (/Too many open files in system/.test(cur.message)) return "ENFILE";
+      if (/Too many open files/.test(cur.message)) return "EMFILE";
+    }
     cur = cur instanceof Error ? cur.cause : undefined;
   }
   return undefined;

@@ -1,5 +1,6 @@
 /** CNI spec versions tether speaks, and their ordering. */
 import { CniError, ErrorCode } from "./errors";
+import { quoteForeign } from "../util/quote";
 
 export const SUPPORTED_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
@@ -31,13 +32,13 @@ export function requestVersion(raw: unknown): CniVersion {
   const v = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)["cniVersion"] : undefined;
   if (v === undefined || v === null || v === "") return DEFAULT_VERSION;
   if (typeof v !== "string") {
-    throw new CniError(ErrorCode.DecodingFailure, `cniVersion: ${JSON.stringify(v)} is not a string`);
+    throw new CniError(ErrorCode.DecodingFailure, `cniVersion: ${quoteForeign(JSON.stringify(v) ?? String(v))} is not a string`);
   }
   if (!isSupportedVersion(v)) {
     throw new CniError(
       ErrorCode.IncompatibleVersion,
       "incompatible CNI versions",
-      `config is "${v}", plugin supports [${SUPPORTED_VERSIONS.join(" ")}]`,
+      `config is ${quoteForeign(v, 40)}, plugin supports [${SUPPORTED_VERSIONS.join(" ")}]`,
     );
   }
   return v;
@@ -61,6 +62,14 @@ export function assertCommandAllowed(command: string, version: string): void {
   }
 }
 
+/**
+ * A string that can stand as a cniVersion in what tether writes (an echo in VERSION, an error's
+ * cniVersion): dotted numbers of a sane length. Anything else is foreign bytes, not echoed.
+ */
+export function isVersionShaped(v: unknown): v is string {
+  return typeof v === "string" && v.length <= 32 && /^\d+(\.\d+){0,3}$/.test(v);
+}
+
 export function versionInfo(cniVersion: string): { cniVersion: string; supportedVersions: string[] } {
   return { cniVersion, supportedVersions: [...SUPPORTED_VERSIONS] };
 }
@@ -71,7 +80,7 @@ export function versionReply(stdin: Buffer | undefined): string {
   if (stdin && stdin.length > 0) {
     try {
       const v = (JSON.parse(stdin.toString("utf8")) as Record<string, unknown>)["cniVersion"];
-      if (typeof v === "string" && v !== "") version = v;
+      if (isVersionShaped(v)) version = v;
     } catch {
       // not JSON: answer with our latest
     }

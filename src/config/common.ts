@@ -3,10 +3,12 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { CniError, ErrorCode } from "../cni/errors";
 import { isCidr, isIp } from "../util/ipText";
+import { quoteForeign } from "../util/quote";
 
 export { isCidr, isIp };
 
-const show = (input: unknown): string => JSON.stringify(input) ?? String(input);
+/** A configuration value in a message: quoted, control bytes escaped, cut (a 50 KB value is not echoed whole). */
+export const show = (input: unknown): string => (typeof input === "string" ? quoteForeign(input) : quoteForeign(JSON.stringify(input) ?? String(input)));
 
 // zod/mini, imported by name so the bundle keeps only what is used (the full zod with every locale
 // costs each CNI call tens of milliseconds); English messages only. jitless: a process parses one

@@ -7,7 +7,7 @@ import * as z from "zod/mini";
 import type { Route } from "../cni/types";
 import { type Ip, parseIp } from "../ipam/ip";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
-import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, stringWhere } from "./common";
+import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, show, stringWhere } from "./common";
 
 export const IPAM_TYPE = "tether-ipam";
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
@@ -66,7 +66,7 @@ export const RangeSetSchema = z.array(RangeSchema);
 export const StaticAddressSchema = ci(
   ["address", "gateway"],
   z.looseObject({
-    address: stringWhere(isCidr, (input) => `${JSON.stringify(input)} is not in CIDR notation (address/prefix)`),
+    address: stringWhere(isCidr, (input) => `${show(input)} is not in CIDR notation (address/prefix)`),
     gateway: z.optional(IpAddress),
   }),
   ["gateway"],
@@ -75,14 +75,14 @@ export const StaticAddressSchema = ci(
 export const TetherIpamSchema = ci(
   ["type", "ranges", "routes", "dataDir", "resolvConf", "addresses", "dns", ...RANGE_KEYS],
   z.looseObject({
-    type: z.literal(IPAM_TYPE, { error: (iss) => `${JSON.stringify(iss.input)} is not "${IPAM_TYPE}"` }),
+    type: z.literal(IPAM_TYPE, { error: (iss) => `${show(iss.input)} is not "${IPAM_TYPE}"` }),
     ranges: z.optional(z.array(RangeSetSchema)),
     subnet: z.optional(Cidr),
     rangeStart: z.optional(IpAddress),
     rangeEnd: z.optional(IpAddress),
     gateway: z.optional(IpAddress),
     routes: z.optional(z.array(RouteSchema)),
-    dataDir: z.optional(stringWhere(isAbsolute, (input) => `${JSON.stringify(input)} is not an absolute path`)),
+    dataDir: z.optional(stringWhere(isAbsolute, (input) => `${show(input)} is not an absolute path`)),
     resolvConf: z.optional(z.string()),
     addresses: z.optional(z.array(StaticAddressSchema)),
     dns: z.optional(DnsSchema),
@@ -150,7 +150,7 @@ function toRoute(r: z.infer<typeof RouteSchema>): Route {
 /** "10.0.0.5" or "10.0.0.5/24" -> the address (host-local ignores the prefix). */
 export function requestedIp(text: string, path: string): Ip {
   const ip = parseIp(text.split("/")[0] ?? "");
-  if (ip === undefined) throw configError(path, `${JSON.stringify(text)} is not an IP address`);
+  if (ip === undefined) throw configError(path, `${show(text)} is not an IP address`);
   return ip;
 }
 
@@ -168,7 +168,7 @@ function checkPerFamilyLimit(cniVersion: unknown, sets: readonly RangeSet[]): vo
 
 function loadName(name: unknown): string {
   if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
-    throw configError("name", `${JSON.stringify(name)} is not a valid network name (${NETWORK_NAME.source})`);
+    throw configError("name", `${show(name)} is not a valid network name (${NETWORK_NAME.source})`);
   }
   return name;
 }
@@ -253,7 +253,7 @@ export function isStaticIpam(ipam: unknown): boolean {
 }
 
 function staticCidr(text: string, path: string): string {
-  if (!isCidr(text.trim())) throw configError(path, `${JSON.stringify(text)} is not in CIDR notation (address/prefix)`);
+  if (!isCidr(text.trim())) throw configError(path, `${show(text)} is not in CIDR notation (address/prefix)`);
   return text.trim();
 }
 
@@ -288,7 +288,7 @@ export function loadStaticIpamConfig(
   const fromEnv = cniArgs.ips.map((t) => ({ address: staticCidr(t, "CNI_ARGS IP") }) as { address: string; gateway?: string });
   for (const [i, gw] of (cniArgs.gateways ?? []).entries()) {
     const g = gw.trim();
-    if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${JSON.stringify(gw)} is not an IP address`);
+    if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${show(gw)} is not an IP address`);
     for (const a of fromEnv) if (familyOfCidr(a.address) === (g.includes(":") ? 6 : 4)) a.gateway = g;
   }
   addresses.push(...fromEnv);

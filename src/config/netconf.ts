@@ -1,8 +1,8 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
 import * as z from "zod/mini";
 import { CniError, ErrorCode } from "../cni/errors";
-import { ID_PATTERN } from "../cni/env";
-import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, stringWhere } from "./common";
+import { ID_PATTERN, ifnameProblem } from "../cni/env";
+import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, show, stringWhere } from "./common";
 import { normalizeKeys } from "./runtimeConfig";
 
 export const LogConfigSchema = z.strictObject({
@@ -42,7 +42,7 @@ export const NetConfSchema = z.looseObject({
   cniVersions: z.optional(z.array(z.string())),
   name: stringWhere(
     (s) => ID_PATTERN.test(s),
-    (input) => `${JSON.stringify(input)} is not a valid network name (${ID_PATTERN.source})`,
+    (input) => `${show(input)} is not a valid network name (${ID_PATTERN.source})`,
   ),
   type: z.string().check(z.minLength(1)),
   mode: z._default(z.enum(["bridge", "ptp"]), "bridge"),
@@ -54,7 +54,8 @@ export const NetConfSchema = z.looseObject({
   dns: z.optional(DnsSchema),
   log: z.optional(LogConfigSchema),
 
-  bridge: z.optional(z.string()),
+  // A name the kernel would refuse is a configuration error here, not a netlink error later.
+  bridge: z.optional(stringWhere((s) => ifnameProblem(s) === undefined, (input) => `${show(input)} ${ifnameProblem(String(input)) ?? ""}`)),
   isGateway: flag(),
   isDefaultGateway: flag(),
   forceAddress: flag(),

@@ -45,8 +45,22 @@ let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = require("koffi") as typeof import("koffi");
+  let koffi: typeof import("koffi");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    koffi = require("koffi") as typeof import("koffi");
+  } catch (e) {
+    // koffi's loader says only "Cannot find the native Koffi module"; ask the native's own loader
+    // why (out of descriptors, an unusable cache directory...), so the error can say it.
+    let reason: unknown = undefined;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require("../sea/koffiNative");
+    } catch (r) {
+      reason = r;
+    }
+    throw new Error(e instanceof Error ? e.message : String(e), { cause: reason ?? e });
+  }
   const lib = koffi.load("libc.so.6");
   const setns = lib.func("int setns(int fd, int nstype)") as (fd: number, nstype: number) => number;
   const flock = lib.func("int flock(int fd, int op)") as (fd: number, op: number) => number;

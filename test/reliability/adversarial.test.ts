@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync, existsSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, tetherCommand, RUNTIME_PATH, REPO_ROOT, type CniOutcome, type CniWorld } from "../helpers/binary";
@@ -41,6 +41,18 @@ function bashCni(w: CniWorld, command: string, c: TestNetns, conf: object, opts:
       CNI_NETNS: c.path,
       CNI_PATH: join(REPO_ROOT, "dist"),
     },
+    input: JSON.stringify(conf),
+    cwd: "/",
+    timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+/** One CNI call through bash with `assignments` (bash text, $'...' allowed) before the executable. */
+function bashRaw(w: CniWorld, command: string, c: TestNetns, conf: object, assignments: string): CniOutcome {
+  const r = spawnSync("ip", ["netns", "exec", w.node.name, "bash", "-c", `${assignments} exec "$@"`, "bash", tether.cmd, ...tether.args], {
+    env: { PATH: RUNTIME_PATH, CNI_COMMAND: command, CNI_CONTAINERID: w.containerId(c), CNI_NETNS: c.path, CNI_IFNAME: "eth0", CNI_PATH: join(REPO_ROOT, "dist") },
     input: JSON.stringify(conf),
     cwd: "/",
     timeout: 120_000,
@@ -270,6 +282,56 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     report(t, { rounds, calls, outcomes: [...codes].map(([k, v]) => `${k}:${v}`).join(",") });
   });
 
+  test("3b. the other variables: not UTF-8 or 100 KB long, refused with code 4 naming the variable, quoted and cut; nothing made", (t) => {
+    const w = world(t, "aenv");
+    const c = w.container("aenv");
+    const cf = w.conf("1.1.0");
+    const huge = "q".repeat(100_000);
+    // A namespace path whose bytes are not UTF-8, pointing at the real namespace: Node would open another path.
+    const odd = join(w.dataDir, "ns-link");
+    symlinkSync(c.path, Buffer.concat([Buffer.from(odd), Buffer.from([0xff])]));
+    const cases: [string, string, RegExp][] = [
+      ["CNI_NETNS not UTF-8", `CNI_NETNS=$'${odd}\\xff'`, /^CNI_NETNS: .*UTF-8/],
+      ["CNI_NETNS relative, huge", `CNI_NETNS=${huge}`, /^CNI_NETNS: /],
+      ["CNI_NETNS absolute, huge", `CNI_NETNS=/${huge}`, /^CNI_NETNS: /],
+      ["CNI_COMMAND huge", `CNI_COMMAND=${huge}`, /CNI_COMMAND/],
+      ["CNI_ARGS IP= huge", `CNI_ARGS=IP=${huge}`, /^CNI_ARGS: IP=/],
+      ["CNI_ARGS IP= not UTF-8", `CNI_ARGS=$'IP=10.88.0.9\\xff'`, /^CNI_ARGS: IP=/],
+      ["CNI_ARGS no pair, huge", `CNI_ARGS=${huge}`, /^CNI_ARGS: /],
+      ["CNI_ARGS MAC= huge", `CNI_ARGS=MAC=${huge}`, /^CNI_ARGS: MAC=/],
+    ];
+    for (const [what, assignment, names] of cases) {
+      const err = errorJson(bashRaw(w, "ADD", c, cf, assignment));
+      assert.equal(err.code, 4, `${what}: ${JSON.stringify(err).slice(0, 300)}`);
+      assert.match(err.msg, names, what);
+      assert.ok(JSON.stringify(err).length < 600, `${what}: the error carries ${JSON.stringify(err).length} characters`);
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(err.msg, /[\x00-\x1f\x7f\ufffd]/, `${what}: ${err.msg}`);
+    }
+    assert.deepEqual(containerLeftovers(c), []);
+    assert.deepEqual(storeFiles(w), []);
+    report(t, { refused: cases.length });
+  });
+
+  test("7b. ptp: a second CNI_IFNAME of one container on one network is refused (102) naming the interface that routes the gateway; the first keeps working", (t) => {
+    const w = world(t, "a2if", [[{ subnet: "10.91.0.0/24" }]]);
+    const cf = w.conf("1.1.0", { mode: "ptp" });
+    const c = w.container("a2if");
+    successJson(w.cni("ADD", c, cf, { tether }));
+    const err = errorJson(w.cni("ADD", c, cf, { tether, ifname: "eth1" }));
+    assert.equal(err.code, 102, JSON.stringify(err));
+    assert.match(err.msg, /gateway 10\.91\.0\.1 through interface "eth0"/);
+    assert.equal(c.hasLink("eth1"), false);
+    assert.equal(storeFiles(w).length, 1);
+    assert.ok(c.ping("10.91.0.1", 5), "the first interface lost its gateway");
+    successEmpty(w.cni("DEL", c, cf, { tether, ifname: "eth1" }));
+    assert.ok(c.hasLink("eth0"), "DEL of the refused eth1 removed eth0");
+    successEmpty(w.cni("DEL", c, cf, { tether }));
+    assert.deepEqual(containerLeftovers(c), []);
+    assert.deepEqual(storeFiles(w), []);
+    report(t, { refused: 1 });
+  });
+
   test("9. ptp: a second network on the same subnet is refused naming the attachment whose route it would take; the first keeps its route", (t) => {
     const w = world(t, "asub", [[{ subnet: "10.90.0.0/24" }]]);
     const first = w.conf("1.1.0", { mode: "ptp" });
@@ -287,6 +349,26 @@ describe("reliability: issue 18, what an adversarial run found", { skip, timeout
     assert.ok(c1.ping("10.90.0.1", 5), "the first container lost its gateway");
     successEmpty(w.cni("DEL", c2, second, { tether }));
     successEmpty(w.cni("DEL", c1, first, { tether }));
+    report(t, { refused: 1 });
+  });
+
+  test("9b. ptp on the subnet of a bridge network is refused naming the bridge; the bridge's container keeps its address", (t) => {
+    const w = world(t, "aovl", [[{ subnet: "10.90.0.0/24" }]]);
+    const bridged = w.conf("1.1.0", { isGateway: true });
+    const ptp = { ...w.conf("1.1.0", { mode: "ptp" }), name: `${w.network}-p` };
+    const c1 = w.container("aovl");
+    const r1 = successJson<{ ips: { address: string }[] }>(w.cni("ADD", c1, bridged, { tether }));
+    const ip = r1.ips[0]!.address.split("/")[0]!;
+    const c2 = w.container("aovl");
+    // Its own store gives the ptp network the same first address.
+    const err = errorJson(w.cni("ADD", c2, ptp, { tether }));
+    assert.equal(err.code, 102, JSON.stringify(err));
+    assert.match(err.msg, new RegExp(`reaches ${ip.replace(/\./g, "\\.")} on bridge "${w.bridge}"`));
+    assert.deepEqual(containerLeftovers(c2), []);
+    assert.ok(!w.node.routes(4).some((r) => r.dst === ip), "a host route took the bridge container's address");
+    assert.ok(c1.ping("10.90.0.1", 5), "the bridge container lost the node");
+    successEmpty(w.cni("DEL", c2, ptp, { tether }));
+    successEmpty(w.cni("DEL", c1, bridged, { tether }));
     report(t, { refused: 1 });
   });
 

@@ -58,6 +58,17 @@ test("listVersion: the highest common version of cniVersions, else cniVersion (l
   assert.equal(parseNetworkConfig(JSON.stringify({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: "n", type: "tether" }), "f").cniVersion, "1.1.0");
 });
 
+test("listVersion as libcni 1.2 picks: any version up to its own (1.1.0), known to a plugin or not; an unparseable entry fails the list", () => {
+  const pick = (o: Record<string, unknown>) => listVersion(o, "f");
+  // libcni keeps every entry not newer than 1.1.0: a plugin then refuses 1.0.5 (code 1), as under containerd.
+  assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.0.5"] }), "1.0.5");
+  assert.equal(pick({ cniVersion: "0.3.1", cniVersions: ["0.3.2"] }), "0.3.2");
+  assert.equal(pick({ cniVersion: "1.0.0", cniVersions: ["1.1.0", "1.2.0"] }), "1.1.0");
+  assert.throws(() => pick({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "one"] }), /cniVersions.*"one"/);
+  assert.throws(() => pick({ cniVersion: "1.0.0", cniVersions: ["1.0.0.0"] }), /cniVersions.*"1\.0\.0\.0"/);
+  assert.throws(() => pick({ cniVersion: "x.y", cniVersions: ["1.0.0"] }), /cniVersion.*"x\.y"/);
+});
+
 test("every shipped conflist: cniVersion 1.0.0 for libcni 1.1 runtimes, cniVersions up to 1.1.0, tether plugins valid", () => {
   const dir = path.join(__dirname, "../../../conf");
   const files = readdirSync(dir).filter((f) => f.endsWith(".conflist"));

@@ -210,3 +210,13 @@ test("issue 18: out of file descriptors anywhere in the cause chain is code 11 s
   assert.equal(toObj(Object.assign(new Error("scandir"), { code: "ENFILE" }), "1.1.0").code, 11);
   assert.equal(toObj(new E(5, "disk", undefined, { cause: Object.assign(new Error("x"), { code: "ENOSPC" }) }), "1.1.0").code, 5);
 });
+
+test("issue 18: a native library that could not be mapped for want of descriptors (dlopen says only strerror) is code 11 too", () => {
+  // What dist/tether said under `ulimit -n 35`: code 999.
+  const dl = new Error("cannot load native netlink: /var/cache/tether: /var/cache/tether/netlink-x.node: cannot open shared object file: Too many open files");
+  assert.equal(descriptorExhaustion(dl), "EMFILE");
+  assert.equal(toErrorObject(dl, "1.1.0").code, 11);
+  const sys = new Error("x", { cause: new Error("libc.so.6: cannot open shared object file: Too many open files in system") });
+  assert.equal(descriptorExhaustion(sys), "ENFILE");
+  assert.equal(descriptorExhaustion(new Error("cannot open shared object file: No such file or directory")), undefined);
+});

@@ -641,3 +641,30 @@ describe("onDone", () => {
     assert.ok(bad.rec.done[0]?.error instanceof CniError);
   });
 });
+
+describe("a hostile cniVersion is not echoed whole (issue 18 item 10, review)", () => {
+  const hostile = "v".repeat(50_000) + "\u001b[31m";
+  test("ADD: code 1, short, no control bytes; the error's cniVersion is one a runtime can read", async () => {
+    const r = await run(cniEnv("ADD"), conf({ cniVersion: hostile }));
+    const e = theError(r, 1);
+    assert.ok(r.out[0]!.length < 600, `${r.out[0]!.length} characters`);
+    assert.equal(e.cniVersion, "1.1.0");
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(String(e.details), /[\x00-\x1f]/);
+  });
+  test("ADD: a cniVersion that is not a string (a 50 KB object)", async () => {
+    const r = await run(cniEnv("ADD"), conf({ cniVersion: { x: hostile } }));
+    assert.ok(r.out[0]!.length < 600, `${r.out[0]!.length} characters`);
+    theError(r, 6);
+  });
+  test("a version-shaped unknown version is still echoed (9.9.9)", async () => {
+    const r = await run(cniEnv("ADD"), conf({ cniVersion: "9.9.9" }));
+    assert.equal(theError(r, 1).cniVersion, "9.9.9");
+  });
+  test("VERSION echoes a version, not 50 KB of anything", async () => {
+    const r = await run({ CNI_COMMAND: "VERSION" }, JSON.stringify({ cniVersion: hostile }));
+    assert.ok(r.out[0]!.length < 300, `${r.out[0]!.length} characters`);
+    const ok = await run({ CNI_COMMAND: "VERSION" }, JSON.stringify({ cniVersion: "0.3.1" }));
+    assert.equal((JSON.parse(ok.out[0]!) as { cniVersion: string }).cniVersion, "0.3.1");
+  });
+});

@@ -196,6 +196,46 @@ describe("ptp ADD on a fake kernel", () => {
       assert.equal(k.openHandles, 0);
     }
   });
+  it("a second interface of one container on the same network is refused (102) naming the interface that routes the gateway; nothing of it stays", async () => {
+    const { k, dataDir, h } = setup();
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const c = k.spaces.get(NETNS)!;
+    const routesBefore = c.routes.length;
+    await assert.rejects(
+      () => h.add(invocation("ADD", config(dataDir), { netns: NETNS, ifname: "eth1" })),
+      (e: unknown) => e instanceof CniError && e.code === 102 && /gateway 10\.7\.0\.1/.test(e.message) && /"eth0"|eth0/.test(e.message) && /eth1/.test(e.message),
+    );
+    assert.deepEqual([...c.links.values()].map((l) => l.name).sort(), ["eth0", "lo"]);
+    assert.equal(c.routes.length, routesBefore);
+    assert.deepEqual(store(dataDir), ["10.7.0.2", "fd07::2"]);
+  });
+});
+
+describe("ptp next to a bridge network on an overlapping subnet (issue 18 item 9, review)", () => {
+  it("an address the node reaches on a bridge with tether's veths is refused (102) naming the bridge; nothing stays", async () => {
+    const { k, dataDir, h } = setup();
+    const host = k.host();
+    const { link: br } = await k.ensureBridge({} as never, { name: "tbr0" });
+    // A bridge network's container attached to it, and the bridge's connected route.
+    host.links.set(900, { index: 900, name: "vethbr1", kind: "veth", mtu: 1500, up: true, promisc: false, master: br.index, alias: hostVethAlias({ network: "other", containerId: "x", ifname: "eth0" }) });
+    host.routes.push({ family: 4, dst: "10.7.0.0/24", oif: br.index, scope: 253 });
+    await assert.rejects(
+      () => h.add(invocation("ADD", config(dataDir), { netns: NETNS })),
+      (e: unknown) => e instanceof CniError && e.code === 102 && /bridge "tbr0"/.test(e.message) && /10\.7\.0\.2/.test(e.message),
+    );
+    assert.deepEqual(store(dataDir), []);
+    assert.deepEqual([...k.spaces.get(NETNS)!.links.values()].map((l) => l.name), ["lo"]);
+    assert.ok(!host.routes.some((r) => r.dst === "10.7.0.2/32"));
+  });
+
+  it("a connected route of a bridge without tether's veths (or of any other link) is no reason to refuse", async () => {
+    const { k, dataDir, h } = setup();
+    const host = k.host();
+    const { link: br } = await k.ensureBridge({} as never, { name: "lan0" });
+    host.routes.push({ family: 4, dst: "10.0.0.0/8", oif: br.index, scope: 253 });
+    await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    assert.ok(host.routes.some((r) => r.dst === "10.7.0.2/32"));
+  });
 });
 
 describe("ptp DEL, CHECK, GC on a fake kernel", () => {

@@ -34,6 +34,7 @@ import { listingText, quoteForeign } from "../../util/quote";
 import { listRecordFiles, recordsDataDir } from "../attachmentRecord";
 import { hostVethTags } from "../hostVeth";
 import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../kernel";
+import { networkOf, parseIp } from "../../ipam/ip";
 
 /** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
 export function hostPrefix(ip: string): string {
@@ -84,14 +85,64 @@ function enableForwarding(k: Kernel, host: Ns, ips: readonly IpConfig[]): void {
   if (families.has(6)) k.writeSysctl(host, "net/ipv6/conf/all/forwarding", "1", true);
 }
 
+/**
+ * The node reaches this address on a bridge where tether's veths attach containers (a bridge network
+ * on an overlapping subnet, with a store of its own): a /32 (/128) host route would take the address
+ * over from that bridge, cutting off a container there that holds it. Refused, naming the bridge.
+ * A connected route of any other link (the node's LAN) is no reason to refuse.
+ */
+async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, address: string): Promise<void> {
+  const c = parseCidr(address);
+  const ip = parseIp(c.ip)!;
+  const covering = (await k.listRoutes(host, c.family)).filter((r) => {
+    if (r.gw !== undefined || r.oif === undefined || r.oif === veth.index || (r.table !== undefined && r.table !== 254)) return false;
+    const [net, len] = r.dst.split("/");
+    const n = parseIp(net ?? "");
+    const prefix = Number(len ?? (c.family === 4 ? 32 : 128));
+    return n !== undefined && n.family === ip.family && prefix < (c.family === 4 ? 32 : 128) && networkOf(ip, prefix).value === networkOf(n, prefix).value;
+  });
+  if (covering.length === 0) return;
+  const links = await k.listLinks(host);
+  for (const r of covering) {
+    const bridge = links.find((l) => l.index === r.oif);
+    if (bridge?.kind !== "bridge" || !links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) continue;
+    throw new CniError(
+      ErrorCode.AddressUnavailable,
+      `ptp: the node reaches ${c.ip} on bridge ${quoteForeign(bridge.name)} (${r.dst}), where tether attaches containers of a bridge network; a host route would take that address over`,
+      "give the ptp network a subnet no bridge network uses",
+    );
+  }
+}
+
 /** In the container: the gateway on the link, and the subnet through the gateway, both from the address. */
 async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: readonly IpConfig[]): Promise<void> {
   for (const ip of ips) {
     const src = parseCidr(ip.address).ip;
     const gw = ip.gateway!;
-    await k.addRoute(container, { dst: hostPrefix(gw), oif: link.index, scope: ROUTE_SCOPE.link, src });
+    try {
+      await k.addRoute(container, { dst: hostPrefix(gw), oif: link.index, scope: ROUTE_SCOPE.link, src });
+    } catch (e) {
+      if ((e as { code?: unknown }).code === "EEXIST") await refuseSecondGatewayRoute(k, container, link, gw);
+      throw e;
+    }
     await k.addRoute(container, { dst: subnetOf(ip.address), gw, oif: link.index, scope: ROUTE_SCOPE.universe, src });
   }
+}
+
+/**
+ * The container already routes this network's gateway through another of its interfaces (a second
+ * CNI_IFNAME of one container on one ptp network): say so instead of the kernel's bare EEXIST.
+ */
+async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, gw: string): Promise<never> {
+  const dst = hostPrefix(gw);
+  const existing = (await k.listRoutes(container, parseCidr(gw).family)).find((r) => r.dst === dst);
+  const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(container, existing.oif);
+  const through = via !== undefined ? `interface ${quoteForeign(via.name)}` : "another route";
+  throw new CniError(
+    ErrorCode.AddressUnavailable,
+    `ptp: the container already routes the gateway ${gw} through ${through}; ${quoteForeign(link.name)} cannot route it too`,
+    "ptp attaches a container once per network: give the second interface another network",
+  );
 }
 
 /**
@@ -121,6 +172,7 @@ async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly 
  */
 async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, inv: Invocation<NetConf>): Promise<void> {
   const spec = { dst: hostPrefix(address), oif: veth.index, scope: ROUTE_SCOPE.link };
+  await refuseBridgeNetworkAddress(k, host, veth, address);
   try {
     await k.addRoute(host, spec);
     return;
