@@ -15,7 +15,7 @@ import type { Family } from "../ipam/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodPeer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
 import { PROTOCOLS } from "./model";
 import { renderFull, rulesetStats, type NftChain, type NftSet, type PolicyRuleset, type RulesetStats, type VerdictMapName } from "./nft";
-import { newNormalizeCache, normalize, type PolicyInputs } from "./normalize";
+import { namespaceLabels, newNormalizeCache, normalize, type PolicyInputs } from "./normalize";
 import { containsAddress, intervalElement, mergeIntervals } from "./ranges";
 import { parseIp } from "../ipam/ip";
 
@@ -83,7 +83,7 @@ class Compilation {
       list.push(p);
     }
     const names = new Set([...view.namespaces.keys(), ...this.podsByNs.keys()]);
-    this.namespaces = [...names].sort().map((n) => view.namespaces.get(n) ?? { name: n, labels: {} });
+    this.namespaces = [...names].sort().map((n) => view.namespaces.get(n) ?? { name: n, labels: namespaceLabels(n, undefined) });
   }
 
   run(): PolicyRuleset {

@@ -56,7 +56,8 @@ function canonicalAddress(text: string): readonly [4 | 6, string] | undefined {
 
 /** A pod's addresses from status.podIPs (or status.podIP), canonical, split per family. */
 export function podAddresses(pod: Pod): { v4: string[]; v6: string[] } {
-  const texts = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  const listed = pod.status?.podIPs ?? [];
+  const texts = listed.length > 0 ? listed.map((p) => p?.ip ?? "") : pod.status?.podIP ? [pod.status.podIP] : [];
   const v4: string[] = [];
   const v6: string[] = [];
   for (const t of texts) {
@@ -102,9 +103,13 @@ function normalizePorts(ports: readonly NetworkPolicyPort[] | undefined, where: 
     const at = `${where}.ports[${i}]`;
     const protocol = protocolOf(p.protocol);
     if (protocol === undefined) return warn(`${at}.protocol: unsupported ${JSON.stringify(p.protocol)}`);
-    if (p.port === undefined || p.port === null) return void out.push({ protocol, kind: "all" });
+    // endPort needs a numeric port (the API server refuses it otherwise): the clause is invalid.
+    if (p.port === undefined || p.port === null) {
+      if (p.endPort !== undefined && p.endPort !== null) return warn(`${at}.endPort: needs a numeric port`);
+      return void out.push({ protocol, kind: "all" });
+    }
     if (typeof p.port === "string" && !/^\d+$/.test(p.port)) {
-      if (p.endPort !== undefined) warn(`${at}.endPort: ignored with a named port`);
+      if (p.endPort !== undefined && p.endPort !== null) return warn(`${at}.endPort: not allowed with the named port ${JSON.stringify(p.port)}`);
       return void out.push({ protocol, kind: "named", name: p.port });
     }
     const from = Number(p.port);
@@ -164,11 +169,21 @@ function normalizePeers(
   return out;
 }
 
+/** A copy without null fields: JSON null means absent (as Go's decoder reads it), never "empty". */
+function withoutNulls<T>(v: T): T {
+  if (Array.isArray(v)) return v.filter((x) => x !== null).map(withoutNulls) as T;
+  if (v === null || typeof v !== "object") return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = withoutNulls(x);
+  return out as T;
+}
+
 export function normalizePolicy(
-  np: NetworkPolicy,
+  original: NetworkPolicy,
   warn: (w: string) => void,
   selectors: Map<string, CompiledSelector> = new Map(),
 ): PolicyView {
+  const np = withoutNulls(original);
   const namespace = np.metadata.namespace ?? "default";
   const key = `${namespace}/${np.metadata.name}`;
   const spec: Partial<NetworkPolicySpec> = np.spec ?? {};
@@ -195,6 +210,13 @@ export function normalizePolicy(
   };
 }
 
+/** The API server sets this label on every namespace (immutable, = its name); upstream e2e selects on it. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+export function namespaceLabels(name: string, labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return { ...(labels ?? {}), [NAMESPACE_NAME_LABEL]: name };
+}
+
 /**
  * Normalized objects remembered by object identity. API objects are treated as immutable, as the
  * informers' are (every event brings a new object), so an unchanged pod or policy is not
@@ -212,7 +234,7 @@ export function newNormalizeCache(): NormalizeCache {
 export function normalize(inputs: PolicyInputs, nodeName: string, cache: NormalizeCache = newNormalizeCache()): ClusterView {
   const warnings: string[] = [];
   const namespaces = new Map<string, NamespaceView>();
-  for (const ns of inputs.namespaces) namespaces.set(ns.metadata.name, { name: ns.metadata.name, labels: ns.metadata.labels ?? {} });
+  for (const ns of inputs.namespaces) namespaces.set(ns.metadata.name, { name: ns.metadata.name, labels: namespaceLabels(ns.metadata.name, ns.metadata.labels) });
   const pods: PodView[] = [];
   for (const p of inputs.pods) {
     let v = cache.pods.get(p);
