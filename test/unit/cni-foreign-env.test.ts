@@ -9,19 +9,11 @@ import { parseCniArgs } from "../../src/cni/args";
 import { validateNetns } from "../../src/cni/dispatch";
 import { readEnv } from "../../src/cni/env";
 import { CniError, ErrorCode } from "../../src/cni/errors";
+import { refusal } from "../helpers/refusal";
 
 const HUGE = "q".repeat(100_000) + "\x1b[31m";
 const BASE = { CNI_CONTAINERID: "abc", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0" };
 
-function refusal(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof CniError, String(e));
-    return e;
-  }
-  assert.fail("not refused");
-}
 
 function assertTame(e: CniError, names: RegExp): void {
   assert.equal(e.code, ErrorCode.InvalidEnvironment);

@@ -8,20 +8,12 @@ import { describe, test } from "node:test";
 import { CniError } from "../../src/cni/errors";
 import { loadIpamConfig, type IpamNetConf } from "../../src/config/ipam";
 import { loadNetConf } from "../../src/config/netconf";
+import { refusal } from "../helpers/refusal";
 
 const HUGE = "w".repeat(50_000) + "\x1b[31m";
 const base = { cniVersion: "1.1.0", name: "n", type: "tether" };
 const ipam = (over: Record<string, unknown>) => ({ type: "tether-ipam", dataDir: "/tmp/x", ranges: [[{ subnet: "10.0.0.0/24" }]], ...over });
 
-function refusal(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof CniError, String(e));
-    return e;
-  }
-  assert.fail("not refused");
-}
 
 function assertTame(e: CniError, code: number, names: RegExp): void {
   assert.equal(e.code, code, e.message.slice(0, 200));
