@@ -2,7 +2,8 @@
  * CNI GC (spec 1.1) for both modes: everything tether holds for an attachment of this network that
  * is not in the runtime's valid list goes: IPAM reservations (built-in, or GC forwarded to the
  * delegated IPAM), masquerade and spoof-check rules, host veths (their host routes and gateway
- * addresses go with them) and the attachment records. No list: nothing is deleted (the delegated
+ * addresses go with them), the attachment records and intents, and the lock files killed calls left
+ * (only those no call holds, removed while locked: see attachmentLock.ts). No list: nothing is deleted (the delegated
  * IPAM still gets the GC, to decide for itself). Every step runs even when an earlier one failed;
  * the failures come back together as one CNI error.
  */
@@ -10,6 +11,7 @@ import type { Invocation } from "../cni/dispatch";
 import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
+import { attachmentLockHeld, removeStaleLocks } from "./attachmentLock";
 import { listRecordFiles, recordsDataDir } from "./attachmentRecord";
 import { staleHostVeths } from "./hostVeth";
 import { ipamFor } from "../ipam/plugin/choice";
@@ -34,6 +36,8 @@ export async function gcNetwork(k: Kernel, fw: () => Firewall, inv: Invocation<N
     if (recordsDir !== undefined) {
       steps.push({ what: "stale attachment records", run: () => removeStaleRecords(recordsDir, network, valid) });
     }
+    // Last: a lock file goes only after what it guarded.
+    steps.push({ what: "stale attachment locks", run: () => void removeStaleLocks(network, valid) });
   }
   const failures = await runAllSteps(steps);
   if (failures.length > 0) throw combinedError("GC", failures);
@@ -51,9 +55,12 @@ async function removeStaleHostVeths(k: Kernel, network: string, valid: readonly 
   }
 }
 
+/** Records and intents of attachments not in the list; one whose lock a call holds (an ADD or DEL running) stays. */
 function removeStaleRecords(dataDir: string, network: string, valid: readonly AttachmentKey[]): void {
   const keep = new Set(valid.map(attachmentTag));
   for (const f of listRecordFiles(dataDir, network)) {
-    if (f.record !== undefined && f.record.network === network && !keep.has(attachmentTag(f.record))) fs.rmSync(f.path, { force: true });
+    if (f.record === undefined || f.record.network !== network || keep.has(attachmentTag(f.record))) continue;
+    if (attachmentLockHeld(f.record)) continue;
+    fs.rmSync(f.path, { force: true });
   }
 }
