@@ -225,7 +225,7 @@ describe("reliability: what killed and unfinished calls leave", { skip, timeout:
       stale[1]!.remove();
       const jobs: Promise<[string, CniOutcome]>[] = [];
       for (let i = 0; i < calls; i++) {
-        const c = live[i % live.length]!;
+        const c = live[Math.floor(i / 4) % live.length]!; // each attachment gets ADDs, DELs and GCs
         const kind = i % 4 === 3 ? "GC" : i % 2 === 0 ? "ADD" : "DEL";
         jobs.push(sem.run(async () => [kind, kind === "GC" ? gc(w, cf, live) : await w.cniAsync(kind, c, cf)] as [string, CniOutcome]));
       }
