@@ -221,7 +221,7 @@ export class Agent {
         if (this.chain.note !== undefined) log.warn(this.chain.note);
         this.chainNote = this.chain.note;
       }
-      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions });
+      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions, portmap: this.chain.portmap });
       fs.mkdirSync(this.opts.cniConfDir, { recursive: true, mode: 0o755 });
       const path = join(this.opts.cniConfDir, CONFLIST_FILE);
       if (writeIfChanged(path, conflist, (p, t) => replaceFile(p, t, { mode: 0o644, fsync: true }))) {

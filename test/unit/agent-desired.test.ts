@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planFromKnown, planRoutes, podCidrsOf } from "../../src/agent/desired";
 import { conflistCidrs, conflistText } from "../../src/agent/conflist";
-import { commonVersions } from "../../src/agent/chain";
+import { ChainVersions, commonVersions } from "../../src/agent/chain";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { join } from "node:path";
 import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
@@ -197,6 +200,22 @@ describe("agent conflist", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions: ["1.0.0"] })) as Record<string, unknown>;
     assert.equal(list["cniVersion"], "1.0.0");
     assert.deepEqual(list["cniVersions"], ["1.0.0"]);
+  });
+  test("no portmap in the bin dir: the conflist chains none (a runtime fails every ADD on a missing plugin), until one is installed", (t) => {
+    const dir = fs.mkdtempSync(join(os.tmpdir(), "tether-chain-"));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const chain = new ChainVersions(dir);
+    const plugins = (): unknown[] => {
+      const versions = chain.get();
+      const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions, portmap: chain.portmap })) as { plugins: { type: string }[] };
+      return list.plugins.map((p) => p.type);
+    };
+    assert.deepEqual(plugins(), ["tether"]);
+    assert.match(chain.note ?? "", /portmap is missing: the conflist chains no portmap/);
+    // A portmap appears (answers CNI VERSION up to 1.0.0): chained again, cniVersions narrowed to it.
+    fs.writeFileSync(join(dir, "portmap"), '#!/bin/sh\necho \'{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}\'\n', { mode: 0o755 });
+    assert.deepEqual(plugins(), ["tether", "portmap"]);
+    assert.deepEqual(chain.get(), ["1.0.0"]);
   });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
