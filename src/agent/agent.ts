@@ -8,7 +8,7 @@ import type { Server } from "node:http";
 import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
-import { CONFLIST_FILE, conflistText } from "./conflist";
+import { CONFLIST_FILE, configsBefore, conflistText } from "./conflist";
 import { type AgentNode, type DesiredRoute, type LocalAddress, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
@@ -72,6 +72,7 @@ export class Agent {
   /** Routes held by a route of another protocol, each warned about once. */
   private blockedLogged = new Set<string>();
   private waitingLogged: string | undefined;
+  private shadowedLogged = "";
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -228,6 +229,7 @@ export class Agent {
         this.metrics.conflistWrites++;
         log.info("conflist written", { path, podCIDRs: desired.ownCidrs.map((p) => p.text) });
       }
+      if (full) this.warnShadowed();
     }
 
     phase("conflistMs");
@@ -290,6 +292,21 @@ export class Agent {
     }
     this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
+  }
+
+  /** A warning (again when the list changes) naming configs a runtime would load instead of ours. */
+  private warnShadowed(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.opts.cniConfDir);
+    } catch {
+      return;
+    }
+    const before = configsBefore(names).join(", ");
+    if (before !== "" && before !== this.shadowedLogged) {
+      log.warn(`${before} in ${this.opts.cniConfDir} sort(s) before ${CONFLIST_FILE}: containerd and CRI-O use the first network config by name, so pods get that network, not tether's; remove or rename it`);
+    }
+    this.shadowedLogged = before;
   }
 
   private logFindings(desired: ReturnType<typeof desiredState>): void {

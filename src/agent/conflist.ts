@@ -53,6 +53,15 @@ export function conflistText(opts: ConflistOptions): string {
   return JSON.stringify(list, null, 2) + "\n";
 }
 
+/**
+ * The network configs in a CNI conf dir that a runtime takes before ours: containerd (max_conf_num 1)
+ * and CRI-O load the first file by name with one of these extensions, so another network's
+ * "05-x.conflist" or containerd's own "10-containerd-net.conflist" silently wins over 10-tether.
+ */
+export function configsBefore(names: readonly string[], own: string = CONFLIST_FILE): string[] {
+  return names.filter((n) => /\.(conf|conflist|json)$/.test(n) && n < own).sort();
+}
+
 /** The pod CIDRs a conflist of ours hands out (for doctor); undefined when it is not one of ours. */
 export function conflistCidrs(text: string): string[] | undefined {
   try {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planFromKnown, planRoutes, podCidrsOf } from "../../src/agent/desired";
-import { conflistCidrs, conflistText } from "../../src/agent/conflist";
+import { configsBefore, conflistCidrs, conflistText } from "../../src/agent/conflist";
 import { ChainVersions, commonVersions } from "../../src/agent/chain";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -216,6 +216,11 @@ describe("agent conflist", () => {
     fs.writeFileSync(join(dir, "portmap"), '#!/bin/sh\necho \'{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}\'\n', { mode: 0o755 });
     assert.deepEqual(plugins(), ["tether", "portmap"]);
     assert.deepEqual(chain.get(), ["1.0.0"]);
+  });
+  test("configs a runtime would load before 10-tether.conflist (first by name wins) are named", () => {
+    const dir = ["99-loopback.conf", "10-tether.conflist", "10-containerd-net.conflist", "05-cilium.conf", "00-old.json", "01-notes.txt", ".10-tether.conflist.tmp1", "20-x.conflist"];
+    assert.deepEqual(configsBefore(dir), ["00-old.json", "05-cilium.conf", "10-containerd-net.conflist"]);
+    assert.deepEqual(configsBefore(["10-tether.conflist", "11-after.conflist"]), []);
   });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
