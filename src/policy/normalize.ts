@@ -77,7 +77,10 @@ export function normalizePod(pod: Pod, nodeName: string): PodView | undefined {
   if (v4.length === 0 && v6.length === 0) return undefined;
   const namespace = pod.metadata.namespace ?? "default";
   const namedPorts: NamedPort[] = [];
-  for (const c of pod.spec?.containers ?? []) {
+  // A named port is the pod's: its containers' and its sidecars' (restartable init containers, as
+  // Kubernetes resolves a Service's named targetPort), never a plain init container's.
+  const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
+  for (const c of [...(pod.spec?.containers ?? []), ...sidecars]) {
     for (const p of c.ports ?? []) {
       const protocol = protocolOf(p.protocol);
       if (p.name !== undefined && p.name !== "" && protocol !== undefined) {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NetworkPolicy, NetworkPolicyPort } from "../../src/k8s/types";
 import { PolicyCompiler } from "../../src/policy/compile";
+import { slimPod } from "../../src/k8s/types";
 import { rulesetAllows } from "../helpers/policyEval";
 import { ns, policy, xyz } from "../helpers/policyWorld";
 
@@ -104,6 +105,32 @@ describe("policy compiler: documented behaviour the generators do not show", () 
     assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 9090), false);
     assert.equal(rulesetAllows(e, w.ip("y", "a", 6), w.ip("x", "b", 6), "TCP", 9090), true);
     assert.equal(rulesetAllows(e, w.ip("y", "a"), "192.168.1.1", "TCP", 8080), false);
+  });
+
+  it("a named port of a sidecar (init container with restartPolicy Always) is the pod's; a plain init container's is not", () => {
+    const w = xyz();
+    const a = w.podOf("x", "a");
+    // As the informer caches it (slimPod), from a Pod as the API server sends it.
+    const withSidecar = slimPod({
+      ...a,
+      spec: {
+        ...a.spec,
+        containers: [{ name: "app" }],
+        initContainers: [
+          { name: "setup", ports: [{ name: "metrics", containerPort: 7000 }] },
+          { name: "proxy", restartPolicy: "Always", ports: [{ name: "metrics", containerPort: 9100 }] },
+        ],
+      },
+    });
+    const pods = w.pods.map((p) => (p === a ? withSidecar : p));
+    const ing = policy("x", "ing", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ ports: [{ port: "metrics" }] }] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [ing] });
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "a"), w.ip("x", "a"), "TCP", 9100), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "a"), w.ip("x", "a"), "TCP", 7000), false);
+    const egr = policy("y", "egr", { podSelector: {}, policyTypes: ["Egress"], egress: [{ ports: [{ port: "metrics" }] }] });
+    const { ruleset: e } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [egr] });
+    assert.equal(rulesetAllows(e, w.ip("y", "a", 6), w.ip("x", "a", 6), "TCP", 9100), true);
+    assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 7000), false);
   });
 
   it("a NetworkPolicy without spec selects every pod of its namespace and denies their ingress only", () => {
