@@ -101,8 +101,9 @@ export class Agent {
     });
   }
 
+  /** Routes, masquerade and (unless disabled) NetworkPolicy in place: a rollout waits for all of them. */
   ready(): boolean {
-    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk;
+    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk && (this.policy === undefined || this.policy.ready);
   }
 
   async start(): Promise<void> {
