@@ -14,7 +14,7 @@ import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
 import { ChainVersions } from "./chain";
-import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
+import { type MasqueradeState, masqueradeWant, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { applyKnownDelta, localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
@@ -148,8 +148,7 @@ export class Agent {
     if (desired === undefined) return;
     const key = `${desired.ownCidrs.map((p) => p.text).join(",")} ${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
     if (!full && this.masqOk && key === this.masqApplied) return;
-    const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
-    const want = { local, cluster: desired.clusterCidrs };
+    const want = masqueradeWant(desired, this.masqState);
     if (await reconcileMasquerade(want, full || !this.masqOk ? undefined : this.masqState)) this.metrics.masqueradeWrites++;
     this.masqState = want;
     this.masqApplied = key;

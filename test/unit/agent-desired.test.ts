@@ -7,7 +7,7 @@ import { ChainVersions, commonVersions } from "../../src/agent/chain";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
-import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
+import { masqueradeBatch, masqueradeDelta, masqueradeWant, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
   const spec = cidrs === undefined ? {} : typeof cidrs === "string" ? { podCIDR: cidrs } : { podCIDRs: cidrs };
@@ -271,5 +271,26 @@ describe("agent masquerade text", () => {
       masqueradeDelta(state, next),
       "delete element inet tether-agent cluster4 { 10.244.2.0/24 }\nadd element inet tether-agent cluster4 { 10.244.3.0/24 }\nadd element inet tether-agent cluster6 { fd00:244:3::/64 }\n",
     );
+  });
+});
+
+describe("agent masquerade while this node is missing", () => {
+  test("its pods keep being masqueraded from the CIDRs last applied, which stay cluster destinations; a new CIDR replaces them", () => {
+    const other = node("b", ["10.244.2.0/24", "fd00:244:2::/64"], [["InternalIP", "192.168.10.2"], ["InternalIP", "fd00:10::2"]]);
+    const me = node("self", ["10.244.1.0/24", "fd00:244:1::/64"]);
+    const before = masqueradeWant(desiredState([me, other], "self", LOCAL), undefined);
+    assert.deepEqual(before.local, { 4: ["10.244.1.0/24"], 6: ["fd00:244:1::/64"] });
+    // The Node object deleted (kubelet re-registers it soon): nothing of this node's pods changes.
+    const gone = desiredState([other], "self", LOCAL);
+    assert.notEqual(gone.waiting, undefined);
+    const during = masqueradeWant(gone, before);
+    assert.deepEqual(during, before);
+    assert.equal(sameMasquerade(during, before), true);
+    // Back with another pod CIDR: that one, the old one dropped.
+    const back = masqueradeWant(desiredState([node("self", ["10.244.9.0/24"]), other], "self", LOCAL), during);
+    assert.deepEqual(back.local, { 4: ["10.244.9.0/24"], 6: [] });
+    assert.deepEqual(back.cluster[4], ["10.244.2.0/24", "10.244.9.0/24"]);
+    // Never had one (a new node waiting for its CIDR): nothing to keep.
+    assert.deepEqual(masqueradeWant(gone, undefined).local, { 4: [], 6: [] });
   });
 });
