@@ -115,6 +115,37 @@ describe("NetworkPolicy enforced in a test node namespace", { skip }, () => {
     assert.equal(w.nft(["list", "tables"]).includes("tether-policy"), false);
   });
 
+  test("through a ClusterIP (DNAT in prerouting, as kube-proxy's iptables and nftables modes do, and as upstream's e2e probes): policed at the backend and at the client", async (t) => {
+    const w = await createPolicyNode(t, POD_DEFS);
+    // A Service 10.96.0.10 / fd96::10 port 80 (TCP) and 81 (UDP) with x/a as its one endpoint, in the test node only.
+    w.nft(["-f", "-"], [
+      "table ip tpol-svc {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip daddr 10.96.0.10 tcp dport 80 dnat to 10.66.1.2:80",
+      "    ip daddr 10.96.0.10 udp dport 81 dnat to 10.66.1.2:81",
+      "  }",
+      "}",
+      "table ip6 tpol-svc6 {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip6 daddr fd96::10 tcp dport 80 dnat to [fd66::1:2]:80",
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    const viaService = (from: string): Promise<boolean[]> =>
+      runProbes(w.pods.get(from)?.ns.name ?? "", [{ ip: "10.96.0.10", proto: "TCP", port: 80 }, { ip: "10.96.0.10", proto: "UDP", port: 81 }, { ip: "fd96::10", proto: "TCP", port: 80 }]);
+    await w.applier.apply(compile([]));
+    assert.deepEqual(await viaService("x/b"), [true, true, true], "the Service reaches x/a without policies");
+    const allowY = policy("x", "allow-y", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: "y" } } }] }] });
+    const denyEgress = policy("y", "deny-egress-b", { podSelector: { matchLabels: { pod: "b" } }, policyTypes: ["Egress"] });
+    await w.applier.apply(compile([allowY, denyEgress]));
+    assert.deepEqual(await viaService("x/b"), [false, false, false], "x/a's ingress sees x/b behind the Service address");
+    assert.deepEqual(await viaService("y/a"), [true, true, true], "allowed from y, replies de-NATed");
+    assert.deepEqual(await viaService("y/b"), [false, false, false], "y/b's egress sees x/a behind the Service address");
+  });
+
   test("a table changed behind the applier's back: the next apply falls back to a full replace", async (t) => {
     const w = await createPolicyNode(t, POD_DEFS.slice(0, 2));
     const deny = policy("x", "deny", { podSelector: { matchLabels: { pod: "a" } } });
