@@ -146,6 +146,30 @@ describe("NetworkPolicy enforced in a test node namespace", { skip }, () => {
     assert.deepEqual(await viaService("y/b"), [false, false, false], "y/b's egress sees x/a behind the Service address");
   });
 
+  test("a pod reaches itself through its Service (hairpin) although its policies allow nothing: a pod cannot block access to itself", async (t) => {
+    const w = await createPolicyNode(t, POD_DEFS.slice(0, 2));
+    // x/a behind a Service; hairpin traffic masqueraded as kube-proxy does (a pod drops packets from its own address).
+    w.nft(["-f", "-"], [
+      "table ip tpol-hairpin {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip daddr 10.96.0.20 tcp dport 80 dnat to 10.66.1.2:80",
+      "  }",
+      "  chain post {",
+      "    type nat hook postrouting priority srcnat;",
+      "    ip saddr 10.66.1.2 ip daddr 10.66.1.2 masquerade",
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    const xa = w.pods.get("x/a");
+    const xb = w.pods.get("x/b");
+    const denyAll = policy("x", "deny-all", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    await w.applier.apply(compile([denyAll]));
+    assert.deepEqual(await runProbes(xa?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }]), [true], "x/a to itself through the Service");
+    assert.deepEqual(await runProbes(xb?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }, { ip: xa?.v4 ?? "", proto: "TCP", port: 80 }]), [false, false], "others stay denied");
+  });
+
   test("a table changed behind the applier's back: the next apply falls back to a full replace", async (t) => {
     const w = await createPolicyNode(t, POD_DEFS.slice(0, 2));
     const deny = policy("x", "deny", { podSelector: { matchLabels: { pod: "a" } } });

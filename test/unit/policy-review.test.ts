@@ -158,6 +158,17 @@ describe("policy compiler: documented behaviour the generators do not show", () 
     assert.equal(rulesetAllows(onlyFrom, "fd00::9:9", w.ip("x", "a", 6), "TCP", 80), false);
   });
 
+  it("a pod cannot block access to itself (hairpin through a Service): its own address pair passes, others still do not", () => {
+    const w = xyz((_n, p) => (p === "c" ? "n2" : "n1"));
+    const denyAll = policy("x", "deny-all", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [denyAll] });
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a"), w.ip("x", "a"), "TCP", 80), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a", 6), w.ip("x", "a", 6), "UDP", 53), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "b"), w.ip("x", "a"), "TCP", 80), false);
+    // Only this node's policed pods are in the self sets (x/c is on n2, y and z are not policed).
+    assert.deepEqual(ruleset.sets.get("self4")?.elements, [`${w.ip("x", "a")} . ${w.ip("x", "a")}`, `${w.ip("x", "b")} . ${w.ip("x", "b")}`]);
+  });
+
   it("a NetworkPolicy without spec selects every pod of its namespace and denies their ingress only", () => {
     const w = xyz();
     const bare = { metadata: { namespace: "x", name: "bare" } } as unknown as NetworkPolicy;
