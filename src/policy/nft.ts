@@ -51,8 +51,10 @@ export const SELF_SETS = { 4: "self4", 6: "self6" } as const;
 export function baseChainRules(): string[] {
   return [
     "ct state established,related accept",
-    `ip saddr . ip daddr @${SELF_SETS[4]} accept`,
-    `ip6 saddr . ip6 daddr @${SELF_SETS[6]} accept`,
+    // Only from the pod's own side (the route back to the source leaves by the interface the packet
+    // came in on): a packet forged elsewhere with the pod's address as source is not let through.
+    `ip saddr . ip daddr @${SELF_SETS[4]} fib saddr . iif oif exists accept`,
+    `ip6 saddr . ip6 daddr @${SELF_SETS[6]} fib saddr . iif oif exists accept`,
     ...VERDICT_MAP_NAMES.filter((m) => m.startsWith("egress")).map((m) => `${VERDICT_MAPS[m].match} vmap @${m}`),
     ...VERDICT_MAP_NAMES.filter((m) => m.startsWith("ingress")).map((m) => `${VERDICT_MAPS[m].match} vmap @${m}`),
   ];

@@ -168,6 +168,35 @@ describe("NetworkPolicy enforced in a test node namespace", { skip }, () => {
     await w.applier.apply(compile([denyAll]));
     assert.deepEqual(await runProbes(xa?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }]), [true], "x/a to itself through the Service");
     assert.deepEqual(await runProbes(xb?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }, { ip: xa?.v4 ?? "", proto: "TCP", port: 80 }]), [false, false], "others stay denied");
+
+    // x/b forges x/a's address as the source of a packet to x/a: not x/a's own traffic (it comes in
+    // from x/b's side), so not let through as such. A counter after the policy table sees what passed it.
+    const xbVeth = `pv${process.pid % 1000}x1`;
+    w.nft(["-f", "-"], [
+      "table ip tpol-count {",
+      "  chain passed {",
+      "    type filter hook forward priority 10;",
+      `    iifname "${xbVeth}" ip saddr 10.66.1.2 ip daddr 10.66.1.2 counter`,
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    // x/b holds x/a's address too, and routes traffic to it out of eth0 (a rule before the local table).
+    for (const argv of [
+      ["ip", "addr", "add", "10.66.1.2/32", "dev", "eth0"],
+      ["ip", "rule", "add", "pref", "100", "lookup", "local"],
+      ["ip", "rule", "del", "pref", "0"],
+      ["ip", "rule", "add", "pref", "50", "to", "10.66.1.2", "lookup", "100"],
+      ["ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink", "table", "100"],
+    ]) xb?.ns.exec(argv);
+    const forge = 'const s = require("node:dgram").createSocket("udp4"); s.bind({ address: "10.66.1.2", port: 40000 }, () => s.send("x", 80, "10.66.1.2", () => s.close()));';
+    xb?.ns.exec(["node", "-e", forge]);
+    const counted = w.nft(["list", "chain", "ip", "tpol-count", "passed"]);
+    assert.match(counted, /counter packets 0 /, `the forged packet was dropped by the policy:\n${counted}`);
+    // The same packet is counted when no policy isolates x/a: the probe itself works.
+    await w.applier.apply(compile([]));
+    xb?.ns.exec(["node", "-e", forge]);
+    assert.match(w.nft(["list", "chain", "ip", "tpol-count", "passed"]), /counter packets 1 /);
   });
 
   test("a table changed behind the applier's back: the next apply falls back to a full replace", async (t) => {
