@@ -80,6 +80,8 @@ interface Pending {
   op: string;
   parts: RawMessage[];
   deadline: number;
+  /** Failed already (timeout, ENOBUFS) but its answer may still come: read and dropped until it ends. */
+  abandoned: boolean;
   resolve(messages: RawMessage[]): void;
   reject(err: NetlinkError): void;
 }
@@ -94,8 +96,10 @@ export class Rtnl {
   /** The tail of the one-at-a-time request chain. */
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
-  /** Requests sent and not yet answered, by sequence number. */
+  /** Requests sent and not yet answered, by sequence number, abandoned ones included. */
   private readonly pending = new Map<number, Pending>();
+  /** How many of `pending` are not abandoned. */
+  private live = 0;
   /** A poll on a worker thread (or a deferred receive) is under way: the fd stays open until it ends. */
   private waiting = false;
   private fdOpen = true;
@@ -189,13 +193,16 @@ export class Rtnl {
   /** Send one request; its answer is delivered by `receive`. */
   private send(op: string, type: number, payload: Uint8Array[], flags: number): Promise<RawMessage[]> {
     if (this.closed) return Promise.reject(new NetlinkError(op, osConstants.errno.EBADF, "socket is closed"));
+    // What is left of an abandoned answer goes first: a dump still running would make a new one EBUSY.
+    if (this.pending.size > this.live) this.receive();
     do this.seq = (this.seq % 0xffffffff) + 1;
     while (this.pending.has(this.seq));
     const seq = this.seq;
     const sent = sendTo(this.fd, encodeMessage(type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, payload), 0, KERNEL);
     if (sent < 0) return Promise.reject(new NetlinkError(op, -sent));
     return new Promise((resolve, reject) => {
-      this.pending.set(seq, { op, parts: [], deadline: nowMs() + this.timeoutMs, resolve, reject });
+      this.pending.set(seq, { op, parts: [], deadline: nowMs() + this.timeoutMs, abandoned: false, resolve, reject });
+      this.live++;
     });
   }
 
@@ -205,10 +212,20 @@ export class Rtnl {
     while (this.pending.size > 0) {
       const n = recvFrom(this.fd, recvBuf, MSG_DONTWAIT | MSG_TRUNC, fromAddr, fromLen);
       if (n < 0) {
-        if (-n === osConstants.errno.EAGAIN) return this.wait();
-        // ENOBUFS: the receive buffer overran and the kernel dropped answers; which ones is unknown.
-        this.failAll(-n, -n === osConstants.errno.ENOBUFS ? "answers lost: the socket's receive buffer overran" : "receive failed");
-        return;
+        if (-n === osConstants.errno.EAGAIN) {
+          // Nothing queued means no dump is running either (the kernel makes a dump's next part
+          // inside the receive that drains the last): abandoned answers are over.
+          this.dropAbandoned();
+          return this.wait();
+        }
+        if (-n !== osConstants.errno.ENOBUFS) {
+          this.failAll(-n, "receive failed");
+          return;
+        }
+        // The receive buffer overran and the kernel dropped answers; which ones is unknown. What
+        // is still queued is read on (and dropped).
+        for (const p of this.pending.values()) this.abandon(p, osConstants.errno.ENOBUFS, "answers lost: the socket's receive buffer overran");
+        continue;
       }
       if (readU32(fromAddr, 4) !== 0) continue; // not the kernel's
       if (n > recvBuf.length) {
@@ -216,7 +233,7 @@ export class Rtnl {
         continue;
       }
       this.dispatch(Buffer.from(recvBuf.subarray(0, n)));
-      if (this.pending.size > 0 && nowMs() - start > SLICE_MS) return this.later();
+      if (this.live > 0 && nowMs() - start > SLICE_MS) return this.later();
     }
   }
 
@@ -225,10 +242,11 @@ export class Rtnl {
       const p = this.pending.get(m.seq);
       if (p === undefined) continue; // the ACK after a single answer, or an answer that came too late
       const settled = takeMessage(p.parts, m);
-      if (settled !== undefined) {
-        this.pending.delete(m.seq);
-        settle(p, settled);
-      }
+      if (settled === undefined) continue;
+      this.pending.delete(m.seq);
+      if (p.abandoned) continue;
+      this.live--;
+      settle(p, settled);
     }
   }
 
@@ -237,9 +255,21 @@ export class Rtnl {
     const seq = readU32(recvBuf, 8);
     const p = this.pending.get(seq);
     recvBuf = Buffer.alloc(Math.ceil(size / 4096) * 4096);
-    if (p === undefined) return;
-    this.pending.delete(seq);
-    p.reject(new NetlinkError(p.op, osConstants.errno.EMSGSIZE, `an answer of ${size} bytes did not fit the receive buffer`));
+    if (p !== undefined) this.abandon(p, osConstants.errno.EMSGSIZE, `an answer of ${size} bytes did not fit the receive buffer`);
+  }
+
+  /** Fail a request whose answer may still (partly) come: the rest is read and dropped. */
+  private abandon(p: Pending, errno: number, detail: string): void {
+    if (p.abandoned) return;
+    p.abandoned = true;
+    p.parts = [];
+    this.live--;
+    p.reject(new NetlinkError(p.op, errno, detail));
+  }
+
+  private dropAbandoned(): void {
+    if (this.pending.size === this.live) return;
+    for (const [seq, p] of this.pending) if (p.abandoned) this.pending.delete(seq);
   }
 
   /** Nothing queued yet: poll(2) on a worker thread until something is, or the first deadline. */
@@ -247,13 +277,12 @@ export class Rtnl {
     if (this.waiting) return;
     const now = nowMs();
     let deadline = Infinity;
-    for (const [seq, p] of this.pending) {
-      if (p.deadline <= now) {
-        this.pending.delete(seq);
-        p.reject(new NetlinkError(p.op, osConstants.errno.ETIMEDOUT, `no answer within ${this.timeoutMs} ms`));
-      } else deadline = Math.min(deadline, p.deadline);
+    for (const p of this.pending.values()) {
+      if (p.abandoned) continue;
+      if (p.deadline <= now) this.abandon(p, osConstants.errno.ETIMEDOUT, `no answer within ${this.timeoutMs} ms`);
+      else deadline = Math.min(deadline, p.deadline);
     }
-    if (this.pending.size === 0) return;
+    if (this.live === 0) return;
     this.waiting = true;
     pollAsync(this.fd, POLLIN, deadline - now, (revents) => {
       this.waiting = false;
@@ -279,9 +308,11 @@ export class Rtnl {
     else this.receive();
   }
 
+  /** Fail every request still waiting, and forget abandoned ones. */
   private failAll(errno: number, detail: string): void {
-    const all = [...this.pending.values()];
+    const all = [...this.pending.values()].filter((p) => !p.abandoned);
     this.pending.clear();
+    this.live = 0;
     for (const p of all) p.reject(new NetlinkError(p.op, errno, detail));
   }
 
