@@ -154,11 +154,11 @@ export class Rtnl {
   }
 
   /**
-   * Several requests (no dumps) sent back to back, each answer matched by its sequence number: one
-   * wait for the lot instead of a round trip per request. The kernel handles them in order. Every
-   * request is settled (its answer or its NetlinkError). At most `window` are unanswered at a time,
-   * so the answers always fit the socket's receive buffer (answers are read after each send anyway:
-   * the kernel has queued them by then).
+   * Several requests (no dumps) sent back to back, each answer matched by its sequence number, in
+   * one queue slot: no turn of the event loop per request (but one every few milliseconds). The
+   * kernel handles them in order. Every request is settled (its answer or its NetlinkError). At most
+   * `window` are unanswered at a time, so the answers always fit the socket's receive buffer (each
+   * answer is read right after its send anyway: the kernel has queued it by then).
    */
   requestMany(reqs: readonly { op: string; type: number; payload: Uint8Array[]; flags?: number }[], window = 256): Promise<PromiseSettledResult<RawMessage[]>[]> {
     const run = this.queue.then(async () => {
