@@ -284,11 +284,11 @@ export class Rtnl {
     }
     if (this.live === 0) return;
     this.waiting = true;
-    pollAsync(this.fd, POLLIN, deadline - now, (revents) => {
+    pollAsync(this.fd, POLLIN, deadline - now, (ready) => {
       this.waiting = false;
       if (this.closed) return this.releaseFd();
       // A failed poll (EINTR) is tried again shortly; the deadlines still hold.
-      if (revents < 0) setTimeout(() => this.resume(), 1);
+      if (ready < 0) setTimeout(() => this.resume(), 1);
       else this.receive();
     });
   }

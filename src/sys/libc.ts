@@ -220,15 +220,15 @@ export function recvFrom(fd: number, buf: Buffer, flags: number, from: Buffer, f
 
 /**
  * poll(2) of one fd for `events`, on a worker thread (koffi's async call): the JS thread keeps
- * running. `done` gets revents (0 on timeout) or -1 when poll failed (the errno of a worker thread
- * is not readable from here).
+ * running. `done` gets poll's result: 1 when the fd is ready, 0 on timeout, -1 when poll failed
+ * (the errno of a worker thread is not readable from here).
  */
-export function pollAsync(fd: number, events: number, timeoutMs: number, done: (revents: number) => void): void {
+export function pollAsync(fd: number, events: number, timeoutMs: number, done: (ready: number) => void): void {
   const c = load();
   const pfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
   pfd.writeInt32LE(fd, 0);
   pfd.writeInt16LE(events, 4);
   c.poll.async(pfd, 1, Math.max(0, Math.ceil(timeoutMs)), (err, result) => {
-    done(err !== null && err !== undefined ? -1 : result < 0 ? -1 : pfd.readInt16LE(6));
+    done(err !== null && err !== undefined ? -1 : result);
   });
 }
