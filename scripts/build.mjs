@@ -9,11 +9,11 @@
 // same binary: the code cache is V8-version specific.
 //
 // Steps, per variant:
-//   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
-//      `@koromix/koffi-linux-x64` aliased to the loaders in src/sea/; the natives' sha256 and size,
+//   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept;
+//      `@koromix/koffi-linux-x64` aliased to the loader in src/sea/; the native's sha256 and size,
 //      computed here once, and the build info are `define`d into the bundle).
-//   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node and netlink's
-//      node.napi.node as assets).
+//   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node as an
+//      asset: the one native addon, rtnetlink included).
 //   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
@@ -22,7 +22,7 @@
 // variants run in parallel child processes (postject is single-threaded, about 3 s each).
 //
 // --selftest also builds dist/tether-selftest (entry src/sea/selftestEntry.ts): the same program
-// plus a hidden argument `__natives-selftest` that loads both natives and prints a JSON report.
+// plus a hidden argument `__natives-selftest` that loads the native and prints a JSON report.
 // --faults also builds dist/tether-faults, for the reliability tests only: the same program with
 // fault injection built in (src/util/faults.ts: TETHER_FAULT_AT=N fails ADD at the N-th step).
 // In every other variant __TETHER_FAULTS__ is false and the fault points compile to nothing.
@@ -81,7 +81,6 @@ const log = (msg) => {
 /** The natives carried as SEA assets; the keys are the names src/sea/manifest.ts knows. */
 const natives = {
   koffi: path.join(root, "node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node"),
-  netlink: path.join(root, "node_modules/netlink/prebuilds/linux-x64/node.napi.node"),
 };
 
 const variants = [{ name: "tether", entry: "src/main.ts" }];
@@ -154,15 +153,13 @@ function gitCommit() {
 }
 
 /**
- * Two dependencies copy every property descriptor of node:util to use one function of it: netlink's
- * compiled TypeScript (`__importStar(require("util"))`, for getSystemErrorName) and koffi's bundle
+ * koffi's bundle copies every property descriptor of node:util to use one function of it
  * (`__toESM(require("node:util"))`, for util.deprecate). On Node 24 reading util's descriptors runs
  * its lazy loaders: 34 internal modules (the streams, worker_threads, ...) and about 8 MiB of peak
  * RSS on every call that loads them (measured: require("koffi") +8.0 MiB on Node 24.22, +3.4 on
- * 20.20). The bundle hands them util as it is. A build fails when either text moves (revisit then).
+ * 20.20). The bundle hands it util as it is. A build fails when the text moves (revisit then).
  */
 const UTIL_IMPORTS = [
-  { file: /[\\/]node_modules[\\/]netlink[\\/]dist[\\/]netlink\.js$/, from: '__importStar(require("util"))', to: 'require("util")' },
   { file: /[\\/]node_modules[\\/]koffi[\\/]src[\\/]koffi[\\/]index\.cjs$/, from: '__toESM(require("node:util"))', to: '{ default: require("node:util") }' },
 ];
 const PLAIN_UTIL = {
@@ -201,7 +198,6 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     logLevel: "warning",
     plugins: [PLAIN_UTIL],
     alias: {
-      "node-gyp-build": "./src/sea/nodeGypBuild.ts",
       "@koromix/koffi-linux-x64": "./src/sea/koffiNative.ts",
     },
     // koffi's static loader names every platform's package; only linux-x64 is ever required here.
@@ -212,7 +208,6 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
       __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
     },
   });
-  checkNodeGypBuildUsers(result.metafile);
   const t1 = performance.now();
 
   const seaConfig = path.join(workDir, `${variant.name}.sea.json`);
@@ -319,17 +314,6 @@ async function finish(step, base, optionKey) {
     `${distLabel}/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
       `(esbuild ${ms(step.ms.esbuild)}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
   );
-}
-
-/** The node-gyp-build alias returns netlink's binding, so nothing else may call it. */
-function checkNodeGypBuildUsers(metafile) {
-  for (const [file, info] of Object.entries(metafile.inputs)) {
-    for (const imp of info.imports) {
-      if (imp.original === "node-gyp-build" && !file.includes("node_modules/netlink/")) {
-        throw new Error(`${file} requires node-gyp-build; src/sea/nodeGypBuild.ts only serves netlink`);
-      }
-    }
-  }
 }
 
 async function main() {
