@@ -84,7 +84,9 @@ const natives = {
   netlink: path.join(root, "node_modules/netlink/prebuilds/linux-x64/node.napi.node"),
 };
 
-const variants = [{ name: "tether", entry: "src/main.ts" }];
+// `front`: the SEA's main is src/sea/front.ts, and the program (the entry's bundle) an asset with a
+// code cache trained on real calls (see trainCache).
+const variants = [{ name: "tether", entry: "src/main.ts", front: true }];
 if (args.has("--selftest")) variants.push({ name: "tether-selftest", entry: "src/sea/selftestEntry.ts" });
 if (args.has("--faults")) variants.push({ name: "tether-faults", entry: "src/main.ts", faults: true });
 
@@ -178,16 +180,13 @@ const PLAIN_UTIL = {
   },
 };
 
-/** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
-async function bundleAndBlob(variant, manifest, buildInfo) {
-  const t0 = performance.now();
-  fs.rmSync(stampPath(variant.name), { force: true });
+/** esbuild of one entry into one CJS file, with the options every bundle here shares. */
+async function esbuildOne(entry, outfile, define) {
   const esbuild = require("esbuild");
-  const bundle = path.join(workDir, `${variant.name}.cjs`);
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: [path.join(root, variant.entry)],
-    outfile: bundle,
+    entryPoints: [path.join(root, entry)],
+    outfile,
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -206,19 +205,139 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     },
     // koffi's static loader names every platform's package; only linux-x64 is ever required here.
     external: ["@koromix/koffi-*"],
-    define: {
-      __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
-      __TETHER_BUILD__: JSON.stringify(buildInfo),
-      __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
-    },
+    define,
   });
   checkNodeGypBuildUsers(result.metafile);
+  return Object.keys(result.metafile.inputs)
+    .filter((p) => !p.startsWith("<")) // <define:...> and other virtual inputs
+    .map((p) => path.resolve(root, p));
+}
+
+/**
+ * The program as the front runs it (src/sea/front.ts): the bundle wrapped as a CommonJS function.
+ * The code cache is made from exactly this text, so the SEA carries this file, not the bundle.
+ */
+function wrapProgram(bundle, out) {
+  const text = fs.readFileSync(bundle, "latin1");
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(text)) throw new Error(`${bundle} is not ASCII (the front reads it as latin1)`);
+  fs.writeFileSync(out, `(function (exports, require, module, __filename, __dirname) {${text}\n})`, "latin1");
+}
+
+const FRONT_ENTRY = "src/sea/front.ts";
+// The asset names src/sea/front.ts reads.
+const PROGRAM_ASSET = "tether.js";
+const CACHE_ASSET = "tether.cache";
+
+/**
+ * The program's code cache, trained on real calls: the training front (src/sea/front.ts built with
+ * __TETHER_TRAIN__) runs, under the base node, a bridge ADD and DEL and a ptp ADD and DEL in a
+ * network namespace of its own (a node namespace, and a container namespace per ADD), each call
+ * starting from the cache the one before wrote: the last cache holds every function the four ran.
+ * V8 must accept each cache it is handed, or the build fails (the program text or the flags moved).
+ * Needs root and ip(8); without them the executable is built without a trained cache (a warning):
+ * it then compiles each function on its first call, as before.
+ */
+function trainCache(variant, trainFront, program) {
+  if (process.getuid?.() !== 0 || spawnSync("ip", ["-V"]).status !== 0) {
+    log(`warning: ${variant.name}: no trained code cache (needs root and ip(8))`);
+    return undefined;
+  }
+  const t0 = performance.now();
+  const tag = `tether-train-${process.pid}`;
+  const dir = fs.mkdtempSync(path.join(workDir, "train-"));
+  const ip = (...a) => {
+    const r = spawnSync("ip", a, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${a.join(" ")}: ${r.stderr}`);
+  };
+  const made = [];
+  try {
+    ip("netns", "add", tag);
+    made.push(tag);
+    ip("-n", tag, "link", "set", "lo", "up");
+    const calls = [];
+    for (const mode of ["bridge", "ptp"]) {
+      const conf = JSON.stringify({
+        cniVersion: "1.0.0",
+        name: `train-${mode}`,
+        type: "tether",
+        mode,
+        ...(mode === "bridge" ? { bridge: "train0", isGateway: true } : {}),
+        ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: mode === "bridge" ? "10.99.0.0/24" : "10.98.0.0/24" }]] },
+      });
+      calls.push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
+    }
+    let cacheIn;
+    calls.forEach((c, i) => {
+      const ctr = `${tag}-${c.mode}`;
+      if (c.command === "ADD") {
+        ip("netns", "add", ctr);
+        made.push(ctr);
+      }
+      const out = path.join(dir, `cache.${i}`);
+      const env = {
+        PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+        CNI_COMMAND: c.command,
+        CNI_CONTAINERID: `train-${c.mode}`,
+        CNI_NETNS: `/var/run/netns/${ctr}`,
+        CNI_IFNAME: "eth0",
+        CNI_PATH: "/usr/lib/cni",
+        TETHER_TRAIN_PROGRAM: program,
+        TETHER_TRAIN_CACHE_OUT: out,
+        ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
+      };
+      const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
+        input: c.conf,
+        encoding: "utf8",
+      });
+      if (r.status !== 0) throw new Error(`training ${c.mode} ${c.command} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
+      const report = JSON.parse(fs.readFileSync(`${out}.json`, "utf8"));
+      if (report.rejected) throw new Error(`training ${c.mode} ${c.command}: V8 rejected the cache of the call before`);
+      cacheIn = out;
+    });
+    const file = path.join(workDir, `${variant.name}.cache`);
+    fs.copyFileSync(cacheIn, file);
+    return { file, ms: performance.now() - t0 };
+  } finally {
+    for (const ns of made.reverse()) spawnSync("ip", ["netns", "del", ns]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
+async function bundleAndBlob(variant, manifest, buildInfo) {
+  const t0 = performance.now();
+  fs.rmSync(stampPath(variant.name), { force: true });
+  const bundle = path.join(workDir, `${variant.name}.cjs`);
+  const define = {
+    __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
+    __TETHER_BUILD__: JSON.stringify(buildInfo),
+    __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
+  };
+  const inputs = new Set(await esbuildOne(variant.entry, bundle, define));
+  let main = bundle;
+  const assets = Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]]));
+  let trained = "";
+  if (variant.front) {
+    const program = path.join(workDir, `${variant.name}.program.js`);
+    wrapProgram(bundle, program);
+    main = path.join(workDir, `${variant.name}.front.cjs`);
+    const train = path.join(workDir, `${variant.name}.train.cjs`);
+    for (const f of await esbuildOne(FRONT_ENTRY, main, { ...define, __TETHER_TRAIN__: "false" })) inputs.add(f);
+    await esbuildOne(FRONT_ENTRY, train, { ...define, __TETHER_TRAIN__: "true" });
+    assets[PROGRAM_ASSET] = program;
+    const cache = trainCache(variant, train, program);
+    if (cache !== undefined) {
+      assets[CACHE_ASSET] = cache.file;
+      trained = `, trained cache ${(fs.statSync(cache.file).size / 1024).toFixed(0)} KiB in ${cache.ms.toFixed(0)} ms`;
+    }
+  }
   const t1 = performance.now();
 
   const seaConfig = path.join(workDir, `${variant.name}.sea.json`);
   const blob = path.join(workDir, `${variant.name}.blob`);
   const config = {
-    main: bundle,
+    main,
     output: blob,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
@@ -226,7 +345,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     // Tried: execArgv ["--max-semi-space-size=1"] (Node 24 SEAs honour it): the IPAM refresh of a
     // 50,000-file store peaks 8 MiB lower (76 -> 68 MiB, still over 55), other calls unchanged, and
     // bridge ADD's CPU time measured 1.09x in one run: left out.
-    assets: Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]])),
+    assets,
   };
   fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");
   // The code cache is V8-version specific: the blob must come from the node that is copied below.
@@ -237,10 +356,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
   });
   if (gen.status !== 0) throw new Error(`SEA blob generation failed:\n${gen.stdout}${gen.stderr}`);
   const t2 = performance.now();
-  const inputs = Object.keys(result.metafile.inputs)
-    .filter((p) => !p.startsWith("<")) // <define:...> and other virtual inputs
-    .map((p) => path.resolve(root, p));
-  return { variant, bundle, blob, inputs, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
+  return { variant, bundle, blob, inputs: [...inputs], trained, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
 }
 
 /** The base node, stripped once per node binary and cached in dist/.build/. */
@@ -317,7 +433,7 @@ async function finish(step, base, optionKey) {
   const ms = (n) => `${n.toFixed(0)} ms`;
   log(
     `${distLabel}/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
-      `(esbuild ${ms(step.ms.esbuild)}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
+      `(esbuild ${ms(step.ms.esbuild)}${step.trained}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
   );
 }
 
