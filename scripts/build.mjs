@@ -218,9 +218,9 @@ async function esbuildOne(entry, outfile, define) {
  * The code cache is made from exactly this text, so the SEA carries this file, not the bundle.
  */
 function wrapProgram(bundle, out) {
-  const text = fs.readFileSync(bundle, "latin1");
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(text)) throw new Error(`${bundle} is not ASCII (the front reads it as latin1)`);
+  // ASCII only, for the front reads it as latin1 (a plain copy): esbuild escapes non-ASCII text when
+  // it minifies but not in the comments of an unminified bundle; \u escapes are valid everywhere.
+  const text = fs.readFileSync(bundle, "utf8").replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   fs.writeFileSync(out, `(function (exports, require, module, __filename, __dirname) {${text}\n})`, "latin1");
 }
 
