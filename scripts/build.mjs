@@ -228,12 +228,15 @@ const FRONT_ENTRY = "src/sea/front.ts";
 // The asset names src/sea/front.ts reads.
 const PROGRAM_ASSET = "tether.js";
 const CACHE_ASSET = "tether.cache";
+const STATUS_CACHE_ASSET = "tether.status.cache";
 
 /**
- * The program's code cache, trained on real calls: the training front (src/sea/front.ts built with
+ * The program's code caches, trained on real calls: the training front (src/sea/front.ts built with
  * __TETHER_TRAIN__) runs, under the base node, a bridge ADD and DEL and a ptp ADD and DEL in a
  * network namespace of its own (a node namespace, and a container namespace per ADD), each call
  * starting from the cache the one before wrote: the last cache holds every function the four ran.
+ * STATUS (asked every few seconds, and cheap) gets a cache of its own, trained on a STATUS alone:
+ * the big one costs it more to load than it saves.
  * V8 must accept each cache it is handed, or the build fails (the program text or the flags moved).
  * Needs root and ip(8); without them the executable is built without a trained cache (a warning):
  * it then compiles each function on its first call, as before.
@@ -255,7 +258,7 @@ function trainCache(variant, trainFront, program) {
     ip("netns", "add", tag);
     made.push(tag);
     ip("-n", tag, "link", "set", "lo", "up");
-    const calls = [];
+    const chains = { [CACHE_ASSET]: [], [STATUS_CACHE_ASSET]: [] };
     for (const mode of ["bridge", "ptp"]) {
       const conf = JSON.stringify({
         cniVersion: "1.0.0",
@@ -265,39 +268,43 @@ function trainCache(variant, trainFront, program) {
         ...(mode === "bridge" ? { bridge: "train0", isGateway: true } : {}),
         ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: mode === "bridge" ? "10.99.0.0/24" : "10.98.0.0/24" }]] },
       });
-      calls.push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
+      chains[CACHE_ASSET].push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
+      if (mode === "bridge") chains[STATUS_CACHE_ASSET].push({ mode, command: "STATUS", conf: JSON.stringify({ ...JSON.parse(conf), cniVersion: "1.1.0", ipMasq: true }) });
     }
-    let cacheIn;
-    calls.forEach((c, i) => {
-      const ctr = `${tag}-${c.mode}`;
-      if (c.command === "ADD") {
-        ip("netns", "add", ctr);
-        made.push(ctr);
-      }
-      const out = path.join(dir, `cache.${i}`);
-      const env = {
-        PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-        CNI_COMMAND: c.command,
-        CNI_CONTAINERID: `train-${c.mode}`,
-        CNI_NETNS: `/var/run/netns/${ctr}`,
-        CNI_IFNAME: "eth0",
-        CNI_PATH: "/usr/lib/cni",
-        TETHER_TRAIN_PROGRAM: program,
-        TETHER_TRAIN_CACHE_OUT: out,
-        ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
-      };
-      const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
-        input: c.conf,
-        encoding: "utf8",
+    const files = {};
+    for (const [asset, calls] of Object.entries(chains)) {
+      let cacheIn;
+      calls.forEach((c, i) => {
+        const ctr = `${tag}-${c.mode}`;
+        if (c.command === "ADD") {
+          ip("netns", "add", ctr);
+          made.push(ctr);
+        }
+        const out = path.join(dir, `${asset}.${i}`);
+        const env = {
+          PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+          CNI_COMMAND: c.command,
+          CNI_CONTAINERID: `train-${c.mode}`,
+          CNI_NETNS: `/var/run/netns/${ctr}`,
+          CNI_IFNAME: "eth0",
+          CNI_PATH: "/usr/lib/cni",
+          TETHER_TRAIN_PROGRAM: program,
+          TETHER_TRAIN_CACHE_OUT: out,
+          ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
+        };
+        const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
+          input: c.conf,
+          encoding: "utf8",
+        });
+        if (r.status !== 0) throw new Error(`training ${c.mode} ${c.command} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
+        const report = JSON.parse(fs.readFileSync(`${out}.json`, "utf8"));
+        if (report.rejected) throw new Error(`training ${c.mode} ${c.command}: V8 rejected the cache of the call before`);
+        cacheIn = out;
       });
-      if (r.status !== 0) throw new Error(`training ${c.mode} ${c.command} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
-      const report = JSON.parse(fs.readFileSync(`${out}.json`, "utf8"));
-      if (report.rejected) throw new Error(`training ${c.mode} ${c.command}: V8 rejected the cache of the call before`);
-      cacheIn = out;
-    });
-    const file = path.join(workDir, `${variant.name}.cache`);
-    fs.copyFileSync(cacheIn, file);
-    return { file, ms: performance.now() - t0 };
+      files[asset] = path.join(workDir, `${variant.name}.${asset}`);
+      fs.copyFileSync(cacheIn, files[asset]);
+    }
+    return { files, ms: performance.now() - t0 };
   } finally {
     for (const ns of made.reverse()) spawnSync("ip", ["netns", "del", ns]);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -328,8 +335,9 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     assets[PROGRAM_ASSET] = program;
     const cache = trainCache(variant, train, program);
     if (cache !== undefined) {
-      assets[CACHE_ASSET] = cache.file;
-      trained = `, trained cache ${(fs.statSync(cache.file).size / 1024).toFixed(0)} KiB in ${cache.ms.toFixed(0)} ms`;
+      Object.assign(assets, cache.files);
+      const kib = Object.values(cache.files).map((f) => (fs.statSync(f).size / 1024).toFixed(0));
+      trained = `, trained caches ${kib.join(" + ")} KiB in ${cache.ms.toFixed(0)} ms`;
     }
   }
   const t1 = performance.now();

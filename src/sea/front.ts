@@ -21,6 +21,8 @@ declare const __TETHER_TRAIN__: boolean;
 
 export const PROGRAM_ASSET = "tether.js";
 export const CACHE_ASSET = "tether.cache";
+/** STATUS (asked every few seconds) has its own, small cache: the big one costs it more than it saves. */
+export const STATUS_CACHE_ASSET = "tether.status.cache";
 
 const vmModule = lazy(() => require("node:vm") as typeof import("node:vm"));
 const seaModule = lazy(() => require("node:sea") as typeof import("node:sea"));
@@ -41,7 +43,7 @@ function programSource(env: NodeJS.ProcessEnv): { text: string; cache: Uint8Arra
   const text = Buffer.from(sea.getRawAsset(PROGRAM_ASSET) as ArrayBuffer).toString("latin1");
   let cache: Uint8Array | undefined;
   try {
-    cache = new Uint8Array(sea.getRawAsset(CACHE_ASSET) as ArrayBuffer);
+    cache = new Uint8Array(sea.getRawAsset(env["CNI_COMMAND"] === "STATUS" ? STATUS_CACHE_ASSET : CACHE_ASSET) as ArrayBuffer);
   } catch {
     cache = undefined; // built without a trained cache (no network namespaces where it was built)
   }
