@@ -289,6 +289,8 @@ function trainCache(variant, trainFront, program) {
           CNI_IFNAME: "eth0",
           CNI_PATH: "/usr/lib/cni",
           TETHER_TRAIN_PROGRAM: program,
+          // natives resolve from the repository's node_modules, wherever --out-dir puts the program
+          TETHER_TRAIN_FILENAME: path.join(root, "package.json"),
           TETHER_TRAIN_CACHE_OUT: out,
           ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
         };

@@ -34,9 +34,11 @@ type ProgramFn = (exports: object, req: NodeJS.Require, mod: { exports: object }
 function programSource(env: NodeJS.ProcessEnv): { text: string; cache: Uint8Array | undefined; filename: string } {
   if (__TETHER_TRAIN__) {
     const fs = fsModule();
-    const filename = env["TETHER_TRAIN_PROGRAM"] ?? "";
+    const program = env["TETHER_TRAIN_PROGRAM"] ?? "";
     const cacheIn = env["TETHER_TRAIN_CACHE_IN"];
-    return { text: fs.readFileSync(filename, "latin1"), cache: cacheIn ? fs.readFileSync(cacheIn) : undefined, filename };
+    // The program's __filename: where the natives resolve from (node_modules) outside a SEA.
+    const filename = env["TETHER_TRAIN_FILENAME"] ?? program;
+    return { text: fs.readFileSync(program, "latin1"), cache: cacheIn ? fs.readFileSync(cacheIn) : undefined, filename };
   }
   const sea = seaModule();
   // The bundle is ASCII (esbuild escapes the rest; the build checks): latin1 is a plain copy.
