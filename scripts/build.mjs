@@ -12,8 +12,11 @@
 //   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
 //      `@koromix/koffi-linux-x64` aliased to the loaders in src/sea/; the natives' sha256 and size,
 //      computed here once, and the build info are `define`d into the bundle).
+//   1b. dist/tether only (`front`): the bundle wrapped as a function (<name>.program.js), the entry
+//      src/sea/front.ts bundled as the SEA's main, and code caches of the program trained on real
+//      calls (trainCache: needs root and ip(8), else a warning and none).
 //   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node and netlink's
-//      node.napi.node as assets).
+//      node.napi.node as assets, and for dist/tether the program and its trained caches).
 //   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
