@@ -241,12 +241,13 @@ const STATUS_CACHE_ASSET = "tether.status.cache";
  * STATUS (asked every few seconds, and cheap) gets a cache of its own, trained on a STATUS alone:
  * the big one costs it more to load than it saves.
  * V8 must accept each cache it is handed, or the build fails (the program text or the flags moved).
- * Needs root and ip(8); without them the executable is built without a trained cache (a warning):
- * it then compiles each function on its first call, as before.
+ * Needs root and ip(8); without them (a warning) the bundle is the SEA's main with Node's own code
+ * cache, as before the front: a program without any cache, or with one V8 makes without running it
+ * (top level only; Node compiles its SEA main eagerly), measured slower than that.
  */
 function trainCache(variant, trainFront, program) {
   if (process.getuid?.() !== 0 || spawnSync("ip", ["-V"]).status !== 0) {
-    log(`warning: ${variant.name}: no trained code cache (needs root and ip(8))`);
+    log(`warning: ${variant.name}: no trained code cache (needs root and ip(8)): the bundle is the SEA's main, as before`);
     return undefined;
   }
   const t0 = performance.now();
@@ -335,11 +336,13 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     wrapProgram(bundle, program);
     main = path.join(workDir, `${variant.name}.front.cjs`);
     const train = path.join(workDir, `${variant.name}.train.cjs`);
-    for (const f of await esbuildOne(FRONT_ENTRY, main, { ...define, __TETHER_TRAIN__: "false" })) inputs.add(f);
     await esbuildOne(FRONT_ENTRY, train, { ...define, __TETHER_TRAIN__: "true" });
-    assets[PROGRAM_ASSET] = program;
     const cache = trainCache(variant, train, program);
-    if (cache !== undefined) {
+    if (cache === undefined) {
+      main = bundle;
+    } else {
+      for (const f of await esbuildOne(FRONT_ENTRY, main, { ...define, __TETHER_TRAIN__: "false" })) inputs.add(f);
+      assets[PROGRAM_ASSET] = program;
       Object.assign(assets, cache.files);
       const kib = Object.values(cache.files).map((f) => (fs.statSync(f).size / 1024).toFixed(0));
       trained = `, trained caches ${kib.join(" + ")} KiB in ${cache.ms.toFixed(0)} ms`;

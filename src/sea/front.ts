@@ -47,7 +47,7 @@ function programSource(env: NodeJS.ProcessEnv): { text: string; cache: Uint8Arra
   try {
     cache = new Uint8Array(sea.getRawAsset(env["CNI_COMMAND"] === "STATUS" ? STATUS_CACHE_ASSET : CACHE_ASSET) as ArrayBuffer);
   } catch {
-    cache = undefined; // built without a trained cache (no network namespaces where it was built)
+    cache = undefined; // every build with this front carries one; without it the program compiles as it runs
   }
   return { text, cache, filename: __filename };
 }
