@@ -23,6 +23,8 @@ export const PROGRAM_ASSET = "tether.js";
 export const CACHE_ASSET = "tether.cache";
 /** STATUS (asked every few seconds) has its own, small cache: the big one costs it more than it saves. */
 export const STATUS_CACHE_ASSET = "tether.status.cache";
+/** Where the front leaves what became of the cache, for `tether version --json` (src/buildInfo.ts). */
+export const CODE_CACHE_STATE = Symbol.for("tether.codeCache");
 
 const vmModule = lazy(() => require("node:vm") as typeof import("node:vm"));
 const seaModule = lazy(() => require("node:sea") as typeof import("node:sea"));
@@ -55,6 +57,7 @@ function programSource(env: NodeJS.ProcessEnv): { text: string; cache: Uint8Arra
 function runProgram(env: NodeJS.ProcessEnv): void {
   const { text, cache, filename } = programSource(env);
   const script = new (vmModule().Script)(text, { filename: "tether.cjs", cachedData: cache });
+  (globalThis as Record<symbol, unknown>)[CODE_CACHE_STATE] = cache === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "accepted";
   if (__TETHER_TRAIN__) {
     const out = env["TETHER_TRAIN_CACHE_OUT"] ?? "";
     const rejected = cache !== undefined && script.cachedDataRejected === true;
