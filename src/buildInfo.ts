@@ -29,6 +29,12 @@ function isSea(): boolean {
   }
 }
 
+/** What src/sea/front.ts left (Symbol.for: the front and the program are two bundles). */
+function codeCacheState(): string {
+  const state = (globalThis as Record<symbol, unknown>)[Symbol.for("tether.codeCache")];
+  return typeof state === "string" ? state : "none";
+}
+
 export function buildInfo(): BuildInfo {
   const baked = typeof __TETHER_BUILD__ !== "undefined" ? __TETHER_BUILD__ : undefined;
   return {
@@ -38,6 +44,6 @@ export function buildInfo(): BuildInfo {
     node: process.version,
     nodeEndOfLife: nodeEndOfLife(process.version) ?? "unknown",
     singleExecutable: isSea(),
-    codeCache: String((globalThis as Record<symbol, unknown>)[Symbol.for("tether.codeCache")] ?? "none"),
+    codeCache: codeCacheState(),
   };
 }
