@@ -236,8 +236,9 @@ const STATUS_CACHE_ASSET = "tether.status.cache";
 /**
  * The program's code caches, trained on real calls: the training front (src/sea/front.ts built with
  * __TETHER_TRAIN__) runs, under the base node, a bridge ADD and DEL and a ptp ADD and DEL in a
- * network namespace of its own (a node namespace, and a container namespace per ADD), each call
- * starting from the cache the one before wrote: the last cache holds every function the four ran.
+ * network namespace of its own (a node namespace, and a container namespace per ADD), then an ADD
+ * and DEL as the IPAM plugin (tether-ipam), each call starting from the cache the one before wrote:
+ * the last cache holds every function the six ran.
  * STATUS (asked every few seconds, and cheap) gets a cache of its own, trained on a STATUS alone:
  * the big one costs it more to load than it saves.
  * V8 must accept each cache it is handed, or the build fails (the program text or the flags moved).
@@ -275,6 +276,14 @@ function trainCache(variant, trainFront, program) {
       chains[CACHE_ASSET].push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
       if (mode === "bridge") chains[STATUS_CACHE_ASSET].push({ mode, command: "STATUS", conf: JSON.stringify({ ...JSON.parse(conf), cniVersion: "1.1.0", ipMasq: true }) });
     }
+    // tether-ipam as the IPAM plugin of another plugin (the name it is run under picks the mode).
+    const ipamConf = JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "train-ipam",
+      type: "bridge",
+      ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: "10.97.0.0/24" }]] },
+    });
+    chains[CACHE_ASSET].push({ mode: "ipam", command: "ADD", conf: ipamConf, as: "tether-ipam" }, { mode: "ipam", command: "DEL", conf: ipamConf, as: "tether-ipam" });
     const files = {};
     for (const [asset, calls] of Object.entries(chains)) {
       let cacheIn;
@@ -296,6 +305,7 @@ function trainCache(variant, trainFront, program) {
           // natives resolve from the repository's node_modules, wherever --out-dir puts the program
           TETHER_TRAIN_FILENAME: path.join(root, "package.json"),
           TETHER_TRAIN_CACHE_OUT: out,
+          ...(c.as ? { TETHER_AS: c.as } : {}),
           ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
         };
         const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
