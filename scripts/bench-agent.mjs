@@ -180,6 +180,11 @@ async function measure({ nodes, events, tether }) {
     const routesAfter = sh(["ip", "-n", ns, "-4", "route", "show", "proto", "152"]).trim().split("\n").length;
     if (routesAfter !== nodes + events) throw new Error(`agent bench: ${routesAfter} IPv4 routes after the heartbeats, want ${nodes + events}`);
     if (process.env.BENCH_AGENT_LOG) fs.writeFileSync(process.env.BENCH_AGENT_LOG, log);
+    if (process.env.BENCH_AGENT_BREAKDOWN) {
+      // Where the RSS is (scripts/rss-breakdown.mjs), appended to the file named.
+      const { breakdown, formatBreakdown } = await import("./rss-breakdown.mjs");
+      fs.appendFileSync(process.env.BENCH_AGENT_BREAKDOWN, formatBreakdown(breakdown(agent.pid)) + "\n");
+    }
     const status = fs.readFileSync(`/proc/${agent.pid}/status`, "utf8");
     const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return {

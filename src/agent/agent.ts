@@ -64,6 +64,9 @@ export class Agent {
   private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
   private server: Server | undefined;
   private reconciledOnce = false;
+  private resolveFirstApplied: (() => void) | undefined;
+  /** Resolved once the first reconcile has applied everything (all routes of the first list). */
+  readonly firstApplied = new Promise<void>((resolve) => (this.resolveFirstApplied = resolve));
   private lastOk = false;
   private stateText: string | undefined;
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
@@ -290,6 +293,8 @@ export class Agent {
     }
     this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
+    this.resolveFirstApplied?.();
+    this.resolveFirstApplied = undefined;
   }
 
   private logFindings(desired: ReturnType<typeof desiredState>): void {

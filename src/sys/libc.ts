@@ -44,6 +44,10 @@ interface Libc {
   flock(fd: number, op: number): number;
   ioctl(fd: number, request: number): number;
   fstatat(dirfd: number, path: string, buf: Buffer, flags: number): number;
+  madvise(addr: number, length: number, advice: number): number;
+  posix_fadvise(fd: number, offset: number, length: number, advice: number): number;
+  malloc_trim(pad: number): number;
+  mallopt(param: number, value: number): number;
   errno(): number;
 }
 
@@ -72,7 +76,12 @@ function load(): Libc {
   const ioctl = lib.func("int ioctl(int fd, unsigned long request, ...)") as (fd: number, request: number) => number;
   const linkat = lib.func("int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)") as Libc["linkat"];
   const fstatat = lib.func("int fstatat(int dirfd, const char *path, void *buf, int flags)") as Libc["fstatat"];
-  libc = { setns, flock, ioctl, linkat, fstatat, errno: () => koffi.errno() };
+  // The address as an integer: the mappings come from /proc/self/maps (below 2^47 on x86_64).
+  const madvise = lib.func("int madvise(uintptr_t addr, size_t length, int advice)") as Libc["madvise"];
+  const posix_fadvise = lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as Libc["posix_fadvise"];
+  const malloc_trim = lib.func("int malloc_trim(size_t pad)") as Libc["malloc_trim"];
+  const mallopt = lib.func("int mallopt(int param, int value)") as Libc["mallopt"];
+  libc = { setns, flock, ioctl, linkat, fstatat, madvise, posix_fadvise, malloc_trim, mallopt, errno: () => koffi.errno() };
   return libc;
 }
 
@@ -153,4 +162,33 @@ export function statAtFn(dirfd: number): ((name: string) => FileStat | undefined
       ctimeMs: Number(buf.readBigInt64LE(104)) * 1e3 + Number(buf.readBigInt64LE(112)) / 1e6,
     };
   };
+}
+
+export const MADV_RANDOM = 1;
+export const MADV_DONTNEED = 4;
+export const MADV_PAGEOUT = 21;
+export const POSIX_FADV_DONTNEED = 4;
+/** mallopt parameter: the most malloc arenas (glibc's default is 8 per core). */
+export const M_ARENA_MAX = -8;
+
+/** madvise(2) on [addr, addr + length). */
+export function madvise(addr: number, length: number, advice: number): void {
+  const c = load();
+  if (c.madvise(addr, length, advice) !== 0) throw new SyscallError(`madvise(${advice})`, c.errno());
+}
+
+/** posix_fadvise(2) on the whole file `fd`. */
+export function fadviseAll(fd: number, advice: number): void {
+  const r = load().posix_fadvise(fd, 0, 0, advice);
+  if (r !== 0) throw new SyscallError(`posix_fadvise(${advice})`, r);
+}
+
+/** glibc's malloc_trim(0): free memory of every arena back to the kernel; true when some was. */
+export function mallocTrim(): boolean {
+  return load().malloc_trim(0) === 1;
+}
+
+/** glibc's mallopt(3); false when the parameter or value was refused. */
+export function mallopt(param: number, value: number): boolean {
+  return load().mallopt(param, value) === 1;
 }
