@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { readOnlyMappingsOf, releaseExecutablePages } from "../../src/agent/memory";
+import { readOnlyMappingsOf } from "../../src/agent/memory";
 
 const MAPS = [
   "00400000-0074d000 r--p 00000000 fd:01 1234                               /opt/tether bin/tether",
