@@ -51,12 +51,29 @@ function sections(exe) {
   return parts;
 }
 
+const MiB = 1 << 20;
+/**
+ * What an unnamed mapping most likely is, from its shape: glibc's thread arenas are 64 MiB-aligned
+ * heaps (the rest of the 64 MiB reserved, ---p); thread stacks sit above a guard page; V8 executable
+ * memory is rwx; V8's heap pages (256 KiB) and large objects start 256 KiB-aligned.
+ */
+function anonKind(maps, i) {
+  const m = maps[i];
+  const next = maps[i + 1];
+  const prev = maps[i - 1];
+  if (m.perm.includes("x")) return "anonymous: V8 code";
+  if (m.start % (64 * MiB) === 0 && next?.start === m.end && next.perm === "---p" && next.end - m.start === 64 * MiB) return "anonymous: malloc arenas of threads";
+  if (prev?.end === m.start && prev.perm === "---p" && prev.end - prev.start === 4096) return "anonymous: thread stacks";
+  if (m.start % (256 * 1024) === 0) return "anonymous: V8 heap (pages and large objects)";
+  return "anonymous: other";
+}
+
 export function breakdown(pid) {
   const maps = mappings(pid);
   const exe = fs.readlinkSync(`/proc/${pid}/exe`);
   const kinds = new Map();
   const add = (k, kb) => kinds.set(k, (kinds.get(k) ?? 0) + kb);
-  for (const m of maps) {
+  for (const [i, m] of maps.entries()) {
     const rss = m.kb.Rss ?? 0;
     if (rss === 0) continue;
     let kind;
@@ -65,7 +82,8 @@ export function breakdown(pid) {
     else if (m.name.startsWith("[stack")) kind = "[stack]";
     else if (m.name.startsWith("/")) kind = m.name.endsWith(".node") ? "native addons (.node)" : m.name.includes(".so") ? "shared libraries" : `file ${m.name}`;
     else if (m.name.startsWith("[")) kind = m.name;
-    else kind = "anonymous mappings (V8 heap, malloc arenas, thread stacks)";
+    else if (i > 0 && maps[i - 1].name === exe && maps[i - 1].end === m.start) kind = "executable: .bss";
+    else kind = anonKind(maps, i);
     add(kind, rss);
   }
   const total = maps.reduce((n, m) => n + (m.kb.Rss ?? 0), 0);
