@@ -123,7 +123,7 @@ async function measure({ nodes, events, tether }) {
         "--state-dir", path.join(dir, "state"),
         "--resync", "10m",
       ],
-      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", ...Object.fromEntries((process.env.BENCH_AGENT_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) } },
+      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", TETHER_LOG_LEVEL: "debug", MALLOC_ARENA_MAX: "1" /* as deploy/tether.yaml */, ...Object.fromEntries((process.env.BENCH_AGENT_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) } },
     );
     agent.stderr.on("data", (chunk) => {
       log += chunk.toString();

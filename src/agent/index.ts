@@ -6,7 +6,7 @@ import { PolicyController } from "./policy";
 import { PolicyApplier } from "../policy/apply";
 import type { AgentOptions } from "./options";
 import { lazy } from "../util/lazy";
-import { releaseExecutablePages } from "./memory";
+import { releaseExecutablePages, singleMallocArena } from "./memory";
 
 const nodeV8Module = lazy(() => require("node:v8") as typeof import("node:v8"));
 
@@ -21,6 +21,11 @@ function releaseMemory(after: string): void {
 }
 
 export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  try {
+    singleMallocArena();
+  } catch (e) {
+    log.warn("malloc arenas not limited", { err: (e as Error).message });
+  }
   // V8 for a small long-running process: the young generation stays at its initial 2 x 1 MiB instead
   // of doubling up to 2 x 16 MiB (each reconcile of a large cluster allocates megabytes that die
   // young, and V8 keeps a grown young generation for good), and the old generation grows by smaller

@@ -6,7 +6,7 @@
  * cgroup's accounting drops too; whatever runs again is read back a page at a time) and malloc trimmed.
  */
 import * as fs from "node:fs";
-import { MADV_PAGEOUT, MADV_RANDOM, POSIX_FADV_DONTNEED, fadviseAll, madvise, mallocTrim } from "../sys/libc";
+import { MADV_PAGEOUT, MADV_RANDOM, M_ARENA_MAX, POSIX_FADV_DONTNEED, fadviseAll, madvise, mallocTrim, mallopt } from "../sys/libc";
 
 export interface Mapping {
   start: number;
@@ -62,4 +62,14 @@ export function releaseExecutablePages(o: { random?: boolean } = {}): ReleaseRes
   }
   mallocTrim();
   return { bytes, rssKiB: [before, rssKiB()] };
+}
+
+/**
+ * One malloc arena for the whole process (MALLOC_ARENA_MAX=1). glibc gives each thread that
+ * allocates (V8's GC and compiler workers, libuv's pool) an arena of its own, each holding a MiB or
+ * two of freed memory; the agent's work is on its main thread, so the lock they would avoid is
+ * hardly ever contended. Threads that already have an arena keep it: call before any work.
+ */
+export function singleMallocArena(): boolean {
+  return mallopt(M_ARENA_MAX, 1);
 }
