@@ -67,6 +67,8 @@ export class Agent {
   private resolveFirstApplied: (() => void) | undefined;
   /** Resolved once the first reconcile has applied everything (all routes of the first list). */
   readonly firstApplied = new Promise<void>((resolve) => (this.resolveFirstApplied = resolve));
+  /** Called after each reconcile that read the kernel back and succeeded (memory housekeeping). */
+  afterReadBack: (() => void) | undefined;
   private lastOk = false;
   private stateText: string | undefined;
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
@@ -293,6 +295,7 @@ export class Agent {
     }
     this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
+    if (readBack) this.afterReadBack?.();
     this.resolveFirstApplied?.();
     this.resolveFirstApplied = undefined;
   }

@@ -6,7 +6,7 @@ import { PolicyController } from "./policy";
 import { PolicyApplier } from "../policy/apply";
 import type { AgentOptions } from "./options";
 import { lazy } from "../util/lazy";
-import { releaseExecutablePages, singleMallocArena } from "./memory";
+import { dropExecutableReadAround, releaseExecutablePages, singleMallocArena } from "./memory";
 
 const nodeV8Module = lazy(() => require("node:v8") as typeof import("node:v8"));
 
@@ -49,6 +49,15 @@ export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Prom
     // those of the first list and reconcile once they are done.
     releaseMemory("start");
     void agent.firstApplied.then(() => setImmediate(() => releaseMemory("first reconcile")));
+    let dropFailed = false;
+    agent.afterReadBack = () => {
+      try {
+        dropExecutableReadAround();
+      } catch (e) {
+        if (!dropFailed) log.warn("page cache not trimmed", { err: (e as Error).message });
+        dropFailed = true;
+      }
+    };
   } catch (e) {
     log.error("agent failed to start", { err: (e as Error).message });
     return 1;
