@@ -64,6 +64,11 @@ export class Agent {
   private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
   private server: Server | undefined;
   private reconciledOnce = false;
+  private resolveFirstApplied: (() => void) | undefined;
+  /** Resolved once the first reconcile has applied everything (all routes of the first list). */
+  readonly firstApplied = new Promise<void>((resolve) => (this.resolveFirstApplied = resolve));
+  /** Called after each reconcile that read the kernel back and succeeded (memory housekeeping). */
+  afterReadBack: (() => void) | undefined;
   private lastOk = false;
   private stateText: string | undefined;
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
@@ -292,6 +297,9 @@ export class Agent {
     }
     this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
+    if (readBack) this.afterReadBack?.();
+    this.resolveFirstApplied?.();
+    this.resolveFirstApplied = undefined;
   }
 
   /** A warning (again when the list changes) naming configs a runtime would load instead of ours. */

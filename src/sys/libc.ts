@@ -50,6 +50,10 @@ interface Libc {
   sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number): number;
   recvfrom(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: Buffer | null): number;
   poll: KoffiAsync<(fds: Buffer, nfds: number, timeoutMs: number) => number>;
+  madvise(addr: number, length: number, advice: number): number;
+  posix_fadvise(fd: number, offset: number, length: number, advice: number): number;
+  malloc_trim(pad: number): number;
+  mallopt(param: number, value: number): number;
   errno(): number;
 }
 
@@ -88,7 +92,12 @@ function load(): Libc {
   const sendto = lib.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as Libc["sendto"];
   const recvfrom = lib.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)") as Libc["recvfrom"];
   const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)") as Libc["poll"];
-  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, errno: () => koffi.errno() };
+  // The address as an integer: the mappings come from /proc/self/maps (below 2^47 on x86_64).
+  const madvise = lib.func("int madvise(uintptr_t addr, size_t length, int advice)") as Libc["madvise"];
+  const posix_fadvise = lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as Libc["posix_fadvise"];
+  const malloc_trim = lib.func("int malloc_trim(size_t pad)") as Libc["malloc_trim"];
+  const mallopt = lib.func("int mallopt(int param, int value)") as Libc["mallopt"];
+  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, madvise, posix_fadvise, malloc_trim, mallopt, errno: () => koffi.errno() };
   return libc;
 }
 
@@ -231,4 +240,33 @@ export function pollAsync(fd: number, events: number, timeoutMs: number, done: (
   c.poll.async(pfd, 1, Math.max(0, Math.ceil(timeoutMs)), (err, result) => {
     done(err !== null && err !== undefined ? -1 : result);
   });
+}
+
+export const MADV_RANDOM = 1;
+export const MADV_DONTNEED = 4;
+export const MADV_PAGEOUT = 21;
+export const POSIX_FADV_DONTNEED = 4;
+/** mallopt parameter: the most malloc arenas (glibc's default is 8 per core). */
+export const M_ARENA_MAX = -8;
+
+/** madvise(2) on [addr, addr + length). */
+export function madvise(addr: number, length: number, advice: number): void {
+  const c = load();
+  if (c.madvise(addr, length, advice) !== 0) throw new SyscallError(`madvise(${advice})`, c.errno());
+}
+
+/** posix_fadvise(2) on the whole file `fd`. */
+export function fadviseAll(fd: number, advice: number): void {
+  const r = load().posix_fadvise(fd, 0, 0, advice);
+  if (r !== 0) throw new SyscallError(`posix_fadvise(${advice})`, r);
+}
+
+/** glibc's malloc_trim(0): free memory of every arena back to the kernel; true when some was. */
+export function mallocTrim(): boolean {
+  return load().malloc_trim(0) === 1;
+}
+
+/** glibc's mallopt(3); false when the parameter or value was refused. */
+export function mallopt(param: number, value: number): boolean {
+  return load().mallopt(param, value) === 1;
 }
