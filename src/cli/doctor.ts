@@ -9,13 +9,13 @@ import { DEFAULT_BRIDGE, DEFAULT_DATA_DIR, PLUGIN_TYPE } from "../util/defaults"
 import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
 import { realFirewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { listRecordFiles, recordNetworks, recordsDataDir } from "../plugins/attachmentRecord";
+import { listRecordFiles, recordNetworks, recordsDataDir } from "../attach/attachmentRecord";
 import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, reservationBuffer, validateNetworkName } from "../ipam/diskStore";
 import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { printable, quoteForeign } from "../util/quote";
 import { release } from "../ipam/index";
 import { parseIp } from "../ipam/ip";
-import { realKernel } from "../plugins/kernel";
+import { realKernel } from "../kernel/port";
 import type { CliIo, CliStatus } from "./index";
 import { diagnoseAgent } from "../agent/doctor";
 import { Rtnl, deleteRoute, listRoutes } from "../netlink/index";

@@ -10,10 +10,10 @@ import type { Invocation } from "../cni/dispatch";
 import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { listRecordFiles, recordsDataDir } from "./attachmentRecord";
-import { staleHostVeths } from "./hostVeth";
+import { listRecordFiles, recordsDataDir } from "../attach/attachmentRecord";
+import { staleHostVeths } from "../attach/hostVeth";
 import { ipamFor } from "../ipam/plugin/choice";
-import type { Kernel } from "./kernel";
+import type { Kernel } from "../kernel/port";
 import { combinedError, messageOf, runAllSteps } from "./steps";
 import * as fs from "node:fs";
 

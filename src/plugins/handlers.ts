@@ -8,7 +8,7 @@ import type { NetConf } from "../config/netconf";
 import { realFirewall, type Firewall } from "../firewall/index";
 import { detachAttachment } from "./detach";
 import { gcNetwork } from "./gc";
-import type { Kernel } from "./kernel";
+import type { Kernel } from "../kernel/port";
 import { tetherStatus } from "./status";
 
 export interface Mode {

@@ -6,21 +6,15 @@ import type { Interface, IpConfig, Result, Route } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
-import {
-  configureContainerInterface,
-  createContainerVeth,
-  defaultGateway,
-  defaultRoutes,
-  installFirewall,
-  parseCidr,
-  labelHostVeth,
-  runAdd,
-  requestedMac,
-  resultDns,
-  resultIps,
-} from "../attach";
+import { labelHostVeth } from "../../attach/attachment";
+import { configureContainerInterface } from "../../attach/container";
+import { installFirewall } from "../../attach/firewall";
+import { defaultRoutes, resultDns, resultIps } from "../../attach/result";
+import { runAdd } from "../../attach/transaction";
+import { createContainerVeth, requestedMac } from "../../attach/veth";
+import { defaultGateway, parseCidr } from "../../ip/cidr";
 import { ipamFor } from "../../ipam/plugin/choice";
-import type { Kernel, Link, Ns } from "../kernel";
+import type { Kernel, Link, Ns } from "../../kernel/port";
 
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;

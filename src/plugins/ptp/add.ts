@@ -14,26 +14,19 @@ import { CniError, ErrorCode } from "../../cni/errors";
 import type { Interface, IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import {
-  addContainerRoutes,
-  configureContainerAddresses,
-  createContainerVeth,
-  defaultGateway,
-  installFirewall,
-  parseCidr,
-  labelHostVeth,
-  runAdd,
-  requestedMac,
-  resultDns,
-  resultIps,
-  subnetOf,
-} from "../attach";
+import { labelHostVeth } from "../../attach/attachment";
+import { addContainerRoutes, configureContainerAddresses } from "../../attach/container";
+import { installFirewall } from "../../attach/firewall";
+import { resultDns, resultIps } from "../../attach/result";
+import { runAdd } from "../../attach/transaction";
+import { createContainerVeth, requestedMac } from "../../attach/veth";
+import { defaultGateway, parseCidr, subnetOf } from "../../ip/cidr";
 import { ipamFor } from "../../ipam/plugin/choice";
 import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
-import { listRecordFiles, recordsDataDir } from "../attachmentRecord";
-import { hostVethTags } from "../hostVeth";
-import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../kernel";
+import { listRecordFiles, recordsDataDir } from "../../attach/attachmentRecord";
+import { hostVethTags } from "../../attach/hostVeth";
+import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
 import { networkOf, parseIp } from "../../ipam/ip";
 
 /** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
