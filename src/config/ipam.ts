@@ -177,7 +177,7 @@ export interface IpamStoreConfig {
 /**
  * The store part of the config only (name, ipam section, dataDir), validated as loadIpamConfig does.
  * DEL, GC and STATUS use this: the ranges may come from runtimeConfig.ipRanges alone, which GC and
- * STATUS never get and DEL may lack. Throws CniError code 7 naming the field path.
+ * STATUS never get and DEL may lack. Throws a ConfigError naming the field path.
  */
 export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
   const { network, dataDir } = loadIpamSection(netconf);
@@ -186,7 +186,7 @@ export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
 
 /**
  * Parse and canonicalise the IPAM part of a request. `cniArgsIps` are the IP= values from CNI_ARGS.
- * Throws CniError code 7 naming the field path. With `requireRanges: false` a config without any
+ * Throws a ConfigError naming the field path. With `requireRanges: false` a config without any
  * range is valid and has no range sets (STATUS, which gets no runtimeConfig).
  */
 export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string[] = [], opts: { requireRanges?: boolean } = {}): IpamConfig {

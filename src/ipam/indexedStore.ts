@@ -191,7 +191,7 @@ export class IndexedStore implements IpamStore {
   }
 }
 
-/** ENOSPC or EDQUOT, directly or as the cause of a CniError. */
+/** ENOSPC or EDQUOT, directly or as the cause of an IpamError. */
 function isNoSpace(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
     const code = (e as { code?: unknown }).code;
