@@ -5,6 +5,7 @@
 //                          [--warmup N] [--out DIR] [--keep-page-cache] [--versus FILE]... [--list]
 //                          [--quick] [--skip NAME[,NAME]] [--population N] [--bursts 16,64] [--burst-reps N]
 //                          [--ipam-sizes 0,1000,10000,50000] [--ipam-runs N] [--ipam-shared-sizes 50000]
+//                          [--host-routes N]
 //
 // --quick: a smoke run (8 runs, population 50, one burst of each size, IPAM up to 10k; about 3.5 min
 // on the loaded 2-core machine); options given explicitly still win. The default follows issue 7
@@ -18,6 +19,8 @@
 // --versus FILE adds another tether build as one more contender of the version workload and of the
 // single ADD and DEL workloads (bridge and ptp), with its own network, bridge and store: an A/B of
 // builds in one run, e.g. the previous commit's dist/tether against this one.
+// --host-routes N puts N /32 routes (10.199.0.0/16, on a veth of their own) in the bench's node
+// namespace first, as on a node with N ptp pods: the workloads then run beside them.
 //
 // Every call is a fresh process whose environment is ONLY PATH and CNI_* (a developer shell's
 // NODE_EXTRA_CA_CERTS alone costs Node about 30 ms), with the config on a stdin pipe (a real one,
@@ -171,6 +174,7 @@ function parseArgs(argv) {
     versus: [],
     versusNodes: [],
     dropCache: true,
+    hostRoutes: 0,
   };
   parseFlags(argv, {
     "--runs": (v) => (o.runs = Number(v)),
@@ -191,7 +195,9 @@ function parseArgs(argv) {
     "--keep-page-cache": () => (o.dropCache = false),
     "--versus": (v) => o.versus.push({ file: path.resolve(v), label: path.basename(v) }),
     "--versus-node": (v) => o.versusNodes.push(v),
+    "--host-routes": (v) => (o.hostRoutes = Number(v)),
   });
+  if (!(o.hostRoutes >= 0 && o.hostRoutes <= 65536)) throw new Error("--host-routes must be 0-65536");
   if (!(o.runs >= 1)) throw new Error("--runs must be >= 1");
   return o;
 }
@@ -341,6 +347,19 @@ function fileSize(p) {
   }
 }
 
+/** --host-routes: only inside the node namespace scripts/bench.sh made (it sets TETHER_BENCH_TAG), never the root one. */
+function addHostRoutes(n) {
+  if (!process.env.TETHER_BENCH_TAG) throw new Error("--host-routes: run through scripts/bench.sh (its own network namespace)");
+  const ip = (args, input) => {
+    const r = spawnSync("ip", args, { input, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+  };
+  ip(["link", "add", "tbroutes0", "type", "veth", "peer", "name", "tbroutes1"]);
+  for (const l of ["tbroutes0", "tbroutes1"]) ip(["link", "set", l, "up"]);
+  ip(["-batch", "-"], Array.from({ length: n }, (_, i) => `route add 10.199.${i >> 8}.${i & 255}/32 dev tbroutes0\n`).join(""));
+  process.stderr.write(`bench: ${n} host routes in the node namespace\n`);
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.list) {
@@ -364,6 +383,7 @@ async function main() {
   if (!fs.existsSync(tether)) throw new Error(`${tether} is missing: run scripts/build.sh first`);
 
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-"));
+  if (o.hostRoutes > 0) addHostRoutes(o.hostRoutes);
   const mk = spawnSync("mkfifo", ["-m", "600", path.join(scratch, "fifo")], { encoding: "utf8" });
   if (mk.status !== 0) throw new Error(`mkfifo: ${mk.stderr}`);
   const started = Date.now();
@@ -372,7 +392,7 @@ async function main() {
     host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
     runtime: { inside: pinnedNode().version, versus: versusNodes.map((b) => ({ label: b.label, node: b.node, version: b.version })) },
     tether: { path: tether, sizeBytes: fileSize(tether) },
-    options: { runs: o.runs, rssRuns: o.rssRuns, gapMs: o.gapMs, warmup: o.warmup, quick: o.quick, population: o.population, bursts: o.bursts, burstReps: o.burstReps, ipamSizes: o.ipamSizes, ipamRuns: o.ipamRuns },
+    options: { runs: o.runs, rssRuns: o.rssRuns, gapMs: o.gapMs, warmup: o.warmup, quick: o.quick, population: o.population, bursts: o.bursts, burstReps: o.burstReps, ipamSizes: o.ipamSizes, ipamRuns: o.ipamRuns, hostRoutes: o.hostRoutes },
     workloads: [],
   };
   const fmt = (n) => n.toFixed(1);

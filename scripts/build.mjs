@@ -9,11 +9,14 @@
 // same binary: the code cache is V8-version specific.
 //
 // Steps, per variant:
-//   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept; `node-gyp-build` and
-//      `@koromix/koffi-linux-x64` aliased to the loaders in src/sea/; the natives' sha256 and size,
+//   1. esbuild bundle -> dist/.build/<name>.cjs (CJS, node20, minified, names kept;
+//      `@koromix/koffi-linux-x64` aliased to the loader in src/sea/; the native's sha256 and size,
 //      computed here once, and the build info are `define`d into the bundle).
-//   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node and netlink's
-//      node.napi.node as assets).
+//   1b. dist/tether only (`front`): the bundle wrapped as a function (<name>.program.js), the entry
+//      src/sea/front.ts bundled as the SEA's main, and code caches of the program trained on real
+//      calls (trainCache: needs root and ip(8), else a warning and none).
+//   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node as an
+//      asset: the one native addon, rtnetlink included; for dist/tether the program and its trained caches).
 //   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
@@ -22,7 +25,7 @@
 // variants run in parallel child processes (postject is single-threaded, about 3 s each).
 //
 // --selftest also builds dist/tether-selftest (entry src/sea/selftestEntry.ts): the same program
-// plus a hidden argument `__natives-selftest` that loads both natives and prints a JSON report.
+// plus a hidden argument `__natives-selftest` that loads the native and prints a JSON report.
 // --faults also builds dist/tether-faults, for the reliability tests only: the same program with
 // fault injection built in (src/util/faults.ts: TETHER_FAULT_AT=N fails ADD at the N-th step).
 // In every other variant __TETHER_FAULTS__ is false and the fault points compile to nothing.
@@ -81,10 +84,11 @@ const log = (msg) => {
 /** The natives carried as SEA assets; the keys are the names src/sea/manifest.ts knows. */
 const natives = {
   koffi: path.join(root, "node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node"),
-  netlink: path.join(root, "node_modules/netlink/prebuilds/linux-x64/node.napi.node"),
 };
 
-const variants = [{ name: "tether", entry: "src/main.ts" }];
+// `front`: the SEA's main is src/sea/front.ts, and the program (the entry's bundle) an asset with a
+// code cache trained on real calls (see trainCache).
+const variants = [{ name: "tether", entry: "src/main.ts", front: true }];
 if (args.has("--selftest")) variants.push({ name: "tether-selftest", entry: "src/sea/selftestEntry.ts" });
 if (args.has("--faults")) variants.push({ name: "tether-faults", entry: "src/main.ts", faults: true });
 
@@ -154,15 +158,13 @@ function gitCommit() {
 }
 
 /**
- * Two dependencies copy every property descriptor of node:util to use one function of it: netlink's
- * compiled TypeScript (`__importStar(require("util"))`, for getSystemErrorName) and koffi's bundle
+ * koffi's bundle copies every property descriptor of node:util to use one function of it
  * (`__toESM(require("node:util"))`, for util.deprecate). On Node 24 reading util's descriptors runs
  * its lazy loaders: 34 internal modules (the streams, worker_threads, ...) and about 8 MiB of peak
  * RSS on every call that loads them (measured: require("koffi") +8.0 MiB on Node 24.22, +3.4 on
- * 20.20). The bundle hands them util as it is. A build fails when either text moves (revisit then).
+ * 20.20). The bundle hands it util as it is. A build fails when the text moves (revisit then).
  */
 const UTIL_IMPORTS = [
-  { file: /[\\/]node_modules[\\/]netlink[\\/]dist[\\/]netlink\.js$/, from: '__importStar(require("util"))', to: 'require("util")' },
   { file: /[\\/]node_modules[\\/]koffi[\\/]src[\\/]koffi[\\/]index\.cjs$/, from: '__toESM(require("node:util"))', to: '{ default: require("node:util") }' },
 ];
 const PLAIN_UTIL = {
@@ -178,16 +180,13 @@ const PLAIN_UTIL = {
   },
 };
 
-/** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
-async function bundleAndBlob(variant, manifest, buildInfo) {
-  const t0 = performance.now();
-  fs.rmSync(stampPath(variant.name), { force: true });
+/** esbuild of one entry into one CJS file, with the options every bundle here shares. */
+async function esbuildOne(entry, outfile, define) {
   const esbuild = require("esbuild");
-  const bundle = path.join(workDir, `${variant.name}.cjs`);
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: [path.join(root, variant.entry)],
-    outfile: bundle,
+    entryPoints: [path.join(root, entry)],
+    outfile,
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -201,24 +200,165 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     logLevel: "warning",
     plugins: [PLAIN_UTIL],
     alias: {
-      "node-gyp-build": "./src/sea/nodeGypBuild.ts",
       "@koromix/koffi-linux-x64": "./src/sea/koffiNative.ts",
     },
     // koffi's static loader names every platform's package; only linux-x64 is ever required here.
     external: ["@koromix/koffi-*"],
-    define: {
-      __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
-      __TETHER_BUILD__: JSON.stringify(buildInfo),
-      __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
-    },
+    define,
   });
-  checkNodeGypBuildUsers(result.metafile);
+  return Object.keys(result.metafile.inputs)
+    .filter((p) => !p.startsWith("<")) // <define:...> and other virtual inputs
+    .map((p) => path.resolve(root, p));
+}
+
+/**
+ * The program as the front runs it (src/sea/front.ts): the bundle wrapped as a CommonJS function.
+ * The code cache is made from exactly this text, so the SEA carries this file, not the bundle.
+ */
+function wrapProgram(bundle, out) {
+  // ASCII only, for the front reads it as latin1 (a plain copy): esbuild escapes non-ASCII text when
+  // it minifies but not in the comments of an unminified bundle; \u escapes are valid everywhere.
+  const text = fs.readFileSync(bundle, "utf8").replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  fs.writeFileSync(out, `(function (exports, require, module, __filename, __dirname) {${text}\n})`, "latin1");
+}
+
+const FRONT_ENTRY = "src/sea/front.ts";
+// The asset names src/sea/front.ts reads.
+const PROGRAM_ASSET = "tether.js";
+const CACHE_ASSET = "tether.cache";
+const STATUS_CACHE_ASSET = "tether.status.cache";
+
+/**
+ * The program's code caches, trained on real calls: the training front (src/sea/front.ts built with
+ * __TETHER_TRAIN__) runs, under the base node, a bridge ADD and DEL and a ptp ADD and DEL in a
+ * network namespace of its own (a node namespace, and a container namespace per ADD), then an ADD
+ * and DEL as the IPAM plugin (tether-ipam), each call starting from the cache the one before wrote:
+ * the last cache holds every function the six ran.
+ * STATUS (asked every few seconds, and cheap) gets a cache of its own, trained on a STATUS alone:
+ * the big one costs it more to load than it saves.
+ * V8 must accept each cache it is handed, or the build fails (the program text or the flags moved).
+ * Needs root and ip(8); without them (a warning) the bundle is the SEA's main with Node's own code
+ * cache, as before the front: the program with a cache V8 makes without running it measured slower
+ * than that (bridge ADD 102 against 93.5 ms, one run).
+ */
+function trainCache(variant, trainFront, program) {
+  if (process.getuid?.() !== 0 || spawnSync("ip", ["-V"]).status !== 0) {
+    log(`warning: ${variant.name}: no trained code cache (needs root and ip(8)): the bundle is the SEA's main, as before`);
+    return undefined;
+  }
+  const t0 = performance.now();
+  const tag = `tether-train-${process.pid}`;
+  const dir = fs.mkdtempSync(path.join(workDir, "train-"));
+  const ip = (...a) => {
+    const r = spawnSync("ip", a, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${a.join(" ")}: ${r.stderr}`);
+  };
+  const made = [];
+  try {
+    ip("netns", "add", tag);
+    made.push(tag);
+    ip("-n", tag, "link", "set", "lo", "up");
+    const chains = { [CACHE_ASSET]: [], [STATUS_CACHE_ASSET]: [] };
+    for (const mode of ["bridge", "ptp"]) {
+      const conf = JSON.stringify({
+        cniVersion: "1.0.0",
+        name: `train-${mode}`,
+        type: "tether",
+        mode,
+        ...(mode === "bridge" ? { bridge: "train0", isGateway: true } : {}),
+        ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: mode === "bridge" ? "10.99.0.0/24" : "10.98.0.0/24" }]] },
+      });
+      chains[CACHE_ASSET].push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
+      if (mode === "bridge") chains[STATUS_CACHE_ASSET].push({ mode, command: "STATUS", conf: JSON.stringify({ ...JSON.parse(conf), cniVersion: "1.1.0", ipMasq: true }) });
+    }
+    // tether-ipam as the IPAM plugin of another plugin (the name it is run under picks the mode).
+    const ipamConf = JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "train-ipam",
+      type: "bridge",
+      ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: "10.97.0.0/24" }]] },
+    });
+    chains[CACHE_ASSET].push({ mode: "ipam", command: "ADD", conf: ipamConf, as: "tether-ipam" }, { mode: "ipam", command: "DEL", conf: ipamConf, as: "tether-ipam" });
+    const files = {};
+    for (const [asset, calls] of Object.entries(chains)) {
+      let cacheIn;
+      calls.forEach((c, i) => {
+        const ctr = `${tag}-${c.mode}`;
+        if (c.command === "ADD") {
+          ip("netns", "add", ctr);
+          made.push(ctr);
+        }
+        const out = path.join(dir, `${asset}.${i}`);
+        const env = {
+          PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+          CNI_COMMAND: c.command,
+          CNI_CONTAINERID: `train-${c.mode}`,
+          CNI_NETNS: `/var/run/netns/${ctr}`,
+          CNI_IFNAME: "eth0",
+          CNI_PATH: "/usr/lib/cni",
+          TETHER_TRAIN_PROGRAM: program,
+          // natives resolve from the repository's node_modules, wherever --out-dir puts the program
+          TETHER_TRAIN_FILENAME: path.join(root, "package.json"),
+          TETHER_TRAIN_CACHE_OUT: out,
+          ...(c.as ? { TETHER_AS: c.as } : {}),
+          ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
+        };
+        const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
+          input: c.conf,
+          encoding: "utf8",
+        });
+        if (r.status !== 0) throw new Error(`training ${c.mode} ${c.command} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
+        const report = JSON.parse(fs.readFileSync(`${out}.json`, "utf8"));
+        if (report.rejected) throw new Error(`training ${c.mode} ${c.command}: V8 rejected the cache of the call before`);
+        cacheIn = out;
+      });
+      files[asset] = path.join(workDir, `${variant.name}.${asset}`);
+      fs.copyFileSync(cacheIn, files[asset]);
+    }
+    return { files, ms: performance.now() - t0 };
+  } finally {
+    for (const ns of made.reverse()) spawnSync("ip", ["netns", "del", ns]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
+async function bundleAndBlob(variant, manifest, buildInfo) {
+  const t0 = performance.now();
+  fs.rmSync(stampPath(variant.name), { force: true });
+  const bundle = path.join(workDir, `${variant.name}.cjs`);
+  const define = {
+    __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
+    __TETHER_BUILD__: JSON.stringify(buildInfo),
+    __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
+  };
+  const inputs = new Set(await esbuildOne(variant.entry, bundle, define));
+  let main = bundle;
+  const assets = Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]]));
+  let trained = "";
+  if (variant.front) {
+    const program = path.join(workDir, `${variant.name}.program.js`);
+    wrapProgram(bundle, program);
+    main = path.join(workDir, `${variant.name}.front.cjs`);
+    const train = path.join(workDir, `${variant.name}.train.cjs`);
+    await esbuildOne(FRONT_ENTRY, train, { ...define, __TETHER_TRAIN__: "true" });
+    const cache = trainCache(variant, train, program);
+    if (cache === undefined) {
+      main = bundle;
+    } else {
+      for (const f of await esbuildOne(FRONT_ENTRY, main, { ...define, __TETHER_TRAIN__: "false" })) inputs.add(f);
+      assets[PROGRAM_ASSET] = program;
+      Object.assign(assets, cache.files);
+      const kib = Object.values(cache.files).map((f) => (fs.statSync(f).size / 1024).toFixed(0));
+      trained = `, trained caches ${kib.join(" + ")} KiB in ${cache.ms.toFixed(0)} ms`;
+    }
+  }
   const t1 = performance.now();
 
   const seaConfig = path.join(workDir, `${variant.name}.sea.json`);
   const blob = path.join(workDir, `${variant.name}.blob`);
   const config = {
-    main: bundle,
+    main,
     output: blob,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
@@ -226,7 +366,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     // Tried: execArgv ["--max-semi-space-size=1"] (Node 24 SEAs honour it): the IPAM refresh of a
     // 50,000-file store peaks 8 MiB lower (76 -> 68 MiB, still over 55), other calls unchanged, and
     // bridge ADD's CPU time measured 1.09x in one run: left out.
-    assets: Object.fromEntries(Object.entries(manifest).map(([name, spec]) => [spec.asset, natives[name]])),
+    assets,
   };
   fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");
   // The code cache is V8-version specific: the blob must come from the node that is copied below.
@@ -237,10 +377,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
   });
   if (gen.status !== 0) throw new Error(`SEA blob generation failed:\n${gen.stdout}${gen.stderr}`);
   const t2 = performance.now();
-  const inputs = Object.keys(result.metafile.inputs)
-    .filter((p) => !p.startsWith("<")) // <define:...> and other virtual inputs
-    .map((p) => path.resolve(root, p));
-  return { variant, bundle, blob, inputs, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
+  return { variant, bundle, blob, inputs: [...inputs], trained, ms: { esbuild: t1 - t0, blob: t2 - t1 } };
 }
 
 /** The base node, stripped once per node binary and cached in dist/.build/. */
@@ -317,19 +454,8 @@ async function finish(step, base, optionKey) {
   const ms = (n) => `${n.toFixed(0)} ms`;
   log(
     `${distLabel}/${variant.name}: ${mib} MiB, bundle ${kib} KiB ` +
-      `(esbuild ${ms(step.ms.esbuild)}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
+      `(esbuild ${ms(step.ms.esbuild)}${step.trained}, blob ${ms(step.ms.blob)}, inject ${ms(performance.now() - t0)})`,
   );
-}
-
-/** The node-gyp-build alias returns netlink's binding, so nothing else may call it. */
-function checkNodeGypBuildUsers(metafile) {
-  for (const [file, info] of Object.entries(metafile.inputs)) {
-    for (const imp of info.imports) {
-      if (imp.original === "node-gyp-build" && !file.includes("node_modules/netlink/")) {
-        throw new Error(`${file} requires node-gyp-build; src/sea/nodeGypBuild.ts only serves netlink`);
-      }
-    }
-  }
 }
 
 async function main() {

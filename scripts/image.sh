@@ -6,7 +6,7 @@
 # The image holds the single executable (dist/tether, built first by scripts/build.sh unless
 # --no-build) as /usr/local/bin/tether, the nft binary (the agent's firewall layer runs it), exactly
 # the shared libraries `ldd` lists for those two and for the natives the executable unpacks at run
-# time (koffi.node, netlink's node.napi.node), the two files nft reads (/etc/iproute2/rt_realms,
+# time (koffi.node), the two files nft reads (/etc/iproute2/rt_realms,
 # group; it works without them but they keep its output exact), and an empty sticky /tmp where
 # the natives are unpacked when the process cannot use /var/cache/tether (a non-root user).
 # Everything is root-owned and world-readable, so the image also runs as a non-root user.
@@ -73,7 +73,7 @@ done
 
 # The natives are SEA assets of the executable; ldd them from the packages they came from.
 elves=("$binary" "$nft_bin")
-for n in node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node node_modules/netlink/prebuilds/linux-x64/node.napi.node; do
+for n in node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node; do
   [[ -f "$root/$n" ]] && elves+=("$root/$n")
 done
 

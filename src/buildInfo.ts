@@ -13,6 +13,12 @@ export interface BuildInfo {
   /** End of life of the Node line inside (src/nodeSupport.ts); "unknown" for a line not listed. */
   nodeEndOfLife: string;
   singleExecutable: boolean;
+  /**
+   * The program's trained code cache (src/sea/front.ts): "accepted" by V8, "rejected" (then every
+   * function compiles on its first call: a build or runtime mismatch), or "none" (no front: the
+   * compiled sources, or a build made without root).
+   */
+  codeCache: string;
 }
 
 function isSea(): boolean {
@@ -21,6 +27,12 @@ function isSea(): boolean {
   } catch {
     return false;
   }
+}
+
+/** What src/sea/front.ts left (Symbol.for: the front and the program are two bundles). */
+function codeCacheState(): string {
+  const state = (globalThis as Record<symbol, unknown>)[Symbol.for("tether.codeCache")];
+  return typeof state === "string" ? state : "none";
 }
 
 export function buildInfo(): BuildInfo {
@@ -32,5 +44,6 @@ export function buildInfo(): BuildInfo {
     node: process.version,
     nodeEndOfLife: nodeEndOfLife(process.version) ?? "unknown",
     singleExecutable: isSea(),
+    codeCache: codeCacheState(),
   };
 }

@@ -5,7 +5,7 @@ import { readAllStdin, writeAll } from "./cni/stdio";
 import { lazy } from "./util/lazy";
 import { IPAM_TYPE } from "./util/defaults";
 
-const versionModule = lazy(() => require("./cni/version") as typeof import("./cni/version"));
+const versionCallModule = lazy(() => require("./cni/versionCall") as typeof import("./cni/versionCall"));
 const dispatchModule = lazy(() => require("./cni/dispatch") as typeof import("./cni/dispatch"));
 const logModule = lazy(() => require("./util/log") as typeof import("./util/log"));
 const ipamPluginModule = lazy(() => require("./ipam/plugin/pluginMode") as typeof import("./ipam/plugin/pluginMode"));
@@ -25,14 +25,7 @@ async function main(): Promise<number> {
   const env = process.env;
   if (env["CNI_COMMAND"] === "VERSION") {
     // The cheapest path of all (runtimes ask it often): nothing but the version module.
-    const { versionReply } = versionModule();
-    let stdin: Buffer | undefined;
-    try {
-      stdin = readAllStdin();
-    } catch {
-      stdin = undefined;
-    }
-    writeAll(1, versionReply(stdin));
+    versionCallModule().answerVersion();
     return 0;
   }
   if ((env["CNI_COMMAND"] ?? "") !== "") {

@@ -8,13 +8,13 @@ import type { Server } from "node:http";
 import { Rtnl } from "../netlink";
 import { log } from "../util/log";
 import { replaceFile } from "../util/replaceFile";
-import { CONFLIST_FILE, conflistText } from "./conflist";
+import { CONFLIST_FILE, configsBefore, conflistText } from "./conflist";
 import { type AgentNode, type DesiredRoute, type LocalAddress, desiredState } from "./desired";
 import { type AgentMetrics, newMetrics, startHealthServer } from "./health";
 import { installPlugin, writeIfChanged } from "./install";
 import { ReconcileLoop } from "./loop";
 import { ChainVersions } from "./chain";
-import { type MasqueradeState, reconcileMasquerade } from "./masquerade";
+import { type MasqueradeState, masqueradeWant, reconcileMasquerade } from "./masquerade";
 import type { AgentOptions } from "./options";
 import { applyKnownDelta, localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
@@ -64,6 +64,11 @@ export class Agent {
   private applied: { routes: readonly DesiredRoute[]; cluster: string; own: string } | undefined;
   private server: Server | undefined;
   private reconciledOnce = false;
+  private resolveFirstApplied: (() => void) | undefined;
+  /** Resolved once the first reconcile has applied everything (all routes of the first list). */
+  readonly firstApplied = new Promise<void>((resolve) => (this.resolveFirstApplied = resolve));
+  /** Called after each reconcile that read the kernel back and succeeded (memory housekeeping). */
+  afterReadBack: (() => void) | undefined;
   private lastOk = false;
   private stateText: string | undefined;
   /** node/family -> the warning last logged, so each unroutable node is warned about once. */
@@ -72,6 +77,7 @@ export class Agent {
   /** Routes held by a route of another protocol, each warned about once. */
   private blockedLogged = new Set<string>();
   private waitingLogged: string | undefined;
+  private shadowedLogged = "";
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -100,8 +106,9 @@ export class Agent {
     });
   }
 
+  /** Routes, masquerade and (unless disabled) NetworkPolicy in place: a rollout waits for all of them. */
   ready(): boolean {
-    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk;
+    return this.nodes.synced && this.reconciledOnce && this.lastOk && this.masqOk && (this.policy === undefined || this.policy.ready);
   }
 
   async start(): Promise<void> {
@@ -146,8 +153,7 @@ export class Agent {
     if (desired === undefined) return;
     const key = `${desired.ownCidrs.map((p) => p.text).join(",")} ${desired.clusterCidrs[4].join(",")} ${desired.clusterCidrs[6].join(",")}`;
     if (!full && this.masqOk && key === this.masqApplied) return;
-    const local = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
-    const want = { local, cluster: desired.clusterCidrs };
+    const want = masqueradeWant(desired, this.masqState);
     if (await reconcileMasquerade(want, full || !this.masqOk ? undefined : this.masqState)) this.metrics.masqueradeWrites++;
     this.masqState = want;
     this.masqApplied = key;
@@ -221,13 +227,14 @@ export class Agent {
         if (this.chain.note !== undefined) log.warn(this.chain.note);
         this.chainNote = this.chain.note;
       }
-      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions });
+      conflist = conflistText({ podCidrs: desired.ownCidrs, mtu: this.opts.mtu, ipamDataDir: this.opts.ipamDataDir, versions, portmap: this.chain.portmap });
       fs.mkdirSync(this.opts.cniConfDir, { recursive: true, mode: 0o755 });
       const path = join(this.opts.cniConfDir, CONFLIST_FILE);
       if (writeIfChanged(path, conflist, (p, t) => replaceFile(p, t, { mode: 0o644, fsync: true }))) {
         this.metrics.conflistWrites++;
         log.info("conflist written", { path, podCIDRs: desired.ownCidrs.map((p) => p.text) });
       }
+      if (full) this.warnShadowed();
     }
 
     phase("conflistMs");
@@ -290,6 +297,24 @@ export class Agent {
     }
     this.applied = { routes: desired.routes, cluster, own };
     this.lastOk = true;
+    if (readBack) this.afterReadBack?.();
+    this.resolveFirstApplied?.();
+    this.resolveFirstApplied = undefined;
+  }
+
+  /** A warning (again when the list changes) naming configs a runtime would load instead of ours. */
+  private warnShadowed(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.opts.cniConfDir);
+    } catch {
+      return;
+    }
+    const before = configsBefore(names).join(", ");
+    if (before !== "" && before !== this.shadowedLogged) {
+      log.warn(`${before} in ${this.opts.cniConfDir} sort(s) before ${CONFLIST_FILE}: containerd and CRI-O use the first network config by name, so pods get that network, not tether's; remove or rename it`);
+    }
+    this.shadowedLogged = before;
   }
 
   private logFindings(desired: ReturnType<typeof desiredState>): void {

@@ -21,6 +21,12 @@ export function commonVersions(pluginSupports: readonly string[] | undefined): s
 export class ChainVersions {
   private key: string | undefined;
   private versions: string[] = [...CONFLIST_VERSIONS];
+  /**
+   * Whether portmap is installed (as of the last get()). A runtime runs every plugin of the list
+   * and fails the pod's ADD when one is missing from the bin dir, so without portmap the conflist
+   * must not chain it: every pod would fail, not only those with hostPorts.
+   */
+  portmap = true;
   /** Why the versions are what they are, when it is worth a log line. */
   note: string | undefined;
 
@@ -38,9 +44,10 @@ export class ChainVersions {
     const key = st === undefined ? "absent" : `${st.ino}:${st.size}:${st.mtimeMs}`;
     if (key === this.key) return this.versions;
     this.key = key;
+    this.portmap = st !== undefined;
     if (st === undefined) {
       this.versions = [...CONFLIST_VERSIONS];
-      this.note = `${path} is missing: pods with hostPorts fail until it is installed`;
+      this.note = `${path} is missing: the conflist chains no portmap (hostPorts are not mapped) until it is installed`;
       return this.versions;
     }
     const r = spawnSync(path, [], { input: '{"cniVersion":"1.0.0"}', encoding: "utf8", timeout: 10_000, env: { CNI_COMMAND: "VERSION", PATH: process.env["PATH"] ?? "" } });

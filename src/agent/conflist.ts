@@ -4,7 +4,8 @@
  *   between pods always crosses the node's routing and firewall (one place for NetworkPolicy, per-pod
  *   hooks on the host veth), and other nodes' pod CIDRs are plain routes via their node address;
  * - tether-ipam hands out addresses from the node's spec.podCIDRs (one range set per family);
- * - portmap chained for hostPorts (capability portMappings);
+ * - portmap chained for hostPorts (capability portMappings), when it is installed: a runtime fails
+ *   every pod's ADD when a plugin of the list is missing (chain.ts);
  * - macspoofchk and ipspoofchk on: NetworkPolicy names peers by address, so a pod must not send as
  *   another pod (src/agent/policy.ts);
  * - ipMasq off in the plugin: the agent masquerades (src/agent/masquerade.ts), keeping the source
@@ -28,6 +29,8 @@ export interface ConflistOptions {
   ipamDataDir?: string | undefined;
   /** `cniVersions` (default ["1.0.0", "1.1.0"]): those every plugin of the chain speaks (chain.ts). */
   versions?: readonly string[] | undefined;
+  /** Chain portmap (default true); false when the bin dir has none (chain.ts). */
+  portmap?: boolean | undefined;
 }
 
 export function conflistText(opts: ConflistOptions): string {
@@ -45,9 +48,18 @@ export function conflistText(opts: ConflistOptions): string {
     cniVersion: "1.0.0",
     cniVersions: [...(opts.versions ?? ["1.0.0", "1.1.0"])],
     name: NETWORK_NAME,
-    plugins: [tether, { type: "portmap", capabilities: { portMappings: true } }],
+    plugins: opts.portmap === false ? [tether] : [tether, { type: "portmap", capabilities: { portMappings: true } }],
   };
   return JSON.stringify(list, null, 2) + "\n";
+}
+
+/**
+ * The network configs in a CNI conf dir that a runtime takes before ours: containerd (max_conf_num 1)
+ * and CRI-O load the first file by name with one of these extensions, so another network's
+ * "05-x.conflist" or containerd's own "10-containerd-net.conflist" silently wins over 10-tether.
+ */
+export function configsBefore(names: readonly string[], own: string = CONFLIST_FILE): string[] {
+  return names.filter((n) => /\.(conf|conflist|json)$/.test(n) && n < own).sort();
 }
 
 /** The pod CIDRs a conflist of ours hands out (for doctor); undefined when it is not one of ours. */

@@ -53,7 +53,7 @@ export function metricsText(m: AgentMetrics, ready: boolean): string {
   const metric = (name: string, type: "gauge" | "counter", help: string, value: number): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${Number.isFinite(value) ? value : 0}`);
   };
-  metric("tether_agent_ready", "gauge", "1 once the nodes are listed and a reconcile succeeded", ready ? 1 : 0);
+  metric("tether_agent_ready", "gauge", "1 once the nodes are listed and the last reconciles (routes, masquerade, NetworkPolicy) succeeded", ready ? 1 : 0);
   metric("tether_agent_nodes", "gauge", "Nodes in the agent's cache", m.nodes);
   metric("tether_agent_routes", "gauge", "Routes to other nodes' pod CIDRs the agent keeps", m.routes);
   metric("tether_agent_unroutable_nodes", "gauge", "Node pod CIDRs without a next hop on a directly connected network", m.unroutableNodes);

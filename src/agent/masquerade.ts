@@ -15,7 +15,7 @@
 import type { Family } from "../ipam/ip";
 import { spawn } from "node:child_process";
 import { FirewallError, findTool } from "../firewall/exec";
-import { parsePrefix } from "./desired";
+import { type DesiredState, collapsePrefixes, parsePrefix, type Prefix } from "./desired";
 
 export const AGENT_TABLE = "tether-agent";
 const MULTICAST: Record<Family, string> = { 4: "224.0.0.0/4", 6: "ff00::/8" };
@@ -23,6 +23,23 @@ const MULTICAST: Record<Family, string> = { 4: "224.0.0.0/4", 6: "ff00::/8" };
 export interface MasqueradeState {
   local: Record<Family, string[]>;
   cluster: Record<Family, string[]>;
+}
+
+/**
+ * The table a desired state asks for. While this node is missing from the API or has no pod CIDR
+ * (deleted and re-registering, `waiting`), its pods still run with their addresses: they keep being
+ * masqueraded from the CIDRs last applied, and those stay cluster destinations (pod to pod on this
+ * node keeps its source), instead of every local pod losing its way out until the node is back.
+ */
+export function masqueradeWant(desired: Pick<DesiredState, "ownCidrs" | "clusterCidrs">, previous: MasqueradeState | undefined): MasqueradeState {
+  const own = { 4: desired.ownCidrs.filter((p) => p.family === 4).map((p) => p.text), 6: desired.ownCidrs.filter((p) => p.family === 6).map((p) => p.text) };
+  if (desired.ownCidrs.length > 0 || previous === undefined || previous.local[4].length + previous.local[6].length === 0) {
+    return { local: own, cluster: desired.clusterCidrs };
+  }
+  const local = { 4: [...previous.local[4]], 6: [...previous.local[6]] };
+  const cluster = (f: Family): string[] =>
+    collapsePrefixes([...desired.clusterCidrs[f], ...local[f]].map((t) => parsePrefix(t)).filter((p): p is Prefix => p !== undefined)).map((p) => p.text);
+  return { local, cluster: { 4: cluster(4), 6: cluster(6) } };
 }
 
 const SETS = [

@@ -48,6 +48,7 @@ export class PolicyController {
   private fullTimer: NodeJS.Timeout | undefined;
   private warned = new Set<string>();
   private applied = false;
+  private lastOk = false;
 
   constructor(
     nodeName: string,
@@ -61,6 +62,7 @@ export class PolicyController {
       retryMs: 200,
       maxRetryMs: 10_000,
       onError: (err) => {
+        this.lastOk = false;
         this.metrics.policyApplyErrors++;
         this.applier.reset();
         log.error("network policy apply failed", { err: (err as Error).message });
@@ -68,9 +70,9 @@ export class PolicyController {
     });
   }
 
-  /** True once the lists are complete and a ruleset is in. */
+  /** True once the lists are complete and a ruleset is in, and while the last apply succeeded. */
   get ready(): boolean {
-    return this.applied;
+    return this.applied && this.lastOk;
   }
 
   start(): void {
@@ -107,6 +109,7 @@ export class PolicyController {
     this.warned = now;
     const outcome = await this.applier.apply(compiled.ruleset);
     this.applied = true;
+    this.lastOk = true;
     if (outcome.mode === "unchanged") return;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.policyApplies++;

@@ -9,7 +9,9 @@ import type { Kernel, Link, Ns } from "../kernel/port";
 import { log } from "../util/log";
 import { randomHex } from "../util/random";
 import type { Rollback } from "../util/rollback";
-import { readRecord, recordsDataDir, removeRecord, writeRecord, type AttachmentRecord } from "./attachmentRecord";
+import * as fs from "node:fs";
+import { CniError, ErrorCode } from "../cni/errors";
+import { completeIntent, readRecord, readRecordState, recordPath, recordsDataDir, removeRecord, writeIntent, type AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
 
 export function attachmentKey(inv: Invocation<NetConf>): AttachmentKey {
@@ -17,8 +19,8 @@ export function attachmentKey(inv: Invocation<NetConf>): AttachmentKey {
 }
 
 /**
- * The attachment's record, written before its first resource exists (an intent): its netns path and
- * the name its host veth will get. So a DEL or `tether doctor` after an ADD killed at any point
+ * The attachment's record, written before its first resource exists as an intent (renamed to the
+ * record by completeAttachment when the ADD succeeds): its netns path and the name its host veth will get. So a DEL or `tether doctor` after an ADD killed at any point
  * knows what the attachment may hold, and DEL can tell its veth from one tether never made. Best
  * effort: without it doctor is blind to a killed ADD, nothing more. The rollback removes it last,
  * and only when every other undo worked (what is left stays visible to doctor).
@@ -30,27 +32,43 @@ export function declareAttachment(inv: Invocation<NetConf>, rollback: Rollback):
   if (dataDir === undefined) return hostIfname;
   // A record of the same key: an attachment that exists (this ADD will be refused) or one whose DEL
   // never came. It is theirs as much as ours: kept (its veth name too), never removed by a rollback.
-  const existing = readRecord(dataDir, key);
+  const existing = readRecordState(dataDir, key);
   if (existing !== undefined) {
-    if (existing.netns !== inv.env.netns) {
+    // Another namespace: this ADD's intent, in the record's place (completeAttachment makes it the record again).
+    if (existing.record.netns !== inv.env.netns) {
       try {
-        writeRecord(dataDir, { ...existing, netns: inv.env.netns });
+        writeIntent(dataDir, { ...existing.record, netns: inv.env.netns });
+        if (!existing.intent) fs.rmSync(recordPath(dataDir, key), { force: true });
       } catch (e) {
         log.warn("attachment record not updated", { error: String(e) });
       }
     }
-    return existing.hostIfname;
+    return existing.record.hostIfname;
   }
   rollback.push("remove attachment record", () => {
     if (rollback.failedSoFar > 0) throw new Error("kept: an earlier undo failed, the record lets DEL and doctor find what is left");
     removeRecord(dataDir, key);
   });
   try {
-    writeRecord(dataDir, { ...key, netns: inv.env.netns, hostIfname });
+    writeIntent(dataDir, { ...key, netns: inv.env.netns, hostIfname });
   } catch (e) {
     log.warn("attachment record not written", { error: String(e) });
   }
   return hostIfname;
+}
+
+/**
+ * The ADD succeeded: its intent becomes the attachment's record. A failure fails the ADD (its
+ * rollback runs): an intent left beside a working attachment would let `doctor --fix` undo it.
+ */
+export function completeAttachment(inv: Invocation<NetConf>): void {
+  const dataDir = recordsDataDir(inv.raw["ipam"]);
+  if (dataDir === undefined) return;
+  try {
+    completeIntent(dataDir, attachmentKey(inv));
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, `cannot complete the attachment record in ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
+  }
 }
 
 /** Label the host veth with the attachment's key (IFLA_IFALIAS): GC, DEL and doctor find it by that. */

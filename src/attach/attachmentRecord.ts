@@ -3,7 +3,10 @@
  * tell which attachments outlived their container (the network namespace path is gone):
  *   <dataDir>/.tether-attachments/<network>/<attachment tag>.json   (0700 / 0600)
  * It sits beside the host-local store, never in it: host-local only reads <dataDir>/<network>, and
- * no network name starts with a dot.
+ * no network name starts with a dot. An ADD writes it first as an intent,
+ *   <dataDir>/.tether-attachments/<network>/<attachment tag>.adding.json
+ * before its first resource exists, and renames it to the record when it succeeds: an intent whose
+ * ADD no longer runs (it holds no attachment lock) is an ADD that was killed or whose rollback failed.
  */
 import * as fs from "node:fs";
 import { isAbsolute, join } from "node:path";
@@ -42,6 +45,13 @@ export function recordsDir(dataDir: string, network: string): string {
 
 export function recordPath(dataDir: string, key: AttachmentKey): string {
   return join(recordsDir(dataDir, key.network), `${attachmentTag(key)}.json`);
+}
+
+export const INTENT_SUFFIX = ".adding.json";
+
+/** The intent an ADD writes before its first resource (renamed to recordPath when it succeeds). */
+export function intentPath(dataDir: string, key: AttachmentKey): string {
+  return join(recordsDir(dataDir, key.network), `${attachmentTag(key)}${INTENT_SUFFIX}`);
 }
 
 /** A record's content; undefined when it is not one (doctor reports it). */
@@ -87,17 +97,52 @@ export function writeRecord(dataDir: string, record: AttachmentRecord): void {
   replaceFile(recordPath(dataDir, record), JSON.stringify(record) + "\n", { mode: 0o600 });
 }
 
-/** Only inside directories that pass the same checks: a planted symlink is not followed to rm. */
+/** An ADD's intent (the record it will rename into place when it succeeds). */
+export function writeIntent(dataDir: string, record: AttachmentRecord): void {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  ensureDir(join(dataDir, RECORDS_DIR));
+  ensureDir(recordsDir(dataDir, record.network));
+  replaceFile(intentPath(dataDir, record), JSON.stringify(record) + "\n", { mode: 0o600 });
+}
+
+/**
+ * The ADD succeeded: its intent becomes the record (a rename: it needs no space on a full disk).
+ * False when there was no intent (it could not be written, or the record predates the ADD).
+ */
+export function completeIntent(dataDir: string, key: AttachmentKey): boolean {
+  try {
+    fs.renameSync(intentPath(dataDir, key), recordPath(dataDir, key));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw e;
+  }
+}
+
+/** Record and intent both; only inside directories that pass the same checks: a planted symlink is not followed to rm. */
 export function removeRecord(dataDir: string, key: AttachmentKey): void {
   if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return;
   fs.rmSync(recordPath(dataDir, key), { force: true });
+  fs.rmSync(intentPath(dataDir, key), { force: true });
 }
 
-/** The record of one attachment; undefined when absent, unreadable or not a record. */
+/** The record of one attachment, else its intent; undefined when absent, unreadable or not a record. */
 export function readRecord(dataDir: string, key: AttachmentKey): AttachmentRecord | undefined {
+  return readRecordState(dataDir, key)?.record;
+}
+
+/** The attachment's record (intent false) or, when it has none, its ADD's intent (intent true). */
+export function readRecordState(dataDir: string, key: AttachmentKey): { record: AttachmentRecord; intent: boolean } | undefined {
+  const record = readOne(dataDir, key, recordPath(dataDir, key));
+  if (record !== undefined) return { record, intent: false };
+  const intent = readOne(dataDir, key, intentPath(dataDir, key));
+  return intent === undefined ? undefined : { record: intent, intent: true };
+}
+
+function readOne(dataDir: string, key: AttachmentKey, path: string): AttachmentRecord | undefined {
   try {
     if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return undefined;
-    const fd = fs.openSync(recordPath(dataDir, key), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile() || st.size > MAX_RECORD_BYTES) return undefined;
@@ -124,6 +169,8 @@ export interface RecordFile {
   path: string;
   /** undefined: the file does not parse. */
   record: AttachmentRecord | undefined;
+  /** An ADD's intent (INTENT_SUFFIX), not yet a record. */
+  intent: boolean;
 }
 
 /** Every record file of a network (or of all networks under dataDir). */
@@ -146,7 +193,7 @@ export function listRecordFiles(dataDir: string, network?: string): RecordFile[]
       } catch {
         text = undefined;
       }
-      out.push({ path, record: text === undefined ? undefined : parseRecord(text) });
+      out.push({ path, record: text === undefined ? undefined : parseRecord(text), intent: name.endsWith(INTENT_SUFFIX) });
     }
   }
   return out;

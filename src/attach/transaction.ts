@@ -8,7 +8,7 @@ import type { NetConf } from "../config/netconf";
 import type { Kernel, Ns } from "../kernel/port";
 import { log } from "../util/log";
 import { Rollback } from "../util/rollback";
-import { declareAttachment } from "./attachment";
+import { completeAttachment, declareAttachment } from "./attachment";
 import { mergePrevResult } from "./result";
 
 /** What an ADD works with: the node's namespace, the container's, the undo stack, and the host veth's name to be. */
@@ -36,6 +36,7 @@ export async function runAdd(k: Kernel, inv: Invocation<NetConf>, build: (ctx: A
     container = await k.open(inv.env.netns, { allowOwn: inv.env.netnsOverride });
     const hostIfname = declareAttachment(inv, rollback);
     const result = await build({ host, container, rollback, hostIfname });
+    completeAttachment(inv);
     rollback.commit();
     return mergePrevResult(inv.prevResult, result);
   } catch (err) {

@@ -9,7 +9,9 @@ import { DEFAULT_BRIDGE, DEFAULT_DATA_DIR, PLUGIN_TYPE } from "../util/defaults"
 import { diagnose, type Finding, type Snapshot } from "../doctor/diagnose";
 import { realFirewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { listRecordFiles, recordNetworks, recordsDataDir } from "../attach/attachmentRecord";
+import { listRecordFiles, readRecordState, recordNetworks, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
+import { attachmentLockHeld, attachmentLockPath, removeLockFile, tryAttachmentLock, unheldLockFiles } from "../plugins/attachmentLock";
+import { hostVethAlias } from "../attach/hostVeth";
 import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, reservationBuffer, validateNetworkName } from "../ipam/diskStore";
 import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { printable, quoteForeign } from "../util/quote";
@@ -92,7 +94,7 @@ function netnsAlive(path: string): boolean {
   }
 }
 
-async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string>): Promise<Snapshot> {
+async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string>, networks: ReadonlySet<string>): Promise<Snapshot> {
   const k = realKernel();
   const host = await k.open();
   let links;
@@ -102,7 +104,7 @@ async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string
     k.close(host);
   }
   return {
-    records: dataDirs.flatMap((dataDir) => listRecordFiles(dataDir).flatMap((f) => (f.record ? [{ dataDir, path: f.path, record: f.record }] : []))),
+    records: dataDirs.flatMap((dataDir) => listRecordFiles(dataDir).flatMap((f) => (f.record ? [{ dataDir, path: f.path, record: f.record, intent: f.intent }] : []))),
     reservations: dataDirs.flatMap((dataDir) => listReservations(dataDir).map((r) => ({ dataDir, ...r }))),
     links,
     recordNetworks: new Set(dataDirs.flatMap(recordNetworks)),
@@ -110,26 +112,61 @@ async function snapshot(dataDirs: readonly string[], bridges: ReadonlySet<string
     rules: await realFirewall().listTags(),
     badFiles: dataDirs.flatMap(badStoreFiles),
     netnsAlive,
+    lockHeld: (key) => attachmentLockHeld(key),
+    // The lock files of the networks looked at (those with records, and --conf's): the lock root is the node's.
+    locks: [...new Set([...networks, ...dataDirs.flatMap(recordNetworks)])].flatMap((n) => unheldLockFiles(n)),
+    lockPathOf: (key) => attachmentLockPath(key),
   };
+}
+
+/**
+ * An attachment whose netns is gone, or whose ADD was killed: rolled back as its DEL would, holding
+ * its lock (taken without waiting: a call running on it now is left alone), looking again once
+ * locked, and the lock file removed last.
+ */
+async function rollBack(f: Extract<Finding, { kind: "leaked-attachment" | "interrupted-add" }>): Promise<void> {
+  const r = f.record;
+  validateNetworkName(r.network);
+  const lock = tryAttachmentLock(r);
+  if (lock === undefined) throw new Error("an ADD, DEL or CHECK of this attachment runs now: left alone (run doctor again once it is done)");
+  try {
+    const now = readRecordState(f.dataDir, r);
+    if (now === undefined) return; // its DEL (or GC) ran meanwhile
+    if (f.kind === "interrupted-add" && (!now.intent || now.record.netns !== r.netns)) {
+      throw new Error("its ADD finished, or another began, since doctor looked: left alone");
+    }
+    release({ dataDir: f.dataDir, network: r.network }, { containerId: r.containerId, ifname: r.ifname });
+    await realFirewall().removeTagged(new Set([attachmentTag(r)]));
+    // The host end goes, and the container end with it: by the label, or (an ADD killed before it labelled it) by the name the record gave it.
+    const k = realKernel();
+    const host = await k.open();
+    try {
+      const alias = hostVethAlias(r);
+      for (const l of await k.listLinks(host)) {
+        if (l.kind !== "veth") continue;
+        const labelled = l.alias !== undefined && l.alias !== "";
+        if ((labelled && l.alias === alias) || (!labelled && l.name === now.record.hostIfname)) await k.deleteLink(host, l.index);
+      }
+    } finally {
+      k.close(host);
+    }
+    removeRecord(f.dataDir, r);
+  } finally {
+    lock.release(true);
+  }
 }
 
 async function fix(f: Finding): Promise<void> {
   const k = realKernel();
   switch (f.kind) {
-    case "leaked-attachment": {
-      const r = f.record;
-      validateNetworkName(r.network);
-      if (f.addresses.length > 0) release({ dataDir: f.dataDir, network: r.network }, { containerId: r.containerId, ifname: r.ifname });
-      await realFirewall().removeTagged(new Set([attachmentTag(r)]));
-      const host = await k.open();
-      try {
-        for (const v of f.veths) await k.deleteLink(host, v);
-      } finally {
-        k.close(host);
-      }
-      fs.rmSync(f.recordPath, { force: true });
+    case "leaked-attachment":
+    case "interrupted-add":
+      await rollBack(f);
       return;
-    }
+    case "stale-lock":
+      // "held": a call took it since doctor looked; it removes the file itself.
+      removeLockFile(f.path);
+      return;
     case "orphan-veth": {
       const host = await k.open();
       try {
@@ -206,9 +243,12 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
     .action(async (opts: { conf?: string; dataDir: string; fix?: boolean; json?: boolean; agentState: string }) => {
       const dataDirs = new Set([opts.dataDir]);
       const bridges = new Set<string>([DEFAULT_BRIDGE]);
+      const networks = new Set<string>();
       if (opts.conf !== undefined) {
         try {
-          for (const p of readNetworkConfig(opts.conf).plugins) {
+          const list = readNetworkConfig(opts.conf);
+          networks.add(list.name);
+          for (const p of list.plugins) {
             if (p["type"] !== PLUGIN_TYPE) continue;
             if ((p["mode"] ?? "bridge") === "bridge") bridges.add(typeof p["bridge"] === "string" ? p["bridge"] : DEFAULT_BRIDGE);
             const dir = recordsDataDir(p["ipam"]);
@@ -220,7 +260,7 @@ export function doctorCommand(io: CliIo, status: CliStatus): Command {
           return;
         }
       }
-      const findings = [...diagnose(await snapshot([...dataDirs], bridges)), ...(await agentFindings(opts.agentState))];
+      const findings = [...diagnose(await snapshot([...dataDirs], bridges, networks)), ...(await agentFindings(opts.agentState))];
       const rows: Record<string, unknown>[] = [];
       for (const f of findings) {
         if (!opts.fix) {

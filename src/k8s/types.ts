@@ -32,6 +32,8 @@ export interface Pod {
     nodeName?: string;
     hostNetwork?: boolean;
     containers?: { name: string; ports?: ContainerPort[] }[];
+    /** Sidecars (restartPolicy Always) run beside the containers: their named ports are the pod's too. */
+    initContainers?: { name: string; restartPolicy?: string; ports?: ContainerPort[] }[];
   };
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
@@ -142,6 +144,9 @@ export function slimPod(p: Pod): Pod {
         return cc;
       });
     }
+    // Only sidecars with ports: what NetworkPolicy named ports can resolve to (plain init containers have finished).
+    const sidecars = p.spec.initContainers?.filter((c) => c.restartPolicy === "Always" && c.ports !== undefined && c.ports.length > 0);
+    if (sidecars !== undefined && sidecars.length > 0) spec.initContainers = sidecars.map((c) => ({ name: c.name, restartPolicy: "Always", ports: c.ports ?? [] }));
     out.spec = spec;
   }
   if (p.status) {

@@ -16,6 +16,7 @@ import {
   listLinks,
   listAddresses,
   listRoutes,
+  routeGet,
   openNetns,
   openOwnNetns,
   readSysctl,
@@ -139,6 +140,10 @@ export const netlinkKernel: Kernel = {
     if (family !== undefined) opts.family = family;
     const list = await listRoutes(rtnl(ns), opts);
     return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src }));
+  },
+  async routeGet(ns, address): Promise<KernelRoute | undefined> {
+    const r = await routeGet(rtnl(ns), address);
+    return r === undefined ? undefined : { family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src };
   },
   writeSysctl(ns, key, value, optional) {
     writeSysctl(ns.path, key, value, { optional: optional === true });

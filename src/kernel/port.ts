@@ -104,6 +104,8 @@ export interface Kernel {
   addRoute(ns: Ns, route: RouteSpec, opts?: { replace?: boolean }): Promise<void>;
   /** Routes of the main table, or of every table with `allTables`. */
   listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]>;
+  /** The route the kernel would use to reach `address` (one lookup); undefined when nothing routes it. */
+  routeGet(ns: Ns, address: string): Promise<KernelRoute | undefined>;
   /** Write /proc/sys/<key> in the namespace; a missing key is ignored when `optional`. */
   writeSysctl(ns: Ns, key: string, value: string, optional?: boolean): void;
   readSysctl(ns: Ns, key: string): string | undefined;

@@ -47,6 +47,7 @@ export {
   addRoute,
   deleteRoute,
   listRoutes,
+  routeGet,
   applyRouteChanges,
 } from "./route";
 export { type WriteSysctlOptions, writeSysctl, readSysctl } from "./sysctl";

@@ -20,9 +20,10 @@ import {
   readU32,
   readS32,
   readU8,
+  u16,
 } from "./nlattr";
 import { IFF, IFINFOMSG_LEN, type IfInfoMsg, ifinfomsg, parseIfinfomsg } from "./msg";
-import { NLM_F, RTM, type RawMessage, type Rtnl, netlinkStructs } from "./rtnl";
+import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
 import { randomHex } from "../util/random";
 import { ifnameProblem } from "../util/ids";
 
@@ -367,8 +368,7 @@ function bridgeVlanAfSpecAttr(vid: VlanIds, options: BridgeVlanOptions): Encoded
 
 /** struct bridge_vlan_info { __u16 flags; __u16 vid; } */
 function bridgeVlanInfoAttr(flags: number, vid: number): Encoded {
-  const nl = netlinkStructs();
-  return attrBytes(IFLA_BRIDGE_VLAN_INFO, [nl.putU16(flags), nl.putU16(vid)]);
+  return attrBytes(IFLA_BRIDGE_VLAN_INFO, [u16(flags), u16(vid)]);
 }
 
 function parseBridgeVlanInfo(afSpec: Buffer): BridgeVlan[] {

@@ -2,7 +2,7 @@
  * The fixed headers that open rtnetlink messages (struct ifinfomsg, ifaddrmsg, rtmsg), in host byte
  * order like the rest of netlink. Attributes follow them (see ./nlattr).
  */
-import { netlinkStructs } from "./rtnl";
+import { readS32, readU32, writeS32, writeU32 } from "./nlmsg";
 
 export const IFINFOMSG_LEN = 16;
 export const IFADDRMSG_LEN = 8;
@@ -22,18 +22,16 @@ export interface IfInfoMsg {
 
 /** struct ifinfomsg { u8 family; u8 pad; u16 type; s32 index; u32 flags; u32 change; } */
 export function ifinfomsg(h: IfInfoMsg): Buffer {
-  const s = netlinkStructs();
   const b = Buffer.alloc(IFINFOMSG_LEN);
   b[0] = h.family ?? 0;
-  s.writeS32.call(b, h.index ?? 0, 4);
-  s.writeU32.call(b, h.flags ?? 0, 8);
-  s.writeU32.call(b, h.change ?? 0, 12);
+  writeS32(b, h.index ?? 0, 4);
+  writeU32(b, h.flags ?? 0, 8);
+  writeU32(b, h.change ?? 0, 12);
   return b;
 }
 
 export function parseIfinfomsg(b: Buffer): Required<IfInfoMsg> {
-  const s = netlinkStructs();
-  return { family: b[0] ?? 0, index: s.readS32.call(b, 4), flags: s.readU32.call(b, 8), change: s.readU32.call(b, 12) };
+  return { family: b[0] ?? 0, index: readS32(b, 4), flags: readU32(b, 8), change: readU32(b, 12) };
 }
 
 export interface IfAddrMsg {
@@ -52,12 +50,12 @@ export function ifaddrmsg(h: IfAddrMsg): Buffer {
   b[1] = h.prefixLen ?? 0;
   b[2] = (h.flags ?? 0) & 0xff;
   b[3] = h.scope ?? 0;
-  netlinkStructs().writeU32.call(b, h.index ?? 0, 4);
+  writeU32(b, h.index ?? 0, 4);
   return b;
 }
 
 export function parseIfaddrmsg(b: Buffer): Required<IfAddrMsg> {
-  return { family: b[0] ?? 0, prefixLen: b[1] ?? 0, flags: b[2] ?? 0, scope: b[3] ?? 0, index: netlinkStructs().readU32.call(b, 4) };
+  return { family: b[0] ?? 0, prefixLen: b[1] ?? 0, flags: b[2] ?? 0, scope: b[3] ?? 0, index: readU32(b, 4) };
 }
 
 export interface RtMsg {
@@ -76,7 +74,7 @@ export interface RtMsg {
 export function rtmsg(h: RtMsg): Buffer {
   const b = Buffer.alloc(RTMSG_LEN);
   [h.family, h.dstLen, h.srcLen, h.tos, h.table, h.protocol, h.scope, h.type].forEach((v, i) => (b[i] = v ?? 0));
-  netlinkStructs().writeU32.call(b, h.flags ?? 0, 8);
+  writeU32(b, h.flags ?? 0, 8);
   return b;
 }
 
@@ -90,6 +88,6 @@ export function parseRtmsg(b: Buffer): Required<RtMsg> {
     protocol: b[5] ?? 0,
     scope: b[6] ?? 0,
     type: b[7] ?? 0,
-    flags: netlinkStructs().readU32.call(b, 8),
+    flags: readU32(b, 8),
   };
 }

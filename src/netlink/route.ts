@@ -22,6 +22,10 @@ const RTA_METRICS = 8;
 const RTA_TABLE = 15;
 const RTAX_MTU = 2;
 const RTAX_ADVMSS = 8;
+/** RTM_GETROUTE of one address: answer with the matching route as the table holds it (kernel 4.13+) ... */
+const RTM_F_FIB_MATCH = 0x2000;
+/** ... naming the table the lookup found it in (else the answer says main, 254). */
+const RTM_F_LOOKUP_TABLE = 0x1000;
 
 export interface RouteSpec {
   /** Destination prefix, "10.0.0.0/8", "0.0.0.0/0", "::/0". Host bits are cleared. */
@@ -140,6 +144,32 @@ export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): P
     if (r !== undefined && (table === "all" || r.table === table)) out.push(r);
   }
   return out;
+}
+
+/**
+ * The route the kernel would use to reach `address` from this host (RTM_GETROUTE of that one
+ * address, policy rules and every table considered, as for a packet the host sends): its prefix,
+ * output interface, gateway and table. One lookup, where a dump of the table grows with every
+ * route the node has. undefined when nothing routes it: no route (ENETUNREACH), or an
+ * unreachable (EHOSTUNREACH), prohibit (EACCES) or blackhole (EINVAL) route. A kernel older than
+ * 4.13 ignores RTM_F_FIB_MATCH and answers with the resolved route (dst the address itself).
+ */
+export async function routeGet(rtnl: Rtnl, address: string): Promise<RouteInfo | undefined> {
+  const op = `RTM_GETROUTE ${address}`;
+  const ip = parseIp(op, address);
+  const header: RtMsg = { family: afOf(ip.family), dstLen: ip.family === 4 ? 32 : 128, flags: RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE };
+  let messages: RawMessage[];
+  try {
+    messages = await rtnl.request(op, RTM.GETROUTE, routeMessage(header, [attrBytes(RTA_DST, ip.bytes)]));
+  } catch (err) {
+    if (isErrno(err, "ENETUNREACH") || isErrno(err, "EHOSTUNREACH") || isErrno(err, "EACCES") || isErrno(err, "EINVAL")) return undefined;
+    throw err;
+  }
+  for (const m of messages) {
+    const r = parseRouteInfo(m);
+    if (r !== undefined) return r;
+  }
+  return undefined;
 }
 
 function routePayload(op: string, route: RouteSpec, purpose: "add" | "delete"): Uint8Array[] {

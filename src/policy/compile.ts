@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import type { Family } from "../ipam/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodPeer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
 import { PROTOCOLS } from "./model";
-import { renderFull, rulesetStats, type NftChain, type NftSet, type PolicyRuleset, type RulesetStats, type VerdictMapName } from "./nft";
+import { renderFull, rulesetStats, SELF_SETS, type NftChain, type NftSet, type PolicyRuleset, type RulesetStats, type VerdictMapName } from "./nft";
 import { namespaceLabels, newNormalizeCache, normalize, type PolicyInputs } from "./normalize";
 import { containsAddress, intervalElement, mergeIntervals } from "./ranges";
 import { parseIp } from "../ipam/ip";
@@ -97,6 +97,7 @@ class Compilation {
         if (pol.egress !== undefined) e.egress.push(pol);
       }
     }
+    const self: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
     for (const [pod, by] of selecting) {
       for (const dir of ["ingress", "egress"] as const) {
         if (by[dir].length === 0) continue;
@@ -104,6 +105,12 @@ class Compilation {
         for (const a of pod.v4) this.maps[`${dir}4`].set(a, chain);
         for (const a of pod.v6) this.maps[`${dir}6`].set(a, chain);
       }
+      for (const a of pod.v4) self[4].add(`${a} . ${a}`);
+      for (const a of pod.v6) self[6].add(`${a} . ${a}`);
+    }
+    for (const family of [4, 6] as const) {
+      const name = SELF_SETS[family];
+      this.sets.set(name, { name, type: `${addrType(family)} . ${addrType(family)}`, interval: false, elements: [...self[family]].sort(), elementDelta: true });
     }
     return { sets: this.sets, chains: this.chains, maps: this.maps };
   }

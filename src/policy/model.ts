@@ -26,6 +26,8 @@ export interface PodView {
   readonly namedPorts: readonly NamedPort[];
   /** Scheduled on the compiling node (spec.nodeName). */
   readonly local: boolean;
+  /** metadata.deletionTimestamp is set: its address may be freed and handed out before the pod is gone. */
+  readonly terminating: boolean;
 }
 
 export interface NamespaceView {

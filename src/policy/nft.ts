@@ -14,6 +14,8 @@ export interface NftSet {
   readonly interval: boolean;
   /** Element texts, sorted, unique. */
   readonly elements: readonly string[];
+  /** A delta changes single elements (few change at a time) instead of refilling the set. */
+  readonly elementDelta?: boolean;
 }
 
 export interface NftChain {
@@ -38,10 +40,21 @@ export interface PolicyRuleset {
   readonly maps: Readonly<Record<VerdictMapName, ReadonlyMap<string, string>>>;
 }
 
+/**
+ * The sets of (address . same address) of this node's policed pods: a pod reaching itself through a
+ * Service (hairpin: out to the node, DNAT back to its own address) is let through, as the API
+ * documents that a pod cannot block access to itself. Always present, possibly empty.
+ */
+export const SELF_SETS = { 4: "self4", 6: "self6" } as const;
+
 /** The base chain: fixed; every pod-specific decision sits behind the verdict maps. */
 export function baseChainRules(): string[] {
   return [
     "ct state established,related accept",
+    // Only from the pod's own side (the route back to the source leaves by the interface the packet
+    // came in on): a packet forged elsewhere with the pod's address as source is not let through.
+    `ip saddr . ip daddr @${SELF_SETS[4]} fib saddr . iif oif exists accept`,
+    `ip6 saddr . ip6 daddr @${SELF_SETS[6]} fib saddr . iif oif exists accept`,
     ...VERDICT_MAP_NAMES.filter((m) => m.startsWith("egress")).map((m) => `${VERDICT_MAPS[m].match} vmap @${m}`),
     ...VERDICT_MAP_NAMES.filter((m) => m.startsWith("ingress")).map((m) => `${VERDICT_MAPS[m].match} vmap @${m}`),
   ];
@@ -103,6 +116,15 @@ export function renderDelta(prev: PolicyRuleset, next: PolicyRuleset): string {
       out.push(`add set ${T} ${s.name} ${setBody(s, false)}`);
       if (s.elements.length > 0) out.push(`add element ${T} ${s.name} { ${s.elements.join(", ")} }`);
     } else if (!sameList(old.elements, s.elements)) {
+      if (s.elementDelta === true) {
+        const had = new Set(old.elements);
+        const has = new Set(s.elements);
+        const gone = old.elements.filter((e) => !has.has(e));
+        const added = s.elements.filter((e) => !had.has(e));
+        if (gone.length > 0) out.push(`delete element ${T} ${s.name} { ${gone.join(", ")} }`);
+        if (added.length > 0) out.push(`add element ${T} ${s.name} { ${added.join(", ")} }`);
+        continue;
+      }
       out.push(`flush set ${T} ${s.name}`);
       if (s.elements.length > 0) out.push(`add element ${T} ${s.name} { ${s.elements.join(", ")} }`);
     }

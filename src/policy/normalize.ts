@@ -77,7 +77,10 @@ export function normalizePod(pod: Pod, nodeName: string): PodView | undefined {
   if (v4.length === 0 && v6.length === 0) return undefined;
   const namespace = pod.metadata.namespace ?? "default";
   const namedPorts: NamedPort[] = [];
-  for (const c of pod.spec?.containers ?? []) {
+  // A named port is the pod's: its containers' and its sidecars' (restartable init containers, as
+  // Kubernetes resolves a Service's named targetPort), never a plain init container's.
+  const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
+  for (const c of [...(pod.spec?.containers ?? []), ...sidecars]) {
     for (const p of c.ports ?? []) {
       const protocol = protocolOf(p.protocol);
       if (p.name !== undefined && p.name !== "" && protocol !== undefined) {
@@ -93,7 +96,31 @@ export function normalizePod(pod: Pod, nodeName: string): PodView | undefined {
     v6,
     namedPorts,
     local: pod.spec?.nodeName === nodeName,
+    terminating: pod.metadata.deletionTimestamp !== undefined,
   };
+}
+
+/**
+ * A pod being deleted keeps its addresses in the API until it is gone, but its sandbox (and so its
+ * address) may already be released and handed to a new pod. An address a live pod holds too is the
+ * live pod's alone: the terminating one loses it (as a peer and as a policed pod), so the new pod
+ * never gets the old one's rules or privileges. Costs nothing while no pod is terminating.
+ */
+function yieldReusedAddresses(pods: PodView[]): PodView[] {
+  if (!pods.some((p) => p.terminating)) return pods;
+  const live = new Set<string>();
+  for (const p of pods) if (!p.terminating) for (const a of [...p.v4, ...p.v6]) live.add(a);
+  const out: PodView[] = [];
+  for (const p of pods) {
+    if (!p.terminating || ![...p.v4, ...p.v6].some((a) => live.has(a))) {
+      out.push(p);
+      continue;
+    }
+    const v4 = p.v4.filter((a) => !live.has(a));
+    const v6 = p.v6.filter((a) => !live.has(a));
+    if (v4.length + v6.length > 0) out.push({ ...p, v4, v6 });
+  }
+  return out;
 }
 
 function normalizePorts(ports: readonly NetworkPolicyPort[] | undefined, where: string, warn: (w: string) => void): PortSpec[] | "any" {
@@ -241,6 +268,7 @@ export function normalize(inputs: PolicyInputs, nodeName: string, cache: Normali
     if (v === undefined) cache.pods.set(p, (v = normalizePod(p, nodeName) ?? null));
     if (v !== null) pods.push(v);
   }
+  const kept = yieldReusedAddresses(pods);
   const policies = inputs.policies.map((np) => {
     let c = cache.policies.get(np);
     if (c === undefined) {
@@ -252,5 +280,5 @@ export function normalize(inputs: PolicyInputs, nodeName: string, cache: Normali
     return c.view;
   });
   policies.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { pods, namespaces, policies, warnings };
+  return { pods: kept, namespaces, policies, warnings };
 }

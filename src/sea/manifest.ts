@@ -6,8 +6,8 @@
  * identifier is not defined and {@link seaManifest} returns undefined.
  */
 
-/** The native addons tether carries. */
-export type NativeName = "koffi" | "netlink";
+/** The native addon tether carries (rtnetlink runs through it too: src/netlink/rtnl.ts). */
+export type NativeName = "koffi";
 
 export interface NativeSpec {
   /** Key of the SEA asset holding the bytes. */

@@ -1,5 +1,5 @@
 /**
- * Loads the native addons (koffi, netlink) of the single executable.
+ * Loads the native addon (koffi) of the single executable.
  *
  * In the SEA the `.node` bytes are assets of the executable. dlopen needs a file, so the first
  * call writes each one to a content-addressed cache directory (name = sha256 computed at build

@@ -1,13 +1,13 @@
 /**
- * Test-only proof that both native addons load and work (in the SEA: from its assets). Meant for a
- * hidden human-CLI command such as `tether version --natives`; never on the CNI path.
+ * Test-only proof that the native addon loads and works (in the SEA: from its assets), and that the
+ * rtnetlink socket runs through it. Meant for a hidden human-CLI command such as
+ * `tether version --natives`; never on the CNI path.
  */
 import { nativeOrigin, type NativeOrigin } from "./nativeCache.js";
 import { lazy } from "../util/lazy";
 
 const koffiModule = lazy(() => require("koffi") as typeof import("koffi"));
-const netlinkModule = lazy(() => require("netlink") as typeof import("netlink"));
-const netlinkPackageJson = lazy(() => require("netlink/package.json") as { version: string });
+const rtnlModule = lazy(() => require("../netlink/rtnl") as typeof import("../netlink/rtnl"));
 
 export interface NativeReport {
   readonly version: string;
@@ -18,7 +18,8 @@ export interface NativeReport {
 
 export interface NativesSelfTest {
   readonly koffi: NativeReport;
-  readonly netlink: NativeReport;
+  /** The rtnetlink socket (socket, bind, close through koffi). */
+  readonly rtnetlink: { readonly check: string };
 }
 
 export function loadNativesForSelfTest(): NativesSelfTest {
@@ -27,13 +28,10 @@ export function loadNativesForSelfTest(): NativesSelfTest {
   const pid = getpid();
   if (pid !== process.pid) throw new Error(`koffi getpid() returned ${pid}, expected ${process.pid}`);
 
-  const netlink = netlinkModule();
-  const rt = netlink.createRtNetlink();
-  rt.socket.close();
-  const netlinkVersion = netlinkPackageJson().version;
+  rtnlModule().Rtnl.open().close();
 
   return {
     koffi: { version: koffi.version, check: `getpid()=${pid}`, origin: nativeOrigin("koffi") },
-    netlink: { version: netlinkVersion, check: "rtnetlink socket opened and closed", origin: nativeOrigin("netlink") },
+    rtnetlink: { check: "rtnetlink socket opened and closed" },
   };
 }

@@ -1,9 +1,10 @@
 /**
- * The few libc calls Node lacks (setns, flock, linkat, ioctl), through koffi: the one place that loads
- * it. Used by the netlink layer (setns), the IPAM store (flock, linkat) and the locks (flock), none of
- * which needs the others. Loaded lazily: commands that never
+ * The few libc calls Node lacks (setns, flock, linkat, ioctl, the datagram socket calls), through koffi:
+ * the one place that loads it. Used by the netlink layer (setns, its rtnetlink socket), the IPAM store
+ * (flock, linkat) and the locks (flock), none of which needs the others. Loaded lazily: commands that never
  * enter a namespace or take a lock (VERSION, STATUS) never load the FFI.
  */
+import { closeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { lazy } from "../util/lazy";
 
@@ -44,8 +45,22 @@ interface Libc {
   flock(fd: number, op: number): number;
   ioctl(fd: number, request: number): number;
   fstatat(dirfd: number, path: string, buf: Buffer, flags: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, addrlen: number): number;
+  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number): number;
+  recvfrom(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: Buffer | null): number;
+  poll: KoffiAsync<(fds: Buffer, nfds: number, timeoutMs: number) => number>;
+  madvise(addr: number, length: number, advice: number): number;
+  posix_fadvise(fd: number, offset: number, length: number, advice: number): number;
+  malloc_trim(pad: number): number;
+  mallopt(param: number, value: number): number;
   errno(): number;
 }
+
+/** A function with koffi's `.async` (the call runs on a worker thread; the callback on the JS thread). */
+type KoffiAsync<F extends (...args: never[]) => number> = F & {
+  async(...args: [...Parameters<F>, (err: unknown, result: number) => void]): void;
+};
 
 let libc: Libc | undefined;
 
@@ -72,7 +87,17 @@ function load(): Libc {
   const ioctl = lib.func("int ioctl(int fd, unsigned long request, ...)") as (fd: number, request: number) => number;
   const linkat = lib.func("int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)") as Libc["linkat"];
   const fstatat = lib.func("int fstatat(int dirfd, const char *path, void *buf, int flags)") as Libc["fstatat"];
-  libc = { setns, flock, ioctl, linkat, fstatat, errno: () => koffi.errno() };
+  const socket = lib.func("int socket(int domain, int type, int protocol)") as Libc["socket"];
+  const bind = lib.func("int bind(int fd, const void *addr, uint32_t addrlen)") as Libc["bind"];
+  const sendto = lib.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as Libc["sendto"];
+  const recvfrom = lib.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)") as Libc["recvfrom"];
+  const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)") as Libc["poll"];
+  // The address as an integer: the mappings come from /proc/self/maps (below 2^47 on x86_64).
+  const madvise = lib.func("int madvise(uintptr_t addr, size_t length, int advice)") as Libc["madvise"];
+  const posix_fadvise = lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as Libc["posix_fadvise"];
+  const malloc_trim = lib.func("int malloc_trim(size_t pad)") as Libc["malloc_trim"];
+  const mallopt = lib.func("int mallopt(int param, int value)") as Libc["mallopt"];
+  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, madvise, posix_fadvise, malloc_trim, mallopt, errno: () => koffi.errno() };
   return libc;
 }
 
@@ -153,4 +178,95 @@ export function statAtFn(dirfd: number): ((name: string) => FileStat | undefined
       ctimeMs: Number(buf.readBigInt64LE(104)) * 1e3 + Number(buf.readBigInt64LE(112)) / 1e6,
     };
   };
+}
+
+/** Datagram socket calls for the netlink layer (src/netlink/rtnl.ts). */
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const POLLIN = 0x1;
+
+/** socket(2) + bind(2) to `addr`; the fd is closed again when bind fails. Throws SyscallError. */
+export function socketBound(domain: number, type: number, protocol: number, addr: Buffer): number {
+  const c = load();
+  const fd = c.socket(domain, type, protocol);
+  if (fd < 0) throw new SyscallError("socket", c.errno());
+  if (c.bind(fd, addr, addr.length) !== 0) {
+    const errno = c.errno();
+    closeSync(fd);
+    throw new SyscallError("bind", errno);
+  }
+  return fd;
+}
+
+/** sendto(2) of the whole of `buf` (a datagram) to `addr`; the byte count, or -errno (EINTR retried). */
+export function sendTo(fd: number, buf: Buffer, flags: number, addr: Buffer): number {
+  const c = load();
+  for (;;) {
+    const n = c.sendto(fd, buf, buf.length, flags, addr, addr.length);
+    if (n >= 0) return n;
+    const errno = c.errno();
+    if (errno !== osConstants.errno.EINTR) return -errno;
+  }
+}
+
+/**
+ * recvfrom(2) of one datagram into `buf`, the sender's address into `from`. Returns the datagram's
+ * length (more than buf.length when it was truncated, with MSG_TRUNC in `flags`), or -errno
+ * (EAGAIN for none waiting under MSG_DONTWAIT; EINTR retried): no exception on the hot path.
+ */
+export function recvFrom(fd: number, buf: Buffer, flags: number, from: Buffer, fromLen: Buffer): number {
+  const c = load();
+  for (;;) {
+    fromLen.writeUInt32LE(from.length, 0);
+    const n = c.recvfrom(fd, buf, buf.length, flags, from, fromLen);
+    if (n >= 0) return n;
+    const errno = c.errno();
+    if (errno !== osConstants.errno.EINTR) return -errno;
+  }
+}
+
+/**
+ * poll(2) of one fd for `events`, on a worker thread (koffi's async call): the JS thread keeps
+ * running. `done` gets poll's result: 1 when the fd is ready, 0 on timeout, -1 when poll failed
+ * (the errno of a worker thread is not readable from here).
+ */
+export function pollAsync(fd: number, events: number, timeoutMs: number, done: (ready: number) => void): void {
+  const c = load();
+  const pfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(events, 4);
+  c.poll.async(pfd, 1, Math.max(0, Math.ceil(timeoutMs)), (err, result) => {
+    done(err !== null && err !== undefined ? -1 : result);
+  });
+}
+
+export const MADV_RANDOM = 1;
+export const MADV_DONTNEED = 4;
+export const MADV_PAGEOUT = 21;
+export const POSIX_FADV_DONTNEED = 4;
+/** mallopt parameter: the most malloc arenas (glibc's default is 8 per core). */
+export const M_ARENA_MAX = -8;
+
+/** madvise(2) on [addr, addr + length). */
+export function madvise(addr: number, length: number, advice: number): void {
+  const c = load();
+  if (c.madvise(addr, length, advice) !== 0) throw new SyscallError(`madvise(${advice})`, c.errno());
+}
+
+/** posix_fadvise(2) on the whole file `fd`. */
+export function fadviseAll(fd: number, advice: number): void {
+  const r = load().posix_fadvise(fd, 0, 0, advice);
+  if (r !== 0) throw new SyscallError(`posix_fadvise(${advice})`, r);
+}
+
+/** glibc's malloc_trim(0): free memory of every arena back to the kernel; true when some was. */
+export function mallocTrim(): boolean {
+  return load().malloc_trim(0) === 1;
+}
+
+/** glibc's mallopt(3); false when the parameter or value was refused. */
+export function mallopt(param: number, value: number): boolean {
+  return load().mallopt(param, value) === 1;
 }

@@ -299,7 +299,7 @@ describe("deploy: the agent image run as the DaemonSet's container spec says", {
       const r = sh("podman", ["run", "--name", other, "--network", "none", "--user", "65534:65534", ...ulimits().flatMap((u) => ["--ulimit", u]), "--entrypoint", "/usr/local/bin/tether", spec.image, "doctor", "--json"]);
       assert.doesNotMatch(r.stderr, /cannot load native/, r.stderr);
       const diff = run(["podman", "diff", other]);
-      assert.match(diff, /^A \/tmp\/tether-65534\/netlink-[0-9a-f]{64}\.node$/m, diff);
+      assert.match(diff, /^A \/tmp\/tether-65534\/koffi-[0-9a-f]{64}\.node$/m, diff);
     } finally {
       sh("podman", ["rm", "-f", other]);
     }

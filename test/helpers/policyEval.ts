@@ -94,6 +94,8 @@ function directionAllows(w: World, dir: "Ingress" | "Egress", self: Pod, other: 
 
 /** The verdict of `node`'s half: egress of src when src is a pod of that node, ingress of dst likewise. */
 export function referenceAllows(w: World, node: string, src: Endpoint, dst: Endpoint, proto: Proto, port: number): boolean {
+  // "A pod cannot block access to itself" (the API reference): its own traffic back to it, through a Service.
+  if (src.pod !== undefined && src.pod === dst.pod && src.ip === dst.ip) return true;
   if (src.pod !== undefined && src.pod.spec?.nodeName === node && !directionAllows(w, "Egress", src.pod, dst, dst, proto, port)) return false;
   if (dst.pod !== undefined && dst.pod.spec?.nodeName === node && !directionAllows(w, "Ingress", dst.pod, src, dst, proto, port)) return false;
   return true;
@@ -145,6 +147,8 @@ function evalRule(rs: PolicyRuleset, rule: string, saddr: string, daddr: string,
 export function rulesetAllows(rs: PolicyRuleset, saddr: string, daddr: string, proto: Proto, port: number): boolean {
   const fam = parseIp(saddr)?.family === 6 ? 6 : 4;
   const p = proto.toLowerCase();
+  // The base chain's self rule: a pod's own address to itself (hairpin through a Service).
+  if (setHas(rs, `self${fam}`, `${saddr} . ${daddr}`)) return true;
   for (const [map, addr] of [[`egress${fam}`, saddr], [`ingress${fam}`, daddr]] as const) {
     const chainName = rs.maps[map as keyof PolicyRuleset["maps"]].get(addr);
     if (chainName === undefined) continue;

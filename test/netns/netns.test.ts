@@ -1,7 +1,7 @@
 /** enterSync, openNetns and Rtnl binding, against the real kernel, inside throwaway namespaces. */
 import assert from "node:assert/strict";
 import { fstatSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import {
@@ -150,6 +150,61 @@ describe("Rtnl", { skip }, () => {
     const rtnl = Rtnl.open(ns.path);
     rtnl.close();
     await assert.rejects(listLinks(rtnl), (err: unknown) => err instanceof NetlinkError && err.code === "EBADF");
+  });
+
+  test("an answer not queued yet is waited for on a worker thread; no answer at all is ETIMEDOUT; the socket stays usable", async (t) => {
+    // The kernel queues rtnetlink answers before sendto returns, so the wait path is reached by
+    // hiding them from the socket's reads for a while (the compiled CJS calls libc through its exports).
+    const libc = require("../../src/sys/libc") as { recvFrom: (...a: unknown[]) => number };
+    const real = libc.recvFrom;
+    t.after(() => (libc.recvFrom = real));
+    const ns = createNetns(t);
+    ns.exec(["ip", "link", "add", "name", "wa", "type", "veth", "peer", "name", "wb"]);
+    const rtnl = Rtnl.open(ns.path, { timeoutMs: 300 });
+    t.after(() => rtnl.close());
+
+    let hidden = 0;
+    libc.recvFrom = (...a) => (hidden++ < 3 ? -osConstants.errno.EAGAIN : real(...a));
+    const links = await listLinks(rtnl);
+    assert.deepEqual(links.map((l) => l.name).sort(), ["lo", "wa", "wb"]);
+    assert.ok(hidden >= 3);
+
+    libc.recvFrom = () => -osConstants.errno.EAGAIN;
+    await assert.rejects(getLinkByName(rtnl, "wa"), (err: unknown) => err instanceof NetlinkError && err.code === "ETIMEDOUT" && /RTM_GETLINK/.test(err.message));
+    libc.recvFrom = real;
+    // The late answer (and its ACK) are for a request no longer waiting: dropped, not taken for the next one's.
+    assert.equal((await getLinkByName(rtnl, "wb"))?.index, ns.link("wb").ifindex);
+    assert.deepEqual((await listLinks(rtnl)).map((l) => l.name).sort(), ["lo", "wa", "wb"]);
+  });
+
+  test("ENOBUFS (answers dropped by the kernel) fails the waiting requests with ENOBUFS; the next request works", async (t) => {
+    const libc = require("../../src/sys/libc") as { recvFrom: (...a: unknown[]) => number };
+    const real = libc.recvFrom;
+    t.after(() => (libc.recvFrom = real));
+    const ns = createNetns(t);
+    const rtnl = Rtnl.open(ns.path);
+    t.after(() => rtnl.close());
+    let once = true;
+    libc.recvFrom = (...a) => {
+      if (!once) return real(...a);
+      once = false;
+      return -osConstants.errno.ENOBUFS;
+    };
+    await assert.rejects(listLinks(rtnl), (err: unknown) => err instanceof NetlinkError && err.code === "ENOBUFS");
+    assert.deepEqual((await listLinks(rtnl)).map((l) => l.name), ["lo"]);
+  });
+
+  test("close fails a request still waiting with EBADF", async (t) => {
+    const libc = require("../../src/sys/libc") as { recvFrom: (...a: unknown[]) => number };
+    const real = libc.recvFrom;
+    t.after(() => (libc.recvFrom = real));
+    const ns = createNetns(t);
+    const rtnl = Rtnl.open(ns.path);
+    libc.recvFrom = () => -osConstants.errno.EAGAIN;
+    const waiting = listLinks(rtnl);
+    await new Promise((r) => setTimeout(r, 20));
+    rtnl.close();
+    await assert.rejects(waiting, (err: unknown) => err instanceof NetlinkError && err.code === "EBADF");
   });
 
   test("an open socket does not keep the process alive", (t) => {

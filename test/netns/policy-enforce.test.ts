@@ -115,6 +115,90 @@ describe("NetworkPolicy enforced in a test node namespace", { skip }, () => {
     assert.equal(w.nft(["list", "tables"]).includes("tether-policy"), false);
   });
 
+  test("through a ClusterIP (DNAT in prerouting, as kube-proxy's iptables and nftables modes do, and as upstream's e2e probes): policed at the backend and at the client", async (t) => {
+    const w = await createPolicyNode(t, POD_DEFS);
+    // A Service 10.96.0.10 / fd96::10 port 80 (TCP) and 81 (UDP) with x/a as its one endpoint, in the test node only.
+    w.nft(["-f", "-"], [
+      "table ip tpol-svc {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip daddr 10.96.0.10 tcp dport 80 dnat to 10.66.1.2:80",
+      "    ip daddr 10.96.0.10 udp dport 81 dnat to 10.66.1.2:81",
+      "  }",
+      "}",
+      "table ip6 tpol-svc6 {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip6 daddr fd96::10 tcp dport 80 dnat to [fd66::1:2]:80",
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    const viaService = (from: string): Promise<boolean[]> =>
+      runProbes(w.pods.get(from)?.ns.name ?? "", [{ ip: "10.96.0.10", proto: "TCP", port: 80 }, { ip: "10.96.0.10", proto: "UDP", port: 81 }, { ip: "fd96::10", proto: "TCP", port: 80 }]);
+    await w.applier.apply(compile([]));
+    assert.deepEqual(await viaService("x/b"), [true, true, true], "the Service reaches x/a without policies");
+    const allowY = policy("x", "allow-y", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: "y" } } }] }] });
+    const denyEgress = policy("y", "deny-egress-b", { podSelector: { matchLabels: { pod: "b" } }, policyTypes: ["Egress"] });
+    await w.applier.apply(compile([allowY, denyEgress]));
+    assert.deepEqual(await viaService("x/b"), [false, false, false], "x/a's ingress sees x/b behind the Service address");
+    assert.deepEqual(await viaService("y/a"), [true, true, true], "allowed from y, replies de-NATed");
+    assert.deepEqual(await viaService("y/b"), [false, false, false], "y/b's egress sees x/a behind the Service address");
+  });
+
+  test("a pod reaches itself through its Service (hairpin) although its policies allow nothing: a pod cannot block access to itself", async (t) => {
+    const w = await createPolicyNode(t, POD_DEFS.slice(0, 2));
+    // x/a behind a Service; hairpin traffic masqueraded as kube-proxy does (a pod drops packets from its own address).
+    w.nft(["-f", "-"], [
+      "table ip tpol-hairpin {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat;",
+      "    ip daddr 10.96.0.20 tcp dport 80 dnat to 10.66.1.2:80",
+      "  }",
+      "  chain post {",
+      "    type nat hook postrouting priority srcnat;",
+      "    ip saddr 10.66.1.2 ip daddr 10.66.1.2 masquerade",
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    const xa = w.pods.get("x/a");
+    const xb = w.pods.get("x/b");
+    const denyAll = policy("x", "deny-all", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    await w.applier.apply(compile([denyAll]));
+    assert.deepEqual(await runProbes(xa?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }]), [true], "x/a to itself through the Service");
+    assert.deepEqual(await runProbes(xb?.ns.name ?? "", [{ ip: "10.96.0.20", proto: "TCP", port: 80 }, { ip: xa?.v4 ?? "", proto: "TCP", port: 80 }]), [false, false], "others stay denied");
+
+    // x/b forges x/a's address as the source of a packet to x/a: not x/a's own traffic (it comes in
+    // from x/b's side), so not let through as such. A counter after the policy table sees what passed it.
+    const xbVeth = `pv${process.pid % 1000}x1`;
+    w.nft(["-f", "-"], [
+      "table ip tpol-count {",
+      "  chain passed {",
+      "    type filter hook forward priority 10;",
+      `    iifname "${xbVeth}" ip saddr 10.66.1.2 ip daddr 10.66.1.2 counter`,
+      "  }",
+      "}",
+      "",
+    ].join("\n"));
+    // x/b holds x/a's address too, and routes traffic to it out of eth0 (a rule before the local table).
+    for (const argv of [
+      ["ip", "addr", "add", "10.66.1.2/32", "dev", "eth0"],
+      ["ip", "rule", "add", "pref", "100", "lookup", "local"],
+      ["ip", "rule", "del", "pref", "0"],
+      ["ip", "rule", "add", "pref", "50", "to", "10.66.1.2", "lookup", "100"],
+      ["ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink", "table", "100"],
+    ]) xb?.ns.exec(argv);
+    const forge = 'const s = require("node:dgram").createSocket("udp4"); s.bind({ address: "10.66.1.2", port: 40000 }, () => s.send("x", 80, "10.66.1.2", () => s.close()));';
+    xb?.ns.exec(["node", "-e", forge]);
+    const counted = w.nft(["list", "chain", "ip", "tpol-count", "passed"]);
+    assert.match(counted, /counter packets 0 /, `the forged packet was dropped by the policy:\n${counted}`);
+    // The same packet is counted when no policy isolates x/a: the probe itself works.
+    await w.applier.apply(compile([]));
+    xb?.ns.exec(["node", "-e", forge]);
+    assert.match(w.nft(["list", "chain", "ip", "tpol-count", "passed"]), /counter packets 1 /);
+  });
+
   test("a table changed behind the applier's back: the next apply falls back to a full replace", async (t) => {
     const w = await createPolicyNode(t, POD_DEFS.slice(0, 2));
     const deny = policy("x", "deny", { podSelector: { matchLabels: { pod: "a" } } });

@@ -1,7 +1,7 @@
 /** Routes against the real kernel, inside a throwaway namespace, read back with `ip -j route`. */
 import assert from "node:assert/strict";
 import { describe, test, type TestContext } from "node:test";
-import { NetlinkError, RT_SCOPE, Rtnl, addAddress, addRoute, deleteRoute, listRoutes, setLinkUp } from "../../src/netlink";
+import { NetlinkError, RT_SCOPE, Rtnl, addAddress, addRoute, deleteRoute, listRoutes, routeGet, setLinkUp } from "../../src/netlink";
 import { type TestNetns, createNetns, netnsUnavailable } from "../helpers/netns";
 
 const skip = netnsUnavailable();
@@ -118,6 +118,38 @@ describe("routes", { skip }, () => {
     assert.equal(await deleteRoute(rtnl, { dst: "10.80.0.0/24", protocol: 152 }), true);
     assert.deepEqual((await listRoutes(rtnl, { family: 4, protocol: 152 })).length, 0);
     assert.ok(kernelRoutes(ns, "-4").some((r) => r.dst === "10.81.0.0/24"));
+  });
+});
+
+describe("routeGet: the route the kernel would use for one address", { skip }, () => {
+  test("the matching route as the table holds it (prefix, device, gateway), across tables; undefined when nothing routes it", async (t) => {
+    const { ns, rtnl, index } = await setup(t);
+    assert.equal(await routeGet(rtnl, "10.99.0.1"), undefined, "no route: ENETUNREACH");
+    assert.equal(await routeGet(rtnl, "fd00:99::1"), undefined, "no route (IPv6)");
+    const connected = await routeGet(rtnl, "10.50.0.77");
+    assert.deepEqual([connected?.dst, connected?.oif, connected?.gw, connected?.table], ["10.50.0.0/24", index, undefined, 254]);
+    assert.deepEqual(kernelRoutes(ns, "-4").find((r) => r.dst === "10.50.0.0/24")?.dev, "eth0");
+    assert.equal((await routeGet(rtnl, "fd00:50::77"))?.dst, "fd00:50::/64");
+
+    await addRoute(rtnl, { dst: "0.0.0.0/0", gw: "10.50.0.1", oif: index });
+    await addRoute(rtnl, { dst: "10.70.0.0/16", gw: "10.50.0.9", oif: index });
+    await addRoute(rtnl, { dst: "10.70.1.0/24", oif: index });
+    const longest = await routeGet(rtnl, "10.70.1.5");
+    assert.deepEqual([longest?.dst, longest?.gw], ["10.70.1.0/24", undefined], "the longest prefix");
+    const via = await routeGet(rtnl, "10.70.2.5");
+    assert.deepEqual([via?.dst, via?.gw, via?.oif], ["10.70.0.0/16", "10.50.0.9", index]);
+    assert.deepEqual([(await routeGet(rtnl, "192.0.2.1"))?.dst, (await routeGet(rtnl, "192.0.2.1"))?.gw], ["0.0.0.0/0", "10.50.0.1"]);
+
+    ns.exec(["ip", "route", "add", "unreachable", "10.80.0.0/16"]);
+    ns.exec(["ip", "route", "add", "prohibit", "10.81.0.0/16"]);
+    ns.exec(["ip", "route", "add", "blackhole", "10.82.0.0/16"]);
+    for (const a of ["10.80.0.1", "10.81.0.1", "10.82.0.1"]) assert.equal(await routeGet(rtnl, a), undefined, a);
+    // A policy rule sends 10.90/16 to table 100: the lookup follows it, as the node's packets do.
+    ns.exec(["ip", "route", "add", "10.90.0.0/16", "dev", "eth0", "table", "100"]);
+    ns.exec(["ip", "rule", "add", "to", "10.90.0.0/16", "table", "100"]);
+    const ruled = await routeGet(rtnl, "10.90.3.3");
+    assert.deepEqual([ruled?.dst, ruled?.table, ruled?.oif], ["10.90.0.0/16", 100, index]);
+    await assert.rejects(routeGet(rtnl, "not-an-ip"), (e: unknown) => e instanceof NetlinkError && e.code === "EINVAL");
   });
 });
 

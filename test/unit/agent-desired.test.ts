@@ -2,9 +2,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AgentNode, collapsePrefixes, desiredState, nodeAddress, parsePrefix, planFromKnown, planRoutes, podCidrsOf } from "../../src/agent/desired";
-import { conflistCidrs, conflistText } from "../../src/agent/conflist";
-import { commonVersions } from "../../src/agent/chain";
-import { masqueradeBatch, masqueradeDelta, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
+import { configsBefore, conflistCidrs, conflistText } from "../../src/agent/conflist";
+import { ChainVersions, commonVersions } from "../../src/agent/chain";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { join } from "node:path";
+import { masqueradeBatch, masqueradeDelta, masqueradeWant, parseMasqueradeTable, sameMasquerade } from "../../src/agent/masquerade";
 
 function node(name: string, cidrs: string[] | string | undefined, addrs: [string, string][] = []): AgentNode {
   const spec = cidrs === undefined ? {} : typeof cidrs === "string" ? { podCIDR: cidrs } : { podCIDRs: cidrs };
@@ -198,6 +201,27 @@ describe("agent conflist", () => {
     assert.equal(list["cniVersion"], "1.0.0");
     assert.deepEqual(list["cniVersions"], ["1.0.0"]);
   });
+  test("no portmap in the bin dir: the conflist chains none (a runtime fails every ADD on a missing plugin), until one is installed", (t) => {
+    const dir = fs.mkdtempSync(join(os.tmpdir(), "tether-chain-"));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const chain = new ChainVersions(dir);
+    const plugins = (): unknown[] => {
+      const versions = chain.get();
+      const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("10.1.0.0/24")!], versions, portmap: chain.portmap })) as { plugins: { type: string }[] };
+      return list.plugins.map((p) => p.type);
+    };
+    assert.deepEqual(plugins(), ["tether"]);
+    assert.match(chain.note ?? "", /portmap is missing: the conflist chains no portmap/);
+    // A portmap appears (answers CNI VERSION up to 1.0.0): chained again, cniVersions narrowed to it.
+    fs.writeFileSync(join(dir, "portmap"), '#!/bin/sh\necho \'{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}\'\n', { mode: 0o755 });
+    assert.deepEqual(plugins(), ["tether", "portmap"]);
+    assert.deepEqual(chain.get(), ["1.0.0"]);
+  });
+  test("configs a runtime would load before 10-tether.conflist (first by name wins) are named", () => {
+    const dir = ["99-loopback.conf", "10-tether.conflist", "10-containerd-net.conflist", "05-cilium.conf", "00-old.json", "01-notes.txt", ".10-tether.conflist.tmp1", "20-x.conflist"];
+    assert.deepEqual(configsBefore(dir), ["00-old.json", "05-cilium.conf", "10-containerd-net.conflist"]);
+    assert.deepEqual(configsBefore(["10-tether.conflist", "11-after.conflist"]), []);
+  });
   test("single stack: one range, one default route, mtu", () => {
     const list = JSON.parse(conflistText({ podCidrs: [parsePrefix("fd00:1::/64")!], mtu: 1450 })) as { plugins: Record<string, unknown>[] };
     assert.equal(list.plugins[0]?.["mtu"], 1450);
@@ -247,5 +271,26 @@ describe("agent masquerade text", () => {
       masqueradeDelta(state, next),
       "delete element inet tether-agent cluster4 { 10.244.2.0/24 }\nadd element inet tether-agent cluster4 { 10.244.3.0/24 }\nadd element inet tether-agent cluster6 { fd00:244:3::/64 }\n",
     );
+  });
+});
+
+describe("agent masquerade while this node is missing", () => {
+  test("its pods keep being masqueraded from the CIDRs last applied, which stay cluster destinations; a new CIDR replaces them", () => {
+    const other = node("b", ["10.244.2.0/24", "fd00:244:2::/64"], [["InternalIP", "192.168.10.2"], ["InternalIP", "fd00:10::2"]]);
+    const me = node("self", ["10.244.1.0/24", "fd00:244:1::/64"]);
+    const before = masqueradeWant(desiredState([me, other], "self", LOCAL), undefined);
+    assert.deepEqual(before.local, { 4: ["10.244.1.0/24"], 6: ["fd00:244:1::/64"] });
+    // The Node object deleted (kubelet re-registers it soon): nothing of this node's pods changes.
+    const gone = desiredState([other], "self", LOCAL);
+    assert.notEqual(gone.waiting, undefined);
+    const during = masqueradeWant(gone, before);
+    assert.deepEqual(during, before);
+    assert.equal(sameMasquerade(during, before), true);
+    // Back with another pod CIDR: that one, the old one dropped.
+    const back = masqueradeWant(desiredState([node("self", ["10.244.9.0/24"]), other], "self", LOCAL), during);
+    assert.deepEqual(back.local, { 4: ["10.244.9.0/24"], 6: [] });
+    assert.deepEqual(back.cluster[4], ["10.244.2.0/24", "10.244.9.0/24"]);
+    // Never had one (a new node waiting for its CIDR): nothing to keep.
+    assert.deepEqual(masqueradeWant(gone, undefined).local, { 4: [], 6: [] });
   });
 });

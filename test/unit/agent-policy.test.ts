@@ -83,5 +83,14 @@ describe("agent NetworkPolicy loop", () => {
     w.setFail(false);
     for (let i = 0; i < 50 && w.applied.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(w.applied.length, 1, "retried after the failure");
+    assert.equal(w.c.ready, true);
+    // A later failure makes the loop not ready (the agent's /readyz with it) until an apply succeeds.
+    w.setFail(true);
+    w.policies.set([policy("x", "deny", { podSelector: {} })]);
+    await w.c.whenIdle();
+    assert.equal(w.c.ready, false, "not ready while its last apply failed");
+    w.setFail(false);
+    for (let i = 0; i < 50 && w.applied.length === 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(w.c.ready, true);
   });
 });

@@ -36,6 +36,7 @@ describe("tether version", () => {
     assert.equal(info["node"], process.version);
     assert.equal(info["nodeEndOfLife"], nodeEndOfLife(process.version) ?? "unknown");
     assert.equal(typeof info["singleExecutable"], "boolean");
+    assert.equal(info["codeCache"], "none", "the compiled sources run without the front");
   });
   test("an unknown option -> exit 2, usage on err, nothing on out", async () => {
     const r = await cli(["version", "--bogus"]);

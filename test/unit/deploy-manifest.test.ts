@@ -111,6 +111,15 @@ test("the DaemonSet runs on every node, on the host network, with NET_ADMIN only
   assert.deepEqual(c.env.find((e) => e.name === "NODE_NAME"), { name: "NODE_NAME", value: undefined, fieldPath: "spec.nodeName" });
 });
 
+test("the DaemonSet runs on Linux nodes only, and never two agents on one node during a rollout", () => {
+  const ds = findObject(objs, "DaemonSet") as any;
+  // Tolerating every taint also lets it onto Windows nodes, where the Linux image cannot run.
+  assert.deepEqual(ds.spec.template.spec.nodeSelector, { "kubernetes.io/os": "linux" });
+  // A surge pod would start beside the old one on the host network and find 127.0.0.1:9717 taken.
+  assert.equal(ds.spec.updateStrategy.rollingUpdate.maxSurge ?? 0, 0);
+  assert.equal(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 1);
+});
+
 test("the DaemonSet mounts the CNI dirs, the IPAM store, /run/tether and the xtables lock from the host", () => {
   const c = agentContainer(objs);
   const host = Object.fromEntries(c.mounts.filter((m) => m.hostPath !== undefined).map((m) => [m.hostPath, m.mountPath]));

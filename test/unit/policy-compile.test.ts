@@ -18,6 +18,8 @@ describe("policy compiler: text out", () => {
         "table inet tether-policy {}",
         "delete table inet tether-policy",
         "table inet tether-policy {",
+        "\tset self4 { type ipv4_addr . ipv4_addr; }",
+        "\tset self6 { type ipv6_addr . ipv6_addr; }",
         "\tmap egress4 { type ipv4_addr : verdict; }",
         "\tmap egress6 { type ipv6_addr : verdict; }",
         "\tmap ingress4 { type ipv4_addr : verdict; }",
@@ -25,6 +27,8 @@ describe("policy compiler: text out", () => {
         "\tchain forward {",
         "\t\ttype filter hook forward priority filter; policy accept;",
         "\t\tct state established,related accept",
+        "\t\tip saddr . ip daddr @self4 fib saddr . iif oif exists accept",
+        "\t\tip6 saddr . ip6 daddr @self6 fib saddr . iif oif exists accept",
         "\t\tip saddr vmap @egress4",
         "\t\tip6 saddr vmap @egress6",
         "\t\tip daddr vmap @ingress4",
@@ -144,7 +148,8 @@ describe("policy compiler: text out", () => {
     const r = compiler.compileRuleset({ pods, namespaces, policies: [policy("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: "b" } } }] }] })] });
     assert.equal(r.ruleset.chains.size, 1);
     assert.equal(new Set(r.ruleset.maps.ingress4.values()).size, 1);
-    assert.deepEqual(r.stats, { sets: 2, setElements: 2, chains: 1, rules: 3, mapElements: 6 });
+    // The peer set (x/b, both families) and the self sets (the 3 selected pods, both families).
+    assert.deepEqual(r.stats, { sets: 4, setElements: 8, chains: 1, rules: 3, mapElements: 6 });
   });
 
   it("invalid parts are skipped with a warning naming object and field, and allow nothing", () => {
@@ -178,10 +183,11 @@ describe("policy compiler: delta", () => {
     const before = compiler.compileRuleset({ pods, namespaces, policies });
     const after = compiler.compileRuleset({ pods: [...pods, pod("x", "d", ["10.0.1.9"], { labels: { role: "client", pod: "a" } })], namespaces, policies });
     const delta = renderDelta(before.ruleset, after.ruleset).trim().split("\n");
-    assert.equal(delta.length, 3, delta.join("\n"));
+    assert.equal(delta.length, 4, delta.join("\n"));
     assert.match(delta[0] ?? "", /^flush set inet tether-policy pp4_[0-9a-f]{16}$/);
     assert.match(delta[1] ?? "", /^add element inet tether-policy pp4_[0-9a-f]{16} \{ 10\.0\.1\.9 \}$/);
-    assert.match(delta[2] ?? "", /^add element inet tether-policy ingress4 \{ 10\.0\.1\.9 : jump ing_[0-9a-f]{16} \}$/);
+    assert.equal(delta[2], "add element inet tether-policy self4 { 10.0.1.9 . 10.0.1.9 }", "the self set gains one element, not a refill");
+    assert.match(delta[3] ?? "", /^add element inet tether-policy ingress4 \{ 10\.0\.1\.9 : jump ing_[0-9a-f]{16} \}$/);
     assert.equal(renderDelta(after.ruleset, after.ruleset), "");
   });
 
@@ -207,6 +213,13 @@ describe("policy compiler: delta", () => {
     const before = compiler.compileRuleset({ pods, namespaces, policies: [p] });
     const after = compiler.compileRuleset({ pods, namespaces, policies: [] });
     const delta = renderDelta(before.ruleset, after.ruleset).trim().split("\n");
-    assert.deepEqual(delta.map((l) => l.split(" ").slice(0, 2).join(" ")), ["delete element", "delete element", "delete chain", "delete set"]);
+    assert.deepEqual(delta.map((l) => l.replace(/ \{.*$/, "").replace(/ \w+_[0-9a-f]{16}$/, "")), [
+      "delete element inet tether-policy self4",
+      "delete element inet tether-policy self6",
+      "delete element inet tether-policy ingress4",
+      "delete element inet tether-policy ingress6",
+      "delete chain inet tether-policy",
+      "delete set inet tether-policy",
+    ]);
   });
 });

@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { NetworkPolicy, NetworkPolicyPort } from "../../src/k8s/types";
 import { PolicyCompiler } from "../../src/policy/compile";
+import { slimPod } from "../../src/k8s/types";
 import { rulesetAllows } from "../helpers/policyEval";
-import { ns, policy, xyz } from "../helpers/policyWorld";
+import { ns, pod, policy, xyz } from "../helpers/policyWorld";
 
 describe("policy compiler: review cases", () => {
   it("namespaceSelector on kubernetes.io/metadata.name matches although the object lacks the label (the API server sets it)", () => {
@@ -104,6 +105,68 @@ describe("policy compiler: documented behaviour the generators do not show", () 
     assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 9090), false);
     assert.equal(rulesetAllows(e, w.ip("y", "a", 6), w.ip("x", "b", 6), "TCP", 9090), true);
     assert.equal(rulesetAllows(e, w.ip("y", "a"), "192.168.1.1", "TCP", 8080), false);
+  });
+
+  it("a named port of a sidecar (init container with restartPolicy Always) is the pod's; a plain init container's is not", () => {
+    const w = xyz();
+    const a = w.podOf("x", "a");
+    // As the informer caches it (slimPod), from a Pod as the API server sends it.
+    const withSidecar = slimPod({
+      ...a,
+      spec: {
+        ...a.spec,
+        containers: [{ name: "app" }],
+        initContainers: [
+          { name: "setup", ports: [{ name: "metrics", containerPort: 7000 }] },
+          { name: "proxy", restartPolicy: "Always", ports: [{ name: "metrics", containerPort: 9100 }] },
+        ],
+      },
+    });
+    const pods = w.pods.map((p) => (p === a ? withSidecar : p));
+    const ing = policy("x", "ing", { podSelector: { matchLabels: { pod: "a" } }, ingress: [{ ports: [{ port: "metrics" }] }] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [ing] });
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "a"), w.ip("x", "a"), "TCP", 9100), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("y", "a"), w.ip("x", "a"), "TCP", 7000), false);
+    const egr = policy("y", "egr", { podSelector: {}, policyTypes: ["Egress"], egress: [{ ports: [{ port: "metrics" }] }] });
+    const { ruleset: e } = new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [egr] });
+    assert.equal(rulesetAllows(e, w.ip("y", "a", 6), w.ip("x", "a", 6), "TCP", 9100), true);
+    assert.equal(rulesetAllows(e, w.ip("y", "a"), w.ip("x", "a"), "TCP", 7000), false);
+  });
+
+  it("an address a terminating pod shares with a live pod (released and handed out again) is the live pod's alone", () => {
+    const w = xyz();
+    const old = { ...pod("y", "old", ["10.0.9.9", "fd00::9:9"], { labels: { role: "trusted" } }), metadata: { namespace: "y", name: "old", labels: { role: "trusted" }, deletionTimestamp: "2026-12-03T10:00:00Z" } };
+    const fresh = pod("y", "fresh", ["10.0.9.9", "fd00::9:9"], { labels: { role: "other" } });
+    const fromTrusted = policy("x", "from-trusted", {
+      podSelector: { matchLabels: { pod: "a" } },
+      ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { role: "trusted" } } }] }],
+    });
+    const denyOld = policy("y", "deny-trusted", { podSelector: { matchLabels: { role: "trusted" } }, policyTypes: ["Ingress", "Egress"] });
+    const compile = (pods: typeof w.pods) => new PolicyCompiler("n1").compileRuleset({ pods, namespaces: w.namespaces, policies: [fromTrusted, denyOld] }).ruleset;
+    // Alone, the terminating pod is still itself: a trusted peer, and isolated.
+    const alone = compile([...w.pods, old]);
+    assert.equal(rulesetAllows(alone, "10.0.9.9", w.ip("x", "a"), "TCP", 80), false, "isolated for egress");
+    assert.equal(alone.maps.egress4.has("10.0.9.9"), true);
+    assert.equal([...alone.sets.values()].some((s) => s.elements.includes("10.0.9.9")), true, "a trusted peer");
+    // With a live pod on its address: the new pod gets neither the old one's privileges nor its isolation.
+    const both = compile([...w.pods, old, fresh]);
+    assert.equal([...both.sets.values()].some((s) => s.elements.includes("10.0.9.9") || s.elements.includes("fd00::9:9")), false);
+    assert.equal(both.maps.egress4.has("10.0.9.9") || both.maps.ingress6.has("fd00::9:9"), false);
+    assert.equal(rulesetAllows(both, w.ip("y", "b"), "10.0.9.9", "TCP", 80), true);
+    const onlyFrom = new PolicyCompiler("n1").compileRuleset({ pods: [...w.pods, old, fresh], namespaces: w.namespaces, policies: [fromTrusted] }).ruleset;
+    assert.equal(rulesetAllows(onlyFrom, "10.0.9.9", w.ip("x", "a"), "TCP", 80), false, "the new pod is not trusted");
+    assert.equal(rulesetAllows(onlyFrom, "fd00::9:9", w.ip("x", "a", 6), "TCP", 80), false);
+  });
+
+  it("a pod cannot block access to itself (hairpin through a Service): its own address pair passes, others still do not", () => {
+    const w = xyz((_n, p) => (p === "c" ? "n2" : "n1"));
+    const denyAll = policy("x", "deny-all", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    const { ruleset } = new PolicyCompiler("n1").compileRuleset({ pods: w.pods, namespaces: w.namespaces, policies: [denyAll] });
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a"), w.ip("x", "a"), "TCP", 80), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "a", 6), w.ip("x", "a", 6), "UDP", 53), true);
+    assert.equal(rulesetAllows(ruleset, w.ip("x", "b"), w.ip("x", "a"), "TCP", 80), false);
+    // Only this node's policed pods are in the self sets (x/c is on n2, y and z are not policed).
+    assert.deepEqual(ruleset.sets.get("self4")?.elements, [`${w.ip("x", "a")} . ${w.ip("x", "a")}`, `${w.ip("x", "b")} . ${w.ip("x", "b")}`]);
   });
 
   it("a NetworkPolicy without spec selects every pod of its namespace and denies their ingress only", () => {

@@ -27,7 +27,6 @@ import { listingText, quoteForeign } from "../../util/quote";
 import { listRecordFiles, recordsDataDir } from "../../attach/attachmentRecord";
 import { hostVethTags } from "../../attach/hostVeth";
 import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
-import { networkOf, parseIp } from "../../ipam/ip";
 
 /** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
 export function hostPrefix(ip: string): string {
@@ -82,23 +81,20 @@ function enableForwarding(k: Kernel, host: Ns, ips: readonly IpConfig[]): void {
  * The node reaches this address on a bridge where tether's veths attach containers (a bridge network
  * on an overlapping subnet, with a store of its own): a /32 (/128) host route would take the address
  * over from that bridge, cutting off a container there that holds it. Refused, naming the bridge.
- * A connected route of any other link (the node's LAN) is no reason to refuse.
+ * A connected route of any other link (the node's LAN) is no reason to refuse. One route lookup
+ * (the route the node would use for the address), not a dump of the node's routes per address; the
+ * links are listed only when that route leads onto a bridge. A route through a gateway, or a host
+ * route (a /32 or /128 of an attachment: addHostRoute judges it), is no bridge's.
  */
 async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, address: string): Promise<void> {
   const c = parseCidr(address);
-  const ip = parseIp(c.ip)!;
-  const covering = (await k.listRoutes(host, c.family)).filter((r) => {
-    if (r.gw !== undefined || r.oif === undefined || r.oif === veth.index || (r.table !== undefined && r.table !== 254)) return false;
-    const [net, len] = r.dst.split("/");
-    const n = parseIp(net ?? "");
-    const prefix = Number(len ?? (c.family === 4 ? 32 : 128));
-    return n !== undefined && n.family === ip.family && prefix < (c.family === 4 ? 32 : 128) && networkOf(ip, prefix).value === networkOf(n, prefix).value;
-  });
-  if (covering.length === 0) return;
+  const r = await k.routeGet(host, c.ip);
+  if (r === undefined || r.gw !== undefined || r.oif === undefined || r.oif === veth.index) return;
+  if (Number(r.dst.split("/")[1] ?? "") >= (c.family === 4 ? 32 : 128)) return;
+  const bridge = await k.getLinkByIndex(host, r.oif);
+  if (bridge?.kind !== "bridge") return;
   const links = await k.listLinks(host);
-  for (const r of covering) {
-    const bridge = links.find((l) => l.index === r.oif);
-    if (bridge?.kind !== "bridge" || !links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) continue;
+  if (links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) {
     throw new CniError(
       ErrorCode.AddressUnavailable,
       `ptp: the node reaches ${c.ip} on bridge ${quoteForeign(bridge.name)} (${r.dst}), where tether attaches containers of a bridge network; a host route would take that address over`,
