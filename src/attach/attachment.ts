@@ -10,9 +10,9 @@ import { log } from "../util/log";
 import { randomHex } from "../util/random";
 import type { Rollback } from "../util/rollback";
 import * as fs from "node:fs";
-import { CniError, ErrorCode } from "../cni/errors";
 import { completeIntent, readRecord, readRecordState, recordPath, recordsDataDir, removeRecord, writeIntent, type AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
+import { PluginError } from "./errors";
 
 export function attachmentKey(inv: Invocation<NetConf>): AttachmentKey {
   return { network: inv.conf.name, containerId: inv.env.containerId, ifname: inv.env.ifname };
@@ -67,7 +67,7 @@ export function completeAttachment(inv: Invocation<NetConf>): void {
   try {
     completeIntent(dataDir, attachmentKey(inv));
   } catch (e) {
-    throw new CniError(ErrorCode.IoFailure, `cannot complete the attachment record in ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
+    throw new PluginError("io", `cannot complete the attachment record in ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
   }
 }
 

@@ -1,18 +1,18 @@
 /** CHECK of the container side, against prevResult. */
 import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
 import type { IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import { familyOf, parseCidr, subnetOf } from "../ip/cidr";
 import type { Kernel, KernelRoute, Link, Ns } from "../kernel/port";
+import { PluginError } from "./errors";
 
-export function checkFailed(msg: string): CniError {
-  return new CniError(ErrorCode.CheckFailed, msg);
+export function checkFailed(msg: string): PluginError {
+  return new PluginError("check-failed", msg);
 }
 
 /** prevResult, required by CHECK. */
 export function requirePrevResult(inv: Invocation<NetConf>): Result {
-  if (!inv.prevResult) throw new CniError(ErrorCode.InvalidConfig, "prevResult: required for CHECK but missing");
+  if (!inv.prevResult) throw new PluginError("config", "prevResult: required for CHECK but missing");
   return inv.prevResult;
 }
 

@@ -1,11 +1,11 @@
 /** The attachment's firewall rules (ipMasq, spoof checks), keyed by the attachment: install, remove, check. */
 import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
 import type { IpConfig } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import type { Firewall, NftFamily, SpoofCheckSpec } from "../firewall/index";
 import type { Rollback } from "../util/rollback";
 import { attachmentKey } from "./attachment";
+import { PluginError } from "./errors";
 
 function wantsSpoofCheck(conf: NetConf): boolean {
   return conf.macspoofchk || conf.ipspoofchk;
@@ -31,7 +31,7 @@ export async function installFirewall(
   if (wantsSpoofCheck(conf)) {
     const spec: SpoofCheckSpec = { family: opts.layer, hostIfname: opts.hostIfname };
     if (conf.macspoofchk) {
-      if (opts.containerMac === undefined) throw new CniError(ErrorCode.Internal, "macspoofchk: the container interface's MAC is unknown");
+      if (opts.containerMac === undefined) throw new PluginError("internal", "macspoofchk: the container interface's MAC is unknown");
       spec.mac = opts.containerMac;
     }
     if (conf.ipspoofchk) spec.addresses = opts.ips.map((ip) => ip.address);
@@ -52,10 +52,10 @@ export async function removeFirewall(fw: () => Firewall, inv: Invocation<NetConf
 export async function checkFirewall(fw: () => Firewall, inv: Invocation<NetConf>, ips: readonly IpConfig[]): Promise<void> {
   const key = attachmentKey(inv);
   if (inv.conf.ipMasq && ips.length > 0 && !(await fw().hasMasquerade(key))) {
-    throw new CniError(ErrorCode.CheckFailed, "ipMasq: the attachment's masquerade rules are missing");
+    throw new PluginError("check-failed", "ipMasq: the attachment's masquerade rules are missing");
   }
   if (wantsSpoofCheck(inv.conf) && !(await fw().hasSpoofCheck(key))) {
-    throw new CniError(ErrorCode.CheckFailed, "the attachment's spoof-check rules are missing");
+    throw new PluginError("check-failed", "the attachment's spoof-check rules are missing");
   }
 }
 

@@ -9,6 +9,7 @@ import type { Kernel, Ns } from "../kernel/port";
 import { log } from "../util/log";
 import { Rollback } from "../util/rollback";
 import { completeAttachment, declareAttachment } from "./attachment";
+import { PluginError } from "./errors";
 import { mergePrevResult } from "./result";
 
 /** What an ADD works with: the node's namespace, the container's, the undo stack, and the host veth's name to be. */
@@ -76,8 +77,8 @@ class FdReserve {
     } catch (e) {
       for (const fd of fds) fs.closeSync(fd);
       if (descriptorExhaustion(e) === undefined) return new FdReserve([]);
-      throw new CniError(
-        ErrorCode.TryAgainLater,
+      throw new PluginError(
+        "try-again",
         `out of file descriptors (${(e as NodeJS.ErrnoException).code}) before the ADD began: tether keeps ${FdReserve.SIZE} in reserve so that a failed ADD can always be undone`,
         "raise the open-file limit (ulimit -n) of the runtime",
         { cause: e },

@@ -1,9 +1,9 @@
 /** The container's interface: a veth pair, one end in the container, its peer in the host. */
 import type { Invocation } from "../cni/dispatch";
-import { CniError, ErrorCode } from "../cni/errors";
 import type { NetConf } from "../config/netconf";
 import type { Kernel, Link, Ns } from "../kernel/port";
 import type { Rollback } from "../util/rollback";
+import { PluginError } from "./errors";
 
 /** runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC=. */
 export function requestedMac(inv: Invocation<NetConf>): string | undefined {
@@ -19,8 +19,8 @@ export async function createContainerVeth(
   rollback: Rollback,
 ): Promise<{ host: Link; container: Link }> {
   if (await k.getLink(container, opts.ifname)) {
-    throw new CniError(
-      ErrorCode.InterfaceExists,
+    throw new PluginError(
+      "interface-exists",
       `CNI_IFNAME: interface "${opts.ifname}" already exists in ${container.path ?? "the container namespace"}`,
     );
   }

@@ -1,5 +1,5 @@
 /** CIDR text helpers: an address with its prefix length, the subnet it lies in, its default gateway. */
-import { CniError, ErrorCode } from "../cni/errors";
+import { ConfigError } from "../config/errors";
 import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
 
 export interface Cidr {
@@ -11,7 +11,7 @@ export interface Cidr {
 export function parseCidr(text: string): Cidr {
   const [ip, len] = text.split("/");
   const parsed = parseIp(ip ?? "");
-  if (!parsed) throw new CniError(ErrorCode.InvalidConfig, `${JSON.stringify(text)} is not a CIDR`);
+  if (!parsed) throw new ConfigError(undefined, `${JSON.stringify(text)} is not a CIDR`);
   const bits = parsed.family === 4 ? 32 : 128;
   const prefix = len === undefined ? bits : Number(len);
   return { ip: formatIp(parsed), prefix, family: parsed.family };
