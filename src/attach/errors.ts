@@ -3,6 +3,8 @@
  * STATUS found, as a kind, with a message naming the interface, address or field at fault.
  * src/cni/mapError.ts turns each kind into its CNI code.
  */
+import { KindError } from "../util/kindError";
+
 export type PluginErrorKind =
   /** A field of the configuration or of prevResult: code 7. */
   | "config"
@@ -27,14 +29,14 @@ export type PluginErrorKind =
   /** A state that should not happen: code 999. */
   | "internal";
 
-export class PluginError extends Error {
+export class PluginError extends KindError<PluginErrorKind> {
   override readonly name = "PluginError";
   constructor(
-    readonly kind: PluginErrorKind,
+    kind: PluginErrorKind,
     msg: string,
     readonly details?: string,
     options?: { cause?: unknown },
   ) {
-    super(msg, options);
+    super(kind, msg, options);
   }
 }

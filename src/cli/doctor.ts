@@ -16,7 +16,7 @@ import { MAX_RESERVATION_BYTES, listReservations, parseOwnerKey, readBounded, re
 import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { printable, quoteForeign } from "../util/quote";
 import { release } from "../ipam/index";
-import { parseIp } from "../ipam/ip";
+import { parseIp } from "../ip/ip";
 import { realKernel } from "../kernel/port";
 import type { CliIo, CliStatus } from "./index";
 import { diagnoseAgent } from "../agent/doctor";

@@ -2,7 +2,7 @@
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { ConfigError } from "./errors";
-import { isCidr, isIp } from "../util/ipText";
+import { isCidr, isIp } from "../ip/text";
 import { quoteForeign } from "../util/quote";
 
 export { isCidr, isIp };

@@ -1,6 +1,6 @@
 /** CIDR text helpers: an address with its prefix length, the subnet it lies in, its default gateway. */
 import { ConfigError } from "../config/errors";
-import { formatIp, networkOf, parseIp, withValue } from "../ipam/ip";
+import { formatIp, networkOf, parseIp, withValue } from "../ip/ip";
 
 export interface Cidr {
   ip: string;

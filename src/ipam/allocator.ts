@@ -3,7 +3,7 @@
  * range sets. The store decides what is taken; this module only decides what to try next.
  */
 import { IpamError } from "./errors";
-import { type Ip, formatIp, ipEquals } from "./ip";
+import { type Ip, formatIp, ipEquals } from "../ip/ip";
 import { type Range, type RangeSet, isGatewayOf, rangeIndexFor, rangeSetCapacity, rangeSetText } from "./rangeSet";
 
 export interface Candidate {

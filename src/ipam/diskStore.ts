@@ -16,7 +16,7 @@ import { quoteForeign } from "../util/quote";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../sys/libc";
-import { type Ip, formatIp, parseIp } from "./ip";
+import { type Ip, formatIp, parseIp } from "../ip/ip";
 import type { IpamStore, Owner } from "./store";
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY } = fs.constants;

@@ -2,6 +2,8 @@
  * The IPAM layer's error: what went wrong, as a kind, with a message naming the field, address or
  * file at fault. src/cni/mapError.ts turns each kind into its CNI code (the IPAM never picks one).
  */
+import { KindError } from "../util/kindError";
+
 export type IpamErrorKind =
   /** A field of the IPAM's configuration or request (ranges, requested IPs, resolvConf, prevResult): code 7. */
   | "config"
@@ -18,13 +20,6 @@ export type IpamErrorKind =
   /** CHECK: the attachment does not hold what it should: code 104. */
   | "not-held";
 
-export class IpamError extends Error {
+export class IpamError extends KindError<IpamErrorKind> {
   override readonly name = "IpamError";
-  constructor(
-    readonly kind: IpamErrorKind,
-    msg: string,
-    options?: { cause?: unknown },
-  ) {
-    super(msg, options);
-  }
 }

@@ -9,7 +9,7 @@ import type { Dns, IpamResult } from "../cni/types";
 import type { IpamConfig } from "./config";
 import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
-import { type Ip, formatIp, parseIp } from "./ip";
+import { type Ip, formatIp, parseIp } from "../ip/ip";
 import { type Range, type RangeSet, rangeIndexFor, rangeSetContains } from "./rangeSet";
 import { IndexedStore } from "./indexedStore";
 import { inUseCount } from "./pool";

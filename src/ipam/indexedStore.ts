@@ -6,7 +6,7 @@
  * out of space the index file is removed first, so the reservation gets the room host-local would.
  */
 import { type DiskStore, ownerKey } from "./diskStore";
-import { type Ip, formatIp } from "./ip";
+import { type Ip, formatIp } from "../ip/ip";
 import { type FileId, type IndexRefresh, OwnerIndex, dirStatter } from "./ownerIndex";
 import type { IpamStore, Owner } from "./store";
 

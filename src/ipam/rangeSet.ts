@@ -3,7 +3,7 @@
  * overlap rules, membership. Errors are IpamError "config" naming the offending field path.
  */
 import { IpamError } from "./errors";
-import { type Family, type Ip, bitsOf, formatIp, ipEquals, isV4Mapped, lastOf, networkOf, parseIp } from "./ip";
+import { type Family, type Ip, bitsOf, formatIp, ipEquals, isV4Mapped, lastOf, networkOf, parseIp } from "../ip/ip";
 
 /** One range as written in the config, with where it came from (for error messages). */
 export interface RangeInput {

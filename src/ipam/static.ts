@@ -6,7 +6,7 @@
 import { IpamError } from "./errors";
 import type { IpamResult, Result } from "../cni/types";
 import type { StaticIpamConfig } from "./config";
-import { formatIp, parseIp } from "./ip";
+import { formatIp, parseIp } from "../ip/ip";
 
 export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   const result: IpamResult = {

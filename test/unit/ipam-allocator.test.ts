@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ErrorCode } from "../../src/cni/errors";
 import { loadIpamConfig } from "../../src/config/ipam";
 import { exhaustedError, freeCandidates, matchRequested, roundRobin } from "../../src/ipam/allocator";
-import { type Ip, formatIp, parseIp } from "../../src/ipam/ip";
+import { type Ip, formatIp, parseIp } from "../../src/ip/ip";
 import type { RangeSet } from "../../src/ipam/rangeSet";
 import { refusedWith } from "../helpers/refusal";
 

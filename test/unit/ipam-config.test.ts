@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ErrorCode } from "../../src/cni/errors";
 import { type IpamNetConf, loadIpamConfig } from "../../src/config/ipam";
-import { formatIp } from "../../src/ipam/ip";
+import { formatIp } from "../../src/ip/ip";
 import { type RangeSet, rangeSetCapacity, rangeSetText, subnetText } from "../../src/ipam/rangeSet";
 import { refusedWith } from "../helpers/refusal";
 
