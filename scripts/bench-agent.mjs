@@ -9,7 +9,9 @@
 //   - the agent's RSS (VmRSS) and peak (VmHWM) after all of it.
 // Targets (issue 14): 1,000 nodes' routes within 1 s, one event within 50 ms (medians), RSS <= 80 MiB.
 //
-//   node scripts/bench-agent.mjs [--nodes 1000] [--events 30] [--rounds 3] [--json]
+//   node scripts/bench-agent.mjs [--nodes 1000] [--events 30] [--rounds 3] [--real-nodes] [--json]
+// --real-nodes: Nodes of a kubelet's size (~13 KB of JSON: images, conditions, managedFields) instead
+// of only what the agent reads; the agent's list and parse then cost what they would in a cluster.
 // bench.mjs runs it as its `agent` workload (a child process: this part is asynchronous).
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -35,14 +37,45 @@ function sh(argv) {
   return r.stdout;
 }
 
+/** --real-nodes: Nodes as a kubelet reports them (images, conditions, node info, managedFields), ~13 KB of JSON each. */
+let realNodes = false;
+
+function realNode(n) {
+  const t = "2026-12-01T10:00:00Z";
+  const sha = (k) => k.toString(16).padStart(8, "0").repeat(8);
+  n.metadata.uid = `6c1f${sha(n.metadata.name.length).slice(0, 28)}`;
+  n.metadata.labels = { "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux", "kubernetes.io/hostname": n.metadata.name, "node.kubernetes.io/instance-type": "m5.2xlarge", "topology.kubernetes.io/region": "eu-west-1", "topology.kubernetes.io/zone": "eu-west-1a", "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux" };
+  n.metadata.annotations = { "node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true", "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock" };
+  const fields = (keys) => Object.fromEntries(keys.map((k) => [`f:${k}`, {}]));
+  n.metadata.managedFields = [
+    { manager: "kubelet", operation: "Update", apiVersion: "v1", time: t, fieldsType: "FieldsV1", fieldsV1: { "f:metadata": { "f:annotations": fields(["node.alpha.kubernetes.io/ttl", "volumes.kubernetes.io/controller-managed-attach-detach"]), "f:labels": fields(Object.keys(n.metadata.labels)) } } },
+    { manager: "kube-controller-manager", operation: "Update", apiVersion: "v1", time: t, fieldsType: "FieldsV1", fieldsV1: { "f:spec": { "f:podCIDR": {}, "f:podCIDRs": { ".": {}, 'v:"10.0.0.0/24"': {} } } } },
+    { manager: "kubelet", operation: "Update", apiVersion: "v1", time: t, subresource: "status", fieldsType: "FieldsV1", fieldsV1: { "f:status": { "f:conditions": fields(["DiskPressure", "MemoryPressure", "PIDPressure", "Ready"]), "f:images": {}, "f:nodeInfo": fields(["bootID", "kernelVersion", "osImage"]) } } },
+  ];
+  const cond = (type, status, reason, message) => ({ type, status, lastHeartbeatTime: t, lastTransitionTime: t, reason, message });
+  n.status.capacity = { cpu: "8", "ephemeral-storage": "101430960Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0", memory: "32475500Ki", pods: "110" };
+  n.status.allocatable = { ...n.status.capacity, "ephemeral-storage": "93478772582", memory: "32373100Ki" };
+  n.status.conditions = [
+    cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+  ];
+  n.status.daemonEndpoints = { kubeletEndpoint: { Port: 10250 } };
+  n.status.nodeInfo = { machineID: sha(7).slice(0, 32), systemUUID: "ec2" + sha(3).slice(0, 29), bootID: sha(5).slice(0, 36), kernelVersion: "6.1.0-28-cloud-amd64", osImage: "Debian GNU/Linux 12 (bookworm)", containerRuntimeVersion: "containerd://1.7.24", kubeletVersion: "v1.31.4", kubeProxyVersion: "v1.31.4", operatingSystem: "linux", architecture: "amd64" };
+  n.status.images = Array.from({ length: 40 }, (_, k) => ({ names: [`registry.example.com/team-${k % 7}/service-${k}@sha256:${sha(k + 11)}`, `registry.example.com/team-${k % 7}/service-${k}:v1.${k}.0`], sizeBytes: 10_000_000 + k * 1_234_567 }));
+  return n;
+}
+
 function nodeObject(name, cidrs, v4, v6) {
-  return {
+  const n = {
     apiVersion: "v1",
     kind: "Node",
     metadata: { name },
     spec: { podCIDR: cidrs[0], podCIDRs: cidrs },
     status: { addresses: [{ type: "InternalIP", address: v4 }, { type: "InternalIP", address: v6 }, { type: "Hostname", address: name }] },
   };
+  return realNodes ? realNode(n) : n;
 }
 
 async function measure({ nodes, events, tether }) {
@@ -282,6 +315,7 @@ async function main() {
     const a = argv[i];
     if (a === "--json") o.json = true;
     else if (a === "--nodes") o.nodes = Number(argv[++i]);
+    else if (a === "--real-nodes") realNodes = true;
     else if (a === "--events") o.events = Number(argv[++i]);
     else if (a === "--rounds") o.rounds = Number(argv[++i]);
     else if (a === "--tether") o.tether = argv[++i];
