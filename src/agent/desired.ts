@@ -3,7 +3,7 @@
  * CIDRs (for the conflist), a route per pod CIDR of every other node via that node's address of the
  * same family, and the cluster's pod CIDRs (the masquerade exclusion set).
  */
-import { type Family, type Ip, bitsOf, formatIp, hostMask, networkOf, parseIp } from "../ipam/ip";
+import { type Family, type Ip, bitsOf, formatIp, hostMask, networkOf, parseIp } from "../ip/ip";
 
 /** The fields of a Node the agent reads (a structural subset of src/k8s/types Node). */
 export interface AgentNode {

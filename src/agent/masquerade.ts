@@ -12,7 +12,7 @@
  * transaction per change. The nft binary is run for firewall rules only (as in src/firewall; there is
  * no netlink nf_tables code in tether); everything else goes through netlink.
  */
-import type { Family } from "../ipam/ip";
+import type { Family } from "../ip/ip";
 import { spawn } from "node:child_process";
 import { FirewallError, findTool } from "../firewall/exec";
 import { type DesiredState, collapsePrefixes, parsePrefix, type Prefix } from "./desired";

@@ -9,7 +9,7 @@ import { Command } from "commander";
 import { loadIpamConfig } from "../config/ipam";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
 import { listReservations } from "../ipam/index";
-import { parseIp } from "../ipam/ip";
+import { parseIp } from "../ip/ip";
 import { type RangeSet, rangeIndexFor, rangeText } from "../ipam/rangeSet";
 import { containerIdProblem, ifnameProblem } from "../util/ids";
 import { listingText, quoteForeign } from "../util/quote";

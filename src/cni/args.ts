@@ -1,6 +1,6 @@
 /** CNI_ARGS: "K=V;K2=V2" (deprecated in favour of the config's `args`, still sent by every runtime). */
 import { CniError, ErrorCode } from "./errors";
-import { isCidr, isIp } from "../util/ipText";
+import { isCidr, isIp } from "../ip/text";
 import { quoteForeign } from "../util/quote";
 
 export interface CniArgs {

@@ -5,12 +5,13 @@
 import { CniError, ErrorCode } from "./errors";
 import type { Dns, Interface, IpConfig, Result, Route } from "./types";
 import { compareVersions } from "./version";
+import { familyOfValid } from "../ip/text";
 
 type Json = Record<string, unknown>;
 
-/** The family of an address already validated elsewhere (no node:net: VERSION must stay cheap). */
+/** The family of an address already validated elsewhere, as the 0.2.0 result's "version" (no node:net: VERSION must stay cheap). */
 function familyOf(cidrOrIp: string): "4" | "6" {
-  return cidrOrIp.includes(":") ? "6" : "4";
+  return familyOfValid(cidrOrIp) === 6 ? "6" : "4";
 }
 
 type LooseDns = { [K in keyof Dns]?: Dns[K] | undefined };

@@ -1,8 +1,8 @@
 /** Shared zod building blocks and the one formatter that turns zod issues into CNI error text. */
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
-import { CniError, ErrorCode } from "../cni/errors";
-import { isCidr, isIp } from "../util/ipText";
+import { ConfigError } from "./errors";
+import { isCidr, isIp } from "../ip/text";
 import { quoteForeign } from "../util/quote";
 
 export { isCidr, isIp };
@@ -70,26 +70,25 @@ function describeIssue(issue: z.core.$ZodIssue, prefix: string): string {
 }
 
 /**
- * Parse with a schema; on failure throw a CniError (code 7 unless given) whose message names the first
- * offending field and whose details list every issue.
+ * Parse with a schema; on failure throw a ConfigError whose message names the first offending field
+ * and whose details list every issue.
  */
 export function parseWith<S extends z.ZodMiniType>(
   schema: S,
   value: unknown,
-  opts: { prefix?: string; code?: number } = {},
+  opts: { prefix?: string } = {},
 ): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const prefix = opts.prefix ?? "";
   const issues = parsed.error.issues.map((i) => describeIssue(i, prefix));
-  throw new CniError(
-    opts.code ?? ErrorCode.InvalidConfig,
-    issues[0] ?? "invalid configuration",
-    issues.length > 1 ? issues.join("; ") : undefined,
-  );
+  const first = parsed.error.issues[0];
+  const details = issues.length > 1 ? issues.join("; ") : undefined;
+  if (first === undefined) throw new ConfigError(undefined, "invalid configuration", { details });
+  throw new ConfigError(formatPath(first.path, prefix), first.message, { details });
 }
 
 /** A config error about one field, for checks zod cannot express (overlaps, cross-field rules). */
-export function configError(path: string, what: string): CniError {
-  return new CniError(ErrorCode.InvalidConfig, `${path}: ${what}`);
+export function configError(path: string, what: string): ConfigError {
+  return new ConfigError(path, what);
 }

@@ -6,7 +6,8 @@ import { isAbsolute, normalize } from "node:path";
 import * as z from "zod/mini";
 import type { Route } from "../cni/types";
 import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
-import { type Ip, parseIp } from "../ipam/ip";
+import { type Ip, parseIp } from "../ip/ip";
+import { familyOfValid } from "../ip/text";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, show, stringWhere } from "./common";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
@@ -177,7 +178,7 @@ export interface IpamStoreConfig {
 /**
  * The store part of the config only (name, ipam section, dataDir), validated as loadIpamConfig does.
  * DEL, GC and STATUS use this: the ranges may come from runtimeConfig.ipRanges alone, which GC and
- * STATUS never get and DEL may lack. Throws CniError code 7 naming the field path.
+ * STATUS never get and DEL may lack. Throws a ConfigError naming the field path.
  */
 export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
   const { network, dataDir } = loadIpamSection(netconf);
@@ -186,7 +187,7 @@ export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
 
 /**
  * Parse and canonicalise the IPAM part of a request. `cniArgsIps` are the IP= values from CNI_ARGS.
- * Throws CniError code 7 naming the field path. With `requireRanges: false` a config without any
+ * Throws a ConfigError naming the field path. With `requireRanges: false` a config without any
  * range is valid and has no range sets (STATUS, which gets no runtimeConfig).
  */
 export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string[] = [], opts: { requireRanges?: boolean } = {}): IpamConfig {
@@ -239,10 +240,6 @@ function staticCidr(text: string, path: string): string {
   return text.trim();
 }
 
-function familyOfCidr(cidr: string): 4 | 6 {
-  return cidr.includes(":") ? 6 : 4;
-}
-
 /**
  * The static form, with the reference `static` plugin's sources and precedence: the config's
  * `addresses`, plus CNI_ARGS `IP=` (appended; CNI_ARGS `GATEWAY=` is the gateway of those of its
@@ -271,7 +268,7 @@ export function loadStaticIpamConfig(
   for (const [i, gw] of (cniArgs.gateways ?? []).entries()) {
     const g = gw.trim();
     if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${show(gw)} is not an IP address`);
-    for (const a of fromEnv) if (familyOfCidr(a.address) === (g.includes(":") ? 6 : 4)) a.gateway = g;
+    for (const a of fromEnv) if (familyOfValid(a.address) === (g.includes(":") ? 6 : 4)) a.gateway = g;
   }
   addresses.push(...fromEnv);
   const argIps = args.cni?.ips;
@@ -281,7 +278,7 @@ export function loadStaticIpamConfig(
   const v = typeof netconf.cniVersion === "string" && netconf.cniVersion !== "" ? netconf.cniVersion : "0.1.0";
   if (/^0\.[0-2]\./.test(v)) {
     for (const fam of [4, 6] as const) {
-      if (addresses.filter((a) => familyOfCidr(a.address) === fam).length > 1) {
+      if (addresses.filter((a) => familyOfValid(a.address) === fam).length > 1) {
         throw configError("ipam.addresses", `cniVersion ${v} does not support more than one IPv${fam} address`);
       }
     }

@@ -1,6 +1,6 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
 import * as z from "zod/mini";
-import { CniError, ErrorCode } from "../cni/errors";
+import { ConfigError } from "./errors";
 import { ifnameProblem, isNetworkName, networkNameMessage } from "../util/ids";
 import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, show, stringWhere } from "./common";
 import { normalizeKeys } from "./runtimeConfig";
@@ -75,10 +75,10 @@ export const NetConfSchema = z.looseObject({
 export type NetConf = z.output<typeof NetConfSchema>;
 
 
-/** Parse and validate a request config (already JSON-decoded). Throws CniError code 7 naming the field. */
+/** Parse and validate a request config (already JSON-decoded). Throws a ConfigError naming the field. */
 export function loadNetConf(raw: unknown): NetConf {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new CniError(ErrorCode.InvalidConfig, "network configuration must be a JSON object");
+    throw new ConfigError(undefined, "network configuration must be a JSON object");
   }
   const input = { ...(raw as Record<string, unknown>) };
   if (input["runtimeConfig"] !== undefined) input["runtimeConfig"] = normalizeKeys(input["runtimeConfig"]);

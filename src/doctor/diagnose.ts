@@ -5,9 +5,9 @@
  */
 import { attachmentTag, networkTag, type AttachmentKey, type RuleTags } from "../firewall/key";
 import { listingText } from "../util/quote";
-import type { AttachmentRecord } from "../plugins/attachmentRecord";
-import { hostVethTags, peerGone } from "../plugins/hostVeth";
-import type { Link } from "../plugins/kernel";
+import type { AttachmentRecord } from "../attach/attachmentRecord";
+import { hostVethTags, peerGone } from "../attach/hostVeth";
+import type { Link } from "../kernel/port";
 import type { AgentFinding } from "../agent/doctor";
 
 export interface Snapshot {

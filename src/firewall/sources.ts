@@ -1,5 +1,5 @@
 /** What the rules are made from: the attachment's addresses, validated before they reach rule text. */
-import { formatIp, networkOf, parseIp } from "../ipam/ip";
+import { formatIp, networkOf, parseIp } from "../ip/ip";
 
 /** One container address and its subnet ("10.88.0.5" in "10.88.0.0/24"). */
 export interface MasqSource {

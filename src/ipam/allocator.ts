@@ -2,8 +2,8 @@
  * Address choice (pure): host-local's round-robin order and the matching of requested addresses to
  * range sets. The store decides what is taken; this module only decides what to try next.
  */
-import { CniError, ErrorCode } from "../cni/errors";
-import { type Ip, formatIp, ipEquals } from "./ip";
+import { IpamError } from "./errors";
+import { type Ip, formatIp, ipEquals } from "../ip/ip";
 import { type Range, type RangeSet, isGatewayOf, rangeIndexFor, rangeSetCapacity, rangeSetText } from "./rangeSet";
 
 export interface Candidate {
@@ -50,16 +50,16 @@ export function* freeCandidates(
   for (const c of roundRobin(set, lastReserved)) if (!isTaken(c.ip)) yield c;
 }
 
-export function exhaustedError(set: RangeSet, setIndex: number, inUse: number): CniError {
+export function exhaustedError(set: RangeSet, setIndex: number, inUse: number): IpamError {
   const capacity = rangeSetCapacity(set);
-  return new CniError(
-    ErrorCode.IpamExhausted,
+  return new IpamError(
+    "exhausted",
     `no IP addresses available in range set ${setIndex} (${rangeSetText(set)}): ${inUse} of ${capacity} addresses in use`,
   );
 }
 
-export function unavailableError(ip: Ip, why: string): CniError {
-  return new CniError(ErrorCode.AddressUnavailable, `requested IP address ${formatIp(ip)} ${why}`);
+export function unavailableError(ip: Ip, why: string): IpamError {
+  return new IpamError("unavailable", `requested IP address ${formatIp(ip)} ${why}`);
 }
 
 /**

@@ -3,7 +3,7 @@
  * config depends on IPAM and never the other way round.
  */
 import type { Route } from "../cni/types";
-import type { Ip } from "./ip";
+import type { Ip } from "../ip/ip";
 import type { RangeSet } from "./rangeSet";
 
 export interface IpamConfig {

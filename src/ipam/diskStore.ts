@@ -11,12 +11,12 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isNetworkName } from "../util/ids";
-import { CniError, ErrorCode } from "../cni/errors";
+import { IpamError } from "./errors";
 import { quoteForeign } from "../util/quote";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync as sleepMs } from "../util/sleep";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock, linkOpenFile } from "../sys/libc";
-import { type Ip, formatIp, parseIp } from "./ip";
+import { type Ip, formatIp, parseIp } from "../ip/ip";
 import type { IpamStore, Owner } from "./store";
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY } = fs.constants;
@@ -47,7 +47,7 @@ export interface StoreOptions {
 
 export function validateNetworkName(name: string): void {
   if (!isNetworkName(name)) {
-    throw new CniError(ErrorCode.InvalidConfig, `name: ${JSON.stringify(name)} is not a valid network name`);
+    throw new IpamError("config", `name: ${JSON.stringify(name)} is not a valid network name`);
   }
 }
 
@@ -55,11 +55,11 @@ export function validateNetworkName(name: string): void {
 export function validateOwner(owner: Owner): void {
   const problem = containerIdProblem(owner.containerId);
   if (problem !== undefined) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_CONTAINERID: ${quoteForeign(owner.containerId)} ${problem}`);
+    throw new IpamError("environment", `CNI_CONTAINERID: ${quoteForeign(owner.containerId)} ${problem}`);
   }
   const ifn = owner.ifname;
   if (ifnameProblem(ifn) !== undefined) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `CNI_IFNAME: ${quoteForeign(ifn)} is not a valid interface name`);
+    throw new IpamError("environment", `CNI_IFNAME: ${quoteForeign(ifn)} is not a valid interface name`);
   }
 }
 
@@ -71,8 +71,8 @@ function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
 }
 
-function ioError(msg: string, cause?: unknown): CniError {
-  return new CniError(ErrorCode.IoFailure, msg, undefined, { cause });
+function ioError(msg: string, cause?: unknown): IpamError {
+  return new IpamError("io", msg, { cause });
 }
 
 function writeAll(fd: number, text: string, path: string): void {
@@ -199,8 +199,8 @@ export class DiskStore implements IpamStore {
     let pause = 1;
     while (!flock(fd, LOCK_EX | LOCK_NB)) {
       if (Date.now() >= deadline) {
-        throw new CniError(
-          ErrorCode.TryAgainLater,
+        throw new IpamError(
+          "busy",
           `timed out after ${this.lockTimeoutMs} ms waiting for the IPAM lock ${this.lockPath}`,
         );
       }
@@ -246,7 +246,7 @@ export class DiskStore implements IpamStore {
       const code = errnoCode(err);
       if (code === "EEXIST") return false;
       if (code === "ENOENT" && !fs.existsSync("/proc/self/fd")) return undefined;
-      throw err instanceof CniError ? err : ioError(`cannot reserve ${path}: ${code ?? String(err)}`, err);
+      throw err instanceof IpamError ? err : ioError(`cannot reserve ${path}: ${code ?? String(err)}`, err);
     } finally {
       fs.closeSync(fd);
     }

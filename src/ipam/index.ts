@@ -4,12 +4,12 @@
  * are the cheapest way through thousands of small files.
  */
 import * as fs from "node:fs";
-import { CniError, ErrorCode } from "../cni/errors";
+import { IpamError } from "./errors";
 import type { Dns, IpamResult } from "../cni/types";
 import type { IpamConfig } from "./config";
 import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
-import { type Ip, formatIp, parseIp } from "./ip";
+import { type Ip, formatIp, parseIp } from "../ip/ip";
 import { type Range, type RangeSet, rangeIndexFor, rangeSetContains } from "./rangeSet";
 import { IndexedStore } from "./indexedStore";
 import { inUseCount } from "./pool";
@@ -49,7 +49,7 @@ function readDns(path: string): Dns {
     return parseResolvConf(fs.readFileSync(path, "utf8"));
   } catch (err) {
     const code = err instanceof Error && "code" in err ? String(err.code) : String(err);
-    throw new CniError(ErrorCode.InvalidConfig, `ipam.resolvConf: cannot read ${path}: ${code}`, undefined, { cause: err });
+    throw new IpamError("config", `ipam.resolvConf: cannot read ${path}: ${code}`, { cause: err });
   }
 }
 
@@ -103,8 +103,8 @@ function allocateInSet(
   }
   const dup = owned.find((ip) => rangeSetContains(set, ip));
   if (dup !== undefined) {
-    throw new CniError(
-      ErrorCode.AddressUnavailable,
+    throw new IpamError(
+      "unavailable",
       `${formatIp(dup)} has been allocated to ${listingText(owner.containerId)}/${owner.ifname}, duplicate allocation is not allowed`,
     );
   }
@@ -119,7 +119,7 @@ function requestedFrom(opts: Pick<AllocateOptions, "requestedIps">, cfg: IpamCon
   if (opts.requestedIps === undefined) return cfg.requestedIps;
   return opts.requestedIps.map((text, i) => {
     const ip = parseIp(text.split("/")[0] ?? "");
-    if (ip === undefined) throw new CniError(ErrorCode.InvalidConfig, `requestedIps[${i}]: ${JSON.stringify(text)} is not an IP address`);
+    if (ip === undefined) throw new IpamError("config", `requestedIps[${i}]: ${JSON.stringify(text)} is not an IP address`);
     return ip;
   });
 }
@@ -191,15 +191,15 @@ export function release(cfg: StoreConfig, opts: ReleaseOptions): number {
   return store.withLock(() => store.releaseByOwner(owner).length);
 }
 
-/** The addresses (containerId, ifname) holds; throws CniError 104 when it holds none (host-local CHECK). */
+/** The addresses (containerId, ifname) holds; throws IpamError "not-held" when it holds none (host-local CHECK). */
 export function check(cfg: StoreConfig, opts: ReleaseOptions): string[] {
   const owner: Owner = { containerId: opts.containerId, ifname: opts.ifname };
   validateOwner(owner);
   const store = openStore(cfg, opts, false);
   const held = store === undefined ? [] : store.withLock(() => store.findByOwner(owner));
   if (held.length === 0) {
-    throw new CniError(
-      ErrorCode.CheckFailed,
+    throw new IpamError(
+      "not-held",
       `no IP address reserved for container ${listingText(owner.containerId)} interface ${owner.ifname} in network ${cfg.network}`,
     );
   }

@@ -6,7 +6,7 @@
  * out of space the index file is removed first, so the reservation gets the room host-local would.
  */
 import { type DiskStore, ownerKey } from "./diskStore";
-import { type Ip, formatIp } from "./ip";
+import { type Ip, formatIp } from "../ip/ip";
 import { type FileId, type IndexRefresh, OwnerIndex, dirStatter } from "./ownerIndex";
 import type { IpamStore, Owner } from "./store";
 
@@ -191,7 +191,7 @@ export class IndexedStore implements IpamStore {
   }
 }
 
-/** ENOSPC or EDQUOT, directly or as the cause of a CniError. */
+/** ENOSPC or EDQUOT, directly or as the cause of an IpamError. */
 function isNoSpace(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 3; depth++) {
     const code = (e as { code?: unknown }).code;

@@ -27,7 +27,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { type FileStat, statAtFn } from "../sys/libc";
 import { ownedDirProblem } from "../util/ownedDir";
-import { type Family, type Ip, formatIp, parseIp } from "./ip";
+import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
 
 const { O_CREAT, O_NOFOLLOW, O_RDWR } = fs.constants;
 

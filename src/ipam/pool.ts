@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { parseIp } from "./ip";
+import { parseIp } from "../ip/ip";
 import { OwnerIndex } from "./ownerIndex";
 import { type RangeSet, isGatewayOf, rangeSetCapacity, rangeSetContains } from "./rangeSet";
 

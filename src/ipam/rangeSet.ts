@@ -1,9 +1,9 @@
 /**
  * Range sets as host-local understands them (pure): canonicalisation with host-local's defaults,
- * overlap rules, membership. Errors are CniError code 7 naming the offending field path.
+ * overlap rules, membership. Errors are IpamError "config" naming the offending field path.
  */
-import { CniError, ErrorCode } from "../cni/errors";
-import { type Family, type Ip, bitsOf, formatIp, ipEquals, isV4Mapped, lastOf, networkOf, parseIp } from "./ip";
+import { IpamError } from "./errors";
+import { type Family, type Ip, bitsOf, formatIp, ipEquals, isV4Mapped, lastOf, networkOf, parseIp } from "../ip/ip";
 
 /** One range as written in the config, with where it came from (for error messages). */
 export interface RangeInput {
@@ -36,8 +36,8 @@ export interface RangeSet {
   readonly path: string;
 }
 
-function invalid(path: string, what: string): CniError {
-  return new CniError(ErrorCode.InvalidConfig, `${path}: ${what}`);
+function invalid(path: string, what: string): IpamError {
+  return new IpamError("config", `${path}: ${what}`);
 }
 
 export function subnetText(r: Range): string {

@@ -3,10 +3,10 @@
  * addresses are the result; nothing is stored, so DEL has nothing to release; CHECK compares the
  * configuration with prevResult.
  */
-import { CniError, ErrorCode } from "../cni/errors";
+import { IpamError } from "./errors";
 import type { IpamResult, Result } from "../cni/types";
 import type { StaticIpamConfig } from "./config";
-import { formatIp, parseIp } from "./ip";
+import { formatIp, parseIp } from "../ip/ip";
 
 export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   const result: IpamResult = {
@@ -32,14 +32,14 @@ function canonIp(text: string | undefined): string | undefined {
 
 /** Every configured address (with its gateway, when configured) must be in prevResult. */
 export function staticCheck(cfg: StaticIpamConfig, prev: Result | undefined, ifname: string): void {
-  if (prev === undefined) throw new CniError(ErrorCode.InvalidConfig, "prevResult: required for CHECK but missing");
+  if (prev === undefined) throw new IpamError("config", "prevResult: required for CHECK but missing");
   const have = (prev.ips ?? []).map((ip) => ({ address: canonCidr(ip.address), gateway: canonIp(ip.gateway) }));
   for (const a of cfg.addresses) {
     const want = canonCidr(a.address);
     const gw = canonIp(a.gateway);
     if (!have.some((h) => h.address === want && (gw === undefined || h.gateway === gw))) {
-      throw new CniError(
-        ErrorCode.CheckFailed,
+      throw new IpamError(
+        "not-held",
         `static address ${a.address}${gw === undefined ? "" : ` via ${gw}`} of interface ${ifname} is not in prevResult`,
       );
     }

@@ -3,7 +3,7 @@
  * replace or wrap the host-local directory scan without touching the allocation logic.
  * Every method except withLock must be called inside withLock.
  */
-import type { Ip } from "./ip";
+import type { Ip } from "../ip/ip";
 
 export interface Owner {
   containerId: string;

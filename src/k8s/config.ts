@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isIPv6 } from "../util/ipText";
+import { isIPv6 } from "../ip/text";
 import { K8sConfigError } from "./errors";
 import { lazy } from "../util/lazy";
 

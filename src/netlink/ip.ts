@@ -1,6 +1,6 @@
 /** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
 import { constants as osConstants } from "node:os";
-import { isIPv4, isIPv6 } from "../util/ipText";
+import { isIPv4, isIPv6 } from "../ip/text";
 import { NetlinkError } from "./errors";
 
 export type IpFamily = 4 | 6;

@@ -16,7 +16,6 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { CniError, ErrorCode } from "../cni/errors";
 import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
 import type { AttachmentKey } from "../firewall/key";
@@ -24,6 +23,7 @@ import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../sys/libc";
 import { log } from "../util/log";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync } from "../util/sleep";
+import { LockError } from "../util/lockError";
 
 export const ATTACHMENT_LOCK_ROOT = "/run/tether/locks";
 /** Longer than the IPAM lock's: the holder may be a whole ADD (DAD alone can take 10 s). */
@@ -41,13 +41,13 @@ function ensureDir(dir: string): void {
     const problem = ownedDirProblem(dir, "attachment lock directory", 0o022);
     if (problem === undefined) return;
     if ((problem.cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT" || attempt >= 100) {
-      throw new CniError(ErrorCode.IoFailure, problem.message, undefined, { cause: problem.cause });
+      throw new LockError("io", problem.message, { cause: problem.cause });
     }
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw new CniError(ErrorCode.IoFailure, `cannot create the attachment lock directory ${dir}: ${code ?? String(e)}`, undefined, { cause: e });
+      if (code !== "EEXIST") throw new LockError("io", `cannot create the attachment lock directory ${dir}: ${code ?? String(e)}`, { cause: e });
     }
   }
 }
@@ -78,7 +78,7 @@ function prepareDirs(root: string, network: string): string {
   try {
     fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
   } catch (e) {
-    throw new CniError(ErrorCode.IoFailure, `cannot create ${parent}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
+    throw new LockError("io", `cannot create ${parent}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }
   ensureDir(root);
   const dir = join(root, networkLockDir(network));
@@ -257,7 +257,7 @@ function acquire(path: string, remakeDir: () => void, timeoutMs: number, noWait 
         remakeDir();
         continue;
       }
-      throw new CniError(ErrorCode.IoFailure, `cannot open the attachment lock ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, undefined, { cause: e });
+      throw new LockError("io", `cannot open the attachment lock ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     }
     let held = false;
     try {
@@ -267,7 +267,7 @@ function acquire(path: string, remakeDir: () => void, timeoutMs: number, noWait 
           return undefined;
         }
         if (Date.now() >= deadline) {
-          throw new CniError(ErrorCode.TryAgainLater, `timed out after ${timeoutMs} ms waiting for another call on the same attachment (lock ${path})`);
+          throw new LockError("busy", `timed out after ${timeoutMs} ms waiting for another call on the same attachment (lock ${path})`);
         }
         sleepSync(pause + Math.random() * pause);
         pause = Math.min(pause * 2, 16);

@@ -15,11 +15,12 @@ import type { Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
 import type { Firewall } from "../firewall/index";
 import { log } from "../util/log";
-import { attachmentKey, attachmentRecordOf, forgetAttachment, removeFirewall } from "./attach";
-import type { AttachmentRecord } from "./attachmentRecord";
-import { hostVethAlias } from "./hostVeth";
+import { attachmentKey, attachmentRecordOf, forgetAttachment } from "../attach/attachment";
+import type { AttachmentRecord } from "../attach/attachmentRecord";
+import { removeFirewall } from "../attach/firewall";
+import { hostVethAlias } from "../attach/hostVeth";
 import { ipamFor } from "../ipam/plugin/choice";
-import { openIfPresent, type Kernel, type Link, type Ns } from "./kernel";
+import { openIfPresent, type Kernel, type Link, type Ns } from "../kernel/port";
 import { combinedError, runAllSteps } from "./steps";
 
 export async function detachAttachment(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {

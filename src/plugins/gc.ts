@@ -12,10 +12,10 @@ import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { attachmentLockHeld, removeStaleLocks } from "./attachmentLock";
-import { listRecordFiles, recordsDataDir, type AttachmentRecord } from "./attachmentRecord";
-import { staleHostVeths } from "./hostVeth";
+import { listRecordFiles, recordsDataDir, type AttachmentRecord } from "../attach/attachmentRecord";
+import { staleHostVeths } from "../attach/hostVeth";
 import { ipamFor } from "../ipam/plugin/choice";
-import type { Kernel } from "./kernel";
+import type { Kernel } from "../kernel/port";
 import { combinedError, messageOf, runAllSteps } from "./steps";
 import * as fs from "node:fs";
 

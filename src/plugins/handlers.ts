@@ -3,12 +3,13 @@
  * same for every mode (DEL and GC work from the attachment records, not from the mode).
  */
 import type { Handlers, Invocation } from "../cni/dispatch";
+import { withCniErrors } from "../cni/mapError";
 import type { Result } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import { realFirewall, type Firewall } from "../firewall/index";
 import { detachAttachment } from "./detach";
 import { gcNetwork } from "./gc";
-import type { Kernel } from "./kernel";
+import type { Kernel } from "../kernel/port";
 import { tetherStatus } from "./status";
 
 export interface Mode {
@@ -17,11 +18,11 @@ export interface Mode {
 }
 
 export function makeHandlers(mode: Mode, kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
-  return {
+  return withCniErrors({
     add: (inv) => mode.add(kernel(), firewall, inv),
     del: (inv) => detachAttachment(kernel(), firewall, inv),
     check: (inv) => mode.check(kernel(), firewall, inv),
     gc: (inv) => gcNetwork(kernel(), firewall, inv),
     status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
-  };
+  });
 }

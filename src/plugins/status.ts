@@ -13,6 +13,7 @@ import { CniError, ErrorCode } from "../cni/errors";
 import { iptablesTools } from "../firewall/tools";
 import { lazy } from "../util/lazy";
 import { DEFAULT_BRIDGE, IPAM_TYPE } from "../util/defaults";
+import { PluginError } from "../attach/errors";
 
 const toolsModule = lazy(() => require("../firewall/tools") as typeof import("../firewall/tools"));
 const ipamStatusModule = lazy(() => require("../ipam/plugin/status") as typeof import("../ipam/plugin/status"));
@@ -39,8 +40,8 @@ export interface StatusRequest {
 }
 
 
-function invalid(field: string, what: string): CniError {
-  return new CniError(ErrorCode.InvalidConfig, `${field}: ${what}`);
+function invalid(field: string, what: string): PluginError {
+  return new PluginError("config", `${field}: ${what}`);
 }
 
 function flag(raw: Record<string, unknown>, key: string): boolean {
@@ -149,7 +150,7 @@ export const hostProbe: HostProbe = {
 export function assertReady(problems: readonly string[], extraDetails?: string): void {
   if (problems.length === 0) return;
   const details = [...(problems.length > 1 ? [problems.join("\n")] : []), ...(extraDetails !== undefined ? [extraDetails] : [])].join("\n");
-  throw new CniError(ErrorCode.NotAvailable, `not ready: ${problems.join("; ")}`, details === "" ? undefined : details);
+  throw new PluginError("not-ready", `not ready: ${problems.join("; ")}`, details === "" ? undefined : details);
 }
 
 /** STATUS of tether as an interface plugin. */

@@ -11,13 +11,13 @@
  * the peer's definition, so a pod or namespace change only refills sets and map elements.
  */
 import { createHash } from "node:crypto";
-import type { Family } from "../ipam/ip";
+import type { Family } from "../ip/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodPeer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
 import { PROTOCOLS } from "./model";
 import { renderFull, rulesetStats, SELF_SETS, type NftChain, type NftSet, type PolicyRuleset, type RulesetStats, type VerdictMapName } from "./nft";
 import { namespaceLabels, newNormalizeCache, normalize, type PolicyInputs } from "./normalize";
 import { containsAddress, intervalElement, mergeIntervals } from "./ranges";
-import { parseIp } from "../ipam/ip";
+import { parseIp } from "../ip/ip";
 
 export type CompileInputs = PolicyInputs;
 

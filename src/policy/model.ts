@@ -2,7 +2,7 @@
  * The normalized view the compiler works on: API objects reduced to what enforcement needs, with
  * defaults applied and selectors compiled (normalize.ts builds it; compile.ts reads it).
  */
-import type { Family } from "../ipam/ip";
+import type { Family } from "../ip/ip";
 import type { Interval } from "./ranges";
 import type { CompiledSelector, Labels } from "./selector";
 

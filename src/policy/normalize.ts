@@ -14,7 +14,7 @@ import type {
   NetworkPolicyEgressRule,
   NetworkPolicySpec,
 } from "../k8s/types";
-import { formatIp, parseIp } from "../ipam/ip";
+import { formatIp, parseIp } from "../ip/ip";
 import type { ClusterView, NamedPort, NamespaceView, Peer, PodView, PolicyView, PortSpec, Protocol, RuleView } from "./model";
 import { blockIntervals, intervalElement } from "./ranges";
 import { compileSelector, type CompiledSelector } from "./selector";

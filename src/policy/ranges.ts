@@ -2,7 +2,7 @@
  * ipBlock arithmetic: a CIDR minus its `except` CIDRs, as a sorted list of disjoint closed
  * intervals of addresses of one family, and their nftables element text.
  */
-import { bitsOf, formatIp, parseIp, type Family } from "../ipam/ip";
+import { bitsOf, formatIp, parseIp, type Family } from "../ip/ip";
 
 export interface Interval {
   readonly lo: bigint;

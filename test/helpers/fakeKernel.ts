@@ -4,7 +4,7 @@
  */
 import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } from "../../src/firewall/index";
 import { attachmentTag, networkTag } from "../../src/firewall/key";
-import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/plugins/kernel";
+import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/kernel/port";
 import { dataDirs } from "./ipamFixtures";
 import { constants as osConstants } from "node:os";
 import { NetlinkError } from "../../src/netlink/errors";

@@ -10,6 +10,7 @@ import type { IpamConfig } from "../../src/config/ipam";
 import { allocate, release } from "../../src/ipam/index";
 import { LOCK_EX, flock } from "../../src/sys/libc";
 import { reviveConfig } from "./ipamConfigJson";
+import { toCniError } from "../../src/cni/mapError";
 
 function out(value: unknown): void {
   fs.writeSync(1, `${JSON.stringify(value)}\n`);
@@ -39,7 +40,8 @@ function main(argv: string[]): void {
       return;
     } else throw new Error(`usage: ${argv.join(" ")}`);
   } catch (err) {
-    if (err instanceof CniError) out({ error: { code: err.code, msg: err.message } });
+    const e = toCniError(err);
+    if (e instanceof CniError) out({ error: { code: e.code, msg: e.message } });
     else throw err;
   }
 }

@@ -1,5 +1,5 @@
 /** An IpamStore in memory: the allocator's tests run on it as well as on the host-local disk store. */
-import { type Ip, formatIp } from "../../src/ipam/ip";
+import { type Ip, formatIp } from "../../src/ip/ip";
 import type { IpamStore, Owner } from "../../src/ipam/store";
 
 export class MemoryStore implements IpamStore {

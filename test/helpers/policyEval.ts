@@ -7,7 +7,7 @@
  * A property test compares the two on random clusters.
  */
 import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Namespace, Pod } from "../../src/k8s/types";
-import { parseIp } from "../../src/ipam/ip";
+import { parseIp } from "../../src/ip/ip";
 import type { PolicyRuleset } from "../../src/policy/nft";
 
 export type Proto = "TCP" | "UDP" | "SCTP";

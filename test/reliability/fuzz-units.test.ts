@@ -12,6 +12,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { parseCniArgs } from "../../src/cni/args";
 import { CniError } from "../../src/cni/errors";
+import { toCniError } from "../../src/cni/mapError";
 import { convertResult, parseResult } from "../../src/cni/result";
 import { SUPPORTED_VERSIONS } from "../../src/cni/version";
 import { loadIpamConfig, loadStaticIpamConfig } from "../../src/config/ipam";
@@ -22,12 +23,13 @@ import { report } from "../helpers/reliability";
 
 const RUNS = Number(process.env["TETHER_FUZZ_RUNS"] ?? 1500);
 
-/** Calls fn; a throw must be a CniError with one of `codes`. Returns "ok" or the code. */
+/** Calls fn; a throw must map to a CniError with one of `codes`. Returns "ok" or the code. */
 function outcome(fn: () => unknown, codes: readonly number[]): string {
   try {
     fn();
     return "ok";
-  } catch (e) {
+  } catch (thrown) {
+    const e = toCniError(thrown);
     if (!(e instanceof CniError)) throw new Error(`threw a non-CniError: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     assert.ok(codes.includes(e.code), `code ${e.code} (${e.message}) not in ${codes.join(",")}`);
     assert.equal(typeof e.message, "string");

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { listRecordFiles, recordPath, recordsDir, removeRecord, writeRecord, type AttachmentRecord } from "../../src/plugins/attachmentRecord";
+import { listRecordFiles, recordPath, recordsDir, removeRecord, writeRecord, type AttachmentRecord } from "../../src/attach/attachmentRecord";
 
 const REC: AttachmentRecord = { network: "net1", containerId: "c1", ifname: "eth0", netns: "/var/run/netns/c1", hostIfname: "veth1234" };
 

@@ -3,18 +3,22 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { CniError } from "../../src/cni/errors";
+import { toCniError } from "../../src/cni/mapError";
+import { ConfigError } from "../../src/config/errors";
 import { Cidr, IpAddress, LooseBool, formatPath, isCidr, parseWith } from "../../src/config/common";
 import { loadNetConf, validAttachments } from "../../src/config/netconf";
 import { normalizeKeys } from "../../src/config/runtimeConfig";
 
 const BASE = { cniVersion: "1.0.0", name: "tether-net", type: "tether" } as const;
 
+/** The CNI error fn's failure reaches the runtime as (through src/cni/mapError.ts). */
 function cniError(fn: () => unknown): CniError {
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof CniError, `expected a CniError, got ${String(e)}`);
-    return e;
+    const mapped = toCniError(e);
+    assert.ok(mapped instanceof CniError, `expected an error mapped to a CniError, got ${String(e)}`);
+    return mapped;
   }
   assert.fail("expected a CniError, nothing was thrown");
 }
@@ -150,8 +154,16 @@ describe("parseWith and formatPath", () => {
     const e = cniError(() => parseWith(z.object({ subnet: Cidr }), { subnet: "x" }, { prefix: "ipam" }));
     assert.equal(e.message, 'ipam.subnet: "x" is not a CIDR');
   });
-  test("a custom code", () => {
-    assert.equal(cniError(() => parseWith(z.object({ a: z.string() }), {}, { code: 6 })).code, 6);
+  test("the config layer's error names the field; it reaches the runtime as code 7", () => {
+    let thrown: unknown;
+    try {
+      parseWith(z.object({ a: z.object({ b: z.string() }) }), { a: {} }, { prefix: "ipam" });
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof ConfigError);
+    assert.equal(thrown.field, "ipam.a.b");
+    assert.equal(cniError(() => { throw thrown; }).code, 7);
   });
   test("a single issue has no details; several list them all", () => {
     const one = cniError(() => parseWith(z.object({ a: z.string() }), {}));

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { diagnose, type Snapshot } from "../../src/doctor/diagnose";
 import { attachmentTag } from "../../src/firewall/key";
-import { hostVethAlias } from "../../src/plugins/hostVeth";
-import type { Link } from "../../src/plugins/kernel";
+import { hostVethAlias } from "../../src/attach/hostVeth";
+import type { Link } from "../../src/kernel/port";
 
 const key = (id: string) => ({ network: "net1", containerId: id, ifname: "eth0" });
 const veth = (index: number, name: string, alias: string | undefined): Link => ({

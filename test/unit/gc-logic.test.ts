@@ -4,10 +4,10 @@ import { test } from "node:test";
 import { CniError, ErrorCode } from "../../src/cni/errors";
 import { diagnose, type Snapshot } from "../../src/doctor/diagnose";
 import { attachmentTag } from "../../src/firewall/key";
-import { parseRecord } from "../../src/plugins/attachmentRecord";
+import { parseRecord } from "../../src/attach/attachmentRecord";
 import { combinedError, runAllSteps } from "../../src/plugins/steps";
-import { hostVethAlias, staleHostVeths } from "../../src/plugins/hostVeth";
-import type { Link } from "../../src/plugins/kernel";
+import { hostVethAlias, staleHostVeths } from "../../src/attach/hostVeth";
+import type { Link } from "../../src/kernel/port";
 
 const key = (id: string, network = "net1") => ({ network, containerId: id, ifname: "eth0" });
 const veth = (index: number, alias: string | undefined, extra: Partial<Link> = {}): Link => ({

@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
 import { describe, it } from "node:test";
-import { CniError, ErrorCode } from "../../src/cni/errors";
+import { ErrorCode } from "../../src/cni/errors";
 import { allocateIn, openStore } from "../../src/ipam/index";
 import type { IpamStore } from "../../src/ipam/store";
 import { config, dataDirs } from "../helpers/ipamFixtures";
 import { MemoryStore } from "../helpers/memoryStore";
+import { refusedWith } from "../helpers/refusal";
 
 const dataDir = dataDirs();
 const IPAM = { ranges: [[{ subnet: "10.5.0.0/29" }], [{ subnet: "fd05::/125" }]] };
@@ -54,7 +55,7 @@ for (const { name, make } of stores()) {
       const { store, held } = make();
       const cfg = config("/nonexistent", IPAM);
       allocateIn(() => store, cfg, { containerId: "c1", ifname: "eth0" });
-      const code = (c: number) => (e: unknown) => e instanceof CniError && e.code === c;
+      const code = (c: number) => refusedWith(c);
       assert.throws(() => allocateIn(() => store, cfg, { containerId: "c1", ifname: "eth0" }), code(ErrorCode.AddressUnavailable));
       assert.throws(() => allocateIn(() => store, cfg, { containerId: "c2", ifname: "eth0", requestedIps: ["10.5.0.2", "fd05::5"] }), code(ErrorCode.AddressUnavailable));
       assert.deepEqual(held(), ["10.5.0.2", "fd05::2"], "the failed request left nothing behind");

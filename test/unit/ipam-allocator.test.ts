@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError, ErrorCode } from "../../src/cni/errors";
+import { ErrorCode } from "../../src/cni/errors";
 import { loadIpamConfig } from "../../src/config/ipam";
 import { exhaustedError, freeCandidates, matchRequested, roundRobin } from "../../src/ipam/allocator";
-import { type Ip, formatIp, parseIp } from "../../src/ipam/ip";
+import { type Ip, formatIp, parseIp } from "../../src/ip/ip";
 import type { RangeSet } from "../../src/ipam/rangeSet";
+import { refusedWith } from "../helpers/refusal";
 
 function sets(ranges: unknown[][]): RangeSet[] {
   return loadIpamConfig({ name: "n", ipam: { type: "tether-ipam", ranges } }).rangeSets;
@@ -76,15 +77,7 @@ describe("ipam allocator: round-robin order", () => {
   });
 });
 
-function isCni(code: number, message: string | RegExp) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof CniError, String(err));
-    assert.equal(err.code, code);
-    if (typeof message === "string") assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  };
-}
+const isCni = refusedWith;
 
 describe("ipam allocator: requested addresses", () => {
   const all = sets([[{ subnet: "10.0.0.0/24", rangeStart: "10.0.0.10" }], [{ subnet: "fd00::/64" }]]);
@@ -111,7 +104,8 @@ describe("ipam allocator: requested addresses", () => {
 
   it("names the set and the count in the exhaustion error", () => {
     const e = exhaustedError(all[0]!, 0, 245);
-    assert.equal(e.code, ErrorCode.IpamExhausted);
+    assert.equal(e.kind, "exhausted");
+    refusedWith(ErrorCode.IpamExhausted)(e);
     assert.equal(e.message, "no IP addresses available in range set 0 (10.0.0.10-10.0.0.254): 245 of 245 addresses in use");
   });
 });

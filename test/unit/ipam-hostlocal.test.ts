@@ -1,8 +1,9 @@
 /** Interop with the reference host-local binary sharing the same data directory. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError, ErrorCode } from "../../src/cni/errors";
+import { ErrorCode } from "../../src/cni/errors";
 import { allocate, check, release } from "../../src/ipam/index";
+import { refusedWith } from "../helpers/refusal";
 import {
   WORKER,
   addressFiles,
@@ -76,7 +77,7 @@ describe("ipam interop with host-local", { skip }, () => {
     allocate(cfg, { containerId: "t1", ifname: "eth0" });
     hlAdd(conf, "h1");
     // tether refuses a duplicate for host-local's attachment, host-local for tether's
-    assert.throws(() => allocate(cfg, { containerId: "h1", ifname: "eth0" }), (e: unknown) => e instanceof CniError && e.code === ErrorCode.AddressUnavailable && /duplicate/.test(e.message));
+    assert.throws(() => allocate(cfg, { containerId: "h1", ifname: "eth0" }), refusedWith(ErrorCode.AddressUnavailable, /duplicate/));
     const dup = hostLocalSync("ADD", "t1", conf);
     assert.notEqual(dup.status, 0);
     assert.match(dup.stdout, /duplicate allocation is not allowed/);

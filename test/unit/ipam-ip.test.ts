@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatIp, parseIp } from "../../src/ipam/ip";
+import { formatIp, parseIp } from "../../src/ip/ip";
 
 const roundTrip = (text: string): string | undefined => {
   const ip = parseIp(text);

@@ -8,20 +8,21 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { dispatch, type Io } from "../../src/cni/dispatch";
-import { CniError, ErrorCode } from "../../src/cni/errors";
+import { ErrorCode } from "../../src/cni/errors";
 import { loadIpamConfig, loadIpamStoreConfig } from "../../src/config/ipam";
 import { builtinIpam, validateBuiltinIpam } from "../../src/ipam/plugin/builtin";
 import { ipamPlugin, loadIpamPluginConfig } from "../../src/ipam/plugin/pluginMode";
 import { builtinIpamProblems } from "../../src/ipam/plugin/status";
 import { invocation } from "../helpers/invocation";
 import { addressFiles, removeDir, tempDir } from "../helpers/ipamFixtures";
+import { refusedWith } from "../helpers/refusal";
 
 const root = tempDir("tether-rtranges-");
 after(() => removeDir(root));
 let n = 0;
 const dataDir = (): string => fs.mkdtempSync(join(root, `d${n++}-`));
 
-const code7 = (e: unknown): boolean => e instanceof CniError && e.code === ErrorCode.InvalidConfig;
+const code7 = refusedWith(ErrorCode.InvalidConfig);
 const IP_RANGES = [[{ subnet: "10.77.0.0/24" }]];
 
 /** A tether config whose ipam section names no range. */

@@ -1,9 +1,9 @@
 /** tether-ipam's static form: the reference `static` plugin's shape, sources and precedence. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError } from "../../src/cni/errors";
 import { loadIpamConfig, loadStaticIpamConfig } from "../../src/config/ipam";
 import { staticAdd, staticCheck } from "../../src/ipam/static";
+import { refusedWith } from "../helpers/refusal";
 
 const base = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   name: "net",
@@ -31,7 +31,7 @@ describe("static tether-ipam", () => {
     assert.deepEqual(loadStaticIpamConfig(withRc, env).addresses, [{ address: "10.2.2.2/24" }]);
   });
   it("every address must be a CIDR, wherever it comes from; a pool and static addresses do not mix", () => {
-    const code7 = (re: RegExp) => (e: unknown) => e instanceof CniError && e.code === 7 && re.test(e.message);
+    const code7 = (re: RegExp) => refusedWith(7, re);
     assert.throws(() => loadStaticIpamConfig(base({ addresses: [{ address: "10.10.0.1" }] })), code7(/ipam\.addresses\[0\]\.address: "10\.10\.0\.1" is not in CIDR/));
     assert.throws(() => loadStaticIpamConfig(base({ addresses: [] }), { ips: ["10.0.0.1"] }), code7(/CNI_ARGS IP/));
     assert.throws(() => loadStaticIpamConfig(base({ addresses: [] }, { runtimeConfig: { ips: ["10.0.0.1"] } })), code7(/runtimeConfig\.ips\[0\]/));
@@ -43,9 +43,9 @@ describe("static tether-ipam", () => {
     const cfg = loadStaticIpamConfig(base({ addresses: [...ADDRS, { address: "fd00::1/64" }] }));
     const prev = { cniVersion: "1.0.0", ips: [{ address: "10.10.0.1/24", gateway: "10.10.0.254" }, { address: "fd00:0::1/64" }, { address: "10.9.9.9/24" }] };
     staticCheck(cfg, prev, "eth0");
-    const code104 = (e: unknown) => e instanceof CniError && e.code === 104;
+    const code104 = refusedWith(104);
     assert.throws(() => staticCheck(cfg, { ...prev, ips: [{ address: "10.10.0.1/24", gateway: "10.10.0.1" }, { address: "fd00::1/64" }] }, "eth0"), code104);
     assert.throws(() => staticCheck(cfg, { ...prev, ips: [{ address: "10.10.0.1/24", gateway: "10.10.0.254" }] }, "eth0"), code104);
-    assert.throws(() => staticCheck(cfg, undefined, "eth0"), (e: unknown) => e instanceof CniError && e.code === 7);
+    assert.throws(() => staticCheck(cfg, undefined, "eth0"), refusedWith(7));
   });
 });

@@ -3,25 +3,18 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CniError, ErrorCode } from "../../src/cni/errors";
+import { ErrorCode } from "../../src/cni/errors";
 import type { IpamConfig } from "../../src/config/ipam";
 import { DiskStore } from "../../src/ipam/diskStore";
 import { allocate, check, gc, listReservations, release } from "../../src/ipam/index";
 import { addressFiles, config, dataDirs, runNode, storeFiles, WORKER, writeConfig } from "../helpers/ipamFixtures";
+import { refusedWith } from "../helpers/refusal";
 
 const dataDir = dataDirs();
 const att = (containerId: string, ifname = "eth0") => ({ containerId, ifname });
 const addr = (cfg: IpamConfig, id: string, ifname = "eth0") => allocate(cfg, att(id, ifname)).ips.map((i) => i.address);
 
-function cniErr(code: number, message: string | RegExp) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof CniError, String(err));
-    assert.equal(err.code, code, err.message);
-    if (typeof message === "string") assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  };
-}
+const cniErr = refusedWith;
 
 
 describe("ipam store: host-local layout", () => {

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { CniError } from "../../src/cni/errors";
 import { convertResult } from "../../src/cni/result";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
-import { hostVethAlias } from "../../src/plugins/hostVeth";
+import { hostVethAlias } from "../../src/attach/hostVeth";
 import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
 import { addressFiles } from "../helpers/ipamFixtures";
 import { invocation } from "../helpers/invocation";

@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CniError, ErrorCode } from "../../src/cni/errors";
+import { toCniError } from "../../src/cni/mapError";
+import { refusedWith } from "../helpers/refusal";
 import { couldBeFull, exhaustedSets } from "../../src/ipam/pool";
 import { canonicalizeRangeSets } from "../../src/ipam/rangeSet";
 import { plainPoolView } from "../../src/ipam/plugin/status";
@@ -19,7 +21,7 @@ test("statusView reads the fields STATUS needs and refuses bad ones with code 7"
   const v = statusView({ name: "n", type: "tether", ipMasq: "true", macspoofchk: true, ipam: { type: "tether-ipam" } });
   assert.deepEqual(v, { network: "n", mode: "bridge", bridge: "tether0", ipMasq: true, ipMasqBackend: undefined, spoofCheck: true, ipamType: "tether-ipam", families: [] });
   for (const bad of [{ name: "-x" }, { name: "n", mode: "macvlan" }, { name: "n", ipMasq: 3 }, { name: "n", ipMasqBackend: "pf" }]) {
-    assert.throws(() => statusView(bad), (e: unknown) => e instanceof CniError && e.code === ErrorCode.InvalidConfig);
+    assert.throws(() => statusView(bad), refusedWith(ErrorCode.InvalidConfig));
   }
 });
 
@@ -37,7 +39,7 @@ test("hostProblems: a non-bridge link on the bridge's name, missing firewall too
 
 test("assertReady: code 50 naming every reason", () => {
   assert.doesNotThrow(() => assertReady([]));
-  assert.throws(() => assertReady(["a", "b"]), (e: unknown) => e instanceof CniError && e.code === ErrorCode.NotAvailable && /a; b/.test(e.message));
+  assert.throws(() => assertReady(["a", "b"]), refusedWith(ErrorCode.NotAvailable, /a; b/));
 });
 
 test("pool: exhausted sets from the store's names; the cheap count decides when a listing is needed", () => {
@@ -103,11 +105,15 @@ test("STATUS of a delegated IPAM: missing from CNI_PATH or failing, always code 
     return tetherStatus({ raw, env, stdin: Buffer.from(JSON.stringify(raw)) }, probe({}, []));
   };
   await assert.doesNotReject(status("ready"));
-  const failed = (msg: RegExp, details: RegExp) => (e: unknown) =>
-    e instanceof CniError && e.code === ErrorCode.NotAvailable && msg.test(e.message) && details.test(e.details ?? "");
+  const failed = (msg: RegExp, details: RegExp) => (thrown: unknown) => {
+    const e = toCniError(thrown);
+    return e instanceof CniError && e.code === ErrorCode.NotAvailable && msg.test(e.message) && details.test(e.details ?? "");
+  };
   await assert.rejects(status("no-such-ipam"), failed(/IPAM no-such-ipam: .*not found in CNI_PATH/, /IPAM no-such-ipam STATUS failed with code 7: searched /));
   await assert.rejects(status("busy"), failed(/IPAM busy: .*no store/, /code 4: disk gone/));
   // With another reason too: both named, code 50 still.
-  await assert.rejects(status("busy", { ipMasq: true, ipMasqBackend: "nftables" }), (e: unknown) =>
-    e instanceof CniError && e.code === ErrorCode.NotAvailable && /nft is not installed \(ipMasqBackend nftables\); IPAM busy/.test(e.message) && /code 4/.test(e.details ?? ""));
+  await assert.rejects(status("busy", { ipMasq: true, ipMasqBackend: "nftables" }), (thrown: unknown) => {
+    const e = toCniError(thrown);
+    return e instanceof CniError && e.code === ErrorCode.NotAvailable && /nft is not installed \(ipMasqBackend nftables\); IPAM busy/.test(e.message) && /code 4/.test(e.details ?? "");
+  });
 });

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { isIPv4 as netIsIPv4, isIPv6 as netIsIPv6 } from "node:net";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { ipFamilyOf, isCidr, isIPv4, isIPv6 } from "../../src/util/ipText";
+import { ipFamilyOf, isCidr, isIPv4, isIPv6 } from "../../src/ip/text";
 import { randomHex } from "../../src/util/random";
 import { sha256Hex } from "../../src/util/sha256";
 

@@ -1,6 +1,5 @@
 /** tether's built-in IPAM (`tether-ipam`) behind the plugin's Ipam interface: a pool or static addresses. */
 import type { Invocation } from "../../cni/dispatch";
-import { CniError, ErrorCode } from "../../cni/errors";
 import type { IpamResult } from "../../cni/types";
 import {
   type IpamConfig,
@@ -12,6 +11,7 @@ import {
   loadIpamStoreConfig,
   loadStaticIpamConfig,
 } from "../../config/ipam";
+import { ConfigError } from "../../config/errors";
 import { allocate, check, gc, release } from "../index";
 import { staticAdd, staticCheck } from "../static";
 import type { Ipam } from "./choice";
@@ -29,13 +29,13 @@ function netconfOf(raw: Record<string, unknown>): IpamNetConf {
 export function validAttachmentsOf(raw: Record<string, unknown>): { containerId: string; ifname: string }[] | undefined {
   const list = raw["cni.dev/valid-attachments"] ?? raw["cni.dev/attachments"];
   if (list === undefined || list === null) return undefined;
-  if (!Array.isArray(list)) throw new CniError(ErrorCode.InvalidConfig, "cni.dev/valid-attachments: must be a list");
+  if (!Array.isArray(list)) throw new ConfigError("cni.dev/valid-attachments", "must be a list");
   return list.map((a: unknown, i) => {
     const o = (typeof a === "object" && a !== null ? a : {}) as Record<string, unknown>;
     const id = o["containerID"];
     const ifname = o["ifname"];
     if (typeof id !== "string" || typeof ifname !== "string") {
-      throw new CniError(ErrorCode.InvalidConfig, `cni.dev/valid-attachments[${i}]: needs containerID and ifname strings`);
+      throw new ConfigError(`cni.dev/valid-attachments[${i}]`, "needs containerID and ifname strings");
     }
     return { containerId: id, ifname };
   });

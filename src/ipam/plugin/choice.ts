@@ -9,6 +9,7 @@ import type { IpamResult } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import { log } from "../../util/log";
 import { execPlugin, findPlugin } from "../../cni/exec";
+import { DelegateError } from "./errors";
 import { lazy } from "../../util/lazy";
 import { IPAM_TYPE } from "../../util/defaults";
 
@@ -65,7 +66,7 @@ function delegatedIpam(inv: Invocation<NetConf>, type: string): Ipam {
         throw released(e);
       }
       if (!result.ips || result.ips.length === 0) {
-        throw released(new CniError(ErrorCode.DelegateFailed, `IPAM plugin ${type} returned no IP addresses`));
+        throw released(new DelegateError(`IPAM plugin ${type} returned no IP addresses`));
       }
       const ipam: IpamResult = {
         ips: result.ips.map((ip) => (ip.gateway !== undefined ? { address: ip.address, gateway: ip.gateway } : { address: ip.address })),

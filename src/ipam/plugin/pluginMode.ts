@@ -4,6 +4,7 @@
  * DNS; no interfaces) in the requested version; DEL, CHECK, GC and STATUS work on the same store.
  */
 import type { Handlers, Invocation, PluginSpec } from "../../cni/dispatch";
+import { withCniErrors } from "../../cni/mapError";
 import type { Result } from "../../cni/types";
 import { configError } from "../../config/common";
 import { IPAM_TYPE } from "../../util/defaults";
@@ -32,7 +33,7 @@ export function loadIpamPluginConfig(raw: Record<string, unknown>, command: stri
   return { name };
 }
 
-export const ipamHandlers: Handlers<IpamPluginConf> = {
+export const ipamHandlers: Handlers<IpamPluginConf> = withCniErrors({
   async add(inv: Invocation<IpamPluginConf>): Promise<Result> {
     const r = await builtinIpam(inv).add();
     const result: Result = { cniVersion: inv.version, ips: r.ips.map((ip) => ({ ...ip })) };
@@ -44,7 +45,7 @@ export const ipamHandlers: Handlers<IpamPluginConf> = {
   check: (inv) => builtinIpam(inv).check(),
   gc: (inv) => builtinIpam(inv).gc(),
   status: (inv) => builtinIpam(inv).status(),
-};
+});
 
 export const ipamPlugin: PluginSpec<IpamPluginConf> = {
   loadConfig: (raw, command) => loadIpamPluginConfig(raw, command),

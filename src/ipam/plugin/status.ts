@@ -98,7 +98,7 @@ export function storeProblem(dataDir: string, network: string): string | undefin
 }
 
 /**
- * Why the built-in IPAM could not serve an ADD now; empty when it could. Throws CniError 7 on a bad
+ * Why the built-in IPAM could not serve an ADD now; empty when it could. Throws a ConfigError on a bad
  * config. Without ranges in the config (runtimeConfig.ipRanges only) the pool check is skipped.
  */
 export function builtinIpamProblems(raw: Record<string, unknown>): string[] {

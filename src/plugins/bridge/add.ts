@@ -1,26 +1,20 @@
 /** Bridge mode ADD: bridge, veth, IPAM, addresses, routes, gateway; undone in reverse on any failure. */
 import type { Invocation } from "../../cni/dispatch";
-import { CniError, ErrorCode } from "../../cni/errors";
 import { versionAtLeast } from "../../cni/version";
 import type { Interface, IpConfig, Result, Route } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
-import {
-  configureContainerInterface,
-  createContainerVeth,
-  defaultGateway,
-  defaultRoutes,
-  installFirewall,
-  parseCidr,
-  labelHostVeth,
-  runAdd,
-  requestedMac,
-  resultDns,
-  resultIps,
-} from "../attach";
+import { labelHostVeth } from "../../attach/attachment";
+import { configureContainerInterface } from "../../attach/container";
+import { installFirewall } from "../../attach/firewall";
+import { defaultRoutes, resultDns, resultIps } from "../../attach/result";
+import { runAdd } from "../../attach/transaction";
+import { createContainerVeth, requestedMac } from "../../attach/veth";
+import { defaultGateway, parseCidr } from "../../ip/cidr";
 import { ipamFor } from "../../ipam/plugin/choice";
-import type { Kernel, Link, Ns } from "../kernel";
+import type { Kernel, Link, Ns } from "../../kernel/port";
+import { PluginError } from "../../attach/errors";
 
 export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
@@ -29,8 +23,8 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
     const bridgeName = conf.bridge ?? DEFAULT_BRIDGE;
     const { link: bridge, created } = await k.ensureBridge(host, { name: bridgeName, mtu: conf.mtu, vlanFiltering: conf.vlan > 0 }).catch((e: unknown) => {
       if (conf.vlan > 0 && (e as { code?: unknown }).code === "EOPNOTSUPP") {
-        throw new CniError(
-          ErrorCode.KernelRefused,
+        throw new PluginError(
+          "kernel",
           `vlan ${conf.vlan}: this kernel does not support VLAN filtering on bridge "${bridgeName}" (CONFIG_BRIDGE_VLAN_FILTERING)`,
           (e as Error).message,
           { cause: e },
@@ -91,20 +85,20 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
 function refuseBeforeStarting(inv: Invocation<NetConf>): void {
   const conf = inv.conf;
   if (!conf.ipam?.type && !versionAtLeast(inv.version, "0.3.0")) {
-    throw new CniError(
-      ErrorCode.IncompatibleVersion,
+    throw new PluginError(
+      "version",
       `cniVersion ${inv.version} cannot express an L2-only result (no ipam.type)`,
       "results of 0.1.0 and 0.2.0 carry only ip4/ip6: use cniVersion 0.3.0 or later",
     );
   }
   for (const key of ["vlanTrunk", "preserveDefaultVlan"] as const) {
     if (inv.raw[key] !== undefined) {
-      throw new CniError(ErrorCode.UnsupportedField, `${key}: ${JSON.stringify(inv.raw[key])} is not supported by tether yet`);
+      throw new PluginError("unsupported", `${key}: ${JSON.stringify(inv.raw[key])} is not supported by tether yet`);
     }
   }
   if (conf.vlan > 0 && conf.isGateway) {
-    throw new CniError(
-      ErrorCode.UnsupportedField,
+    throw new PluginError(
+      "unsupported",
       `vlan: ${conf.vlan} with isGateway is not supported by tether yet`,
       "the gateway would sit on the bridge's own VLAN 1, out of reach of the container's VLAN",
     );
@@ -152,8 +146,8 @@ async function configureGateway(
     const clash = sub.family === 4 ? existing.filter((a) => a.family === 4) : [];
     for (const other of clash) {
       if (!conf.forceAddress) {
-        throw new CniError(
-          ErrorCode.AddressUnavailable,
+        throw new PluginError(
+          "address-taken",
           `bridge "${bridge.name}" already has address ${other.address}/${other.prefixLen}, not the gateway ${want}`,
           "set forceAddress to replace it",
         );

@@ -8,9 +8,10 @@ import type { Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
-import { checkContainerSide, checkFailed, checkFirewall, containerInterfaceIndex, ipsOf, requirePrevResult } from "../attach";
+import { checkContainerSide, checkFailed, containerInterfaceIndex, ipsOf, requirePrevResult } from "../../attach/check";
+import { checkFirewall } from "../../attach/firewall";
 import { ipamFor } from "../../ipam/plugin/choice";
-import type { Kernel, Link, Ns } from "../kernel";
+import type { Kernel, Link, Ns } from "../../kernel/port";
 
 export async function bridgeCheck(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
   const prev = requirePrevResult(inv);

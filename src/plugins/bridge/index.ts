@@ -4,7 +4,7 @@ import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { serialisedPerAttachment } from "../attachmentLock";
 import { makeHandlers, type Mode } from "../handlers";
-import { realKernel, type Kernel } from "../kernel";
+import { realKernel, type Kernel } from "../../kernel/port";
 import { bridgeAdd } from "./add";
 import { bridgeCheck } from "./check";
 

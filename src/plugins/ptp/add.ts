@@ -10,30 +10,23 @@
  * Every step is undone in reverse on failure; host-side addresses and routes go with the veth.
  */
 import type { Invocation } from "../../cni/dispatch";
-import { CniError, ErrorCode } from "../../cni/errors";
 import type { Interface, IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import {
-  addContainerRoutes,
-  configureContainerAddresses,
-  createContainerVeth,
-  defaultGateway,
-  installFirewall,
-  parseCidr,
-  labelHostVeth,
-  runAdd,
-  requestedMac,
-  resultDns,
-  resultIps,
-  subnetOf,
-} from "../attach";
+import { labelHostVeth } from "../../attach/attachment";
+import { addContainerRoutes, configureContainerAddresses } from "../../attach/container";
+import { installFirewall } from "../../attach/firewall";
+import { resultDns, resultIps } from "../../attach/result";
+import { runAdd } from "../../attach/transaction";
+import { createContainerVeth, requestedMac } from "../../attach/veth";
+import { defaultGateway, parseCidr, subnetOf } from "../../ip/cidr";
 import { ipamFor } from "../../ipam/plugin/choice";
 import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
-import { listRecordFiles, recordsDataDir } from "../attachmentRecord";
-import { hostVethTags } from "../hostVeth";
-import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../kernel";
+import { listRecordFiles, recordsDataDir } from "../../attach/attachmentRecord";
+import { hostVethTags } from "../../attach/hostVeth";
+import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
+import { PluginError } from "../../attach/errors";
 
 /** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
 export function hostPrefix(ip: string): string {
@@ -44,7 +37,7 @@ export function hostPrefix(ip: string): string {
 export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
   const ipam = ipamFor(inv);
-  if (!ipam) throw new CniError(ErrorCode.InvalidConfig, "ipam.type: missing: ptp mode needs an IPAM");
+  if (!ipam) throw new PluginError("config", "ipam.type: missing: ptp mode needs an IPAM");
   return runAdd(k, inv, async ({ host, container, rollback, hostIfname }) => {
     const ipamResult = await ipam.add();
     rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
@@ -102,8 +95,8 @@ async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, addre
   if (bridge?.kind !== "bridge") return;
   const links = await k.listLinks(host);
   if (links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) {
-    throw new CniError(
-      ErrorCode.AddressUnavailable,
+    throw new PluginError(
+      "address-taken",
       `ptp: the node reaches ${c.ip} on bridge ${quoteForeign(bridge.name)} (${r.dst}), where tether attaches containers of a bridge network; a host route would take that address over`,
       "give the ptp network a subnet no bridge network uses",
     );
@@ -134,8 +127,8 @@ async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, gw
   const existing = (await k.listRoutes(container, parseCidr(gw).family)).find((r) => r.dst === dst);
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(container, existing.oif);
   const through = via !== undefined ? `interface ${quoteForeign(via.name)}` : "another route";
-  throw new CniError(
-    ErrorCode.AddressUnavailable,
+  throw new PluginError(
+    "address-taken",
     `ptp: the container already routes the gateway ${gw} through ${through}; ${quoteForeign(link.name)} cannot route it too`,
     "ptp attaches a container once per network: give the second interface another network",
   );
@@ -184,8 +177,8 @@ async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, in
     return;
   }
   const owner = tags !== undefined ? `attachment ${describeAttachment(inv, tags.attachment)} (host veth ${via!.name})` : via !== undefined ? `link ${quoteForeign(via.name)}, not tether's` : "a route tether did not make";
-  throw new CniError(
-    ErrorCode.AddressUnavailable,
+  throw new PluginError(
+    "address-taken",
     `ptp: the node already routes ${spec.dst} to ${owner}; refusing to take that route over (two ptp networks on one subnet?)`,
     "give each ptp network its own subnet",
   );

@@ -7,9 +7,11 @@ import type { Invocation } from "../../cni/dispatch";
 import type { IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
-import { checkContainerSide, checkFailed, checkFirewall, containerInterfaceIndex, ipsOf, parseCidr, requirePrevResult, subnetOf } from "../attach";
+import { checkContainerSide, checkFailed, containerInterfaceIndex, ipsOf, requirePrevResult } from "../../attach/check";
+import { checkFirewall } from "../../attach/firewall";
+import { parseCidr, subnetOf } from "../../ip/cidr";
 import { ipamFor } from "../../ipam/plugin/choice";
-import type { Kernel, Link, Ns } from "../kernel";
+import type { Kernel, Link, Ns } from "../../kernel/port";
 import { hostPrefix } from "./add";
 
 export async function ptpCheck(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {

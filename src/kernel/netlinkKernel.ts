@@ -34,7 +34,7 @@ import {
 /** How long ADD waits for IPv6 duplicate address detection to finish (the reference waits 10 s). */
 const DAD_TIMEOUT_MS = 10_000;
 import { NetlinkError } from "../netlink/errors";
-import type { Address, Kernel, KernelRoute, Link, Ns } from "./kernel";
+import type { Address, Kernel, KernelRoute, Link, Ns } from "./port";
 
 class NetlinkNs implements Ns {
   constructor(

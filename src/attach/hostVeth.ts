@@ -4,7 +4,7 @@
  * belongs to without the container's namespace.
  */
 import { attachmentTag, networkTag, parseRuleComment, ruleComment, type AttachmentKey, type RuleTags } from "../firewall/key";
-import type { Link } from "./kernel";
+import type { Link } from "../kernel/port";
 
 export function hostVethAlias(key: AttachmentKey): string {
   return ruleComment(key);

@@ -20,7 +20,7 @@ export interface Link {
   peerIndex?: number | undefined;
   /** For a veth whose peer is in another namespace: that namespace's id (absent: same namespace). */
   peerNetnsId?: number | undefined;
-  /** IFLA_IFALIAS; tether labels each host veth with its attachment's key (src/plugins/hostVeth.ts). */
+  /** IFLA_IFALIAS; tether labels each host veth with its attachment's key (src/attach/hostVeth.ts). */
   alias?: string | undefined;
 }
 

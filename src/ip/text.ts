@@ -33,6 +33,11 @@ export function isIPv6(text: string): boolean {
   return halves.length === 2 ? count <= 7 : count === 8;
 }
 
+/** The family of an address or CIDR already validated elsewhere: a cheap test, no parse. */
+export function familyOfValid(text: string): 4 | 6 {
+  return text.includes(":") ? 6 : 4;
+}
+
 /** 4, 6, or 0 when the text is neither (node:net's isIP, without the zone). */
 export function ipFamilyOf(text: string): 0 | 4 | 6 {
   return isIPv4(text) ? 4 : isIPv6(text) ? 6 : 0;
