@@ -127,8 +127,11 @@ describe("deploy: the agent image run as the DaemonSet's container spec says", {
 
   before(async () => {
     assert.ok(sh("podman", ["--version"]).status === 0, "podman is installed (scripts/setup.sh)");
-    // The image of this tree, tagged as the manifest names it (scripts/image.sh's default tag).
+    // The image of this tree, tagged as the manifest names it (scripts/image.sh's default tag); removed
+    // again afterwards unless an image of that tag was there before the test.
+    const hadImage = sh("podman", ["image", "exists", spec.image]).status === 0;
     const built = sh("bash", [path.join(REPO_ROOT, "scripts/image.sh")]);
+    if (!hadImage) cleanups.push(() => void sh("podman", ["rmi", "-f", spec.image]));
     assert.equal(built.status, 0, `scripts/image.sh failed: ${built.stderr}`);
     assert.equal(built.stdout.trim(), spec.image, "image.sh tags the image the manifest names");
 
