@@ -3,7 +3,7 @@
  * CIDRs (for the conflist), a route per pod CIDR of every other node via that node's address of the
  * same family, and the cluster's pod CIDRs (the masquerade exclusion set).
  */
-import { type Family, type Ip, bitsOf, formatIp, hostMask, networkOf, parseIp } from "../ip/ip";
+import { type Family, type Ip, bitsOf, formatIp, parseIp, readCidr } from "../ip/ip";
 
 /** The fields of a Node the agent reads (a structural subset of src/k8s/types Node). */
 export interface AgentNode {
@@ -24,17 +24,10 @@ export interface Prefix {
 
 /** A prefix in canonical form (host bits cleared); undefined when the text is not a CIDR. */
 export function parsePrefix(text: string): Prefix | undefined {
-  const slash = text.indexOf("/");
-  if (slash < 0) return undefined;
-  const ip = parseIp(text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  if (ip === undefined || !/^\d{1,3}$/.test(lenText)) return undefined;
-  // parseIp turns ::ffff:a.b.c.d into IPv4; a mapped prefix is not a pod CIDR.
-  if (ip.family === 4 && text.includes(":")) return undefined;
-  const len = Number(lenText);
-  if (len > bitsOf(ip.family)) return undefined;
-  const network = networkOf(ip, len);
-  return { family: ip.family, network, len, last: network.value | hostMask(ip.family, len), text: `${formatIp(network)}/${len}` };
+  const c = readCidr(text);
+  // A mapped prefix (::ffff:a.b.c.d/n) is not a pod CIDR.
+  if (typeof c === "string" || c.mapped) return undefined;
+  return { family: c.ip.family, network: c.network, len: c.prefix, last: c.last, text: `${formatIp(c.network)}/${c.prefix}` };
 }
 
 export function prefixContains(p: Prefix, ip: Ip): boolean {

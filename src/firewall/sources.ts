@@ -1,5 +1,5 @@
 /** What the rules are made from: the attachment's addresses, validated before they reach rule text. */
-import { formatIp, networkOf, parseIp } from "../ip/ip";
+import { formatIp, parseIp, readCidr } from "../ip/ip";
 
 /** One container address and its subnet ("10.88.0.5" in "10.88.0.0/24"). */
 export interface MasqSource {
@@ -11,13 +11,9 @@ export interface MasqSource {
 /** Masquerade sources of a list of CIDRs ("10.88.0.5/24"); throws on anything that is not one. */
 export function masqueradeSources(cidrs: readonly string[]): MasqSource[] {
   return cidrs.map((cidr) => {
-    const [ip = "", len = ""] = cidr.split("/");
-    const parsed = parseIp(ip);
-    const prefix = Number(len);
-    if (!parsed || !/^\d{1,3}$/.test(len) || prefix > (parsed.family === 4 ? 32 : 128)) {
-      throw new Error(`${JSON.stringify(cidr)} is not an address with a prefix length`);
-    }
-    return { family: parsed.family, address: formatIp(parsed), subnet: `${formatIp(networkOf(parsed, prefix))}/${prefix}` };
+    const c = readCidr(cidr);
+    if (typeof c === "string") throw new Error(`${JSON.stringify(cidr)} is not an address with a prefix length`);
+    return { family: c.ip.family, address: formatIp(c.ip), subnet: `${formatIp(c.network)}/${c.prefix}` };
   });
 }
 

@@ -86,6 +86,36 @@ export function parseIp(text: string): Ip | undefined {
   return value === undefined ? undefined : { family: 4, value };
 }
 
+/**
+ * Parse an address as written: an IPv4-mapped IPv6 address stays IPv6 (what the kernel is given when
+ * a config says "::ffff:a.b.c.d"). Same accepted text as parseIp.
+ */
+export function parseIpExact(text: string): Ip | undefined {
+  const value = text.includes(":") ? parseV6(text) : parseV4(text);
+  if (value === undefined) return undefined;
+  return { family: text.includes(":") ? 6 : 4, value };
+}
+
+/** Network-order bytes (4 or 16) of an address; for src/netlink, the only place bytes are wanted. */
+export function ipToBytes(ip: Ip): Buffer {
+  if (ip.family === 4) {
+    const out = Buffer.allocUnsafe(4);
+    out.writeUInt32BE(Number(ip.value), 0);
+    return out;
+  }
+  // One hex conversion is cheaper than sixteen bigint shifts.
+  return Buffer.from(ip.value.toString(16).padStart(32, "0"), "hex");
+}
+
+/** The address in 4 or 16 network-order bytes (IPv6 kept as IPv6, mapped or not); undefined for other lengths. */
+export function bytesToIp(bytes: Uint8Array): Ip | undefined {
+  if (bytes.length === 4) {
+    return { family: 4, value: BigInt((((bytes[0] ?? 0) << 24) | ((bytes[1] ?? 0) << 16) | ((bytes[2] ?? 0) << 8) | (bytes[3] ?? 0)) >>> 0) };
+  }
+  if (bytes.length !== 16) return undefined;
+  return { family: 6, value: BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, 16).toString("hex")}`) };
+}
+
 /** True when the text is written as an IPv4-mapped IPv6 address (which parseIp turns into IPv4). */
 export function isV4Mapped(text: string): boolean {
   if (!text.includes(":")) return false;
@@ -147,4 +177,40 @@ export function networkOf(ip: Ip, prefix: number): Ip {
 /** The all-ones address of the subnet (IPv4 broadcast). */
 export function lastOf(ip: Ip, prefix: number): Ip {
   return { family: ip.family, value: ip.value | hostMask(ip.family, prefix) };
+}
+
+/** A parsed "address/length": the address as written (host bits kept), its network and last address. */
+export interface CidrValue {
+  readonly ip: Ip;
+  readonly prefix: number;
+  readonly network: Ip;
+  /** The last address (network | host bits), for range comparisons. */
+  readonly last: bigint;
+  /** The address was written IPv4-mapped (::ffff:a.b.c.d); parsed as IPv4 unless `exact`. */
+  readonly mapped: boolean;
+}
+
+/** Why a text is not "address/length"; each caller words its own message (tests match them). */
+export type CidrProblem = "no-prefix" | "bad-ip" | "bad-prefix" | "prefix-too-long";
+
+/**
+ * The one parser of "address/length" text. The length is 1-3 digits, at most the family's bits.
+ * `exact` keeps an IPv4-mapped address IPv6 (the kernel's view); otherwise it becomes IPv4 (Go's).
+ */
+export function readCidr(text: string, exact = false): CidrValue | CidrProblem {
+  const slash = text.indexOf("/");
+  if (slash < 0) return "no-prefix";
+  const ipText = text.slice(0, slash);
+  const ip = exact ? parseIpExact(ipText) : parseIp(ipText);
+  if (ip === undefined) return "bad-ip";
+  const lenText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(lenText)) return "bad-prefix";
+  const prefix = Number(lenText);
+  if (prefix > bitsOf(ip.family)) return "prefix-too-long";
+  const network = networkOf(ip, prefix);
+  return { ip, prefix, network, last: network.value | hostMask(ip.family, prefix), mapped: exact ? ip.family === 6 && ip.value >> 32n === 0xffffn : ip.family === 4 && ipText.includes(":") };
+}
+
+export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
+  return typeof r !== "string";
 }

@@ -1,6 +1,6 @@
 /** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
 import { constants as osConstants } from "node:os";
-import { isIPv4, isIPv6 } from "../ip/text";
+import { ipToBytes, parseIpExact, readCidr } from "../ip/ip";
 import { NetlinkError } from "./errors";
 
 export type IpFamily = 4 | 6;
@@ -26,23 +26,20 @@ export function familyOfAf(af: number): IpFamily | undefined {
 }
 
 export function parseIp(op: string, text: string): ParsedIp {
-  if (isIPv4(text)) return { family: 4, bytes: Buffer.from(text.split(".").map(Number)) };
-  if (isIPv6(text)) return { family: 6, bytes: ipv6Bytes(text) };
-  throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text}"`);
+  const ip = parseIpExact(text);
+  if (ip === undefined) throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text}"`);
+  return { family: ip.family, bytes: ipToBytes(ip) };
 }
 
 /** "10.1.2.3/24" → address bytes and prefix length (the host bits are kept). */
 export function parseCidr(op: string, text: string): ParsedCidr {
-  const slash = text.indexOf("/");
-  if (slash === -1) throw new NetlinkError(op, osConstants.errno.EINVAL, `"${text}" has no prefix length`);
-  const ip = parseIp(op, text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  const prefixLen = Number(lenText);
-  const max = ip.family === 4 ? 32 : 128;
-  if (!/^\d{1,3}$/.test(lenText) || prefixLen > max) {
-    throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid prefix length in "${text}"`);
+  const c = readCidr(text, true);
+  if (c === "no-prefix") throw new NetlinkError(op, osConstants.errno.EINVAL, `"${text}" has no prefix length`);
+  if (c === "bad-ip") {
+    throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text.slice(0, text.indexOf("/"))}"`);
   }
-  return { ...ip, prefixLen };
+  if (typeof c === "string") throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid prefix length in "${text}"`);
+  return { family: c.ip.family, bytes: ipToBytes(c.ip), prefixLen: c.prefix };
 }
 
 /** The IPv4 broadcast address of `ip`/`prefixLen` (all host bits set). */
@@ -91,25 +88,4 @@ function longestZeroRun(groups: number[]): [number, number] {
     }
   }
   return best;
-}
-
-function ipv6Bytes(text: string): Buffer {
-  const [left = "", right] = withoutDottedTail(text).split("::");
-  const toGroups = (s: string): number[] => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)));
-  const leftGroups = toGroups(left);
-  const rightGroups = right === undefined ? [] : toGroups(right);
-  const zeros = new Array<number>(8 - leftGroups.length - rightGroups.length).fill(0);
-  const groups = right === undefined ? leftGroups : [...leftGroups, ...zeros, ...rightGroups];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
-
-/** "::ffff:1.2.3.4" → "::ffff:102:304" (an embedded IPv4 tail as two hex groups). */
-function withoutDottedTail(text: string): string {
-  const lastColon = text.lastIndexOf(":");
-  const tail = text.slice(lastColon + 1);
-  if (!tail.includes(".")) return text;
-  const [a = 0, b = 0, c = 0, d = 0] = tail.split(".").map(Number);
-  return `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 }

@@ -2,7 +2,7 @@
  * ipBlock arithmetic: a CIDR minus its `except` CIDRs, as a sorted list of disjoint closed
  * intervals of addresses of one family, and their nftables element text.
  */
-import { bitsOf, formatIp, parseIp, type Family } from "../ip/ip";
+import { bitsOf, formatIp, parseIp, readCidr, type Family } from "../ip/ip";
 
 export interface Interval {
   readonly lo: bigint;
@@ -22,19 +22,17 @@ export class CidrError extends Error {
 
 /** Parse "a.b.c.d/n" or "x::/n"; host bits are cleared, as the API server's validation expects none. */
 export function parseCidr(text: string): ParsedCidr {
-  const slash = text.indexOf("/");
-  if (slash < 0) throw new CidrError(`${JSON.stringify(text)} is not a CIDR (no prefix length)`);
-  const ip = parseIp(text.slice(0, slash));
-  const prefixText = text.slice(slash + 1);
-  if (ip === undefined || text.slice(0, slash).includes("::ffff:") || !/^\d{1,3}$/.test(prefixText)) {
+  const c = readCidr(text);
+  if (c === "no-prefix") throw new CidrError(`${JSON.stringify(text)} is not a CIDR (no prefix length)`);
+  const ipText = text.slice(0, text.indexOf("/"));
+  if (c === "bad-ip" || c === "bad-prefix" || ipText.includes("::ffff:")) {
     throw new CidrError(`${JSON.stringify(text)} is not a CIDR`);
   }
-  const prefix = Number(prefixText);
-  const bits = bitsOf(ip.family);
-  if (prefix > bits) throw new CidrError(`${JSON.stringify(text)}: prefix length above ${bits}`);
-  const host = (1n << BigInt(bits - prefix)) - 1n;
-  const lo = ip.value & ~host;
-  return { family: ip.family, lo, hi: lo | host, prefix };
+  if (c === "prefix-too-long") {
+    // Error path only: parse again for the family's bit count.
+    throw new CidrError(`${JSON.stringify(text)}: prefix length above ${bitsOf(parseIp(ipText)?.family ?? 4)}`);
+  }
+  return { family: c.ip.family, lo: c.network.value, hi: c.last, prefix: c.prefix };
 }
 
 /** cidr minus every except (excepts of another family or outside cidr change nothing). */
