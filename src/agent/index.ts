@@ -6,11 +6,16 @@ import { PolicyController } from "./policy";
 import { PolicyApplier } from "../policy/apply";
 import type { AgentOptions } from "./options";
 import { lazy } from "../util/lazy";
-import { dropExecutableReadAround, releaseExecutablePages, singleMallocArena } from "./memory";
+import * as path from "node:path";
+import { dropExecutableReadAround, executableIs, releaseExecutablePages, singleMallocArena } from "./memory";
 
 const nodeV8Module = lazy(() => require("node:v8") as typeof import("node:v8"));
 
-function releaseMemory(after: string): void {
+function releaseMemory(after: string, plugin: string): void {
+  if (executableIs(plugin)) {
+    log.info("start-up pages kept: the agent runs from the installed plugin", { after, plugin });
+    return;
+  }
   try {
     const r = releaseExecutablePages();
     log.info("start-up pages released", { after, rssMiB: r.rssKiB.map((k) => Math.round(k / 102.4) / 10) });
@@ -47,10 +52,12 @@ export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Prom
     await agent.start();
     // Node's start-up is behind us: its pages of the executable go (README, Agent > Memory); so do
     // those of the first list and reconcile once they are done.
-    releaseMemory("start");
-    void agent.firstApplied.then(() => setImmediate(() => releaseMemory("first reconcile")));
+    const plugin = path.join(opts.cniBinDir, "tether");
+    releaseMemory("start", plugin);
+    void agent.firstApplied.then(() => setImmediate(() => releaseMemory("first reconcile", plugin)));
     let dropFailed = false;
     agent.afterReadBack = () => {
+      if (executableIs(plugin)) return;
       try {
         dropExecutableReadAround();
       } catch (e) {

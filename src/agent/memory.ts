@@ -26,6 +26,21 @@ export function readOnlyMappingsOf(maps: string, path: string): Mapping[] {
   return out;
 }
 
+/**
+ * True when this process's executable is the file at `path` (same device and inode): the agent run
+ * straight from the installed plugin. Then its pages are the plugin's too, and every CNI call would
+ * read back from disk what releasing them dropped, so they stay.
+ */
+export function executableIs(path: string): boolean {
+  try {
+    const a = fs.statSync("/proc/self/exe");
+    const b = fs.statSync(path);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
 export interface ReleaseResult {
   /** Bytes of mappings advised. */
   bytes: number;

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { readOnlyMappingsOf } from "../../src/agent/memory";
+import { executableIs, readOnlyMappingsOf } from "../../src/agent/memory";
 
 const MAPS = [
   "00400000-0074d000 r--p 00000000 fd:01 1234                               /opt/tether bin/tether",
@@ -64,4 +64,26 @@ describe("agent memory", () => {
     assert.ok(r.after < r.before / 2, `resident ${r.before} -> ${r.after} KiB`);
     assert.equal(r.ok, 2, "the process runs on");
   });
+});
+
+test("executableIs: the agent's own executable file (a hard link of it too), not a copy of its bytes", () => {
+  const dir = fs.mkdtempSync(join(os.tmpdir(), "tether-exe-"));
+  try {
+    const exe = fs.readlinkSync("/proc/self/exe");
+    const copy = join(dir, "copy");
+    fs.copyFileSync(exe, copy);
+    assert.equal(executableIs(exe), true);
+    assert.equal(executableIs(copy), false);
+    assert.equal(executableIs(join(dir, "missing")), false);
+    let linked = false;
+    try {
+      fs.linkSync(exe, join(dir, "link"));
+      linked = true;
+    } catch {
+      // another filesystem: no hard link possible here
+    }
+    if (linked) assert.equal(executableIs(join(dir, "link")), true);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
