@@ -50,11 +50,17 @@ interface Libc {
   sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number): number;
   recvfrom(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: Buffer | null): number;
   poll: KoffiAsync<(fds: Buffer, nfds: number, timeoutMs: number) => number>;
+  errno(): number;
+  /** The loaded libc, for the calls declared on first use (memoryCalls). */
+  lib: ReturnType<typeof import("koffi").load>;
+}
+
+/** The agent's memory housekeeping calls: declared only when used (a CNI call never does). */
+interface MemoryCalls {
   madvise(addr: number, length: number, advice: number): number;
   posix_fadvise(fd: number, offset: number, length: number, advice: number): number;
   malloc_trim(pad: number): number;
   mallopt(param: number, value: number): number;
-  errno(): number;
 }
 
 /** A function with koffi's `.async` (the call runs on a worker thread; the callback on the JS thread). */
@@ -92,14 +98,20 @@ function load(): Libc {
   const sendto = lib.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as Libc["sendto"];
   const recvfrom = lib.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)") as Libc["recvfrom"];
   const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)") as Libc["poll"];
-  // The address as an integer: the mappings come from /proc/self/maps (below 2^47 on x86_64).
-  const madvise = lib.func("int madvise(uintptr_t addr, size_t length, int advice)") as Libc["madvise"];
-  const posix_fadvise = lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as Libc["posix_fadvise"];
-  const malloc_trim = lib.func("int malloc_trim(size_t pad)") as Libc["malloc_trim"];
-  const mallopt = lib.func("int mallopt(int param, int value)") as Libc["mallopt"];
-  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, madvise, posix_fadvise, malloc_trim, mallopt, errno: () => koffi.errno() };
+  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, errno: () => koffi.errno(), lib };
   return libc;
 }
+
+const memoryCalls = lazy((): MemoryCalls => {
+  const lib = load().lib;
+  return {
+    // The address as an integer: the mappings come from /proc/self/maps (below 2^47 on x86_64).
+    madvise: lib.func("int madvise(uintptr_t addr, size_t length, int advice)") as MemoryCalls["madvise"],
+    posix_fadvise: lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as MemoryCalls["posix_fadvise"],
+    malloc_trim: lib.func("int malloc_trim(size_t pad)") as MemoryCalls["malloc_trim"],
+    mallopt: lib.func("int mallopt(int param, int value)") as MemoryCalls["mallopt"],
+  };
+});
 
 export function setns(fd: number, nstype: number): void {
   const c = load();
@@ -251,22 +263,21 @@ export const M_ARENA_MAX = -8;
 
 /** madvise(2) on [addr, addr + length). */
 export function madvise(addr: number, length: number, advice: number): void {
-  const c = load();
-  if (c.madvise(addr, length, advice) !== 0) throw new SyscallError(`madvise(${advice})`, c.errno());
+  if (memoryCalls().madvise(addr, length, advice) !== 0) throw new SyscallError(`madvise(${advice})`, load().errno());
 }
 
 /** posix_fadvise(2) on the whole file `fd`. */
 export function fadviseAll(fd: number, advice: number): void {
-  const r = load().posix_fadvise(fd, 0, 0, advice);
+  const r = memoryCalls().posix_fadvise(fd, 0, 0, advice);
   if (r !== 0) throw new SyscallError(`posix_fadvise(${advice})`, r);
 }
 
 /** glibc's malloc_trim(0): free memory of every arena back to the kernel; true when some was. */
 export function mallocTrim(): boolean {
-  return load().malloc_trim(0) === 1;
+  return memoryCalls().malloc_trim(0) === 1;
 }
 
 /** glibc's mallopt(3); false when the parameter or value was refused. */
 export function mallopt(param: number, value: number): boolean {
-  return load().mallopt(param, value) === 1;
+  return memoryCalls().mallopt(param, value) === 1;
 }
