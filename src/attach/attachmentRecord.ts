@@ -156,6 +156,50 @@ function readOne(dataDir: string, key: AttachmentKey, path: string): AttachmentR
   }
 }
 
+/**
+ * When the attachment's record or intent was last written (the later of the two): an ADD writes its
+ * intent when it begins, and the rename that makes it the record keeps that time. Undefined when it
+ * has neither. No content read; only inside directories that pass the usual checks.
+ */
+export function recordWrittenAt(dataDir: string, key: AttachmentKey): number | undefined {
+  if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return undefined;
+  let at: number | undefined;
+  for (const path of [recordPath(dataDir, key), intentPath(dataDir, key)]) {
+    try {
+      const st = fs.lstatSync(path);
+      if (st.isFile()) at = Math.max(at ?? 0, st.mtimeMs);
+    } catch {
+      // absent
+    }
+  }
+  return at;
+}
+
+/** The attachment tag a record or intent file is named by; undefined for any other name. */
+export function recordFileTag(name: string): string | undefined {
+  return /^([0-9a-f]{24})(?:\.adding)?\.json$/.exec(name)?.[1];
+}
+
+/**
+ * The tags of a network's records and intents written at or after `since` (ms, wall clock): ADDs
+ * that began then. Names and times only, nothing read.
+ */
+export function recordTagsSince(dataDir: string, network: string, since: number): string[] {
+  const dir = recordsDir(dataDir, network);
+  if (!isRealDir(join(dataDir, RECORDS_DIR)) || !isRealDir(dir)) return [];
+  const out: string[] = [];
+  for (const name of safeReaddir(dir)) {
+    const tag = recordFileTag(name);
+    if (tag === undefined) continue;
+    try {
+      if (fs.lstatSync(join(dir, name)).mtimeMs >= since) out.push(tag);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 /** Names of the networks that keep records under dataDir (their directory exists, empty or not). */
 export function recordNetworks(dataDir: string): string[] {
   const base = join(dataDir, RECORDS_DIR);

@@ -26,8 +26,12 @@ export interface Firewall {
   /** Remove the attachment's spoof-check rules (both families); absent rules are fine. */
   removeSpoofCheck(key: AttachmentKey): Promise<void>;
   hasSpoofCheck(key: AttachmentKey): Promise<boolean>;
-  /** Remove every rule of `network` whose attachment is not in `valid`. */
-  gc(network: string, valid: readonly AttachmentKey[]): Promise<void>;
+  /**
+   * Remove every rule of `network` whose attachment is not in `valid`, except those whose attachment
+   * tag `spare` returns: it is called under the firewall lock, so what it spares (attachments with a
+   * call running, ADDs newer than the list) is known at the moment no ADD can add rules.
+   */
+  gc(network: string, valid: readonly AttachmentKey[], spare?: () => ReadonlySet<string>): Promise<void>;
   /** The tags of every rule of tether's (both backends, every table), one entry per rule. */
   listTags(): Promise<RuleTags[]>;
   /** Remove every rule whose attachment tag is in `attachments` (both backends). */

@@ -139,10 +139,13 @@ export const systemFirewall: Firewall = {
     const comment = ruleComment(key);
     return (["bridge", "inet"] as const).some((f) => (nftRules(f) ?? []).some((r) => r.chain === "spoofcheck" && r.comment === comment));
   },
-  async gc(network, valid) {
+  async gc(network, valid, spare) {
     const net = networkTag(network);
     const keep = new Set(valid.map(attachmentTag));
-    withFirewallLock(() => removeWhere((tags) => tags.network === net && !keep.has(tags.attachment)));
+    withFirewallLock(() => {
+      const spared = spare?.() ?? new Set<string>();
+      removeWhere((tags) => tags.network === net && !keep.has(tags.attachment) && !spared.has(tags.attachment));
+    });
   },
   async listTags() {
     const out: RuleTags[] = [];

@@ -222,3 +222,13 @@ export function gc(cfg: StoreConfig, valid: readonly Owner[], opts: StoreOptions
   if (store === undefined) return 0;
   return store.withLock(() => store.releaseUnless(keep).length);
 }
+
+/**
+ * GC that holds the attachment locks of what it removes: release exactly what `doomed` owners hold
+ * (legacy id-only files: owner ifname ""), in one critical section. Returns how many went.
+ */
+export function releaseOwners(cfg: StoreConfig, doomed: (o: Owner) => boolean, opts: StoreOptions = {}): number {
+  const store = openStore(cfg, opts, false);
+  if (store === undefined) return 0;
+  return store.withLock(() => store.releaseUnless((o) => !doomed(o)).length);
+}

@@ -12,7 +12,8 @@
  * meanwhile (the path names another file, or none) lets it go and tries again, so two holders never
  * believe they hold the same path. The network's directory goes with its last file (a caller that
  * finds it gone makes it again). Locks are flocks: a holder that dies releases its lock (its file
- * stays: GC and doctor remove it). /run is a tmpfs: nothing outlives a reboot.
+ * stays: GC and doctor remove it). /run is a tmpfs: nothing outlives a reboot. A call writes its
+ * attachment's key in the file it holds, so GC knows which attachments have a call running.
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
@@ -29,7 +30,7 @@ export const ATTACHMENT_LOCK_ROOT = "/run/tether/locks";
 /** Longer than the IPAM lock's: the holder may be a whole ADD (DAD alone can take 10 s). */
 export const ATTACHMENT_LOCK_TIMEOUT_MS = 30_000;
 
-const { O_CREAT, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fs.constants;
+const { O_CREAT, O_NOFOLLOW, O_RDONLY, O_RDWR, O_NONBLOCK } = fs.constants;
 
 /**
  * Make (0700) or reuse one level, refusing one that is not ours. Looks before it makes: no error is
@@ -98,11 +99,27 @@ export async function withAttachmentLock<T>(key: AttachmentKey, fn: () => Promis
   const fd = acquire(path, () => ensureDir(dir), timeoutMs);
   let ok = false;
   try {
+    nameHolder(fd, key);
     const out = await fn();
     ok = true;
     return out;
   } finally {
     unlock(fd, path, dir, removeAfter(ok));
+  }
+}
+
+/**
+ * The holder writes its attachment's key in the file before it does anything else, so GC, which
+ * cannot invert the file's hashed name, knows which attachment a running call is about (heldLockKeys).
+ * Best effort: a full /run only costs GC that knowledge (records still protect built-in IPAM networks).
+ */
+function nameHolder(fd: number, key: AttachmentKey): void {
+  try {
+    const text = Buffer.from(JSON.stringify({ network: key.network, containerId: key.containerId, ifname: key.ifname }));
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, text, 0, text.length, 0);
+  } catch (e) {
+    log.warn("attachment lock: holder's key not written", { error: String(e) });
   }
 }
 
@@ -212,6 +229,56 @@ export function networkLockFiles(network: string, root: string = ATTACHMENT_LOCK
   }
 }
 
+/** A lock file holds at most one key (a container id is at most 128 KiB). */
+const MAX_LOCK_CONTENT = 256 * 1024;
+
+/**
+ * The attachments of `network` whose calls (ADD, DEL, CHECK) run now: the keys their holders wrote
+ * in the lock files they hold. A holder that has not written its key yet has made nothing yet; GC's
+ * own locks (`except`) and files no one holds are skipped.
+ */
+export function heldLockKeys(network: string, except: ReadonlySet<string> = new Set(), root: string = ATTACHMENT_LOCK_ROOT): AttachmentKey[] {
+  const out: AttachmentKey[] = [];
+  for (const path of networkLockFiles(network, root)) {
+    if (except.has(path)) continue;
+    let fd: number;
+    try {
+      fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch {
+      continue;
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.size === 0 || st.size > MAX_LOCK_CONTENT) continue;
+      if (flock(fd, LOCK_EX | LOCK_NB)) {
+        flock(fd, LOCK_UN);
+        continue;
+      }
+      const key = parseHolderKey(fs.readFileSync(fd, "utf8"));
+      if (key !== undefined && key.network === network) out.push(key);
+    } catch {
+      // unreadable: no key known
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return out;
+}
+
+/** The key a holder wrote (nameHolder); undefined for anything else. */
+export function parseHolderKey(text: string): AttachmentKey | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== "object" || doc === null) return undefined;
+  const o = doc as Record<string, unknown>;
+  const { network, containerId, ifname } = o;
+  return typeof network === "string" && typeof containerId === "string" && typeof ifname === "string" ? { network, containerId, ifname } : undefined;
+}
+
 /** The lock files of a network that no call holds now (what killed calls left). */
 export function unheldLockFiles(network: string, root: string = ATTACHMENT_LOCK_ROOT): string[] {
   return networkLockFiles(network, root).filter((p) => !lockFileHeld(p));
@@ -250,7 +317,7 @@ function acquire(path: string, remakeDir: () => void, timeoutMs: number, noWait 
   for (;;) {
     let fd: number;
     try {
-      fd = fs.openSync(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+      fd = fs.openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
     } catch (e) {
       // A DEL removed the network's directory with its last lock: make it again.
       if ((e as NodeJS.ErrnoException).code === "ENOENT" && (Date.now() < deadline || noWait)) {

@@ -2,74 +2,227 @@
  * CNI GC (spec 1.1) for both modes: everything tether holds for an attachment of this network that
  * is not in the runtime's valid list goes: IPAM reservations (built-in, or GC forwarded to the
  * delegated IPAM), masquerade and spoof-check rules, host veths (their host routes and gateway
- * addresses go with them), the attachment records and intents, and the lock files killed calls left
- * (only those no call holds, removed while locked: see attachmentLock.ts). No list: nothing is deleted (the delegated
- * IPAM still gets the GC, to decide for itself). Every step runs even when an earlier one failed;
- * the failures come back together as one CNI error.
+ * addresses go with them), the attachment records and intents, and the lock files killed calls left.
+ * No list: nothing is deleted (the delegated IPAM still gets the GC, to decide for itself). Every
+ * step runs even when an earlier one failed; the failures come back together as one CNI error.
+ *
+ * Safe against calls running meanwhile, also on attachments the list does not name (a runtime that
+ * starts an ADD after it computed its list). GC takes each stale attachment's lock without waiting
+ * (the ADD/DEL/CHECK lock, attachmentLock.ts), and only what it holds the lock of goes whole:
+ *  - a lock it cannot take is a call running now: that attachment is skipped (and logged);
+ *  - under the lock it looks at the record again: one written since this GC process started is an
+ *    ADD newer than the list (it began after the runtime computed it): skipped too;
+ *  - what it finds only by tag (a host veth label, a rule comment: no key to lock by) goes only when
+ *    no record, intent or running call names that tag, looked at after the listing (veths) or under
+ *    the firewall lock (rules), so an ADD's resource is always seen with what protects it (its
+ *    intent and lock exist before its first resource). Veths go by index: a new ADD's veth is
+ *    another link.
+ * Lock order as ADD's: attachment locks first, then the IPAM store's and the firewall's. A DEL
+ * running alongside finds the attachment locked or already gone: both are success for it.
  */
 import type { Invocation } from "../cni/dispatch";
 import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { attachmentLockHeld, removeStaleLocks } from "./attachmentLock";
-import { listRecordFiles, recordsDataDir, type AttachmentRecord } from "../attach/attachmentRecord";
-import { staleHostVeths } from "../attach/hostVeth";
-import { ipamFor } from "../ipam/plugin/choice";
-import type { Kernel } from "../kernel/port";
-import { combinedError, messageOf, runAllSteps } from "./steps";
-import * as fs from "node:fs";
+import { heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
+import { listRecordFiles, readRecord, recordTagsSince, recordWrittenAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
+import { hostVethTags, staleHostVeths } from "../attach/hostVeth";
+import { ipamFor, type Ipam } from "../ipam/plugin/choice";
+import type { Kernel, Link } from "../kernel/port";
+import { IPAM_TYPE } from "../util/defaults";
+import { log } from "../util/log";
+import { combinedError, messageOf, runAllSteps, type StepFailure } from "./steps";
 
 export function validKeys(conf: NetConf): AttachmentKey[] | undefined {
   return validAttachments(conf)?.map((a) => ({ network: conf.name, containerId: a.containerID, ifname: a.ifname }));
 }
 
+/**
+ * When this GC began, as far as its list is concerned: the runtime computed the list before it
+ * started the process, so an ADD that began after the process started is newer than the list. A
+ * test running GC in its own process sets `since` to the moment it calls it.
+ */
+export const gcClock = { since: (): number => Date.now() - process.uptime() * 1000 };
+/** File times come from the kernel's coarse clock, up to a tick behind: err towards "newer". */
+const CLOCK_SLACK_MS = 20;
+/** Locks held at once (one descriptor each). */
+const BATCH = 256;
+
+interface Stale {
+  key: AttachmentKey;
+  tag: string;
+}
+
+interface Locked extends Stale {
+  lock: HeldLock;
+  /** The host veth's name from its record (an ADD killed before it labelled the veth). */
+  hostIfname: string | undefined;
+}
+
 export async function gcNetwork(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
-  const network = inv.conf.name;
   const valid = validKeys(inv.conf);
   const ipam = ipamFor(inv);
-  const steps: { what: string; run: () => Promise<void> | void }[] = [];
-  if (ipam) steps.push({ what: `GC of IPAM ${ipam.type}`, run: () => ipam.gc() });
-  if (valid !== undefined) {
-    steps.push({ what: "stale firewall rules", run: () => fw().gc(network, valid) });
-    const recordsDir = recordsDataDir(inv.raw["ipam"]);
-    // An ADD killed before it labelled its host veth: the veth is known by the name its intent gave it.
-    const unlabelled = recordsDir === undefined ? [] : staleRecords(recordsDir, network, valid).map((f) => f.record.hostIfname);
-    steps.push({ what: "stale host veths", run: () => removeStaleHostVeths(k, network, valid, unlabelled) });
-    if (recordsDir !== undefined) {
-      steps.push({ what: "stale attachment records", run: () => removeStaleRecords(recordsDir, network, valid) });
-    }
-    // Last: a lock file goes only after what it guarded.
-    steps.push({ what: "stale attachment locks", run: () => void removeStaleLocks(network, valid) });
+  if (valid === undefined) {
+    const failures = await runAllSteps(ipam ? [{ what: `GC of IPAM ${ipam.type}`, run: () => ipam.gc() }] : []);
+    if (failures.length > 0) throw combinedError("GC", failures);
+    return;
   }
-  const failures = await runAllSteps(steps);
+  const run = new GcRun(k, fw, inv.conf.name, valid, recordsDataDir(inv.raw["ipam"]), ipam, gcClock.since() - CLOCK_SLACK_MS);
+  const failures = await run.all();
   if (failures.length > 0) throw combinedError("GC", failures);
 }
 
-/** Each stale veth is its own attempt: one that cannot be deleted does not keep the others. */
-async function removeStaleHostVeths(k: Kernel, network: string, valid: readonly AttachmentKey[], unlabelled: readonly string[]): Promise<void> {
-  const host = await k.open();
-  try {
-    const links = await k.listLinks(host);
-    const stale = [...staleHostVeths(links, network, valid), ...links.filter((l) => l.kind === "veth" && (l.alias ?? "") === "" && unlabelled.includes(l.name))];
-    const failures = await runAllSteps(stale.map((l) => ({ what: `delete ${l.name}`, run: async () => { await k.deleteLink(host, l.index); } })));
-    if (failures.length > 0) throw new Error(failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; "));
-  } finally {
-    k.close(host);
-  }
-}
+class GcRun {
+  private readonly validTags: Set<string>;
+  /** Attachments left alone: a call runs on them, or their ADD is newer than the list. */
+  private readonly skipped = new Map<string, AttachmentKey>();
+  /** Stale attachments not yet dealt with (a later batch): what they hold is spared meanwhile. */
+  private readonly pending = new Map<string, AttachmentKey>();
+  private readonly failures: StepFailure[] = [];
+  /** The lock files this GC holds now (a killed call's key may still be written in one). */
+  private readonly ownLocks = new Set<string>();
 
-/** Records and intents of attachments not in the list; one whose lock a call holds (an ADD or DEL running) is not stale. */
-function staleRecords(dataDir: string, network: string, valid: readonly AttachmentKey[]): { path: string; record: AttachmentRecord }[] {
-  const keep = new Set(valid.map(attachmentTag));
-  const out: { path: string; record: AttachmentRecord }[] = [];
-  for (const f of listRecordFiles(dataDir, network)) {
-    if (f.record === undefined || f.record.network !== network || keep.has(attachmentTag(f.record))) continue;
-    if (attachmentLockHeld(f.record)) continue;
-    out.push({ path: f.path, record: f.record });
+  constructor(
+    private readonly k: Kernel,
+    private readonly fw: () => Firewall,
+    private readonly network: string,
+    private readonly valid: readonly AttachmentKey[],
+    private readonly dataDir: string | undefined,
+    private readonly ipam: Ipam | undefined,
+    private readonly since: number,
+  ) {
+    this.validTags = new Set(valid.map(attachmentTag));
   }
-  return out;
-}
 
-function removeStaleRecords(dataDir: string, network: string, valid: readonly AttachmentKey[]): void {
-  for (const f of staleRecords(dataDir, network, valid)) fs.rmSync(f.path, { force: true });
+  async all(): Promise<StepFailure[]> {
+    const stale = this.candidates();
+    for (const s of stale) this.pending.set(s.tag, s.key);
+    // At least one pass: what is known only by tag goes even when no attachment is stale by key.
+    for (let i = 0; i === 0 || i < stale.length; i += BATCH) {
+      const batch = stale.slice(i, i + BATCH);
+      for (const s of batch) this.pending.delete(s.tag);
+      const locked = this.lockAll(batch);
+      for (const l of locked) this.ownLocks.add(l.lock.path);
+      try {
+        await this.removeLocked(locked);
+      } finally {
+        for (const l of locked) l.lock.release();
+        this.ownLocks.clear();
+      }
+    }
+    if (this.ipam !== undefined && this.ipam.type !== IPAM_TYPE) {
+      await this.step(`GC of IPAM ${this.ipam.type}`, () => this.ipam?.gc({ release: [], keep: this.spared().keys }));
+    }
+    // Last: a lock file goes only after what it guarded.
+    await this.step("stale attachment locks", () => void removeStaleLocks(this.network, this.valid));
+    if (this.skipped.size > 0) {
+      log.info(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began after this GC`, {
+        attachments: [...this.skipped.values()].map((key) => `${key.containerId}/${key.ifname}`),
+      });
+    }
+    return this.failures;
+  }
+
+  /** Stale attachments known by key: records and intents, reservations of the built-in store. */
+  private candidates(): Stale[] {
+    const out = new Map<string, Stale>();
+    const add = (key: AttachmentKey): void => {
+      const tag = attachmentTag(key);
+      if (!this.validTags.has(tag) && !out.has(tag)) out.set(tag, { key, tag });
+    };
+    if (this.dataDir !== undefined) {
+      for (const f of listRecordFiles(this.dataDir, this.network)) {
+        if (f.record !== undefined && f.record.network === this.network) add({ network: this.network, containerId: f.record.containerId, ifname: f.record.ifname });
+      }
+    }
+    if (this.ipam?.owners !== undefined) {
+      try {
+        for (const o of this.ipam.owners()) add({ network: this.network, ...o });
+      } catch (e) {
+        this.failures.push({ what: "list of reservations", error: e });
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Each attachment's lock, without waiting; under it, one whose ADD began after this GC is let go. */
+  private lockAll(batch: readonly Stale[]): Locked[] {
+    const locked: Locked[] = [];
+    for (const s of batch) {
+      let lock: HeldLock | undefined;
+      try {
+        lock = tryAttachmentLock(s.key);
+      } catch (e) {
+        this.failures.push({ what: `lock of ${s.key.containerId}/${s.key.ifname}`, error: e });
+      }
+      if (lock === undefined) {
+        this.skipped.set(s.tag, s.key);
+        continue;
+      }
+      const written = this.dataDir === undefined ? undefined : recordWrittenAt(this.dataDir, s.key);
+      if (written !== undefined && written >= this.since) {
+        lock.release();
+        this.skipped.set(s.tag, s.key);
+        continue;
+      }
+      const record = this.dataDir === undefined ? undefined : readRecord(this.dataDir, s.key);
+      locked.push({ ...s, lock, hostIfname: record?.hostIfname });
+    }
+    return locked;
+  }
+
+  /**
+   * What must not go now, by tag and by key: skipped and pending attachments, those with a call
+   * running, and ADDs newer than the list. Looked at anew each time (after a listing, under a lock).
+   */
+  private spared(): { tags: Set<string>; keys: AttachmentKey[] } {
+    const keys = new Map<string, AttachmentKey>([...this.skipped, ...this.pending]);
+    try {
+      for (const key of heldLockKeys(this.network, this.ownLocks)) keys.set(attachmentTag(key), key);
+    } catch (e) {
+      log.warn("GC: running calls not known", { error: messageOf(e) });
+    }
+    const tags = new Set(keys.keys());
+    if (this.dataDir !== undefined) for (const tag of recordTagsSince(this.dataDir, this.network, this.since)) tags.add(tag);
+    return { tags, keys: [...keys.values()] };
+  }
+
+  private async removeLocked(locked: readonly Locked[]): Promise<void> {
+    const before = this.failures.length;
+    const { ipam } = this;
+    if (ipam !== undefined && ipam.type === IPAM_TYPE) {
+      await this.step(`GC of IPAM ${ipam.type}`, () => ipam.gc({ release: locked.map((l) => l.key), keep: this.spared().keys }));
+    }
+    await this.step("stale firewall rules", () => this.fw().gc(this.network, this.valid, () => this.spared().tags));
+    await this.step("stale host veths", () => this.removeHostVeths(locked));
+    // A record goes only when everything else of its batch did (else doctor and the next GC still see it).
+    if (this.failures.length > before || this.dataDir === undefined) return;
+    const dataDir = this.dataDir;
+    await this.step("stale attachment records", () => {
+      for (const l of locked) removeRecord(dataDir, l.key);
+    });
+  }
+
+  /** Each stale veth is its own attempt: one that cannot be deleted does not keep the others. */
+  private async removeHostVeths(locked: readonly Locked[]): Promise<void> {
+    const host = await this.k.open();
+    try {
+      const links = await this.k.listLinks(host);
+      const spared = this.spared().tags;
+      const unlabelled = new Set(locked.flatMap((l) => (l.hostIfname === undefined ? [] : [l.hostIfname])));
+      const doomed: Link[] = [
+        ...staleHostVeths(links, this.network, this.valid).filter((l) => !spared.has(hostVethTags(l)?.attachment ?? "")),
+        // An ADD killed before it labelled its host veth: the veth is known by the name its record gave it.
+        ...links.filter((l) => l.kind === "veth" && (l.alias ?? "") === "" && unlabelled.has(l.name)),
+      ];
+      const failures = await runAllSteps(doomed.map((l) => ({ what: `delete ${l.name}`, run: async () => void (await this.k.deleteLink(host, l.index)) })));
+      if (failures.length > 0) throw new Error(failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; "));
+    } finally {
+      this.k.close(host);
+    }
+  }
+
+  private async step(what: string, run: () => Promise<void> | void): Promise<void> {
+    this.failures.push(...(await runAllSteps([{ what, run }])));
+  }
 }

@@ -309,7 +309,8 @@ export class FakeFirewall implements Firewall {
     if (keep.length !== this.rules.length) this.mutate(`removeTagged ${attachments.size}`);
     this.rules = keep;
   }
-  async gc(network: string, valid: readonly AttachmentKey[]): Promise<void> {
-    this.rules = this.rules.filter((r) => r.key.network !== network || valid.some((v) => sameKey(v, r.key)));
+  async gc(network: string, valid: readonly AttachmentKey[], spare?: () => ReadonlySet<string>): Promise<void> {
+    const spared = spare?.() ?? new Set<string>();
+    this.rules = this.rules.filter((r) => r.key.network !== network || valid.some((v) => sameKey(v, r.key)) || spared.has(attachmentTag(r.key)));
   }
 }

@@ -12,9 +12,9 @@ import {
   loadStaticIpamConfig,
 } from "../../config/ipam";
 import { ConfigError } from "../../config/errors";
-import { allocate, check, gc, release } from "../index";
+import { allocate, check, gc, listReservations, release, releaseOwners, type Owner } from "../index";
 import { staticAdd, staticCheck } from "../static";
-import type { Ipam } from "./choice";
+import type { Ipam, IpamGcScope } from "./choice";
 import { IPAM_TYPE } from "../../util/defaults";
 import { lazy } from "../../util/lazy";
 
@@ -72,6 +72,7 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
       check: async () => staticCheck(config(), inv.prevResult, owner.ifname),
       gc: async () => {},
       status: async () => {},
+      owners: () => [],
     };
   }
   let cfg: IpamConfig | undefined;
@@ -89,10 +90,28 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
     async check(): Promise<void> {
       check(config(), owner);
     },
-    async gc(): Promise<void> {
+    async gc(scope?: IpamGcScope): Promise<void> {
       const valid = validAttachmentsOf(raw);
       if (valid === undefined) return; // no list: delete nothing
-      gc(storeConfig(), valid);
+      if (scope === undefined) {
+        gc(storeConfig(), valid);
+        return;
+      }
+      const doomed = new Set(scope.release.map((o) => `${o.containerId}\n${o.ifname}`));
+      const liveIds = new Set([...valid, ...scope.keep].map((o) => o.containerId));
+      releaseOwners(storeConfig(), (o) => (o.ifname === "" ? !liveIds.has(o.containerId) : doomed.has(`${o.containerId}\n${o.ifname}`)));
+    },
+    owners(): Owner[] {
+      const cfg = storeConfig();
+      const seen = new Set<string>();
+      const out: Owner[] = [];
+      for (const r of listReservations(cfg.dataDir, cfg.network)) {
+        const k = `${r.containerId}\n${r.ifname}`;
+        if (r.ifname === "" || seen.has(k)) continue;
+        seen.add(k);
+        out.push({ containerId: r.containerId, ifname: r.ifname });
+      }
+      return out;
     },
     async status(): Promise<void> {
       const { assertReady } = statusModule();

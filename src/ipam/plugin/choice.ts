@@ -7,6 +7,7 @@ import { CniError, ErrorCode } from "../../cni/errors";
 import { parseResult } from "../../cni/result";
 import type { IpamResult } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
+import type { Owner } from "../store";
 import { log } from "../../util/log";
 import { execPlugin, findPlugin } from "../../cni/exec";
 import { DelegateError } from "./errors";
@@ -20,8 +21,22 @@ export interface Ipam {
   add(): Promise<IpamResult>;
   del(): Promise<void>;
   check(): Promise<void>;
-  gc(): Promise<void>;
+  /** GC; `scope` when tether's GC locked the attachments it removes (see IpamGcScope). */
+  gc(scope?: IpamGcScope): Promise<void>;
   status(): Promise<void>;
+  /** The attachments holding reservations in the network (the built-in pool: GC locks each before it releases). */
+  owners?(): Owner[];
+}
+
+/**
+ * What tether's GC lets the IPAM release. The built-in store releases exactly what `release` hold
+ * (their locks are GC's), and id-only reservations (host-local's old format) of a container with no
+ * valid or `keep` attachment. A delegated IPAM gets the runtime's valid list with `keep` (attachments
+ * with a call running, ADDs newer than the list) added.
+ */
+export interface IpamGcScope {
+  release: readonly Owner[];
+  keep: readonly Owner[];
 }
 
 
@@ -81,11 +96,26 @@ function delegatedIpam(inv: Invocation<NetConf>, type: string): Ipam {
     async check(): Promise<void> {
       run("CHECK");
     },
-    async gc(): Promise<void> {
-      run("GC");
+    async gc(scope?: IpamGcScope): Promise<void> {
+      if (scope === undefined || scope.keep.length === 0) {
+        run("GC");
+        return;
+      }
+      execPlugin(findPlugin(type, inv.env.path), "GC", withKept(inv.raw, scope.keep), process.env);
     },
     async status(): Promise<void> {
       run("STATUS");
     },
   };
+}
+
+/** The GC request with `keep` added to its attachment list(s), as a delegate receives it. */
+export function withKept(raw: Record<string, unknown>, keep: readonly Owner[]): Buffer {
+  const extra = keep.map((o) => ({ containerID: o.containerId, ifname: o.ifname }));
+  const out: Record<string, unknown> = { ...raw };
+  for (const name of ["cni.dev/valid-attachments", "cni.dev/attachments"]) {
+    const list = raw[name];
+    if (Array.isArray(list)) out[name] = [...(list as unknown[]), ...extra];
+  }
+  return Buffer.from(JSON.stringify(out));
 }
