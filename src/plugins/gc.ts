@@ -24,7 +24,7 @@ import type { Invocation } from "../cni/dispatch";
 import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
-import { heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
+import { ATTACHMENT_LOCK_ROOT, heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
 import { listRecordFiles, readRecord, recordTagsSince, recordWrittenAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
 import { hostVethTags, staleHostVeths } from "../attach/hostVeth";
 import { ipamFor, type Ipam } from "../ipam/plugin/choice";
@@ -38,11 +38,14 @@ export function validKeys(conf: NetConf): AttachmentKey[] | undefined {
 }
 
 /**
- * When this GC began, as far as its list is concerned: the runtime computed the list before it
- * started the process, so an ADD that began after the process started is newer than the list. A
- * test running GC in its own process sets `since` to the moment it calls it.
+ * `since`: when this GC began, as far as its list is concerned: the runtime computed the list before
+ * it started the process, so an ADD that began after the process started is newer than the list.
+ * Tests that run GC inside their own process set it (and the lock root).
  */
-export const gcClock = { since: (): number => Date.now() - process.uptime() * 1000 };
+export const gcEnv = {
+  since: (): number => Date.now() - process.uptime() * 1000,
+  lockRoot: ATTACHMENT_LOCK_ROOT,
+};
 /** File times come from the kernel's coarse clock, up to a tick behind: err towards "newer". */
 const CLOCK_SLACK_MS = 20;
 /** Locks held at once (one descriptor each). */
@@ -67,7 +70,7 @@ export async function gcNetwork(k: Kernel, fw: () => Firewall, inv: Invocation<N
     if (failures.length > 0) throw combinedError("GC", failures);
     return;
   }
-  const run = new GcRun(k, fw, inv.conf.name, valid, recordsDataDir(inv.raw["ipam"]), ipam, gcClock.since() - CLOCK_SLACK_MS);
+  const run = new GcRun(k, fw, inv.conf.name, valid, recordsDataDir(inv.raw["ipam"]), ipam, gcEnv.since() - CLOCK_SLACK_MS);
   const failures = await run.all();
   if (failures.length > 0) throw combinedError("GC", failures);
 }
@@ -114,7 +117,7 @@ class GcRun {
       await this.step(`GC of IPAM ${this.ipam.type}`, () => this.ipam?.gc({ release: [], keep: this.spared().keys }));
     }
     // Last: a lock file goes only after what it guarded.
-    await this.step("stale attachment locks", () => void removeStaleLocks(this.network, this.valid));
+    await this.step("stale attachment locks", () => void removeStaleLocks(this.network, this.valid, gcEnv.lockRoot));
     if (this.skipped.size > 0) {
       log.info(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began after this GC`, {
         attachments: [...this.skipped.values()].map((key) => `${key.containerId}/${key.ifname}`),
@@ -151,7 +154,7 @@ class GcRun {
     for (const s of batch) {
       let lock: HeldLock | undefined;
       try {
-        lock = tryAttachmentLock(s.key);
+        lock = tryAttachmentLock(s.key, { root: gcEnv.lockRoot });
       } catch (e) {
         this.failures.push({ what: `lock of ${s.key.containerId}/${s.key.ifname}`, error: e });
       }
@@ -178,7 +181,7 @@ class GcRun {
   private spared(): { tags: Set<string>; keys: AttachmentKey[] } {
     const keys = new Map<string, AttachmentKey>([...this.skipped, ...this.pending]);
     try {
-      for (const key of heldLockKeys(this.network, this.ownLocks)) keys.set(attachmentTag(key), key);
+      for (const key of heldLockKeys(this.network, this.ownLocks, gcEnv.lockRoot)) keys.set(attachmentTag(key), key);
     } catch (e) {
       log.warn("GC: running calls not known", { error: messageOf(e) });
     }

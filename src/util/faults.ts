@@ -12,6 +12,8 @@
  *   TETHER_FAULT_AT=N      fail at the N-th point (1-based)
  *   TETHER_FAULT_TRACE=1   name each point reached on stderr ("tether-fault: #N name")
  *   TETHER_FAULT_KILL=1    at that point, die of SIGKILL instead of throwing (an ADD killed there)
+ *   TETHER_FAULT_PAUSE=F   at that point, neither throw nor die: create F.reached, wait until F
+ *                          exists, then go on (an ADD held mid-way, its lock held)
  */
 declare const __TETHER_FAULTS__: boolean | undefined;
 
@@ -28,6 +30,7 @@ export class FaultInjected extends Error {
 interface FaultState {
   at: number;
   kill: boolean;
+  pause: string | undefined;
   trace: boolean;
   count: number;
 }
@@ -39,7 +42,7 @@ function faultState(): FaultState | undefined {
   const env = process.env;
   const at = Number(env["TETHER_FAULT_AT"] ?? "");
   const trace = env["TETHER_FAULT_TRACE"] === "1";
-  state = (Number.isSafeInteger(at) && at > 0) || trace ? { at: Number.isSafeInteger(at) && at > 0 ? at : 0, kill: env["TETHER_FAULT_KILL"] === "1", trace, count: 0 } : undefined;
+  state = (Number.isSafeInteger(at) && at > 0) || trace ? { at: Number.isSafeInteger(at) && at > 0 ? at : 0, kill: env["TETHER_FAULT_KILL"] === "1", pause: env["TETHER_FAULT_PAUSE"] || undefined, trace, count: 0 } : undefined;
   return state;
 }
 
@@ -52,8 +55,20 @@ export function faultPoint(name: string): void {
   if (s.trace) process.stderr.write(`tether-fault: #${s.count} ${name}\n`);
   if (s.count === s.at) {
     if (s.kill) process.kill(process.pid, "SIGKILL");
+    if (s.pause !== undefined) {
+      pauseAt(s.pause);
+      return;
+    }
     throw new FaultInjected(s.count, name);
   }
+}
+
+function pauseAt(file: string): void {
+  // Required here, not at the top: dist/tether never reaches this line.
+  const fs = require("node:fs") as typeof import("node:fs");
+  const { sleepSync } = require("./sleep") as typeof import("./sleep");
+  fs.writeFileSync(`${file}.reached`, String(process.pid));
+  while (!fs.existsSync(file)) sleepSync(5);
 }
 
 /** Whether this build can inject faults at all (false in dist/tether). */

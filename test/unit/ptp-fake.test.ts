@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { join } from "node:path";
 import { CniError } from "../../src/cni/errors";
 import { convertResult } from "../../src/cni/result";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
-import { gcClock } from "../../src/plugins/gc";
+import { gcEnv } from "../../src/plugins/gc";
 import { hostVethAlias } from "../../src/attach/hostVeth";
 import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
 import { addressFiles } from "../helpers/ipamFixtures";
@@ -290,12 +291,12 @@ describe("ptp DEL, CHECK, GC on a fake kernel", () => {
     k.firewall.rules.push({ kind: "masquerade", key: { network: "othernet", containerId: "x", ifname: "eth0" } });
     const gcConf = { ...config(dataDir, { ipMasq: true }), "cni.dev/valid-attachments": [{ containerID: "c2", ifname: "eth0" }] };
     // In this process every ADD began after the process did: the list is said to be newer than them.
-    const since = gcClock.since;
-    gcClock.since = () => Number.POSITIVE_INFINITY;
+    const saved = { ...gcEnv };
+    Object.assign(gcEnv, { since: () => Number.POSITIVE_INFINITY, lockRoot: join(dataDir, "locks") });
     try {
       await h.gc(invocation("GC", gcConf));
     } finally {
-      gcClock.since = since;
+      Object.assign(gcEnv, saved);
     }
     assert.deepEqual(k.firewall.rules.map((r) => `${r.key.network}/${r.key.containerId}`), ["ptpnet/c2", "othernet/x"]);
     assert.deepEqual(store(dataDir).sort(), ["10.7.0.3", "fd07::3"]);
