@@ -119,7 +119,8 @@ class GcRun {
     // Last: a lock file goes only after what it guarded.
     await this.step("stale attachment locks", () => void removeStaleLocks(this.network, this.valid, gcEnv.lockRoot));
     if (this.skipped.size > 0) {
-      log.info(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began after this GC`, {
+      // Warned: a runtime that runs ADDs of attachments outside the list alongside GC is racing it.
+      log.warn(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began after this GC`, {
         attachments: [...this.skipped.values()].map((key) => `${key.containerId}/${key.ifname}`),
       });
     }
