@@ -131,11 +131,13 @@ describe("reliability: GC alongside ADD, DEL and CHECK", { skip, timeout: TIMEOU
     const stale = w.container("grs");
     successJson(w.cni("ADD", stale, cf));
     const dir = mkdtempSync(join(tmpdir(), "tether-gc-pause-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const go = join(dir, "go");
+    t.after(() => {
+      writeFileSync(go, ""); // never leave it waiting
+      rmSync(dir, { recursive: true, force: true });
+    });
     const c = w.container("grh");
     const add = w.cniAsync("ADD", c, cf, { tether: faultsCommand(), env: { TETHER_FAULT_AT: String(points), TETHER_FAULT_PAUSE: go } });
-    t.after(() => writeFileSync(go, "")); // never leave it waiting
     while (!existsSync(`${go}.reached`)) {
       assert.equal(await Promise.race([add.then(() => "exited"), sleep(20).then(() => "waiting")]), "waiting", "the ADD ended before its pause");
     }
