@@ -219,7 +219,14 @@ class GcRun {
         // An ADD killed before it labelled its host veth: the veth is known by the name its record gave it.
         ...links.filter((l) => l.kind === "veth" && (l.alias ?? "") === "" && unlabelled.has(l.name)),
       ];
-      const failures = await runAllSteps(doomed.map((l) => ({ what: `delete ${l.name}`, run: async () => void (await this.k.deleteLink(host, l.index)) })));
+      const failures = await runAllSteps(
+        doomed.map((l) => ({
+          what: `delete ${l.name}`,
+          run: async () => {
+            await this.k.deleteLink(host, l.index);
+          },
+        })),
+      );
       if (failures.length > 0) throw new Error(failures.map((f) => `${f.what}: ${messageOf(f.error)}`).join("; "));
     } finally {
       this.k.close(host);

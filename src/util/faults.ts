@@ -15,6 +15,9 @@
  *   TETHER_FAULT_PAUSE=F   at that point, neither throw nor die: create F.reached, wait until F
  *                          exists, then go on (an ADD held mid-way, its lock held)
  */
+import * as fs from "node:fs";
+import { sleepSync } from "./sleep";
+
 declare const __TETHER_FAULTS__: boolean | undefined;
 
 export class FaultInjected extends Error {
@@ -64,9 +67,6 @@ export function faultPoint(name: string): void {
 }
 
 function pauseAt(file: string): void {
-  // Required here, not at the top: dist/tether never reaches this line.
-  const fs = require("node:fs") as typeof import("node:fs");
-  const { sleepSync } = require("./sleep") as typeof import("./sleep");
   fs.writeFileSync(`${file}.reached`, String(process.pid));
   while (!fs.existsSync(file)) sleepSync(5);
 }
