@@ -68,6 +68,40 @@ function skippedIn(o: CniOutcome): number {
   return o.stderr.split("\n").filter((l) => l.includes("not in the valid list alone")).length;
 }
 
+/** A previous tether executable (TETHER_TEST_PREV_BIN), for attachments made by it. */
+const PREV = process.env["TETHER_TEST_PREV_BIN"];
+
+describe("GC of attachments a previous tether made (TETHER_TEST_PREV_BIN)", { skip: skip || (PREV === undefined || PREV === "" ? "TETHER_TEST_PREV_BIN not set" : false), timeout: TIMEOUT }, () => {
+  test("the stale ones go whole, the valid ones keep working; an id-only reservation goes unless its container is valid", (t) => {
+    const w = cniWorld(t, { label: "grprev", ranges: [[{ subnet: "10.64.0.0/24" }]] });
+    const cf = w.conf("1.1.0", { mode: "ptp", ipMasq: true, ipspoofchk: true });
+    const base = stableFootprint(footprint(w.node));
+    const prev = { cmd: PREV!, args: [], label: "previous tether" };
+    const all = Array.from({ length: 4 }, () => w.container("grv"));
+    const results = all.map((c) => successJson(w.cni("ADD", c, cf, { tether: prev })));
+    const [valid, stale] = [all.slice(0, 2), all.slice(2)];
+    // host-local before it wrote the ifname: the container id alone.
+    writeFileSync(join(w.dataDir, w.network, "10.64.0.200"), w.containerId(stale[0]!));
+    writeFileSync(join(w.dataDir, w.network, "10.64.0.201"), w.containerId(valid[0]!));
+    successEmpty(runCniSync(w, cf, valid));
+    for (const c of stale) assertGone(w, c, `stale ${c.name}`);
+    assert.equal(w.reservations().has("10.64.0.200"), false, "the stale id-only reservation");
+    assert.equal(w.reservations().get("10.64.0.201"), w.containerId(valid[0]!), "the valid container's id-only reservation");
+    rmSync(join(w.dataDir, w.network, "10.64.0.201"));
+    valid.forEach((c, i) => assertWhole(w, c, cf, results[i]!, `valid ${c.name}`));
+    assert.deepEqual(lockFiles(w), []);
+    for (const c of valid) successEmpty(w.cni("DEL", c, cf));
+    assert.equal(w.reservations().size, 0);
+    assert.deepEqual(recordFiles(w), []);
+    assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], "node after all");
+  });
+});
+
+function runCniSync(w: CniWorld, cf: Record<string, unknown>, valid: TestNetns[]): CniOutcome {
+  const list = valid.map((c) => ({ containerID: w.containerId(c), ifname: "eth0" }));
+  return w.cni("GC", "", { ...cf, "cni.dev/valid-attachments": list, "cni.dev/attachments": list });
+}
+
 describe("reliability: GC alongside ADD, DEL and CHECK", { skip, timeout: TIMEOUT }, () => {
   test("GC racing many ADDs of attachments not in its list: none is torn down, each passes CHECK and reaches its gateway; the stale ones go", async (t) => {
     const w = cniWorld(t, { label: "grad", ranges: [[{ subnet: "10.64.0.0/24" }]] });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { describe, it, test } from "node:test";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
 import { gcEnv } from "../../src/plugins/gc";
-import { attachmentLockPath, heldLockKeys, parseHolderKey, withAttachmentLock } from "../../src/plugins/attachmentLock";
+import { attachmentLockPath, heldLockKeys, parseHolderKey, tryAttachmentLock, withAttachmentLock } from "../../src/plugins/attachmentLock";
 import { intentPath, recordFileTag, recordPath, recordTagsSince, recordWrittenAt } from "../../src/attach/attachmentRecord";
 import { attachmentTag } from "../../src/firewall/key";
 import { withKept } from "../../src/ipam/plugin/choice";
@@ -117,6 +117,34 @@ describe("GC takes each stale attachment's lock", () => {
     assert.deepEqual(k.firewall.rules.map((r) => r.key.containerId), ["running"]);
     await release();
   });
+});
+
+test("GC of what a previous tether left: records in its format, an unlabelled host veth a record names, an id-only reservation, a lock held without a key", async (t) => {
+  const { k, dataDir, h } = setup();
+  const lockRoot = join(dataDir, "locks");
+  const recDir = join(dataDir, ".tether-attachments", "gcnet");
+  mkdirSync(recDir, { recursive: true, mode: 0o700 });
+  mkdirSync(join(dataDir, "gcnet"), { recursive: true });
+  const plantRecord = (id: string, hostIfname: string): void => {
+    // Byte for byte what tether wrote since records exist (JSON.stringify of the record, newline).
+    writeFileSync(recordPath(dataDir, key(id)), `{"network":"gcnet","containerId":"${id}","ifname":"eth0","netns":"/var/run/netns/${id}","hostIfname":"${hostIfname}"}\n`, { mode: 0o600 });
+  };
+  plantRecord("oldrec", "veth0ld00001");
+  plantRecord("busy", "veth0ld00002");
+  writeFileSync(join(dataDir, "gcnet", "10.9.0.7"), "oldrec\r\neth0");
+  writeFileSync(join(dataDir, "gcnet", "10.9.0.8"), "busy\r\neth0");
+  writeFileSync(join(dataDir, "gcnet", "10.9.0.9"), "legacy"); // host-local before ifname was written
+  const host = k.spaces.get("<host>")!;
+  host.links.set(50, { index: 50, name: "veth0ld00001", kind: "veth", mtu: 1500, up: true, promisc: false, peerIndex: 2, peerNetnsId: 1 });
+  // A call of a tether that wrote no key in its lock file, still running.
+  const busy = tryAttachmentLock(key("busy"), { root: lockRoot });
+  assert.ok(busy !== undefined);
+  t.after(() => busy.release());
+  await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })));
+  assert.deepEqual([...addressFiles(dataDir, "gcnet").keys()], ["10.9.0.8"], "only the running call's reservation stays");
+  assert.equal(host.links.has(50), false, "the unlabelled veth the stale record names");
+  assert.equal(recordWrittenAt(dataDir, key("oldrec")), undefined);
+  assert.ok(recordWrittenAt(dataDir, key("busy")) !== undefined);
 });
 
 test("heldLockKeys: only files held now, and not those GC holds itself; parseHolderKey refuses anything else", async (t) => {
