@@ -157,17 +157,18 @@ function readOne(dataDir: string, key: AttachmentKey, path: string): AttachmentR
 }
 
 /**
- * When the attachment's record or intent was last written (the later of the two): an ADD writes its
- * intent when it begins, and the rename that makes it the record keeps that time. Undefined when it
- * has neither. No content read; only inside directories that pass the usual checks.
+ * When an ADD last touched the attachment's record or intent: an ADD writes its intent when it
+ * begins (mtime), and the rename that makes it the record when it ends changes the file's ctime.
+ * The latest of those times for the record and the intent; undefined when it has neither. No
+ * content read; only inside directories that pass the usual checks.
  */
-export function recordWrittenAt(dataDir: string, key: AttachmentKey): number | undefined {
+export function recordTouchedAt(dataDir: string, key: AttachmentKey): number | undefined {
   if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return undefined;
   let at: number | undefined;
   for (const path of [recordPath(dataDir, key), intentPath(dataDir, key)]) {
     try {
       const st = fs.lstatSync(path);
-      if (st.isFile()) at = Math.max(at ?? 0, st.mtimeMs);
+      if (st.isFile()) at = Math.max(at ?? 0, st.mtimeMs, st.ctimeMs);
     } catch {
       // absent
     }
@@ -181,8 +182,8 @@ export function recordFileTag(name: string): string | undefined {
 }
 
 /**
- * The tags of a network's records and intents written at or after `since` (ms, wall clock): ADDs
- * that began then. Names and times only, nothing read.
+ * The tags of a network's records and intents an ADD touched (recordTouchedAt) at or after `since`
+ * (ms, wall clock): ADDs that began or ended then. Names and times only, nothing read.
  */
 export function recordTagsSince(dataDir: string, network: string, since: number): string[] {
   const dir = recordsDir(dataDir, network);
@@ -192,7 +193,8 @@ export function recordTagsSince(dataDir: string, network: string, since: number)
     const tag = recordFileTag(name);
     if (tag === undefined) continue;
     try {
-      if (fs.lstatSync(join(dir, name)).mtimeMs >= since) out.push(tag);
+      const st = fs.lstatSync(join(dir, name));
+      if (Math.max(st.mtimeMs, st.ctimeMs) >= since) out.push(tag);
     } catch {
       // gone meanwhile
     }

@@ -10,8 +10,8 @@
  * starts an ADD after it computed its list). GC takes each stale attachment's lock without waiting
  * (the ADD/DEL/CHECK lock, attachmentLock.ts), and only what it holds the lock of goes whole:
  *  - a lock it cannot take is a call running now: that attachment is skipped (and logged);
- *  - under the lock it looks at the record again: one written since this GC process started is an
- *    ADD newer than the list (it began after the runtime computed it): skipped too;
+ *  - under the lock it looks at the record again: one an ADD wrote or completed since this GC
+ *    process started belongs to an ADD that ran after the runtime computed its list: skipped too;
  *  - what it finds only by tag (a host veth label, a rule comment: no key to lock by) goes only when
  *    no record, intent or running call names that tag, looked at after the listing (veths) or under
  *    the firewall lock (rules), so an ADD's resource is always seen with what protects it (its
@@ -25,7 +25,7 @@ import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { ATTACHMENT_LOCK_ROOT, heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
-import { listRecordFiles, readRecord, recordTagsSince, recordWrittenAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
+import { listRecordFiles, readRecord, recordTagsSince, recordTouchedAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
 import { hostVethTags, staleHostVeths } from "../attach/hostVeth";
 import { ipamFor, type Ipam } from "../ipam/plugin/choice";
 import type { Kernel, Link } from "../kernel/port";
@@ -149,7 +149,7 @@ class GcRun {
     return [...out.values()];
   }
 
-  /** Each attachment's lock, without waiting; under it, one whose ADD began after this GC is let go. */
+  /** Each attachment's lock, without waiting; under it, one whose ADD began or ended after this GC started is let go. */
   private lockAll(batch: readonly Stale[]): Locked[] {
     const locked: Locked[] = [];
     for (const s of batch) {
@@ -163,8 +163,8 @@ class GcRun {
         this.skipped.set(s.tag, s.key);
         continue;
       }
-      const written = this.dataDir === undefined ? undefined : recordWrittenAt(this.dataDir, s.key);
-      if (written !== undefined && written >= this.since) {
+      const touched = this.dataDir === undefined ? undefined : recordTouchedAt(this.dataDir, s.key);
+      if (touched !== undefined && touched >= this.since) {
         lock.release();
         this.skipped.set(s.tag, s.key);
         continue;

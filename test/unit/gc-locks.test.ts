@@ -13,7 +13,7 @@ import { describe, it, test } from "node:test";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
 import { gcEnv } from "../../src/plugins/gc";
 import { attachmentLockPath, heldLockKeys, parseHolderKey, tryAttachmentLock, withAttachmentLock } from "../../src/plugins/attachmentLock";
-import { intentPath, recordFileTag, recordPath, recordTagsSince, recordWrittenAt } from "../../src/attach/attachmentRecord";
+import { intentPath, recordFileTag, recordPath, recordTagsSince, recordTouchedAt } from "../../src/attach/attachmentRecord";
 import { attachmentTag } from "../../src/firewall/key";
 import { withKept } from "../../src/ipam/plugin/choice";
 import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
@@ -82,30 +82,30 @@ describe("GC takes each stale attachment's lock", () => {
     const hostVeths = [...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth");
     assert.equal(hostVeths.length, 1, "c1's host veth stays");
     assert.equal(hostVeths[0]!.alias?.endsWith(attachmentTag(key("c1"))), true);
-    assert.ok(recordWrittenAt(dataDir, key("c1")) !== undefined, "c1's record stays");
-    assert.equal(recordWrittenAt(dataDir, key("c2")), undefined, "c2's record goes");
+    assert.ok(recordTouchedAt(dataDir, key("c1")) !== undefined, "c1's record stays");
+    assert.equal(recordTouchedAt(dataDir, key("c2")), undefined, "c2's record goes");
 
     await release();
     await withGcEnv(lockRoot, () => h.gc(invocation("GC", gcConf)));
     assert.deepEqual(k.firewall.rules, []);
     assert.equal(addressFiles(dataDir, "gcnet").size, 0);
     assert.equal([...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth").length, 0);
-    assert.equal(recordWrittenAt(dataDir, key("c1")), undefined);
+    assert.equal(recordTouchedAt(dataDir, key("c1")), undefined);
   });
 
-  it("skips an attachment whose ADD began after the GC started (newer than its list)", async () => {
+  it("skips an attachment whose ADD began or ended after the GC started (newer than its list)", async () => {
     const { k, dataDir, h } = setup();
     const lockRoot = join(dataDir, "locks");
     k.addNs("/var/run/netns/c2");
     await h.add(invocation("ADD", config(dataDir), { netns: NETNS, containerId: "old" }));
-    const old = Date.now() - 60_000;
-    utimesSync(recordPath(dataDir, key("old")), old / 1000, old / 1000);
-    const since = Date.now() - 30_000;
     await h.add(invocation("ADD", config(dataDir), { netns: "/var/run/netns/c2", containerId: "new" }));
+    // The GC "starts" a minute from now: "new" is made newer still (file times are all GC looks at).
+    const since = Date.now() + 60_000;
+    utimesSync(recordPath(dataDir, key("new")), (since + 60_000) / 1000, (since + 60_000) / 1000);
     await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })), since);
     assert.deepEqual(k.firewall.rules.map((r) => r.key.containerId), ["new"]);
     assert.deepEqual([...addressFiles(dataDir, "gcnet").values()].map((v) => v.split("\r\n")[0]), ["new"]);
-    assert.equal(recordWrittenAt(dataDir, key("old")), undefined);
+    assert.equal(recordTouchedAt(dataDir, key("old")), undefined);
   });
 
   it("what only a tag names (a rule with no record) is spared while a running call names it", async (t) => {
@@ -143,8 +143,8 @@ test("GC of what a previous tether left: records in its format, an unlabelled ho
   await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })));
   assert.deepEqual([...addressFiles(dataDir, "gcnet").keys()], ["10.9.0.8"], "only the running call's reservation stays");
   assert.equal(host.links.has(50), false, "the unlabelled veth the stale record names");
-  assert.equal(recordWrittenAt(dataDir, key("oldrec")), undefined);
-  assert.ok(recordWrittenAt(dataDir, key("busy")) !== undefined);
+  assert.equal(recordTouchedAt(dataDir, key("oldrec")), undefined);
+  assert.ok(recordTouchedAt(dataDir, key("busy")) !== undefined);
 });
 
 test("heldLockKeys: only files held now, and not those GC holds itself; parseHolderKey refuses anything else", async (t) => {
@@ -163,7 +163,7 @@ test("heldLockKeys: only files held now, and not those GC holds itself; parseHol
   assert.deepEqual(parseHolderKey('{"network":"n","containerId":"c","ifname":"e"}'), { network: "n", containerId: "c", ifname: "e" });
 });
 
-test("record times and tags: when an ADD began, by file name and time only", (t) => {
+test("record times and tags: when an ADD began or ended, by file name and times only", (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), "tether-gc-rec-"));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const dir = join(dataDir, ".tether-attachments", "gcnet");
@@ -173,13 +173,17 @@ test("record times and tags: when an ADD began, by file name and time only", (t)
   assert.equal(recordFileTag(`${a}.adding.json`), a);
   assert.equal(recordFileTag(`${a}.json.tmp`), undefined);
   assert.equal(recordFileTag("other.json"), undefined);
+  const before = Date.now() - 1000;
   writeFileSync(recordPath(dataDir, key("a")), "{}");
   writeFileSync(intentPath(dataDir, key("b")), "{}");
-  utimesSync(recordPath(dataDir, key("a")), 1000, 1000);
-  assert.equal(recordWrittenAt(dataDir, key("a")), 1_000_000);
-  assert.equal(recordWrittenAt(dataDir, key("c")), undefined);
-  assert.deepEqual(recordTagsSince(dataDir, "gcnet", 2_000_000), [attachmentTag(key("b"))]);
-  assert.deepEqual(recordTagsSince(dataDir, "gcnet", 0).sort(), [a, attachmentTag(key("b"))].sort());
+  const later = Date.now() + 60_000;
+  utimesSync(intentPath(dataDir, key("b")), (later + 1000) / 1000, (later + 1000) / 1000);
+  // The later of mtime and ctime (the rename that completes a record changes only the ctime).
+  assert.ok(recordTouchedAt(dataDir, key("a"))! >= before && recordTouchedAt(dataDir, key("a"))! < later);
+  assert.equal(recordTouchedAt(dataDir, key("b")), later + 1000);
+  assert.equal(recordTouchedAt(dataDir, key("c")), undefined);
+  assert.deepEqual(recordTagsSince(dataDir, "gcnet", later), [attachmentTag(key("b"))]);
+  assert.deepEqual(recordTagsSince(dataDir, "gcnet", before).sort(), [a, attachmentTag(key("b"))].sort());
   assert.deepEqual(recordTagsSince(dataDir, "nonet", 0), []);
 });
 
