@@ -176,7 +176,7 @@ test("record times and tags: when an ADD began or ended, by file name and times 
   const before = Date.now() - 1000;
   writeFileSync(recordPath(dataDir, key("a")), "{}");
   writeFileSync(intentPath(dataDir, key("b")), "{}");
-  const later = Date.now() + 60_000;
+  const later = Math.ceil(Date.now() / 1000) * 1000 + 60_000; // whole seconds: utimes takes seconds
   utimesSync(intentPath(dataDir, key("b")), (later + 1000) / 1000, (later + 1000) / 1000);
   // The later of mtime and ctime (the rename that completes a record changes only the ctime).
   assert.ok(recordTouchedAt(dataDir, key("a"))! >= before && recordTouchedAt(dataDir, key("a"))! < later);
