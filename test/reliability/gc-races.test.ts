@@ -1,7 +1,8 @@
 /**
  * GC alongside other calls (against the executable, in namespaces the test creates): GC racing many
  * ADDs of attachments its list does not name tears none of them down (a runtime that races its own
- * GC must not break the node), GC racing DELs leaves nothing and fails nothing, and GC skips an ADD
+ * GC must not break the node), GC racing DELs (and CHECKs of what it keeps) leaves nothing and fails
+ * nothing, and GC skips an ADD
  * held mid-way (its lock held, every resource made), then collects it once it is stale.
  */
 import assert from "node:assert/strict";
@@ -129,19 +130,25 @@ describe("reliability: GC alongside ADD, DEL and CHECK", { skip, timeout: TIMEOU
     assert.deepEqual(footprintDiff(base, stableFootprint(footprint(w.node))), [], "node after all");
   });
 
-  test("GC racing DELs: every call succeeds, and nothing is left (locks, records, reservations, links, rules)", async (t) => {
+  test("GC racing DELs (and CHECKs of the attachments it keeps): every call succeeds, nothing of the deleted is left (locks, records, reservations, links, rules)", async (t) => {
     const w = cniWorld(t, { label: "grdel", ranges: [[{ subnet: "10.64.0.0/24" }]] });
     const cf = w.conf("1.1.0", { mode: "ptp", ipMasq: true, ipspoofchk: true });
     const base = stableFootprint(footprint(w.node));
     const all = Array.from({ length: Number(process.env["TETHER_GC_RACE_DELS"] ?? "12") }, () => w.container("grd"));
     for (const c of all) successJson(w.cni("ADD", c, cf));
+    const kept = [w.container("grk"), w.container("grk")];
+    const keptResults = kept.map((c) => successJson(w.cni("ADD", c, cf)));
     const calls: Promise<CniOutcome>[] = [];
     all.forEach((c, i) => {
       calls.push(w.cniAsync("DEL", c, cf));
-      if (i % 4 === 0) calls.push(gcAsync(w, cf, []));
+      if (i % 4 === 0) calls.push(gcAsync(w, cf, kept));
+      const k = i % kept.length;
+      calls.push(w.cniAsync("CHECK", kept[k]!, cf, { config: { ...cf, prevResult: keptResults[k] } }));
     });
     for (const o of await Promise.all(calls)) successEmpty(o);
     for (const c of all) assertGone(w, c, c.name);
+    kept.forEach((c, i) => assertWhole(w, c, cf, keptResults[i]!, `kept ${c.name}`));
+    for (const c of kept) successEmpty(w.cni("DEL", c, cf));
     assert.equal(w.reservations().size, 0, "reservations");
     assert.deepEqual(recordFiles(w), [], "records and intents");
     assert.deepEqual(lockFiles(w), [], "lock files");
