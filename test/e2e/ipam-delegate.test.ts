@@ -4,7 +4,8 @@
  * speak) for ADD/CHECK/DEL and a late ADD failure that must release the delegate's reservation; a
  * recording plugin proves the same environment and the exact stdin reach it, and that its result is
  * read in the version it answers and its errors come back with their code (STATUS: 50, the code in
- * details); a plugin printing garbage on ADD gets its DEL. Everything runs in
+ * details); a plugin printing garbage on ADD gets its DEL; GC's list to it gains the attachments with
+ * a call running. Everything runs in
  * namespaces the test creates.
  */
 import assert from "node:assert/strict";
@@ -14,6 +15,8 @@ import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { cniWorld, errorJson, successEmpty, successJson, type CniWorld } from "../helpers/binary";
 import { netnsUnavailable } from "../helpers/netns";
+import { spawn } from "node:child_process";
+import { ATTACHMENT_LOCK_ROOT } from "../../src/plugins/attachmentLock";
 
 const REF = "/usr/lib/cni";
 const skip = netnsUnavailable() ?? (existsSync(join(REF, "host-local")) && existsSync(join(REF, "static")) ? undefined : "Debian reference plugins not installed");
@@ -187,6 +190,29 @@ describe("delegated IPAM: what the delegate sees", { skip, timeout: TIMEOUT }, (
     successEmpty(w.cni("STATUS", "", cf, { cniPath: rec.dir }));
     assert.deepEqual(JSON.parse(readFileSync(`${rec.record}.stdin.GC`, "utf8")), cf);
     assert.deepEqual(JSON.parse(readFileSync(`${rec.record}.stdin.STATUS`, "utf8")), cf);
+  });
+
+  test("GC: the delegate's list gains the attachments with a call running (their lock held), under each key it had", async (t) => {
+    const w = world(t);
+    const rec = recorder(t);
+    const list = [{ containerID: "kept", ifname: "eth0" }];
+    const cf = { cniVersion: "1.1.0", name: w.network, type: "tether", bridge: w.bridge, ipam: { type: "recorder" }, "cni.dev/valid-attachments": list };
+    const holder = spawn(process.execPath, [join(__dirname, "..", "helpers", "lockWorker.js"), "hold", ATTACHMENT_LOCK_ROOT, w.network, "running"], { stdio: ["pipe", "pipe", "inherit"] });
+    const closed = new Promise<void>((resolve) => holder.on("close", () => resolve()));
+    t.after(async () => {
+      holder.kill("SIGKILL");
+      await closed;
+    });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once("data", () => resolve());
+      holder.once("close", () => reject(new Error("the lock holder exited")));
+    });
+    successEmpty(w.cni("GC", "", cf, { cniPath: rec.dir }));
+    const sent = JSON.parse(readFileSync(`${rec.record}.stdin.GC`, "utf8")) as Record<string, unknown>;
+    assert.deepEqual(sent["cni.dev/valid-attachments"], [...list, { containerID: "running", ifname: "eth0" }]);
+    assert.equal(sent["cni.dev/attachments"], undefined);
+    holder.stdin.end();
+    await closed;
   });
 
   test("a delegate's ADD that succeeds with unusable output: its DEL runs, and the error comes back", (t) => {
