@@ -34,3 +34,21 @@ export function staleHostVeths(links: readonly Link[], network: string, valid: r
     return tags !== undefined && tags.network === net && (!keep.has(tags.attachment) || peerGone(l, links));
   });
 }
+
+/**
+ * What GC deletes of the host veths: the stale ones (staleHostVeths) but those whose attachment tag
+ * is `spared` (a call runs on it, its ADD is newer than the list), and the unlabelled veths named in
+ * `unlabelled` (the records of attachments GC holds the locks of: ADDs killed before labelling).
+ */
+export function doomedHostVeths(
+  links: readonly Link[],
+  network: string,
+  valid: readonly AttachmentKey[],
+  spared: ReadonlySet<string>,
+  unlabelled: ReadonlySet<string>,
+): Link[] {
+  return [
+    ...staleHostVeths(links, network, valid).filter((l) => !spared.has(hostVethTags(l)?.attachment ?? "")),
+    ...links.filter((l) => l.kind === "veth" && (l.alias ?? "") === "" && unlabelled.has(l.name)),
+  ];
+}

@@ -26,9 +26,9 @@ import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { ATTACHMENT_LOCK_ROOT, heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
 import { listRecordFiles, readRecord, recordTagsSince, recordTouchedAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
-import { hostVethTags, staleHostVeths } from "../attach/hostVeth";
+import { doomedHostVeths } from "../attach/hostVeth";
 import { ipamFor, type Ipam } from "../ipam/plugin/choice";
-import type { Kernel, Link } from "../kernel/port";
+import type { Kernel } from "../kernel/port";
 import { IPAM_TYPE } from "../util/defaults";
 import { log } from "../util/log";
 import { combinedError, messageOf, runAllSteps, type StepFailure } from "./steps";
@@ -212,13 +212,9 @@ class GcRun {
     const host = await this.k.open();
     try {
       const links = await this.k.listLinks(host);
-      const spared = this.spared().tags;
+      // Spared: looked at after the listing, so an ADD's veth in it is seen with its intent or lock.
       const unlabelled = new Set(locked.flatMap((l) => (l.hostIfname === undefined ? [] : [l.hostIfname])));
-      const doomed: Link[] = [
-        ...staleHostVeths(links, this.network, this.valid).filter((l) => !spared.has(hostVethTags(l)?.attachment ?? "")),
-        // An ADD killed before it labelled its host veth: the veth is known by the name its record gave it.
-        ...links.filter((l) => l.kind === "veth" && (l.alias ?? "") === "" && unlabelled.has(l.name)),
-      ];
+      const doomed = doomedHostVeths(links, this.network, this.valid, this.spared().tags, unlabelled);
       const failures = await runAllSteps(
         doomed.map((l) => ({
           what: `delete ${l.name}`,

@@ -6,7 +6,7 @@ import { diagnose, type Snapshot } from "../../src/doctor/diagnose";
 import { attachmentTag } from "../../src/firewall/key";
 import { parseRecord } from "../../src/attach/attachmentRecord";
 import { combinedError, runAllSteps } from "../../src/plugins/steps";
-import { hostVethAlias, staleHostVeths } from "../../src/attach/hostVeth";
+import { doomedHostVeths, hostVethAlias, staleHostVeths } from "../../src/attach/hostVeth";
 import type { Link } from "../../src/kernel/port";
 
 const key = (id: string, network = "net1") => ({ network, containerId: id, ifname: "eth0" });
@@ -33,6 +33,19 @@ test("staleHostVeths: this network's labelled veths not in the valid list, or wh
   ];
   assert.deepEqual(staleHostVeths(links, "net1", [key("a"), key("d")]).map((l) => l.index), [11, 14]);
   assert.deepEqual(staleHostVeths(links, "net1", []).map((l) => l.index), [10, 11, 14]);
+});
+
+test("doomedHostVeths: the stale ones but the spared tags, and the unlabelled veths a locked record names", () => {
+  const links = [
+    veth(10, hostVethAlias(key("a"))),
+    veth(11, hostVethAlias(key("b"))),
+    veth(12, hostVethAlias(key("running"))),
+    veth(13, undefined),
+    veth(14, undefined),
+    veth(15, ""),
+  ];
+  const doomed = doomedHostVeths(links, "net1", [key("a")], new Set([attachmentTag(key("running"))]), new Set(["veth13", "veth15", "veth10"]));
+  assert.deepEqual(doomed.map((l) => l.index), [11, 13, 15]);
 });
 
 test("runAllSteps keeps going; combinedError reports every failure with the first one's code", async () => {
