@@ -39,8 +39,8 @@ export function validKeys(conf: NetConf): AttachmentKey[] | undefined {
 
 /**
  * `since`: when this GC began, as far as its list is concerned: the runtime computed the list before
- * it started the process, so an ADD that began after the process started is newer than the list.
- * Tests that run GC inside their own process set it (and the lock root).
+ * it started the process, so an ADD that began or ended after the process started ran after the
+ * list was made. Tests that run GC inside their own process set it (and the lock root).
  */
 export const gcEnv = {
   since: (): number => Date.now() - process.uptime() * 1000,
