@@ -48,8 +48,8 @@ export const gcEnv = {
 };
 /** File times come from the kernel's coarse clock, up to a tick behind: err towards "newer". */
 const CLOCK_SLACK_MS = 20;
-/** Locks held at once (one descriptor each). */
-const BATCH = 256;
+/** Locks held at once (one descriptor each; a low open-file limit must not fail a big GC). */
+const BATCH = 64;
 
 interface Stale {
   key: AttachmentKey;
