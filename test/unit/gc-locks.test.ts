@@ -93,6 +93,23 @@ describe("GC takes each stale attachment's lock", () => {
     assert.equal(recordTouchedAt(dataDir, key("c1")), undefined);
   });
 
+  it("more stale attachments than it locks at once: every batch goes whole, a held one among them stays", async (t) => {
+    const { k, dataDir, h } = setup();
+    const lockRoot = join(dataDir, "locks");
+    const n = 70;
+    for (let i = 0; i < n; i++) {
+      k.addNs(`/var/run/netns/b${i}`);
+      await h.add(invocation("ADD", config(dataDir, { ipam: { type: "tether-ipam", dataDir, ranges: [[{ subnet: "10.9.0.0/24" }]] } }), { netns: `/var/run/netns/b${i}`, containerId: `b${i}` }));
+    }
+    const release = await hold(t, lockRoot, "b42");
+    await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })));
+    assert.deepEqual(k.firewall.rules.map((r) => r.key.containerId), ["b42"]);
+    assert.deepEqual([...addressFiles(dataDir, "gcnet").values()].map((v) => v.split("\r\n")[0]), ["b42"]);
+    assert.equal([...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth").length, 1);
+    for (let i = 0; i < n; i++) assert.equal(recordTouchedAt(dataDir, key(`b${i}`)) !== undefined, i === 42, `record of b${i}`);
+    await release();
+  });
+
   it("skips an attachment whose ADD began or ended after the GC started (newer than its list)", async () => {
     const { k, dataDir, h } = setup();
     const lockRoot = join(dataDir, "locks");
