@@ -157,23 +157,31 @@ function readOne(dataDir: string, key: AttachmentKey, path: string): AttachmentR
 }
 
 /**
- * When an ADD last touched the attachment's record or intent: an ADD writes its intent when it
- * begins (mtime), and the rename that makes it the record when it ends changes the file's ctime.
- * The latest of those times for the record and the intent; undefined when it has neither. No
- * content read; only inside directories that pass the usual checks.
+ * When an ADD began and ended, by file times alone: it writes its intent when it begins (mtime),
+ * and the rename that makes the intent its record when it ends changes the file's ctime.
  */
-export function recordTouchedAt(dataDir: string, key: AttachmentKey): number | undefined {
-  if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return undefined;
-  let at: number | undefined;
+export interface RecordTimes {
+  beganMs: number;
+  endedMs: number;
+}
+
+function timesOf(st: fs.Stats): RecordTimes {
+  return { beganMs: st.mtimeMs, endedMs: st.ctimeMs };
+}
+
+/** The times of the attachment's record and intent, those that exist; only inside directories that pass the usual checks. */
+export function recordTimes(dataDir: string, key: AttachmentKey): RecordTimes[] {
+  if (!usableDir(join(dataDir, RECORDS_DIR)) || !usableDir(recordsDir(dataDir, key.network))) return [];
+  const out: RecordTimes[] = [];
   for (const path of [recordPath(dataDir, key), intentPath(dataDir, key)]) {
     try {
       const st = fs.lstatSync(path);
-      if (st.isFile()) at = Math.max(at ?? 0, st.mtimeMs, st.ctimeMs);
+      if (st.isFile()) out.push(timesOf(st));
     } catch {
       // absent
     }
   }
-  return at;
+  return out;
 }
 
 /** The attachment tag a record or intent file is named by; undefined for any other name. */
@@ -181,11 +189,8 @@ export function recordFileTag(name: string): string | undefined {
   return /^([0-9a-f]{24})(?:\.adding)?\.json$/.exec(name)?.[1];
 }
 
-/**
- * The tags of a network's records and intents an ADD touched (recordTouchedAt) at or after `since`
- * (ms, wall clock): ADDs that began or ended then. Names and times only, nothing read.
- */
-export function recordTagsSince(dataDir: string, network: string, since: number): string[] {
+/** The tags of a network's records and intents whose times `pick` accepts. Names and times only, nothing read. */
+export function recordTagsWhere(dataDir: string, network: string, pick: (t: RecordTimes) => boolean): string[] {
   const dir = recordsDir(dataDir, network);
   if (!isRealDir(join(dataDir, RECORDS_DIR)) || !isRealDir(dir)) return [];
   const out: string[] = [];
@@ -193,8 +198,7 @@ export function recordTagsSince(dataDir: string, network: string, since: number)
     const tag = recordFileTag(name);
     if (tag === undefined) continue;
     try {
-      const st = fs.lstatSync(join(dir, name));
-      if (Math.max(st.mtimeMs, st.ctimeMs) >= since) out.push(tag);
+      if (pick(timesOf(fs.lstatSync(join(dir, name))))) out.push(tag);
     } catch {
       // gone meanwhile
     }

@@ -25,7 +25,7 @@ import { validAttachments, type NetConf } from "../config/netconf";
 import type { AttachmentKey, Firewall } from "../firewall/index";
 import { attachmentTag } from "../firewall/key";
 import { ATTACHMENT_LOCK_ROOT, heldLockKeys, removeStaleLocks, tryAttachmentLock, type HeldLock } from "./attachmentLock";
-import { listRecordFiles, readRecord, recordTagsSince, recordTouchedAt, recordsDataDir, removeRecord } from "../attach/attachmentRecord";
+import { listRecordFiles, readRecord, recordTagsWhere, recordTimes, recordsDataDir, removeRecord, type RecordTimes } from "../attach/attachmentRecord";
 import { doomedHostVeths } from "../attach/hostVeth";
 import { ipamFor, type Ipam } from "../ipam/plugin/choice";
 import type { Kernel } from "../kernel/port";
@@ -46,7 +46,7 @@ export const gcEnv = {
   since: (): number => Date.now() - process.uptime() * 1000,
   lockRoot: ATTACHMENT_LOCK_ROOT,
 };
-/** File times come from the kernel's coarse clock, up to a tick behind: err towards "newer". */
+/** How far the kernel's coarse clock (file times) may lag: a tick (HZ 100 at worst). */
 const CLOCK_SLACK_MS = 20;
 /** Locks held at once (one descriptor each; a low open-file limit must not fail a big GC). */
 const BATCH = 64;
@@ -70,7 +70,7 @@ export async function gcNetwork(k: Kernel, fw: () => Firewall, inv: Invocation<N
     if (failures.length > 0) throw combinedError("GC", failures);
     return;
   }
-  const run = new GcRun(k, fw, inv.conf.name, valid, recordsDataDir(inv.raw["ipam"]), ipam, gcEnv.since() - CLOCK_SLACK_MS);
+  const run = new GcRun(k, fw, inv.conf.name, valid, recordsDataDir(inv.raw["ipam"]), ipam, gcEnv.since());
   const failures = await run.all();
   if (failures.length > 0) throw combinedError("GC", failures);
 }
@@ -120,12 +120,19 @@ class GcRun {
     await this.step("stale attachment locks", () => void removeStaleLocks(this.network, this.valid, gcEnv.lockRoot));
     if (this.skipped.size > 0) {
       // Warned: a runtime that runs ADDs of attachments outside the list alongside GC is racing it.
-      log.warn(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began after this GC`, {
+      log.warn(`GC left ${this.skipped.size} attachment(s) not in the valid list alone: a call on them is running, or their ADD began or ended after this GC started`, {
         attachments: [...this.skipped.values()].map((key) => `${key.containerId}/${key.ifname}`),
       });
     }
     return this.failures;
   }
+
+  /**
+   * An ADD that began or ended after this GC started. File times come from the kernel's coarse
+   * clock, up to a tick behind: a start errs towards "newer" by the slack; an end gets none, so an
+   * ADD that ended before GC started is never taken for a newer one (it ends long after it began).
+   */
+  private readonly newerThanList = (t: RecordTimes): boolean => t.beganMs >= this.since - CLOCK_SLACK_MS || t.endedMs >= this.since;
 
   /** Stale attachments known by key: records and intents, reservations of the built-in store. */
   private candidates(): Stale[] {
@@ -163,8 +170,7 @@ class GcRun {
         this.skipped.set(s.tag, s.key);
         continue;
       }
-      const touched = this.dataDir === undefined ? undefined : recordTouchedAt(this.dataDir, s.key);
-      if (touched !== undefined && touched >= this.since) {
+      if (this.dataDir !== undefined && recordTimes(this.dataDir, s.key).some(this.newerThanList)) {
         lock.release();
         this.skipped.set(s.tag, s.key);
         continue;
@@ -187,7 +193,7 @@ class GcRun {
       log.warn("GC: running calls not known", { error: messageOf(e) });
     }
     const tags = new Set(keys.keys());
-    if (this.dataDir !== undefined) for (const tag of recordTagsSince(this.dataDir, this.network, this.since)) tags.add(tag);
+    if (this.dataDir !== undefined) for (const tag of recordTagsWhere(this.dataDir, this.network, this.newerThanList)) tags.add(tag);
     return { tags, keys: [...keys.values()] };
   }
 

@@ -13,7 +13,7 @@ import { describe, it, test } from "node:test";
 import { makePtpHandlers } from "../../src/plugins/ptp/index";
 import { gcEnv } from "../../src/plugins/gc";
 import { attachmentLockPath, heldLockKeys, parseHolderKey, tryAttachmentLock, withAttachmentLock } from "../../src/plugins/attachmentLock";
-import { intentPath, recordFileTag, recordPath, recordTagsSince, recordTouchedAt } from "../../src/attach/attachmentRecord";
+import { intentPath, recordFileTag, recordPath, recordTagsWhere, recordTimes } from "../../src/attach/attachmentRecord";
 import { attachmentTag } from "../../src/firewall/key";
 import { withKept } from "../../src/ipam/plugin/choice";
 import { FAKE_NETNS as NETNS, fakeWorlds } from "../helpers/fakeKernel";
@@ -82,15 +82,15 @@ describe("GC takes each stale attachment's lock", () => {
     const hostVeths = [...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth");
     assert.equal(hostVeths.length, 1, "c1's host veth stays");
     assert.equal(hostVeths[0]!.alias?.endsWith(attachmentTag(key("c1"))), true);
-    assert.ok(recordTouchedAt(dataDir, key("c1")) !== undefined, "c1's record stays");
-    assert.equal(recordTouchedAt(dataDir, key("c2")), undefined, "c2's record goes");
+    assert.ok(recordTimes(dataDir, key("c1")).length > 0, "c1's record stays");
+    assert.deepEqual(recordTimes(dataDir, key("c2")), [], "c2's record goes");
 
     await release();
     await withGcEnv(lockRoot, () => h.gc(invocation("GC", gcConf)));
     assert.deepEqual(k.firewall.rules, []);
     assert.equal(addressFiles(dataDir, "gcnet").size, 0);
     assert.equal([...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth").length, 0);
-    assert.equal(recordTouchedAt(dataDir, key("c1")), undefined);
+    assert.deepEqual(recordTimes(dataDir, key("c1")), []);
   });
 
   it("more stale attachments than it locks at once: every batch goes whole, a held one among them stays", async (t) => {
@@ -106,7 +106,7 @@ describe("GC takes each stale attachment's lock", () => {
     assert.deepEqual(k.firewall.rules.map((r) => r.key.containerId), ["b42"]);
     assert.deepEqual([...addressFiles(dataDir, "gcnet").values()].map((v) => v.split("\r\n")[0]), ["b42"]);
     assert.equal([...k.spaces.get("<host>")!.links.values()].filter((l) => l.kind === "veth").length, 1);
-    for (let i = 0; i < n; i++) assert.equal(recordTouchedAt(dataDir, key(`b${i}`)) !== undefined, i === 42, `record of b${i}`);
+    for (let i = 0; i < n; i++) assert.equal(recordTimes(dataDir, key(`b${i}`)).length > 0, i === 42, `record of b${i}`);
     await release();
   });
 
@@ -122,7 +122,7 @@ describe("GC takes each stale attachment's lock", () => {
     await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })), since);
     assert.deepEqual(k.firewall.rules.map((r) => r.key.containerId), ["new"]);
     assert.deepEqual([...addressFiles(dataDir, "gcnet").values()].map((v) => v.split("\r\n")[0]), ["new"]);
-    assert.equal(recordTouchedAt(dataDir, key("old")), undefined);
+    assert.deepEqual(recordTimes(dataDir, key("old")), []);
   });
 
   it("what only a tag names (a rule with no record) is spared while a running call names it", async (t) => {
@@ -160,8 +160,8 @@ test("GC of what a previous tether left: records in its format, an unlabelled ho
   await withGcEnv(lockRoot, () => h.gc(invocation("GC", { ...config(dataDir), "cni.dev/valid-attachments": [] })));
   assert.deepEqual([...addressFiles(dataDir, "gcnet").keys()], ["10.9.0.8"], "only the running call's reservation stays");
   assert.equal(host.links.has(50), false, "the unlabelled veth the stale record names");
-  assert.equal(recordTouchedAt(dataDir, key("oldrec")), undefined);
-  assert.ok(recordTouchedAt(dataDir, key("busy")) !== undefined);
+  assert.deepEqual(recordTimes(dataDir, key("oldrec")), []);
+  assert.ok(recordTimes(dataDir, key("busy")).length > 0);
 });
 
 test("heldLockKeys: only files held now, and not those GC holds itself; parseHolderKey refuses anything else", async (t) => {
@@ -194,14 +194,16 @@ test("record times and tags: when an ADD began or ended, by file name and times 
   writeFileSync(recordPath(dataDir, key("a")), "{}");
   writeFileSync(intentPath(dataDir, key("b")), "{}");
   const later = Math.ceil(Date.now() / 1000) * 1000 + 60_000; // whole seconds: utimes takes seconds
-  utimesSync(intentPath(dataDir, key("b")), (later + 1000) / 1000, (later + 1000) / 1000);
-  // The later of mtime and ctime (the rename that completes a record changes only the ctime).
-  assert.ok(recordTouchedAt(dataDir, key("a"))! >= before && recordTouchedAt(dataDir, key("a"))! < later);
-  assert.equal(recordTouchedAt(dataDir, key("b")), later + 1000);
-  assert.equal(recordTouchedAt(dataDir, key("c")), undefined);
-  assert.deepEqual(recordTagsSince(dataDir, "gcnet", later), [attachmentTag(key("b"))]);
-  assert.deepEqual(recordTagsSince(dataDir, "gcnet", before).sort(), [a, attachmentTag(key("b"))].sort());
-  assert.deepEqual(recordTagsSince(dataDir, "nonet", 0), []);
+  utimesSync(intentPath(dataDir, key("b")), later / 1000, later / 1000);
+  const [ta] = recordTimes(dataDir, key("a"));
+  assert.ok(ta !== undefined && ta.beganMs >= before && ta.beganMs < later && ta.endedMs >= before && ta.endedMs < later);
+  // utimes changes the mtime (began) and, as any change, the ctime (ended: now).
+  const [tb] = recordTimes(dataDir, key("b"));
+  assert.ok(tb !== undefined && tb.beganMs === later && tb.endedMs < later);
+  assert.deepEqual(recordTimes(dataDir, key("c")), []);
+  assert.deepEqual(recordTagsWhere(dataDir, "gcnet", (t) => t.beganMs >= later), [attachmentTag(key("b"))]);
+  assert.deepEqual(recordTagsWhere(dataDir, "gcnet", (t) => t.endedMs >= before).sort(), [a, attachmentTag(key("b"))].sort());
+  assert.deepEqual(recordTagsWhere(dataDir, "nonet", () => true), []);
 });
 
 test("withKept: a delegated IPAM's GC list gains the attachments GC spares, under each key the request had", () => {
