@@ -46,8 +46,8 @@ export const gcEnv = {
   since: (): number => Date.now() - process.uptime() * 1000,
   lockRoot: ATTACHMENT_LOCK_ROOT,
 };
-/** How far the kernel's coarse clock (file times) may lag: a tick (HZ 100 at worst). */
-const CLOCK_SLACK_MS = 20;
+/** How far the kernel's coarse clock (file times) may lag: a tick (10 ms at HZ 100, the lowest). */
+const CLOCK_SLACK_MS = 10;
 /** Locks held at once (one descriptor each; a low open-file limit must not fail a big GC). */
 const BATCH = 64;
 
