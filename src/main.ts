@@ -55,7 +55,7 @@ function start(): void {
     (code) => {
       process.exitCode = code;
       // A CNI call is done once its answer is written: the last 'exit' listener ends the process
-      // with _exit(2) (src/sys/libc.ts: 3-10 ms of teardown and fsyncs saved), after the listeners
+      // with _exit(2) (src/sys/libc.ts: Node's teardown and koffi's fsyncs, about 3.5 ms; README), after the listeners
       // registered before it (the training build's cache writer).
       // (Not under NODE_V8_COVERAGE: Node writes the coverage in the teardown skipped here.)
       if ((process.env["CNI_COMMAND"] ?? "") !== "" && process.env["NODE_V8_COVERAGE"] === undefined) process.once("exit", (c) => libcModule().exitNowIfLoaded(typeof c === "number" ? c : code));
