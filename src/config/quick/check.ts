@@ -121,15 +121,22 @@ export function object(shape: Record<string, Field<unknown>>, strict = false): C
   };
 }
 
-/** Tests turn the quick checks off to compare with zod's own results (never changed by product code). */
-export const quickChecks = { enabled: true };
+/**
+ * For tests only (product code never sets these): `enabled: false` sends every config to zod;
+ * `observe` sees each input a quick check got and what it returned (test/unit/config-quick.test.ts
+ * compares that with zod's result for every config the unit tests use).
+ */
+export const quickChecks: { enabled: boolean; observe?: (name: string, input: unknown, out: unknown) => void } = { enabled: true };
 
 /** Run a check; NO also when it threw (zod then runs and decides what that input deserves). */
-export function quick<T>(check: Check<T>, v: unknown): T | No {
+export function quick<T>(name: string, check: Check<T>, v: unknown): T | No {
   if (!quickChecks.enabled) return NO;
+  let out: T | No;
   try {
-    return check(v);
+    out = check(v);
   } catch {
-    return NO;
+    out = NO;
   }
+  quickChecks.observe?.(name, v, out);
+  return out;
 }

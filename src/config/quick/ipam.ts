@@ -54,6 +54,6 @@ const RuntimeConfig = ci(["ipRanges", "ips"], object({ ipRanges: optional(array(
 const Args = ci(["cni"], object({ cni: optional(ci(["ips"], object({ ips: optional(array(IpOrCidr)) }))) }));
 
 /** What TetherIpamSchema / IpamRuntimeConfigSchema / IpamArgsSchema return for a value they accept, or NO. */
-export const quickTetherIpam = (v: unknown): TetherIpam | typeof NO => quick(TetherIpamCheck as Check<TetherIpam>, v);
-export const quickIpamRuntimeConfig = (v: unknown): IpamRuntimeConfig | typeof NO => quick(RuntimeConfig as Check<IpamRuntimeConfig>, v);
-export const quickIpamArgs = (v: unknown): IpamArgs | typeof NO => quick(Args as Check<IpamArgs>, v);
+export const quickTetherIpam = (v: unknown): TetherIpam | typeof NO => quick("ipam", TetherIpamCheck as Check<TetherIpam>, v);
+export const quickIpamRuntimeConfig = (v: unknown): IpamRuntimeConfig | typeof NO => quick("ipamRuntimeConfig", RuntimeConfig as Check<IpamRuntimeConfig>, v);
+export const quickIpamArgs = (v: unknown): IpamArgs | typeof NO => quick("ipamArgs", Args as Check<IpamArgs>, v);

@@ -74,4 +74,4 @@ const NetConfCheck = object({
 });
 
 /** NetConfSchema's output for a config it accepts, or NO (then zod parses it). */
-export const quickNetConf = (input: unknown): NetConf | typeof NO => quick(NetConfCheck as Check<NetConf>, input);
+export const quickNetConf = (input: unknown): NetConf | typeof NO => quick("netconf", NetConfCheck as Check<NetConf>, input);
