@@ -11,6 +11,7 @@
  * the IPAM loaders) are compared with the quick checks on and off: same value or the same error.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -341,6 +342,24 @@ describe("quick configuration checks against zod", () => {
     assert.throws(() => agree("netconf", { ...input, mtu: 65536 }, { ...z.data, mtu: 65536 }));
     assert.throws(() => agree("netconf", input, NO), /refused what zod accepts/);
     assert.throws(() => loadersAgree("loadNetConf", () => (quickChecks.enabled ? 1 : 2), input));
+  });
+
+  test("a valid config loads no zod; an invalid one does (a fresh process each)", () => {
+    const loads = (raw: unknown): boolean => {
+      const script = `
+        const { loadNetConf } = require(${JSON.stringify(join(__dirname, "..", "..", "src", "config", "netconf.js"))});
+        const { validateBuiltinIpam } = require(${JSON.stringify(join(__dirname, "..", "..", "src", "ipam", "plugin", "builtin.js"))});
+        const raw = ${JSON.stringify(raw)};
+        try { loadNetConf(raw); validateBuiltinIpam(raw, "ADD"); } catch {}
+        process.stdout.write(String(Object.keys(require.cache).some((f) => f.includes("/node_modules/zod/"))));`;
+      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout === "true";
+    };
+    const valid = { cniVersion: "1.1.0", name: "n", type: "tether", ipam: { type: "tether-ipam", dataDir: "/tmp/tether-quick-none", ranges: [[{ subnet: "10.1.0.0/24" }]] }, runtimeConfig: { IPRanges: [[{ Subnet: "10.2.0.0/24" }]] } };
+    assert.equal(loads(valid), false);
+    assert.equal(loads({ ...valid, vlan: 4095 }), true);
+    assert.equal(loads({ ...valid, ipam: { ...valid.ipam, dataDir: "relative" } }), true);
   });
 
   test("a key named __proto__ goes to zod, whose result stands", () => {
