@@ -106,10 +106,10 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
       releaseOwners(storeConfig(), (o) => (o.ifname === "" ? !liveIds.has(o.containerId) : doomed.has(`${o.containerId}\n${o.ifname}`)));
     },
     owners(): Owner[] {
-      const cfg = storeConfig();
+      const store = storeConfig();
       const seen = new Set<string>();
       const out: Owner[] = [];
-      for (const r of listReservations(cfg.dataDir, cfg.network)) {
+      for (const r of listReservations(store.dataDir, store.network)) {
         const k = `${r.containerId}\n${r.ifname}`;
         if (r.ifname === "" || seen.has(k)) continue;
         seen.add(k);
