@@ -281,3 +281,85 @@ export function mallocTrim(): boolean {
 export function mallopt(param: number, value: number): boolean {
   return memoryCalls().mallopt(param, value) === 1;
 }
+
+/**
+ * The IPAM store scan's calls (src/ipam/storeScan.ts), declared on first use: getdents64 (names and
+ * inodes of a directory into one buffer), fstatat with the name in a buffer (no string per call),
+ * clock_gettime (the coarse clock the kernel stamps files with). Undefined where glibc lacks one.
+ */
+interface ScanCalls {
+  getdents64(fd: number, buf: Buffer, len: number): number;
+  fstatat(dirfd: number, path: Buffer, buf: Buffer, flags: number): number;
+  clock_gettime(clock: number, ts: Buffer): number;
+}
+
+const scanCalls = lazy((): ScanCalls | undefined => {
+  const lib = load().lib;
+  try {
+    return {
+      getdents64: lib.func("intptr_t getdents64(int fd, void *buf, size_t n)") as ScanCalls["getdents64"],
+      fstatat: lib.func("int fstatat(int dirfd, void *path, void *buf, int flags)") as ScanCalls["fstatat"],
+      clock_gettime: lib.func("int clock_gettime(int clock, void *ts)") as ScanCalls["clock_gettime"],
+    };
+  } catch {
+    return undefined; // an old glibc without getdents64 (< 2.30)
+  }
+});
+
+/**
+ * getdents64(2) of `fd` into `buf`: the byte count (0 at the end). Undefined where the call is not
+ * available (the caller lists with readdirSync instead). EINTR retried; other errors thrown.
+ */
+export function getdents64(fd: number, buf: Buffer): number | undefined {
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  for (;;) {
+    const n = c.getdents64(fd, buf, buf.length);
+    if (n >= 0) return n;
+    const errno = load().errno();
+    if (errno !== osConstants.errno.EINTR) throw new SyscallError("getdents64", errno);
+  }
+}
+
+/** A name's identity as the IPAM owner index records it (lstat semantics). */
+export interface NameStat {
+  isFile: boolean;
+  ino: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+}
+
+/**
+ * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) with the NUL-terminated name in `name` and the result
+ * written into `out` (no object per call); false when the name is gone (ENOENT). Only on x86_64
+ * (struct stat's layout): undefined elsewhere, and the caller uses fs.lstatSync.
+ */
+export function statNameAt(dirfd: number, name: Buffer, statBuf: Buffer, out: NameStat): boolean | undefined {
+  if (process.arch !== "x64") return undefined;
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  if (c.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW) !== 0) {
+    const errno = load().errno();
+    if (errno === osConstants.errno.ENOENT) return false;
+    throw new SyscallError("fstatat", errno);
+  }
+  out.isFile = (statBuf.readUInt32LE(24) & S_IFMT) === S_IFREG;
+  out.ino = statBuf.readUInt32LE(8) + statBuf.readUInt32LE(12) * 0x100000000;
+  out.ctimeSec = statBuf.readUInt32LE(104) + statBuf.readInt32LE(108) * 0x100000000;
+  out.ctimeNsec = statBuf.readUInt32LE(112);
+  return true;
+}
+
+const CLOCK_REALTIME_COARSE = 5;
+
+/**
+ * The coarse real-time clock (what the kernel stamps a file's times from, one tick at a time) as
+ * [seconds, nanoseconds]; undefined where it cannot be read.
+ */
+export function coarseClock(): [number, number] | undefined {
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  const ts = Buffer.alloc(16);
+  if (c.clock_gettime(CLOCK_REALTIME_COARSE, ts) !== 0) return undefined;
+  return [ts.readUInt32LE(0) + ts.readInt32LE(4) * 0x100000000, Number(ts.readBigInt64LE(8))];
+}
