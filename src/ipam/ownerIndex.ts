@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { clock, ctimeMs, fileSettled, scanStore, settled } from "./storeScan";
+import { clock, ctimeMs, fileSettled, quietJit, scanStore, settled } from "./storeScan";
 import { sleepSync } from "../util/sleep";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
@@ -249,20 +249,34 @@ class KnownSlots {
 const SETTLE_WAIT_MS = 25;
 
 /**
- * Whether the directory's ctime (ns, as the stamp holds it) is settled, waiting a tick when it is
- * not yet: a create or unlink by host-local right after we let the lock go, in the same tick, would
- * stamp the directory with the very same time, and the index would be trusted without seeing it.
- * Every create and unlink sets the ctime, which no one can set by hand, so it alone decides.
- * False when it is still unsettled after the wait (the header then says dirty: the next call refreshes).
+ * Whether the store directory's ctime in `stamp` is settled (see storeScan.settled), so that the
+ * stamp proves the next call that nobody created or removed a file since: a create or unlink by
+ * host-local right after we let the lock go, in the same tick, would otherwise stamp the directory
+ * with the very same time. (Every create and unlink sets the ctime, which no one can set by hand, so
+ * it alone decides.) When the time is the clock's current tick, the directory's ctime is touched
+ * once more (chmod to its own mode): a multigrain kernel (6.13+) stamps that finely, ahead of the
+ * coarse clock, and the stamp is settled at once; elsewhere it waits the tick out (a few ms). False
+ * when it is still unsettled (the header then says dirty: the next call refreshes).
  */
-function dirSettled(ctimeNs: string): boolean {
-  const ns = BigInt(ctimeNs);
-  const sec = Number(ns / 1_000_000_000n);
-  const nsec = Number(ns % 1_000_000_000n);
+function settleDir(dir: string, stamp: Stamp): boolean {
+  const split = (ns: bigint): [number, number] => [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+  let [sec, nsec] = split(BigInt(stamp.ctime));
+  if (settled(sec, nsec, clock.coarseNow(), true)) return true;
+  if (nsec === 0) return false; // a filesystem of whole seconds: not worth a wait
+  try {
+    fs.chmodSync(dir, Number(fs.lstatSync(dir, { bigint: true }).mode & 0o7777n));
+    const st = fs.lstatSync(dir, { bigint: true });
+    if (String(st.ino) !== stamp.ino) return false;
+    stamp.mtime = String(st.mtimeNs);
+    stamp.ctime = String(st.ctimeNs);
+    [sec, nsec] = split(st.ctimeNs);
+  } catch {
+    // not ours to touch: wait as below
+  }
   const deadline = Date.now() + SETTLE_WAIT_MS;
   for (;;) {
     if (settled(sec, nsec, clock.coarseNow(), true)) return true;
-    if (nsec === 0 || Date.now() >= deadline) return false;
+    if (Date.now() >= deadline) return false;
     sleepSync(1);
   }
 }
@@ -485,6 +499,10 @@ export class OwnerIndex {
    * usable table (`keep` false: new, corrupt, or another format) every address file is read.
    */
   private refreshFromStore(keep: boolean): void {
+    quietJit(this.used, () => this.refreshInner(keep));
+  }
+
+  private refreshInner(keep: boolean): void {
     // The table's used slots, keyed by address: typed arrays, no object per entry (at 50,000 a Map
     // and its strings cost 8 MiB of peak RSS; these 1.8).
     const known = keep ? this.knownSlots() : undefined;
@@ -627,10 +645,11 @@ export class OwnerIndex {
     h.writeUInt32LE(this.tombs, 20);
     if (this.clean && !this.invalidated) {
       const stamp = this.currentStamp(this.lrIndices(this.stampLr));
-      if (stamp !== undefined && this.pending.size > 0) stamp.p = [...this.pending];
-      const json = stamp === undefined ? "" : JSON.stringify(stamp);
+      const ok = stamp !== undefined && settleDir(this.storeDir, stamp);
+      if (ok && this.pending.size > 0) stamp.p = [...this.pending];
+      const json = ok ? JSON.stringify(stamp) : "";
       const len = Buffer.byteLength(json);
-      if (stamp !== undefined && len <= HEADER - 32 && dirSettled(stamp.ctime)) {
+      if (ok && len <= HEADER - 32) {
         h.writeUInt32LE(len, 24);
         h.write(json, 32, "utf8");
         h[8] = 1;

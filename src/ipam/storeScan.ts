@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import { type NameStat, coarseClock, getdents64, statNameAt } from "../sys/libc";
 import { formatIp, parseIp } from "../ip/ip";
+import { lazy } from "../util/lazy";
 
 /**
  * Called for each entry whose name is an address in canonical form: `v4` the IPv4 address as an
@@ -59,7 +60,7 @@ function v6Name(name: string): string | undefined {
   return ip !== undefined && ip.family === 6 && formatIp(ip) === name ? name : undefined;
 }
 
-/** Visit every regular file of `dir` named by an address (see ScanVisit). */
+/** Visit every regular file of `dir` named by an address (see ScanVisit). `expected`: about how many. */
 export function scanStore(dir: string, visit: ScanVisit): void {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
@@ -68,6 +69,27 @@ export function scanStore(dir: string, visit: ScanVisit): void {
     fs.closeSync(fd);
   }
 }
+
+/** From this many index entries on, a refresh runs without V8's top tier (quietJit). */
+export const QUIET_JIT_FROM = 4096;
+
+/**
+ * Run a refresh's long loops (a table scan, a listing, an lstat per file) without TurboFan: its
+ * compiles of them cost 5.5 MiB of peak RSS at 50,000 files and no measurable time (Maglev's code is
+ * as fast for loops bound by system calls). The flag is put back after, so the rest of the process
+ * (the agent's, say) keeps it. (Without Maglev too: 2.6 MiB less again but 100 ms more CPU: not taken.)
+ */
+export function quietJit<T>(entries: number, fn: () => T): T {
+  const quiet = entries >= QUIET_JIT_FROM && !process.execArgv.includes("--no-opt");
+  if (quiet) v8().setFlagsFromString("--no-opt");
+  try {
+    return fn();
+  } finally {
+    if (quiet) v8().setFlagsFromString("--opt");
+  }
+}
+
+const v8 = lazy(() => require("node:v8") as typeof import("node:v8"));
 
 function scanFast(fd: number, visit: ScanVisit): boolean {
   const buf = Buffer.allocUnsafe(32 * 1024);

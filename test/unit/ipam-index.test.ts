@@ -259,6 +259,22 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
     assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
   });
 
+  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp or a wait)", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    try {
+      clock.coarseNow = realClock;
+      for (let i = 0; i < 5; i++) {
+        addrOf(cfg, `q${i}`);
+        assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 }, `after ADD ${i}`);
+      }
+      assert.equal(release(cfg, owner("q2")), 1);
+      assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+  });
+
   it("tether waits for the tick to pass before it trusts its stamp", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
