@@ -129,7 +129,8 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
   }
 }
 
-function scanPortable(dir: string, visit: ScanVisit): void {
+/** readdirSync and lstatSync: the same visits as the fast path (exported for the tests that hold them equal). */
+export function scanPortable(dir: string, visit: ScanVisit): void {
   const st: NameStat = { isFile: false, ino: 0, ctimeSec: 0, ctimeNsec: 0 };
   for (const entry of fs.readdirSync(dir)) {
     const ip = parseIp(entry);
