@@ -11,15 +11,21 @@
  * or unlink by anyone changes them) and the content and times of each `last_reserved_ip.<i>`
  * (host-local rewrites it on every reservation). Otherwise (host-local reserved or released, a crash
  * of tether mid-operation left the header dirty) the index is refreshed incrementally: one listing
- * of the directory and an lstat per name; each slot remembers the inode and ctime of the file it was
- * read from, so only files that are new or changed (a new inode or ctime: host-local creates a new
- * file for every reservation) are read, and slots whose file is gone are dropped. Every answer the
- * index gives is still checked against the address file's content before it is acted on or
- * returned, so a stale entry can cost a lookup but never a wrong release.
+ * of the directory and an lstat per address name (storeScan.ts); each slot remembers the inode and
+ * ctime of the file it was read from, so only files that are new or changed (a new inode or ctime:
+ * host-local creates a new file for every reservation) are read, and slots whose file is gone are
+ * dropped. Every answer the index gives is still checked against the address file's content before
+ * it is acted on or returned, so a stale entry can cost a lookup but never a wrong release.
+ *
+ * Times prove something only once the kernel's coarse clock has moved past them (storeScan.settled):
+ * a change in the same tick can carry the very same time. The stamp is written only with a settled
+ * directory ctime (settleDir: at once on a multigrain kernel, else after a wait of at most a tick);
+ * a slot whose file's ctime was not settled when recorded is flagged (S_FLAGS) and read again by
+ * the next refresh, unless a trusted call settled it first (the header's pending list).
  *
  * Layout: a 1024-byte header (magic, clean flag, slot count, used and tombstone counts, the stamp as
- * JSON), then an open-addressing hash table of 48-byte slots (state, family, 96-bit owner hash,
- * 16-byte address, the file's inode and ctime), linear probing, sized for at most 50 % load when
+ * JSON), then an open-addressing hash table of 48-byte slots (state, family, flags, 96-bit owner
+ * hash, 16-byte address, the file's inode and ctime), linear probing, sized for at most 50 % load when
  * (re)built and rehashed above 75 %. It starts at 16 slots (under 2 KiB): an index reserves no space
  * it does not need, and one that cannot be written (ENOSPC, say) is removed and not used.
  */
