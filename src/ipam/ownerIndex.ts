@@ -489,8 +489,12 @@ export class OwnerIndex {
   private settlePending(): void {
     if (this.pending.size === 0) return;
     const now = clock.coarseNow();
-    const s = Buffer.allocUnsafe(SLOT);
+    const s = Buffer.alloc(SLOT);
     for (const slot of [...this.pending]) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) {
+        this.pending.delete(slot);
+        continue;
+      }
       this.readSlot(slot, s);
       const flagged = s[0] === USED && ((s[S_FLAGS] ?? 0) & F_UNSETTLED) !== 0;
       if (flagged && !fileSettled(s.readDoubleLE(S_CTIME), now)) continue;
