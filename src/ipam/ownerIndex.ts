@@ -475,7 +475,7 @@ export class OwnerIndex {
       if (v === null || w === null ? v !== w : v[0] !== w[0] || v[1] !== w[1] || v[2] !== w[2]) return false;
     }
     this.stampLr = Object.keys(want.lr);
-    this.pending = new Set(want.p ?? []);
+    this.pending = new Set(Array.isArray(want.p) ? want.p : []);
     return true;
   }
 
