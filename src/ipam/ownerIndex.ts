@@ -230,19 +230,20 @@ class KnownSlots {
 
   /** Whether an unmatched slot records this file (address, inode, ctime); marks it matched. */
   match(v4: number, v6: string | undefined, ino: number, ctime: number): boolean {
-    const hit = (e: number): boolean => {
-      const f = this.flags[e] ?? 0;
-      if ((f & MATCHED) !== 0 || this.ino[e] !== ino || this.ctime[e] !== ctime) return false;
-      this.flags[e] = f | MATCHED;
-      return true;
-    };
-    if (v6 !== undefined) return this.v6?.get(v6)?.some(hit) ?? false;
+    if (v6 !== undefined) return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
     const mask = this.table.length - 1;
     for (let i = this.home(v4); this.table[i] !== 0; i = (i + 1) & mask) {
       const e = (this.table[i] ?? 0) - 1;
-      if (this.addr[e] === v4 && hit(e)) return true;
+      if (this.addr[e] === v4 && this.take(e, ino, ctime)) return true;
     }
     return false;
+  }
+
+  private take(e: number, ino: number, ctime: number): boolean {
+    const f = this.flags[e] ?? 0;
+    if ((f & MATCHED) !== 0 || this.ino[e] !== ino || this.ctime[e] !== ctime) return false;
+    this.flags[e] = f | MATCHED;
+    return true;
   }
 
   /** The slots of entries no file matched. */

@@ -165,6 +165,19 @@ describe("ipam owner index, incremental refresh (issue 13: a store shared with h
     assert.deepEqual(check(cfg, owner("c150")), ["10.30.0.152"]);
   });
 
+  it("IPv6 stores refresh the same way (entries matched by name)", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: [[{ subnet: "fd00:30::/64" }]] });
+    for (let i = 0; i < 20; i++) addrOf(cfg, `c${i}`);
+    const net = join(dd, "testnet");
+    fs.writeFileSync(join(net, "fd00:30::99"), "h1\r\neth0", { mode: 0o600 });
+    fs.unlinkSync(join(net, "fd00:30::2")); // c0's
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 1 });
+    assert.deepEqual(check(cfg, owner("h1")), ["fd00:30::99"]);
+    assert.deepEqual(check(cfg, owner("c19")), ["fd00:30::15"]);
+    assert.throws(() => check(cfg, owner("c0")), /no IP address reserved/);
+  });
+
   it("a rewrite in place (same inode, new ctime) is read again", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
