@@ -11,7 +11,7 @@
  * proves nothing until the clock has moved past it.
  */
 import * as fs from "node:fs";
-import { type NameStat, coarseClock, getdents64, statNameAt } from "../sys/libc";
+import { type NameStat, STAT_SIZE, coarseClock, getdents64, statNameAt } from "../sys/libc";
 import { formatIp, parseIp } from "../ip/ip";
 import { lazy } from "../util/lazy";
 
@@ -94,7 +94,7 @@ const v8 = lazy(() => require("node:v8") as typeof import("node:v8"));
 function scanFast(fd: number, visit: ScanVisit): boolean {
   const buf = Buffer.allocUnsafe(32 * 1024);
   const name = Buffer.allocUnsafe(256);
-  const statBuf = Buffer.allocUnsafe(144);
+  const statBuf = Buffer.allocUnsafe(STAT_SIZE);
   const st: NameStat = { isFile: false, ino: 0, ctimeSec: 0, ctimeNsec: 0 };
   // One probe before the loop: where either call is unavailable nothing has been visited yet.
   name.writeUInt8(0x2e, 0);
@@ -158,7 +158,7 @@ export function statName(dir: string, entry: string): NameStat | undefined {
   try {
     fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     const name = Buffer.from(`${entry}\0`, "latin1");
-    const r = statNameAt(fd, name, Buffer.allocUnsafe(144), st);
+    const r = statNameAt(fd, name, Buffer.allocUnsafe(STAT_SIZE), st);
     if (r !== undefined) return r && st.isFile ? st : undefined;
   } finally {
     if (fd >= 0) fs.closeSync(fd);
