@@ -121,7 +121,8 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
         v4 = -1;
       }
       if (end - start >= name.length) continue;
-      buf.copy(name, 0, start, end);
+      // Byte by byte: Buffer#copy of a part makes a view object per call.
+      for (let k = start; k < end; k++) name[k - start] = buf[k] ?? 0;
       name[end - start] = 0;
       if (statNameAt(fd, name, statBuf, st) !== true || !st.isFile) continue;
       visit(v4, v6, st);
