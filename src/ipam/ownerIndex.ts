@@ -29,7 +29,7 @@
  * (re)built and rehashed above 75 %. It starts at 16 slots (under 2 KiB): an index reserves no space
  * it does not need, and one that cannot be written (ENOSPC, say) is removed and not used.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { clock, ctimeMs, fileSettled, quietJit, scanStore, settled } from "./storeScan";
 import { sleepSync } from "../util/sleep";
