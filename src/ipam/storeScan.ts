@@ -10,7 +10,7 @@
  * in could be written again, identical, by a change right after this call lets the lock go, so it
  * proves nothing until the clock has moved past it.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { type NameStat, STAT_SIZE, coarseClock, getdents64, statNameAt } from "../sys/libc";
 import { formatIp, parseIp } from "../ip/ip";
 import { lazy } from "../util/lazy";
