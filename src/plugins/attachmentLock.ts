@@ -15,7 +15,7 @@
  * stays: GC and doctor remove it). /run is a tmpfs: nothing outlives a reboot. A call writes its
  * attachment's key in the file it holds, so GC knows which attachments have a call running.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";

@@ -15,7 +15,7 @@
  *   TETHER_FAULT_PAUSE=F   at that point, neither throw nor die: create F.reached, wait until F
  *                          exists, then go on (an ADD held mid-way, its lock held)
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { sleepSync } from "./sleep";
 
 declare const __TETHER_FAULTS__: boolean | undefined;
