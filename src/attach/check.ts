@@ -2,7 +2,8 @@
 import type { Invocation } from "../cni/dispatch";
 import type { IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
-import { familyOf, parseCidr, subnetOf } from "../ip/cidr";
+import { parseCidr, subnetOf } from "../ip/cidr";
+import { cidrText, formatIp } from "../ip/ip";
 import type { Kernel, KernelRoute, Link, Ns } from "../kernel/port";
 import { PluginError } from "./errors";
 
@@ -38,7 +39,7 @@ export async function checkContainerSide(k: Kernel, container: Ns, inv: Invocati
   const have = await k.listAddresses(container, link.index);
   for (const ip of ipsOf(prev, ifIndex)) {
     const c = parseCidr(ip.address);
-    if (!have.some((a) => a.address === c.ip && a.prefixLen === c.prefix)) {
+    if (!have.some((a) => a.address === formatIp(c.ip) && a.prefixLen === c.prefix)) {
       throw checkFailed(`address ${ip.address} not found on "${link.name}"`);
     }
   }
@@ -56,10 +57,11 @@ const MAIN_TABLE = 254;
 async function checkRoutes(k: Kernel, ns: Ns, routes: readonly Route[]): Promise<void> {
   const byFamily = new Map<4 | 6, KernelRoute[]>();
   for (const r of routes) {
-    const fam = familyOf(r.dst);
+    const c = parseCidr(r.dst);
+    const fam = c.ip.family;
     // Every table: a route may name its own (route.table, CNI 1.1).
     if (!byFamily.has(fam)) byFamily.set(fam, await k.listRoutes(ns, fam, true));
-    const dst = subnetOf(r.dst); // as the kernel lists it: host bits cleared
+    const dst = cidrText(subnetOf(c)); // as the kernel lists it: host bits cleared
     const table = r.table ?? MAIN_TABLE;
     const found = byFamily.get(fam)!.some((kr) => kr.dst === dst && (kr.table ?? MAIN_TABLE) === table && (r.gw === undefined || kr.gw === r.gw));
     if (!found) {

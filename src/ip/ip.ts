@@ -214,3 +214,21 @@ export function readCidr(text: string, exact = false): CidrValue | CidrProblem {
 export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
   return typeof r !== "string";
 }
+
+/** The CidrValue of an address and a prefix length (no text involved): "gw/32", a route's subnet. */
+export function cidrOf(ip: Ip, prefix: number): CidrValue {
+  const network = networkOf(ip, prefix);
+  return { ip, prefix, network, last: network.value | hostMask(ip.family, prefix), mapped: false };
+}
+
+/** "address/length" with the address as written (host bits kept), in canonical text. */
+export function cidrText(c: CidrValue): string {
+  return `${formatIp(c.ip)}/${c.prefix}`;
+}
+
+/** "10.0.0.5" or "10.0.0.5/24" (the prefix must be valid, and is dropped) -> the address. */
+export function readIpMaybeCidr(text: string): Ip | undefined {
+  if (!text.includes("/")) return parseIp(text);
+  const c = readCidr(text);
+  return isCidrValue(c) ? c.ip : undefined;
+}

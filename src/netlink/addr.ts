@@ -1,7 +1,8 @@
 /** Interface addresses (RTM_NEWADDR / RTM_DELADDR / RTM_GETADDR). */
 import { constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
-import { type IpFamily, afOf, familyOfAf, formatIp, ipv4Broadcast, parseCidr } from "./ip";
+import type { CidrValue } from "../ip/ip";
+import { type IpFamily, afOf, familyOfAf, formatIp, ipv4Broadcast, parseCidr, prefixText } from "./ip";
 import { IFADDRMSG_LEN, type IfAddrMsg, ifaddrmsg, parseIfaddrmsg } from "./msg";
 import { type Encoded, attrBytes, attrU32, parseAttrMap, readU32 } from "./nlattr";
 import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
@@ -44,8 +45,8 @@ export interface AddAddressOptions {
 }
 
 /** Add `cidr` ("10.1.2.3/24", "fd00::3/64") to link `index`; EEXIST when it is already there. */
-export async function addAddress(rtnl: Rtnl, index: number, cidr: string, options: AddAddressOptions = {}): Promise<void> {
-  const op = `RTM_NEWADDR ${cidr} #${index}`;
+export async function addAddress(rtnl: Rtnl, index: number, cidr: string | CidrValue, options: AddAddressOptions = {}): Promise<void> {
+  const op = `RTM_NEWADDR ${prefixText(cidr)} #${index}`;
   const ip = parseCidr(op, cidr);
   const flags = (ip.family === 6 && options.noDad === true ? IFA_F.NODAD : 0) | (options.noPrefixRoute === true ? IFA_F.NOPREFIXROUTE : 0);
   // ifa_flags is 8 bits wide: flags above 0xff travel only in IFA_FLAGS.
@@ -59,8 +60,8 @@ export async function addAddress(rtnl: Rtnl, index: number, cidr: string, option
 }
 
 /** Remove `cidr` from link `index`; false when the address (or the link) is not there. */
-export async function deleteAddress(rtnl: Rtnl, index: number, cidr: string): Promise<boolean> {
-  const op = `RTM_DELADDR ${cidr} #${index}`;
+export async function deleteAddress(rtnl: Rtnl, index: number, cidr: string | CidrValue): Promise<boolean> {
+  const op = `RTM_DELADDR ${prefixText(cidr)} #${index}`;
   const ip = parseCidr(op, cidr);
   const header: IfAddrMsg = { family: afOf(ip.family), prefixLen: ip.prefixLen, index };
   const attr = attrBytes(ip.family === 4 ? IFA_LOCAL : IFA_ADDRESS, ip.bytes);

@@ -42,6 +42,7 @@ export {
   type AddRouteOptions,
   type ListRoutesOptions,
   type RouteChanges,
+  type TextRouteSpec,
   RT_SCOPE,
   RT_TABLE_MAIN,
   addRoute,

@@ -1,7 +1,8 @@
 /** Routes (RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE). */
 import { endianness, constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
-import { type IpFamily, afOf, familyOfAf, formatIp, networkOf, parseCidr, parseIp } from "./ip";
+import type { CidrValue, Ip } from "../ip/ip";
+import { type IpFamily, addressText, afOf, familyOfAf, formatIp, networkOf, parseCidr, parseIp, prefixText } from "./ip";
 import { type Encoded, attrBytes, attrNested, attrU32, parseAttrMap, readU32 } from "./nlattr";
 import { RTMSG_LEN, type RtMsg, rtmsg } from "./msg";
 import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
@@ -28,10 +29,10 @@ const RTM_F_FIB_MATCH = 0x2000;
 const RTM_F_LOOKUP_TABLE = 0x1000;
 
 export interface RouteSpec {
-  /** Destination prefix, "10.0.0.0/8", "0.0.0.0/0", "::/0". Host bits are cleared. */
-  dst: string;
+  /** Destination prefix, "10.0.0.0/8", "0.0.0.0/0", "::/0" (text, or a src/ip value). Host bits are cleared. */
+  dst: string | CidrValue;
   /** Next hop. */
-  gw?: string;
+  gw?: string | Ip;
   /** Output interface index. */
   oif?: number;
   /** Default: "link" for a route without a gateway, "universe" otherwise. */
@@ -41,7 +42,7 @@ export interface RouteSpec {
   /** Routing table (default main, 254). */
   table?: number;
   /** Preferred source address (RTA_PREFSRC). */
-  src?: string;
+  src?: string | Ip;
   mtu?: number;
   advmss?: number;
   /** Routing protocol (RTPROT_*, or a number of the caller's own, e.g. the agent's 152); default boot (3). */
@@ -92,16 +93,20 @@ export async function deleteRoute(rtnl: Rtnl, route: RouteSpec): Promise<boolean
   }
 }
 
-export interface RouteChanges {
+/** Routes of one batch; `R` is the caller's own route type (text routes for the agent). */
+export interface RouteChanges<R extends RouteSpec = RouteSpec> {
   /** Deleted first (fields left out match anything, as in deleteRoute); a route already gone is no failure. */
-  delete?: readonly RouteSpec[];
+  delete?: readonly R[];
   /** Then added (EXCL: an existing route with the same key is a failure, never replaced). */
-  add?: readonly RouteSpec[];
+  add?: readonly R[];
 }
 
+/** A text route (the agent's). */
+export type TextRouteSpec = RouteSpec & { dst: string; gw?: string; src?: string };
+
 /** One batch of route changes (Rtnl.requestMany); returns the failures, each with its route. */
-export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Promise<{ route: RouteSpec; op: "add" | "delete"; error: Error }[]> {
-  const items: { route: RouteSpec; op: "add" | "delete" }[] = [];
+export async function applyRouteChanges<R extends RouteSpec = TextRouteSpec>(rtnl: Rtnl, changes: RouteChanges<R>): Promise<{ route: R; op: "add" | "delete"; error: Error }[]> {
+  const items: { route: R; op: "add" | "delete" }[] = [];
   const reqs: { op: string; type: number; payload: Uint8Array[]; flags?: number }[] = [];
   for (const route of changes.delete ?? []) {
     const op = `RTM_DELROUTE ${describeRoute(route)}`;
@@ -114,7 +119,7 @@ export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Prom
     reqs.push({ op, type: RTM.NEWROUTE, payload: routePayload(op, route, "add"), flags: NLM_F.CREATE | NLM_F.EXCL });
   }
   const results = await rtnl.requestMany(reqs);
-  const failures: { route: RouteSpec; op: "add" | "delete"; error: Error }[] = [];
+  const failures: { route: R; op: "add" | "delete"; error: Error }[] = [];
   results.forEach((r, i) => {
     const item = items[i]!;
     if (r.status === "fulfilled") return;
@@ -154,8 +159,8 @@ export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): P
  * unreachable (EHOSTUNREACH), prohibit (EACCES) or blackhole (EINVAL) route. A kernel older than
  * 4.13 ignores RTM_F_FIB_MATCH and answers with the resolved route (dst the address itself).
  */
-export async function routeGet(rtnl: Rtnl, address: string): Promise<RouteInfo | undefined> {
-  const op = `RTM_GETROUTE ${address}`;
+export async function routeGet(rtnl: Rtnl, address: string | Ip): Promise<RouteInfo | undefined> {
+  const op = `RTM_GETROUTE ${addressText(address)}`;
   const ip = parseIp(op, address);
   const header: RtMsg = { family: afOf(ip.family), dstLen: ip.family === 4 ? 32 : 128, flags: RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE };
   let messages: RawMessage[];
@@ -297,8 +302,8 @@ function parseRouteMetrics(metrics: Buffer): Pick<RouteInfo, "mtu" | "advmss"> {
 }
 
 function describeRoute(route: RouteSpec): string {
-  const parts = [route.dst];
-  if (route.gw !== undefined) parts.push(`via ${route.gw}`);
+  const parts = [prefixText(route.dst)];
+  if (route.gw !== undefined) parts.push(`via ${addressText(route.gw)}`);
   if (route.oif !== undefined) parts.push(`dev #${route.oif}`);
   if (route.table !== undefined) parts.push(`table ${route.table}`);
   if (route.priority !== undefined) parts.push(`metric ${route.priority}`);

@@ -9,10 +9,10 @@ import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { checkContainerSide, checkFailed, containerInterfaceIndex, ipsOf, requirePrevResult } from "../../attach/check";
 import { checkFirewall } from "../../attach/firewall";
-import { parseCidr, subnetOf } from "../../ip/cidr";
+import { hostPrefix, parseAddress, parseCidr, subnetOf } from "../../ip/cidr";
+import { cidrText, formatIp } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../../kernel/port";
-import { hostPrefix } from "./add";
 
 export async function ptpCheck(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
   const prev = requirePrevResult(inv);
@@ -39,8 +39,9 @@ async function checkPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips
   const routes = await k.listRoutes(container);
   for (const ip of ips) {
     if (ip.gateway === undefined) continue;
-    const subnet = subnetOf(ip.address);
-    if (!routes.some((r) => r.dst === hostPrefix(ip.gateway!) && r.oif === link.index)) {
+    const subnet = cidrText(subnetOf(parseCidr(ip.address)));
+    const gwPrefix = cidrText(hostPrefix(parseAddress(ip.gateway)));
+    if (!routes.some((r) => r.dst === gwPrefix && r.oif === link.index)) {
       throw checkFailed(`route to the gateway ${ip.gateway} on "${link.name}" not found in the container`);
     }
     if (!routes.some((r) => r.dst === subnet && r.gw === ip.gateway)) {
@@ -61,11 +62,12 @@ async function checkHostSide(k: Kernel, host: Ns, containerLink: Link, prev: Res
   const addrs = await k.listAddresses(host, veth.index);
   const routes = await k.listRoutes(host);
   for (const ip of ips) {
-    if (ip.gateway !== undefined && !addrs.some((a) => a.address === parseCidr(ip.gateway!).ip)) {
+    if (ip.gateway !== undefined && !addrs.some((a) => a.address === formatIp(parseAddress(ip.gateway!)))) {
       throw checkFailed(`gateway ${ip.gateway} is not on host veth "${itf.name}"`);
     }
-    if (!routes.some((r) => r.dst === hostPrefix(ip.address) && r.oif === veth.index)) {
-      throw checkFailed(`host route to ${parseCidr(ip.address).ip} via "${itf.name}" not found`);
+    const address = parseCidr(ip.address).ip;
+    if (!routes.some((r) => r.dst === cidrText(hostPrefix(address)) && r.oif === veth.index)) {
+      throw checkFailed(`host route to ${formatIp(address)} via "${itf.name}" not found`);
     }
   }
 }
