@@ -6,7 +6,7 @@ import { isAbsolute, normalize } from "node:path";
 import * as z from "zod/mini";
 import type { Route } from "../cni/types";
 import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
-import { type Ip, parseIp } from "../ip/ip";
+import { type Ip, readIpMaybeCidr } from "../ip/ip";
 import { familyOfValid } from "../ip/text";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, show, stringWhere } from "./common";
@@ -139,7 +139,7 @@ function toRoute(r: z.infer<typeof RouteSchema>): Route {
 
 /** "10.0.0.5" or "10.0.0.5/24" -> the address (host-local ignores the prefix). */
 export function requestedIp(text: string, path: string): Ip {
-  const ip = parseIp(text.split("/")[0] ?? "");
+  const ip = readIpMaybeCidr(text);
   if (ip === undefined) throw configError(path, `${show(text)} is not an IP address`);
   return ip;
 }

@@ -215,6 +215,28 @@ export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
   return typeof r !== "string";
 }
 
+/**
+ * "address/length" by Go's rules (net.ParseCIDR, the reference plugins' parser: tether, a drop-in,
+ * accepts and refuses what they do): an address without zone (IPv4 dotted quad without leading zeros,
+ * IPv6 groups of 1-4 hex digits, "::" at most once, a dotted tail), then one or more ASCII digits
+ * (leading zeros allowed, "/024" is 24; no sign, no space) at most the bits of the address's form.
+ * An IPv4-mapped address (::ffff:a.b.c.d, length up to 128) is IPv4, of length n-96 (0 under 96),
+ * as Go's IPNet prints it. undefined when Go would refuse the text.
+ */
+export function readGoCidr(text: string): CidrValue | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) return undefined;
+  const ip = parseIpExact(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  if (ip === undefined || !/^[0-9]+$/.test(lenText)) return undefined;
+  const n = Number(lenText);
+  if (n > bitsOf(ip.family)) return undefined;
+  if (ip.family === 6 && ip.value >> 32n === 0xffffn) {
+    return { ...cidrOf(withValue(4, ip.value & 0xffffffffn), Math.max(0, n - 96)), mapped: true };
+  }
+  return cidrOf(ip, n);
+}
+
 /** The CidrValue of an address and a prefix length (no text involved): "gw/32", a route's subnet. */
 export function cidrOf(ip: Ip, prefix: number): CidrValue {
   const network = networkOf(ip, prefix);
