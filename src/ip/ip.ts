@@ -248,9 +248,10 @@ export function cidrText(c: CidrValue): string {
   return `${formatIp(c.ip)}/${c.prefix}`;
 }
 
-/** "10.0.0.5" or "10.0.0.5/24" (the prefix must be valid, and is dropped) -> the address. */
+/**
+ * "10.0.0.5" or "10.0.0.5/24" -> the address (the length must be valid, and is dropped), as the
+ * reference plugins' ip.ParseIP (net.ParseCIDR when there is a "/").
+ */
 export function readIpMaybeCidr(text: string): Ip | undefined {
-  if (!text.includes("/")) return parseIp(text);
-  const c = readCidr(text);
-  return isCidrValue(c) ? c.ip : undefined;
+  return text.includes("/") ? readGoCidr(text)?.ip : parseIp(text);
 }

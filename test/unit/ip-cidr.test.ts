@@ -66,6 +66,8 @@ describe("readIpMaybeCidr: an address, or an address with a valid length (host-l
     const cases: [string, string | undefined][] = [
       ["10.0.0.5", "10.0.0.5"],
       ["10.0.0.5/24", "10.0.0.5"],
+      ["10.0.0.5/0024", "10.0.0.5"],
+      ["::ffff:10.0.0.5/120", "10.0.0.5"],
       ["fd00:0::5/64", "fd00::5"],
       ["::ffff:10.0.0.5", "10.0.0.5"],
       ["10.0.0.5/abc", undefined],
