@@ -243,6 +243,11 @@ export function cidrOf(ip: Ip, prefix: number): CidrValue {
   return { ip, prefix, network, last: network.value | hostMask(ip.family, prefix), mapped: false };
 }
 
+/** The same address with the same prefix length. */
+export function sameCidr(a: CidrValue, b: CidrValue): boolean {
+  return a.prefix === b.prefix && ipEquals(a.ip, b.ip);
+}
+
 /** "address/length" with the address as written (host bits kept), in canonical text. */
 export function cidrText(c: CidrValue): string {
   return `${formatIp(c.ip)}/${c.prefix}`;

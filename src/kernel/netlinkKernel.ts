@@ -29,7 +29,9 @@ import {
   waitForDad,
   writeSysctl,
   type LinkInfo,
+  type RouteInfo,
 } from "../netlink/index";
+import { type Ip, cidrOf, parseIpExact } from "../ip/ip";
 
 /** How long ADD waits for IPv6 duplicate address detection to finish (the reference waits 10 s). */
 const DAD_TIMEOUT_MS = 10_000;
@@ -61,6 +63,27 @@ function toLink(l: LinkInfo): Link {
     peerIndex: l.peerIndex,
     peerNetnsId: l.peerNetnsId,
     alias: l.alias,
+  };
+}
+
+/** An address src/netlink formatted from the kernel's bytes: always valid, kept as the kernel has it. */
+function kernelIp(text: string): Ip {
+  const ip = parseIpExact(text);
+  if (ip === undefined) throw new Error(`src/netlink listed an address it cannot read back: ${text}`);
+  return ip;
+}
+
+function toKernelRoute(r: RouteInfo): KernelRoute {
+  const slash = r.dst.indexOf("/");
+  return {
+    family: r.family,
+    dst: cidrOf(kernelIp(r.dst.slice(0, slash)), Number(r.dst.slice(slash + 1))),
+    gw: r.gw === undefined ? undefined : kernelIp(r.gw),
+    oif: r.oif,
+    table: r.table,
+    priority: r.priority,
+    scope: r.scope,
+    src: r.src === undefined ? undefined : kernelIp(r.src),
   };
 }
 
@@ -121,7 +144,7 @@ export const netlinkKernel: Kernel = {
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
   async listAddresses(ns, index, family): Promise<Address[]> {
     const list = await listAddresses(rtnl(ns), index, family);
-    return list.map((a) => ({ index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen }));
+    return list.map((a) => ({ index: a.index, family: a.family, cidr: cidrOf(kernelIp(a.address), a.prefixLen) }));
   },
   async addRoute(ns, route, opts) {
     const spec: Parameters<typeof addRoute>[1] = { dst: route.dst };
@@ -138,12 +161,11 @@ export const netlinkKernel: Kernel = {
   async listRoutes(ns, family, allTables): Promise<KernelRoute[]> {
     const opts: Parameters<typeof listRoutes>[1] = allTables ? { table: "all" } : {};
     if (family !== undefined) opts.family = family;
-    const list = await listRoutes(rtnl(ns), opts);
-    return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src }));
+    return (await listRoutes(rtnl(ns), opts)).map(toKernelRoute);
   },
   async routeGet(ns, address): Promise<KernelRoute | undefined> {
     const r = await routeGet(rtnl(ns), address);
-    return r === undefined ? undefined : { family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src };
+    return r === undefined ? undefined : toKernelRoute(r);
   },
   writeSysctl(ns, key, value, optional) {
     writeSysctl(ns.path, key, value, { optional: optional === true });

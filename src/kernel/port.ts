@@ -25,12 +25,12 @@ export interface Link {
   alias?: string | undefined;
 }
 
-/** An address as the kernel lists it (text, as src/netlink formats it). */
+/** An address of a link, as the kernel lists it. */
 export interface Address {
   index: number;
   family: 4 | 6;
-  address: string;
-  prefixLen: number;
+  /** The address (as the kernel has it: ::ffff:a.b.c.d stays IPv6) with its prefix length. */
+  cidr: CidrValue;
 }
 
 /** RT_SCOPE_* values (linux/rtnetlink.h). */
@@ -50,14 +50,15 @@ export interface RouteSpec {
   advmss?: number | undefined;
 }
 
-/** A route as the kernel lists it (text, as src/netlink formats it). */
+/** A route as the kernel lists it. */
 export interface KernelRoute {
   family: 4 | 6;
-  dst: string;
-  gw?: string | undefined;
+  /** The destination prefix (host bits clear; 0.0.0.0/0 or ::/0 for a default route). */
+  dst: CidrValue;
+  gw?: Ip | undefined;
   oif?: number | undefined;
   scope?: number | undefined;
-  src?: string | undefined;
+  src?: Ip | undefined;
   table?: number | undefined;
   priority?: number | undefined;
 }

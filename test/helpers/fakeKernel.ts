@@ -5,16 +5,52 @@
 import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } from "../../src/firewall/index";
 import { attachmentTag, networkTag } from "../../src/firewall/key";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/kernel/port";
-import { type CidrValue, type Ip, bitsOf, cidrText, formatIp, isCidrValue, networkOf, readCidr } from "../../src/ip/ip";
+import { type CidrValue, type Ip, bitsOf, cidrOf, cidrText, formatIp, isCidrValue, networkOf, parseIpExact, readCidr } from "../../src/ip/ip";
 import { dataDirs } from "./ipamFixtures";
 import { constants as osConstants } from "node:os";
 import { NetlinkError } from "../../src/netlink/errors";
 
+/** The fake keeps addresses and routes as text (tests read and plant them so); the port gets values. */
+interface FakeAddress {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+}
+
+interface FakeRoute {
+  family: 4 | 6;
+  dst: string;
+  gw?: string | undefined;
+  oif?: number | undefined;
+  scope?: number | undefined;
+  src?: string | undefined;
+  table?: number | undefined;
+  priority?: number | undefined;
+}
+
 interface FakeNs {
   links: Map<number, Link>;
-  addrs: Address[];
-  routes: KernelRoute[];
+  addrs: FakeAddress[];
+  routes: FakeRoute[];
   sysctls: Map<string, string>;
+}
+
+function ipOf(text: string): Ip {
+  const ip = parseIpExact(text);
+  if (ip === undefined) throw new Error(`fake kernel: ${JSON.stringify(text)} is no address`);
+  return ip;
+}
+
+function cidrOfText(text: string): CidrValue {
+  const c = readCidr(text, true);
+  if (!isCidrValue(c)) throw new Error(`fake kernel: ${JSON.stringify(text)} is no CIDR`);
+  return c;
+}
+
+function routeValue(r: FakeRoute): KernelRoute {
+  const dst = cidrOfText(r.dst);
+  return { ...r, dst: cidrOf(dst.network, dst.prefix), gw: r.gw === undefined ? undefined : ipOf(r.gw), src: r.src === undefined ? undefined : ipOf(r.src) };
 }
 
 /** The fake's errors are the netlink layer's, as the real kernel port's. */
@@ -214,7 +250,9 @@ export class FakeKernel implements Kernel {
     return s.addrs.length !== before;
   }
   async listAddresses(ns: Ns, index?: number, family?: 4 | 6): Promise<Address[]> {
-    return this.space(ns).addrs.filter((a) => (index === undefined || a.index === index) && (family === undefined || a.family === family));
+    return this.space(ns)
+      .addrs.filter((a) => (index === undefined || a.index === index) && (family === undefined || a.family === family))
+      .map((a) => ({ index: a.index, family: a.family, cidr: cidrOf(ipOf(a.address), a.prefixLen) }));
   }
   /** Routes are kept as the kernel lists them (text); the destination as given (the real kernel clears host bits). */
   async addRoute(ns: Ns, route: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
@@ -230,21 +268,24 @@ export class FakeKernel implements Kernel {
     s.routes.push({ family: route.dst.ip.family, dst, gw: text(route.gw), oif: route.oif, scope: route.scope, src: text(route.src), table: route.table });
   }
   async listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]> {
+    return this.routesOf(ns, family, allTables).map(routeValue);
+  }
+  private routesOf(ns: Ns, family?: 4 | 6, allTables?: boolean): FakeRoute[] {
     return this.space(ns).routes.filter((r) => (family === undefined || r.family === family) && (allTables === true || (r.table ?? 254) === 254));
   }
   /** Longest prefix match over the main table (lowest metric first), as the kernel's lookup without rules. */
   async routeGet(ns: Ns, address: Ip): Promise<KernelRoute | undefined> {
-    let best: KernelRoute | undefined;
+    let best: FakeRoute | undefined;
     let bestLen = -1;
-    for (const r of await this.listRoutes(ns, address.family)) {
-      const c = readCidr(r.dst);
-      if (!isCidrValue(c) || networkOf(address, c.prefix).value !== c.network.value) continue;
+    for (const r of this.routesOf(ns, address.family)) {
+      const c = cidrOfText(r.dst);
+      if (networkOf(address, c.prefix).value !== c.network.value) continue;
       if (c.prefix > bestLen || (c.prefix === bestLen && (r.priority ?? 0) < (best!.priority ?? 0))) {
         best = r;
         bestLen = c.prefix;
       }
     }
-    return best;
+    return best === undefined ? undefined : routeValue(best);
   }
   writeSysctl(ns: Ns, key: string, value: string): void {
     this.space(ns).sysctls.set(key, value);

@@ -12,7 +12,7 @@ import { type Addressing, defaultRoutes, resultDns, resultIps, routeValues } fro
 import { runAdd } from "../../attach/transaction";
 import { createContainerVeth, requestedMac } from "../../attach/veth";
 import { defaultGateway } from "../../ip/cidr";
-import { cidrOf, formatIp, parseIpExact } from "../../ip/ip";
+import { cidrOf, cidrText, formatIp, sameCidr } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../../kernel/port";
 import { PluginError } from "../../attach/errors";
@@ -145,19 +145,18 @@ async function configureGateway(
     const want = cidrOf(gateway, sub.prefix);
     const wantText = `${ip.config.gateway ?? formatIp(gateway)}/${sub.prefix}`;
     families.add(sub.ip.family);
-    if (existing.some((a) => a.address === formatIp(gateway) && a.prefixLen === sub.prefix)) continue;
+    if (existing.some((a) => sameCidr(a.cidr, want))) continue;
     // An IPv4 bridge carries one gateway address; another one is replaced only with forceAddress.
     const clash = sub.ip.family === 4 ? existing.filter((a) => a.family === 4) : [];
     for (const other of clash) {
       if (!conf.forceAddress) {
         throw new PluginError(
           "address-taken",
-          `bridge "${bridge.name}" already has address ${other.address}/${other.prefixLen}, not the gateway ${wantText}`,
+          `bridge "${bridge.name}" already has address ${cidrText(other.cidr)}, not the gateway ${wantText}`,
           "set forceAddress to replace it",
         );
       }
-      // The kernel's own listing: its text always parses.
-      await k.deleteAddress(host, bridge.index, cidrOf(parseIpExact(other.address)!, other.prefixLen));
+      await k.deleteAddress(host, bridge.index, other.cidr);
     }
     try {
       await k.addAddress(host, bridge.index, want, { noDad: true });
@@ -165,7 +164,7 @@ async function configureGateway(
       // A concurrent ADD on the same bridge put the same gateway there between our list and our add.
       if ((e as { code?: unknown }).code !== "EEXIST") throw e;
     }
-    existing.push({ index: bridge.index, family: sub.ip.family, address: formatIp(gateway), prefixLen: sub.prefix });
+    existing.push({ index: bridge.index, family: sub.ip.family, cidr: want });
   }
   if (families.has(4)) k.writeSysctl(host, "net/ipv4/ip_forward", "1");
   if (families.has(6)) k.writeSysctl(host, "net/ipv6/conf/all/forwarding", "1", true);

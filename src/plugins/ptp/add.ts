@@ -20,7 +20,7 @@ import { type Addressing, resultDns, resultIps, routeValues } from "../../attach
 import { runAdd } from "../../attach/transaction";
 import { createContainerVeth, requestedMac } from "../../attach/veth";
 import { defaultGateway, hostPrefix, subnetOf } from "../../ip/cidr";
-import { type Ip, cidrText, formatIp } from "../../ip/ip";
+import { type Ip, bitsOf, cidrText, formatIp, sameCidr } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
@@ -86,14 +86,14 @@ function enableForwarding(k: Kernel, host: Ns, ips: readonly Addressing[]): void
 async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, address: Ip): Promise<void> {
   const r = await k.routeGet(host, address);
   if (r === undefined || r.gw !== undefined || r.oif === undefined || r.oif === veth.index) return;
-  if (Number(r.dst.split("/")[1] ?? "") >= (address.family === 4 ? 32 : 128)) return;
+  if (r.dst.prefix >= bitsOf(address.family)) return;
   const bridge = await k.getLinkByIndex(host, r.oif);
   if (bridge?.kind !== "bridge") return;
   const links = await k.listLinks(host);
   if (links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) {
     throw new PluginError(
       "address-taken",
-      `ptp: the node reaches ${formatIp(address)} on bridge ${quoteForeign(bridge.name)} (${r.dst}), where tether attaches containers of a bridge network; a host route would take that address over`,
+      `ptp: the node reaches ${formatIp(address)} on bridge ${quoteForeign(bridge.name)} (${cidrText(r.dst)}), where tether attaches containers of a bridge network; a host route would take that address over`,
       "give the ptp network a subnet no bridge network uses",
     );
   }
@@ -120,8 +120,8 @@ async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: 
  */
 async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, ip: Addressing): Promise<never> {
   const gw = ip.config.gateway!;
-  const dst = cidrText(hostPrefix(ip.gateway!));
-  const existing = (await k.listRoutes(container, ip.gateway!.family)).find((r) => r.dst === dst);
+  const dst = hostPrefix(ip.gateway!);
+  const existing = (await k.listRoutes(container, ip.gateway!.family)).find((r) => sameCidr(r.dst, dst));
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(container, existing.oif);
   const through = via !== undefined ? `interface ${quoteForeign(via.name)}` : "another route";
   throw new PluginError(
@@ -167,7 +167,7 @@ async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: Ip, inv: I
   } catch (e) {
     if ((e as { code?: unknown }).code !== "EEXIST") throw e;
   }
-  const existing = (await k.listRoutes(host, address.family)).find((r) => r.dst === dst && (r.table === undefined || r.table === 254));
+  const existing = (await k.listRoutes(host, address.family)).find((r) => sameCidr(r.dst, spec.dst) && (r.table === undefined || r.table === 254));
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(host, existing.oif);
   const tags = via === undefined ? undefined : hostVethTags(via);
   if (existing === undefined || (tags !== undefined && tags.network === networkTag(inv.conf.name))) {
