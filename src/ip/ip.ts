@@ -220,8 +220,10 @@ export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
  * accepts and refuses what they do): an address without zone (IPv4 dotted quad without leading zeros,
  * IPv6 groups of 1-4 hex digits, "::" at most once, a dotted tail), then one or more ASCII digits
  * (leading zeros allowed, "/024" is 24; no sign, no space) at most the bits of the address's form.
- * An IPv4-mapped address (::ffff:a.b.c.d, length up to 128) is IPv4, of length n-96 (0 under 96),
- * as Go's IPNet prints it. undefined when Go would refuse the text.
+ * undefined when Go would refuse the text. An IPv4-mapped address (::ffff:a.b.c.d, its length
+ * counting 128 bits as in Go) stays IPv6, `mapped`: Go itself has no one reading of it (its IPNet
+ * prints a.b.c.d/(n-96), its netlink gives the kernel AF_INET with length n), and the kernel is
+ * given it as written, as before (readCidr(text, true)).
  */
 export function readGoCidr(text: string): CidrValue | undefined {
   const slash = text.indexOf("/");
@@ -231,10 +233,7 @@ export function readGoCidr(text: string): CidrValue | undefined {
   if (ip === undefined || !/^[0-9]+$/.test(lenText)) return undefined;
   const n = Number(lenText);
   if (n > bitsOf(ip.family)) return undefined;
-  if (ip.family === 6 && ip.value >> 32n === 0xffffn) {
-    return { ...cidrOf(withValue(4, ip.value & 0xffffffffn), Math.max(0, n - 96)), mapped: true };
-  }
-  return cidrOf(ip, n);
+  return { ...cidrOf(ip, n), mapped: ip.family === 6 && ip.value >> 32n === 0xffffn };
 }
 
 /** The CidrValue of an address and a prefix length (no text involved): "gw/32", a route's subnet. */
@@ -258,5 +257,8 @@ export function cidrText(c: CidrValue): string {
  * reference plugins' ip.ParseIP (net.ParseCIDR when there is a "/").
  */
 export function readIpMaybeCidr(text: string): Ip | undefined {
-  return text.includes("/") ? readGoCidr(text)?.ip : parseIp(text);
+  if (!text.includes("/")) return parseIp(text);
+  const c = readGoCidr(text);
+  // ::ffff:a.b.c.d is IPv4 here, as parseIp has it (Go's ip.ParseIP(...).ToIP()).
+  return c === undefined ? undefined : c.mapped ? withValue(4, c.ip.value & 0xffffffffn) : c.ip;
 }
