@@ -4,7 +4,7 @@ import type { IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import { parseAddress, parseCidr, subnetOf } from "../ip/cidr";
 import { ipEquals, sameCidr } from "../ip/ip";
-import type { Kernel, KernelRoute, Link, Ns } from "../kernel/port";
+import { type Kernel, type KernelRoute, type Link, type Ns, MAIN_TABLE } from "../kernel/port";
 import { PluginError } from "./errors";
 
 export function checkFailed(msg: string): PluginError {
@@ -52,7 +52,6 @@ export function ipsOf(prev: Result, ifIndex: number): IpConfig[] {
   return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex);
 }
 
-const MAIN_TABLE = 254;
 
 async function checkRoutes(k: Kernel, ns: Ns, routes: readonly Route[]): Promise<void> {
   const byFamily = new Map<4 | 6, KernelRoute[]>();

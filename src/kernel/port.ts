@@ -35,6 +35,8 @@ export interface Address {
 
 /** RT_SCOPE_* values (linux/rtnetlink.h). */
 export const ROUTE_SCOPE = { universe: 0, link: 253, host: 254 } as const;
+/** RT_TABLE_MAIN: the table a route goes to when it names none. */
+export const MAIN_TABLE = 254;
 
 /** A route to add: values parsed once at the edge (config, IPAM result); bytes only inside src/netlink. */
 export interface RouteSpec {

@@ -26,7 +26,7 @@ import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
 import { listRecordFiles, recordsDataDir } from "../../attach/attachmentRecord";
 import { hostVethTags } from "../../attach/hostVeth";
-import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
+import { MAIN_TABLE, ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
 import { PluginError } from "../../attach/errors";
 
 export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
@@ -167,7 +167,7 @@ async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: Ip, inv: I
   } catch (e) {
     if ((e as { code?: unknown }).code !== "EEXIST") throw e;
   }
-  const existing = (await k.listRoutes(host, address.family)).find((r) => sameCidr(r.dst, spec.dst) && (r.table === undefined || r.table === 254));
+  const existing = (await k.listRoutes(host, address.family)).find((r) => sameCidr(r.dst, spec.dst) && (r.table === undefined || r.table === MAIN_TABLE));
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(host, existing.oif);
   const tags = via === undefined ? undefined : hostVethTags(via);
   if (existing === undefined || (tags !== undefined && tags.network === networkTag(inv.conf.name))) {
