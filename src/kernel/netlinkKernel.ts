@@ -14,9 +14,9 @@ import {
   getLinkByName,
   getVethPeer,
   listLinks,
-  listAddresses,
-  listRoutes,
-  routeGet,
+  listAddressValues,
+  listRouteValues,
+  routeGetValue,
   openNetns,
   openOwnNetns,
   readSysctl,
@@ -29,9 +29,8 @@ import {
   waitForDad,
   writeSysctl,
   type LinkInfo,
-  type RouteInfo,
+  type RouteValue,
 } from "../netlink/index";
-import { type Ip, cidrOf, parseIpExact } from "../ip/ip";
 
 /** How long ADD waits for IPv6 duplicate address detection to finish (the reference waits 10 s). */
 const DAD_TIMEOUT_MS = 10_000;
@@ -66,25 +65,8 @@ function toLink(l: LinkInfo): Link {
   };
 }
 
-/** An address src/netlink formatted from the kernel's bytes: always valid, kept as the kernel has it. */
-function kernelIp(text: string): Ip {
-  const ip = parseIpExact(text);
-  if (ip === undefined) throw new Error(`src/netlink listed an address it cannot read back: ${text}`);
-  return ip;
-}
-
-function toKernelRoute(r: RouteInfo): KernelRoute {
-  const slash = r.dst.indexOf("/");
-  return {
-    family: r.family,
-    dst: cidrOf(kernelIp(r.dst.slice(0, slash)), Number(r.dst.slice(slash + 1))),
-    gw: r.gw === undefined ? undefined : kernelIp(r.gw),
-    oif: r.oif,
-    table: r.table,
-    priority: r.priority,
-    scope: r.scope,
-    src: r.src === undefined ? undefined : kernelIp(r.src),
-  };
+function toKernelRoute(r: RouteValue): KernelRoute {
+  return { family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src };
 }
 
 export const netlinkKernel: Kernel = {
@@ -143,8 +125,8 @@ export const netlinkKernel: Kernel = {
   waitForDad: (ns, index) => waitForDad(rtnl(ns), index, { timeoutMs: DAD_TIMEOUT_MS }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
   async listAddresses(ns, index, family): Promise<Address[]> {
-    const list = await listAddresses(rtnl(ns), index, family);
-    return list.map((a) => ({ index: a.index, family: a.family, cidr: cidrOf(kernelIp(a.address), a.prefixLen) }));
+    const list = await listAddressValues(rtnl(ns), index, family);
+    return list.map((a) => ({ index: a.index, family: a.family, cidr: a.cidr }));
   },
   async addRoute(ns, route, opts) {
     const spec: Parameters<typeof addRoute>[1] = { dst: route.dst };
@@ -159,12 +141,12 @@ export const netlinkKernel: Kernel = {
     await addRoute(rtnl(ns), spec, { replace: opts?.replace === true });
   },
   async listRoutes(ns, family, allTables): Promise<KernelRoute[]> {
-    const opts: Parameters<typeof listRoutes>[1] = allTables ? { table: "all" } : {};
+    const opts: Parameters<typeof listRouteValues>[1] = allTables ? { table: "all" } : {};
     if (family !== undefined) opts.family = family;
-    return (await listRoutes(rtnl(ns), opts)).map(toKernelRoute);
+    return (await listRouteValues(rtnl(ns), opts)).map(toKernelRoute);
   },
   async routeGet(ns, address): Promise<KernelRoute | undefined> {
-    const r = await routeGet(rtnl(ns), address);
+    const r = await routeGetValue(rtnl(ns), address);
     return r === undefined ? undefined : toKernelRoute(r);
   },
   writeSysctl(ns, key, value, optional) {

@@ -1,6 +1,6 @@
 /** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
 import { constants as osConstants } from "node:os";
-import { type CidrValue, type Ip, cidrText, formatIp as ipText, ipToBytes, parseIpExact, readCidr } from "../ip/ip";
+import { type CidrValue, type Ip, bytesToIp, cidrText, formatIp as ipText, ipToBytes, parseIpExact, readCidr } from "../ip/ip";
 import { NetlinkError } from "./errors";
 
 export type IpFamily = 4 | 6;
@@ -52,6 +52,13 @@ export function parseCidr(op: string, text: string | CidrValue): ParsedCidr {
   }
   if (typeof c === "string") throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid prefix length in "${text}"`);
   return { family: c.ip.family, bytes: ipToBytes(c.ip), prefixLen: c.prefix };
+}
+
+/** The kernel's 4 or 16 bytes as a src/ip value (IPv6 kept as IPv6, mapped or not). */
+export function ipOfBytes(bytes: Uint8Array): Ip {
+  const ip = bytesToIp(bytes);
+  if (ip === undefined) throw new NetlinkError("read address", osConstants.errno.EINVAL, `an address of ${bytes.length} bytes`);
+  return ip;
 }
 
 /** The IPv4 broadcast address of `ip`/`prefixLen` (all host bits set). */
