@@ -227,6 +227,7 @@ const FRONT_ENTRY = "src/sea/front.ts";
 const PROGRAM_ASSET = "tether.js";
 const CACHE_ASSET = "tether.cache";
 const STATUS_CACHE_ASSET = "tether.status.cache";
+const DEL_CACHE_ASSET = "tether.del.cache";
 
 /**
  * The program's code caches, trained on real calls: the training front (src/sea/front.ts built with
@@ -258,7 +259,9 @@ function trainCache(variant, trainFront, program) {
     ip("netns", "add", tag);
     made.push(tag);
     ip("-n", tag, "link", "set", "lo", "up");
-    const chains = { [CACHE_ASSET]: [], [STATUS_CACHE_ASSET]: [] };
+    // A call with `setup` (the ADD before a DEL of the DEL cache's chain) runs from no cache and
+    // its cache is not kept: the chain's cache holds only what its own calls ran.
+    const chains = { [CACHE_ASSET]: [], [STATUS_CACHE_ASSET]: [], [DEL_CACHE_ASSET]: [] };
     for (const mode of ["bridge", "ptp"]) {
       const conf = JSON.stringify({
         cniVersion: "1.0.0",
@@ -269,6 +272,7 @@ function trainCache(variant, trainFront, program) {
         ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: mode === "bridge" ? "10.99.0.0/24" : "10.98.0.0/24" }]] },
       });
       chains[CACHE_ASSET].push({ mode, command: "ADD", conf }, { mode, command: "DEL", conf });
+      chains[DEL_CACHE_ASSET].push({ mode, command: "ADD", conf, setup: true }, { mode, command: "DEL", conf });
       if (mode === "bridge") chains[STATUS_CACHE_ASSET].push({ mode, command: "STATUS", conf: JSON.stringify({ ...JSON.parse(conf), cniVersion: "1.1.0", ipMasq: true }) });
     }
     // tether-ipam as the IPAM plugin of another plugin (the name it is run under picks the mode).
@@ -279,16 +283,21 @@ function trainCache(variant, trainFront, program) {
       ipam: { type: "tether-ipam", dataDir: path.join(dir, "store"), ranges: [[{ subnet: "10.97.0.0/24" }]] },
     });
     chains[CACHE_ASSET].push({ mode: "ipam", command: "ADD", conf: ipamConf, as: "tether-ipam" }, { mode: "ipam", command: "DEL", conf: ipamConf, as: "tether-ipam" });
+    chains[DEL_CACHE_ASSET].push(
+      { mode: "ipam", command: "ADD", conf: ipamConf, as: "tether-ipam", setup: true },
+      { mode: "ipam", command: "DEL", conf: ipamConf, as: "tether-ipam" },
+    );
     const files = {};
-    for (const [asset, calls] of Object.entries(chains)) {
+    for (const [k, [asset, calls]] of Object.entries(chains).entries()) {
       let cacheIn;
       calls.forEach((c, i) => {
-        const ctr = `${tag}-${c.mode}`;
+        const ctr = `${tag}-${k}${c.mode}`;
         if (c.command === "ADD") {
           ip("netns", "add", ctr);
           made.push(ctr);
         }
         const out = path.join(dir, `${asset}.${i}`);
+        const from = c.setup ? undefined : cacheIn;
         const env = {
           PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
           CNI_COMMAND: c.command,
@@ -301,7 +310,7 @@ function trainCache(variant, trainFront, program) {
           TETHER_TRAIN_FILENAME: path.join(root, "package.json"),
           TETHER_TRAIN_CACHE_OUT: out,
           ...(c.as ? { TETHER_AS: c.as } : {}),
-          ...(cacheIn ? { TETHER_TRAIN_CACHE_IN: cacheIn } : {}),
+          ...(from ? { TETHER_TRAIN_CACHE_IN: from } : {}),
         };
         const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
           input: c.conf,
@@ -310,7 +319,7 @@ function trainCache(variant, trainFront, program) {
         if (r.status !== 0) throw new Error(`training ${c.mode} ${c.command} failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
         const report = JSON.parse(fs.readFileSync(`${out}.json`, "utf8"));
         if (report.rejected) throw new Error(`training ${c.mode} ${c.command}: V8 rejected the cache of the call before`);
-        cacheIn = out;
+        if (!c.setup) cacheIn = out;
       });
       files[asset] = path.join(workDir, `${variant.name}.${asset}`);
       fs.copyFileSync(cacheIn, files[asset]);

@@ -1,6 +1,8 @@
-/** Shared zod building blocks and the one formatter that turns zod issues into CNI error text. */
-import * as z from "zod/mini";
-import en from "zod/v4/locales/en.js";
+/**
+ * What the configuration checks share without zod: the value tests, how a value shows in a message,
+ * field paths, the config error. The zod schemas (src/config/schemas) and the quick checks that spare
+ * the common path from loading them (src/config/quick) both build on these.
+ */
 import { ConfigError } from "./errors";
 import { isCidr, isIp } from "../ip/text";
 import { quoteForeign } from "../util/quote";
@@ -10,50 +12,16 @@ export { isCidr, isIp };
 /** A configuration value in a message: quoted, control bytes escaped, cut (a 50 KB value is not echoed whole). */
 export const show = (input: unknown): string => (typeof input === "string" ? quoteForeign(input) : quoteForeign(JSON.stringify(input) ?? String(input)));
 
-// zod/mini, imported by name so the bundle keeps only what is used (the full zod with every locale
-// costs each CNI call tens of milliseconds); English messages only. jitless: a process parses one
-// config, so compiling object parsers with new Function() is pure cost.
-z.config({ ...en(), jitless: true });
-
-/** A string that satisfies `test`, or the message `what(input)`. */
-export function stringWhere(test: (s: string) => boolean, what: (input: unknown) => string): z.ZodMiniString {
-  return z.string().check(z.refine(test, { error: (iss) => what(iss.input) }));
-}
-
-/** A whole number in [min, max]. */
-export function intIn(min: number, max: number): z.ZodMiniNumber {
-  return z.number().check(z.int(), z.gte(min), z.lte(max));
-}
-
-export const IpAddress = stringWhere(isIp, (input) => `${show(input)} is not an IP address`);
-export const Cidr = stringWhere(isCidr, (input) => `${show(input)} is not a CIDR`);
 /** An address with or without a prefix length ("10.1.2.3" or "10.1.2.3/24"). */
-export const IpOrCidr = stringWhere((s) => isIp(s) || isCidr(s), (input) => `${show(input)} is not an IP address or CIDR`);
-export const Mac = stringWhere(
-  (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s),
-  (input) => `${show(input)} is not a MAC address (aa:bb:cc:dd:ee:ff)`,
-);
+export const isIpOrCidr = (s: string): boolean => isIp(s) || isCidr(s);
 
-/** libcni accepts these booleans as JSON booleans or the strings "true"/"false". */
-export const LooseBool = z.union([z.boolean(), z.pipe(z.enum(["true", "false"]), z.transform((s) => s === "true"))]);
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+export const isMac = (s: string): boolean => MAC_RE.test(s);
 
-const MAX_U32 = 4294967295;
-export const RouteSchema = z.looseObject({
-  dst: Cidr,
-  gw: z.optional(IpAddress),
-  mtu: z.optional(intIn(0, MAX_U32)),
-  advmss: z.optional(intIn(0, MAX_U32)),
-  priority: z.optional(intIn(0, MAX_U32)),
-  table: z.optional(intIn(0, MAX_U32)),
-  scope: z.optional(intIn(0, 255)),
-});
+export const MAX_U32 = 4294967295;
 
-export const DnsSchema = z.looseObject({
-  nameservers: z.optional(z.array(z.string())),
-  domain: z.optional(z.string()),
-  search: z.optional(z.array(z.string())),
-  options: z.optional(z.array(z.string())),
-});
+/** The values `log.level` takes. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /** `a.b[0].c` from a zod issue path. */
 export function formatPath(path: readonly PropertyKey[], prefix = ""): string {
@@ -63,29 +31,6 @@ export function formatPath(path: readonly PropertyKey[], prefix = ""): string {
     else out += out === "" ? String(key) : `.${String(key)}`;
   }
   return out === "" ? "(config)" : out;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, prefix: string): string {
-  return `${formatPath(issue.path, prefix)}: ${issue.message}`;
-}
-
-/**
- * Parse with a schema; on failure throw a ConfigError whose message names the first offending field
- * and whose details list every issue.
- */
-export function parseWith<S extends z.ZodMiniType>(
-  schema: S,
-  value: unknown,
-  opts: { prefix?: string } = {},
-): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const prefix = opts.prefix ?? "";
-  const issues = parsed.error.issues.map((i) => describeIssue(i, prefix));
-  const first = parsed.error.issues[0];
-  const details = issues.length > 1 ? issues.join("; ") : undefined;
-  if (first === undefined) throw new ConfigError(undefined, "invalid configuration", { details });
-  throw new ConfigError(formatPath(first.path, prefix), first.message, { details });
 }
 
 /** A config error about one field, for checks zod cannot express (overlaps, cross-field rules). */

@@ -2,103 +2,50 @@
  * The `ipam` object of type tether-ipam (host-local compatible), plus the request-level sources of
  * ranges and requested addresses (runtimeConfig.ipRanges / ips, args.cni.ips, CNI_ARGS IP=).
  */
-import { isAbsolute, normalize } from "node:path";
-import * as z from "zod/mini";
+import { normalize } from "node:path";
 import type { Route } from "../cni/types";
 import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
 import { type Ip, readIpMaybeCidr } from "../ip/ip";
 import { familyOfValid } from "../ip/text";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
-import { Cidr, DnsSchema, IpAddress, IpOrCidr, RouteSchema, configError, isCidr, parseWith, show, stringWhere } from "./common";
-import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
+import { configError, isCidr, show } from "./common";
+import { NO } from "./quick/check";
+import { quickIpamArgs, quickIpamRuntimeConfig, quickTetherIpam } from "./quick/ipam";
+import type { IpamArgs, IpamRuntimeConfig, ParsedRange, ParsedRoute, TetherIpam } from "./schemas/ipam";
+import { DEFAULT_DATA_DIR } from "../util/defaults";
 import { isNetworkName, networkNameMessage } from "../util/ids";
+import { lazy } from "../util/lazy";
 
-export type { IpamConfig, StaticIpamConfig };
+export type { IpamConfig, StaticIpamConfig, TetherIpam };
 
+// zod and the schemas load only when a quick check does not accept a section (then zod's issues
+// make the message, as they always did).
+const schemas = lazy(() => require("./schemas/ipam") as typeof import("./schemas/ipam"));
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/**
- * Rename keys that match one of `names` case-insensitively (containerd sends `Subnet`, `RangeStart`:
- * Go matches JSON keys that way). An exact key wins over a differently-cased one, as in Go.
- */
-export function canonicalKeys(value: unknown, names: readonly string[]): unknown {
-  if (!isRecord(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
-    const canon = names.find((n) => n.toLowerCase() === key.toLowerCase());
-    if (canon === undefined) out[key] = v;
-    else if (key === canon || !(canon in value)) out[canon] = v;
-  }
-  return out;
+function parseIpamSection(value: unknown): TetherIpam {
+  const quick = quickTetherIpam(value);
+  if (quick !== NO) return quick;
+  const { parseWith, TetherIpamSchema } = schemas();
+  return parseWith(TetherIpamSchema, value, { prefix: "ipam" });
 }
 
-/** Go decodes an empty string into a nil net.IP; containerd sends "" for unset range fields. */
-function dropEmpty(value: unknown, keys: readonly string[]): unknown {
-  if (!isRecord(value)) return value;
-  return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(v === "" && keys.includes(k))));
+function parseRuntimeConfig(value: unknown): IpamRuntimeConfig {
+  const quick = quickIpamRuntimeConfig(value);
+  if (quick !== NO) return quick;
+  const { parseWith, IpamRuntimeConfigSchema } = schemas();
+  return parseWith(IpamRuntimeConfigSchema, value, { prefix: "runtimeConfig" });
 }
 
-const RANGE_KEYS = ["subnet", "rangeStart", "rangeEnd", "gateway"] as const;
-const OPTIONAL_RANGE_KEYS = ["rangeStart", "rangeEnd", "gateway"] as const;
-
-const ci = <S extends z.ZodMiniType>(names: readonly string[], schema: S, empties: readonly string[] = []) =>
-  z.pipe(
-    z.transform((v: unknown) => dropEmpty(canonicalKeys(v, names), empties)),
-    schema,
-  );
-
-export const RangeSchema = ci(
-  RANGE_KEYS,
-  z.looseObject({
-    subnet: Cidr,
-    rangeStart: z.optional(IpAddress),
-    rangeEnd: z.optional(IpAddress),
-    gateway: z.optional(IpAddress),
-  }),
-  OPTIONAL_RANGE_KEYS,
-);
-export const RangeSetSchema = z.array(RangeSchema);
-
-/** A static address: the reference `static` plugin's shape. */
-export const StaticAddressSchema = ci(
-  ["address", "gateway"],
-  z.looseObject({
-    address: stringWhere(isCidr, (input) => `${show(input)} is not in CIDR notation (address/prefix)`),
-    gateway: z.optional(IpAddress),
-  }),
-  ["gateway"],
-);
-
-export const TetherIpamSchema = ci(
-  ["type", "ranges", "routes", "dataDir", "resolvConf", "addresses", "dns", ...RANGE_KEYS],
-  z.looseObject({
-    type: z.literal(IPAM_TYPE, { error: (iss) => `${show(iss.input)} is not "${IPAM_TYPE}"` }),
-    ranges: z.optional(z.array(RangeSetSchema)),
-    subnet: z.optional(Cidr),
-    rangeStart: z.optional(IpAddress),
-    rangeEnd: z.optional(IpAddress),
-    gateway: z.optional(IpAddress),
-    routes: z.optional(z.array(RouteSchema)),
-    dataDir: z.optional(stringWhere(isAbsolute, (input) => `${show(input)} is not an absolute path`)),
-    resolvConf: z.optional(z.string()),
-    addresses: z.optional(z.array(StaticAddressSchema)),
-    dns: z.optional(DnsSchema),
-  }),
-  [...OPTIONAL_RANGE_KEYS, "dataDir", "resolvConf"],
-);
-export type TetherIpam = z.infer<typeof TetherIpamSchema>;
-
-const RuntimeConfigSchema = ci(
-  ["ipRanges", "ips"],
-  z.looseObject({ ipRanges: z.optional(z.array(RangeSetSchema)), ips: z.optional(z.array(IpOrCidr)) }),
-);
-const ArgsSchema = ci(
-  ["cni"],
-  z.looseObject({ cni: z.optional(ci(["ips"], z.looseObject({ ips: z.optional(z.array(IpOrCidr)) }))) }),
-);
+function parseArgs(value: unknown): IpamArgs {
+  const quick = quickIpamArgs(value);
+  if (quick !== NO) return quick;
+  const { parseWith, IpamArgsSchema } = schemas();
+  return parseWith(IpamArgsSchema, value, { prefix: "args" });
+}
 
 /** The canonical, validated configuration the allocator and store work from. */
 
@@ -109,8 +56,6 @@ export interface IpamNetConf {
   runtimeConfig?: unknown;
   args?: unknown;
 }
-
-type ParsedRange = z.infer<typeof RangeSchema>;
 
 function rangeInput(r: ParsedRange, path: string): RangeInput {
   const out: RangeInput = { subnet: r.subnet, path };
@@ -127,7 +72,7 @@ function setInputs(sets: readonly ParsedRange[][], base: string): RangeSetInput[
   }));
 }
 
-function toRoute(r: z.infer<typeof RouteSchema>): Route {
+function toRoute(r: ParsedRoute): Route {
   const out: Route = { dst: r.dst };
   if (r.gw !== undefined) out.gw = r.gw;
   for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
@@ -165,7 +110,7 @@ function loadName(name: unknown): string {
 function loadIpamSection(netconf: IpamNetConf): { network: string; ipam: TetherIpam; dataDir: string } {
   const network = loadName(netconf.name);
   if (netconf.ipam === undefined) throw configError("ipam", "missing");
-  const ipam = parseWith(TetherIpamSchema, netconf.ipam, { prefix: "ipam" });
+  const ipam = parseIpamSection(netconf.ipam);
   return { network, ipam, dataDir: normalize(ipam.dataDir ?? DEFAULT_DATA_DIR) };
 }
 
@@ -193,11 +138,8 @@ export function loadIpamStoreConfig(netconf: IpamNetConf): IpamStoreConfig {
 export function loadIpamConfig(netconf: IpamNetConf, cniArgsIps: readonly string[] = [], opts: { requireRanges?: boolean } = {}): IpamConfig {
   const { network, ipam, dataDir } = loadIpamSection(netconf);
   if (ipam.addresses !== undefined) throw configError("ipam.addresses", "static addresses have no pool (use loadStaticIpamConfig)");
-  const rc =
-    netconf.runtimeConfig === undefined
-      ? {}
-      : parseWith(RuntimeConfigSchema, netconf.runtimeConfig, { prefix: "runtimeConfig" });
-  const args = netconf.args === undefined ? {} : parseWith(ArgsSchema, netconf.args, { prefix: "args" });
+  const rc = netconf.runtimeConfig === undefined ? {} : parseRuntimeConfig(netconf.runtimeConfig);
+  const args = netconf.args === undefined ? {} : parseArgs(netconf.args);
 
   const inputs: RangeSetInput[] = [...setInputs(rc.ipRanges ?? [], "runtimeConfig.ipRanges")];
   if (ipam.subnet !== undefined) {
@@ -251,15 +193,12 @@ export function loadStaticIpamConfig(
   cniArgs: { ips: readonly string[]; gateways?: readonly string[] } = { ips: [] },
 ): StaticIpamConfig {
   if (netconf.ipam === undefined) throw configError("ipam", "missing");
-  const ipam = parseWith(TetherIpamSchema, netconf.ipam, { prefix: "ipam" });
+  const ipam = parseIpamSection(netconf.ipam);
   if (ipam.ranges !== undefined || ipam.subnet !== undefined) {
     throw configError("ipam.addresses", "cannot be combined with ipam.ranges or ipam.subnet (static addresses or a pool, not both)");
   }
-  const rc =
-    netconf.runtimeConfig === undefined
-      ? {}
-      : parseWith(RuntimeConfigSchema, netconf.runtimeConfig, { prefix: "runtimeConfig" });
-  const args = netconf.args === undefined ? {} : parseWith(ArgsSchema, netconf.args, { prefix: "args" });
+  const rc = netconf.runtimeConfig === undefined ? {} : parseRuntimeConfig(netconf.runtimeConfig);
+  const args = netconf.args === undefined ? {} : parseArgs(netconf.args);
 
   let addresses: StaticIpamConfig["addresses"] = (ipam.addresses ?? []).map((a) =>
     a.gateway === undefined ? { address: a.address } : { address: a.address, gateway: a.gateway },

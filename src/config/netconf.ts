@@ -1,79 +1,24 @@
 /** The network configuration tether receives on stdin: common CNI keys plus tether's own options. */
-import * as z from "zod/mini";
 import { ConfigError } from "./errors";
-import { ifnameProblem, isNetworkName, networkNameMessage } from "../util/ids";
-import { DnsSchema, IpOrCidr, LooseBool, Mac, configError, intIn, parseWith, show, stringWhere } from "./common";
+import { configError } from "./common";
+import { NO } from "./quick/check";
+import { quickNetConf } from "./quick/netconf";
 import { normalizeKeys } from "./runtimeConfig";
+import type { NetConf } from "./schemas/netconf";
+import { lazy } from "../util/lazy";
 
-export const LogConfigSchema = z.strictObject({
-  file: z.optional(stringWhere((s) => s.startsWith("/"), () => "must be an absolute path")),
-  level: z.optional(z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])),
-});
+export type { NetConf };
 
-const RuntimeConfigSchema = z.looseObject({
-  mac: z.optional(Mac),
-  ips: z.optional(z.array(IpOrCidr)),
-  dns: z.optional(
-    z.looseObject({
-      servers: z.optional(z.array(z.string())),
-      searches: z.optional(z.array(z.string())),
-      options: z.optional(z.array(z.string())),
-    }),
-  ),
-});
+// zod and the schemas load only when the quick check does not accept the config (then zod's issues
+// make the message, as they always did).
+const schemas = lazy(() => require("./schemas/netconf") as typeof import("./schemas/netconf"));
 
-const ArgsSchema = z.looseObject({
-  cni: z.optional(
-    z.looseObject({
-      ips: z.optional(z.array(IpOrCidr)),
-      mac: z.optional(Mac),
-    }),
-  ),
-});
-
-export const IpamRefSchema = z.looseObject({ type: z.optional(z.string()) });
-
-const flag = () => z._default(LooseBool, false);
-const Attachments = z.optional(z.array(z.looseObject({ containerID: z.string(), ifname: z.string() })));
-
-export const NetConfSchema = z.looseObject({
-  cniVersion: z.optional(z.string()),
-  // Spec 1.1: the versions a conflist offers; the runtime picks one and sends it as cniVersion.
-  cniVersions: z.optional(z.array(z.string())),
-  name: stringWhere(isNetworkName, (input) => networkNameMessage(show(input))),
-  type: z.string().check(z.minLength(1)),
-  mode: z._default(z.enum(["bridge", "ptp"]), "bridge"),
-  capabilities: z.optional(z.record(z.string(), z.boolean())),
-  runtimeConfig: z.optional(RuntimeConfigSchema),
-  args: z.optional(ArgsSchema),
-  prevResult: z.optional(z.unknown()),
-  ipam: z.optional(IpamRefSchema),
-  dns: z.optional(DnsSchema),
-  log: z.optional(LogConfigSchema),
-
-  // A name the kernel would refuse is a configuration error here, not a netlink error later.
-  bridge: z.optional(stringWhere((s) => ifnameProblem(s) === undefined, (input) => `${show(input)} ${ifnameProblem(String(input)) ?? ""}`)),
-  isGateway: flag(),
-  isDefaultGateway: flag(),
-  forceAddress: flag(),
-  ipMasq: flag(),
-  ipMasqBackend: z.optional(z.enum(["nftables", "iptables"])),
-  mtu: z.optional(intIn(0, 65535)),
-  hairpinMode: flag(),
-  promiscMode: flag(),
-  vlan: z._default(intIn(0, 4094), 0),
-  enabledad: flag(),
-  disableContainerInterface: flag(),
-  portIsolation: flag(),
-  macspoofchk: flag(),
-  ipspoofchk: flag(),
-
-  "cni.dev/valid-attachments": Attachments,
-  "cni.dev/attachments": Attachments,
-});
-
-export type NetConf = z.output<typeof NetConfSchema>;
-
+function parseNetConf(input: Record<string, unknown>): NetConf {
+  const quick = quickNetConf(input);
+  if (quick !== NO) return quick;
+  const { parseWith, NetConfSchema } = schemas();
+  return parseWith(NetConfSchema, input);
+}
 
 /** Parse and validate a request config (already JSON-decoded). Throws a ConfigError naming the field. */
 export function loadNetConf(raw: unknown): NetConf {
@@ -83,7 +28,7 @@ export function loadNetConf(raw: unknown): NetConf {
   const input = { ...(raw as Record<string, unknown>) };
   if (input["runtimeConfig"] !== undefined) input["runtimeConfig"] = normalizeKeys(input["runtimeConfig"]);
   if (input["name"] === undefined) throw configError("name", "missing (the network name is required)");
-  const conf = parseWith(NetConfSchema, input);
+  const conf = parseNetConf(input);
   if (conf.hairpinMode && conf.promiscMode) {
     throw configError("hairpinMode", "cannot be combined with promiscMode");
   }

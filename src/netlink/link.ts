@@ -437,7 +437,9 @@ export async function deleteLink(rtnl: Rtnl, link: number | string): Promise<boo
   if (typeof link === "string") assertIfName(op, link);
   const payload = typeof link === "number" ? linkPayload({ index: link }) : linkPayload({}, attrString(IFLA_IFNAME, link));
   try {
-    await rtnl.request(op, RTM.DELLINK, payload);
+    // From a worker thread: the kernel's unregister waits for RCU grace periods (10-30 ms, mostly
+    // asleep), and the JS thread can do other work meanwhile (DEL releases the address).
+    await rtnl.requestOffThread(op, RTM.DELLINK, payload);
     return true;
   } catch (err) {
     if (isErrno(err, "ENODEV")) return false;

@@ -20,7 +20,7 @@ import { constants as osConstants } from "node:os";
 import { NetlinkError, toNetlinkError } from "./errors";
 import { enterSync } from "./netns";
 import { NLM_F_ACK, NLM_F_REQUEST, type RawMessage, type Settled, encodeMessage, parseDatagram, readU32, takeMessage } from "./nlmsg";
-import { MSG_DONTWAIT, MSG_TRUNC, POLLIN, SOCK_CLOEXEC, SOCK_RAW, SyscallError, pollAsync, recvFrom, sendTo, socketBound } from "../sys/libc";
+import { MSG_DONTWAIT, MSG_TRUNC, POLLIN, SOCK_CLOEXEC, SOCK_RAW, SyscallError, pollAsync, recvFrom, sendTo, sendToAsync, socketBound } from "../sys/libc";
 
 export type { RawMessage } from "./nlmsg";
 
@@ -154,6 +154,37 @@ export class Rtnl {
   }
 
   /**
+   * One request sent from a worker thread, answered like `request`: for a request the kernel takes
+   * long to handle inside sendto(2) while the JS thread has other work to do (deleting a veth waits
+   * for RCU grace periods: 10-30 ms, mostly asleep; DEL releases the address meanwhile).
+   */
+  requestOffThread(op: string, type: number, payload: Uint8Array[], flags = 0): Promise<RawMessage[]> {
+    const run = this.queue.then(async () => {
+      const next = this.prepare(op, type, payload, flags);
+      if ("failed" in next) return next.failed;
+      // The fd stays open while the worker uses it (close() leaves it to releaseFd).
+      this.waiting = true;
+      let sent: number;
+      try {
+        sent = await sendToAsync(this.fd, next.datagram, 0, KERNEL);
+      } finally {
+        this.waiting = false;
+      }
+      if (this.closed) {
+        this.releaseFd();
+        throw new NetlinkError(op, osConstants.errno.EBADF, "socket is closed");
+      }
+      // A send that failed was not handled by the kernel: again on this thread, for its errno.
+      if (sent < 0) sent = sendTo(this.fd, next.datagram, 0, KERNEL);
+      const answer = this.track(op, next.seq, sent);
+      this.receive();
+      return answer;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
    * Several requests (no dumps) sent back to back, each answer matched by its sequence number, in
    * one queue slot: no turn of the event loop per request (but one every few milliseconds). The
    * kernel handles them in order. Every request is settled (its answer or its NetlinkError). At most
@@ -192,13 +223,23 @@ export class Rtnl {
 
   /** Send one request; its answer is delivered by `receive`. */
   private send(op: string, type: number, payload: Uint8Array[], flags: number): Promise<RawMessage[]> {
-    if (this.closed) return Promise.reject(new NetlinkError(op, osConstants.errno.EBADF, "socket is closed"));
+    const next = this.prepare(op, type, payload, flags);
+    if ("failed" in next) return next.failed;
+    return this.track(op, next.seq, sendTo(this.fd, next.datagram, 0, KERNEL));
+  }
+
+  /** The next request's sequence number and datagram (or its failure: the socket is closed). */
+  private prepare(op: string, type: number, payload: Uint8Array[], flags: number): { seq: number; datagram: Buffer } | { failed: Promise<never> } {
+    if (this.closed) return { failed: Promise.reject(new NetlinkError(op, osConstants.errno.EBADF, "socket is closed")) };
     // What is left of an abandoned answer goes first: a dump still running would make a new one EBUSY.
     if (this.pending.size > this.live) this.receive();
     do this.seq = (this.seq % 0xffffffff) + 1;
     while (this.pending.has(this.seq));
-    const seq = this.seq;
-    const sent = sendTo(this.fd, encodeMessage(type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, payload), 0, KERNEL);
+    return { seq: this.seq, datagram: encodeMessage(type, flags | NLM_F_REQUEST | NLM_F_ACK, this.seq, payload) };
+  }
+
+  /** A sent request (`sent`: sendto's byte count or -errno), waiting for `receive` to deliver its answer. */
+  private track(op: string, seq: number, sent: number): Promise<RawMessage[]> {
     if (sent < 0) return Promise.reject(new NetlinkError(op, -sent));
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { op, parts: [], deadline: nowMs() + this.timeoutMs, abandoned: false, resolve, reject });

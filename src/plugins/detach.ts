@@ -1,9 +1,11 @@
 /**
- * DEL, for both modes: IPAM first (as the reference), then the attachment's firewall rules (by key,
- * so an empty CNI_NETNS still cleans them), its veth, and last its record (kept when something
- * could not be removed, so `tether doctor` still sees the attachment). Every step runs even when an
- * earlier one failed, so one broken piece (an IPAM plugin gone from CNI_PATH, a busy lock) never
- * leaves the rest behind; what is already gone is success.
+ * DEL, for both modes: the attachment's veth, its IPAM release and its firewall rules (by key, so an
+ * empty CNI_NETNS still cleans them), and last its record (kept when something could not be
+ * removed, so `tether doctor` still sees the attachment). The veth's deletion is started first: the
+ * kernel takes 10-30 ms over it, on a worker thread (src/netlink deleteLink), while the address and
+ * the rules are released; failures are reported in the order IPAM, firewall, interface all the
+ * same. Every step runs even when another one failed, so one broken piece (an IPAM plugin gone from
+ * CNI_PATH, a busy lock) never leaves the rest behind; what is already gone is success.
  *
  * The veth is found by what tether put on it, never by the container's name alone: the container
  * end called CNI_IFNAME whose peer carries this attachment's label (or, for an ADD killed before it
@@ -25,11 +27,14 @@ import { combinedError, runAllSteps } from "./steps";
 
 export async function detachAttachment(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
   const record = attachmentRecordOf(inv);
-  const failures = await runAllSteps([
+  const veth = runAllSteps([{ what: `interface ${inv.env.ifname}`, run: () => deleteVeth(k, inv, record) }]);
+  // A turn of the event loop: the veth's steps run (on promises) until its deletion is with the kernel.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const released = await runAllSteps([
     { what: "IPAM release", run: async () => ipamFor(inv)?.del() },
     { what: "firewall rules", run: () => removeFirewall(fw, inv) },
-    { what: `interface ${inv.env.ifname}`, run: () => deleteVeth(k, inv, record) },
   ]);
+  const failures = [...released, ...(await veth)];
   if (failures.length === 0) forgetAttachment(inv);
   if (failures.length > 0) throw combinedError("DEL", failures);
 }

@@ -7,10 +7,13 @@ import { withCniErrors } from "../cni/mapError";
 import type { Result } from "../cni/types";
 import type { NetConf } from "../config/netconf";
 import { realFirewall, type Firewall } from "../firewall/index";
-import { detachAttachment } from "./detach";
-import { gcNetwork } from "./gc";
 import type { Kernel } from "../kernel/port";
-import { tetherStatus } from "./status";
+import { lazy } from "../util/lazy";
+
+// Each command's module is loaded by the command that runs it (an ADD never loads DEL's, GC's or STATUS's).
+const detachModule = lazy(() => require("./detach") as typeof import("./detach"));
+const gcModule = lazy(() => require("./gc") as typeof import("./gc"));
+const statusModule = lazy(() => require("./status") as typeof import("./status"));
 
 export interface Mode {
   add(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result>;
@@ -20,9 +23,9 @@ export interface Mode {
 export function makeHandlers(mode: Mode, kernel: () => Kernel, firewall: () => Firewall = realFirewall): Handlers<NetConf> {
   return withCniErrors({
     add: (inv) => mode.add(kernel(), firewall, inv),
-    del: (inv) => detachAttachment(kernel(), firewall, inv),
+    del: (inv) => detachModule().detachAttachment(kernel(), firewall, inv),
     check: (inv) => mode.check(kernel(), firewall, inv),
-    gc: (inv) => gcNetwork(kernel(), firewall, inv),
-    status: (inv) => tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
+    gc: (inv) => gcModule().gcNetwork(kernel(), firewall, inv),
+    status: (inv) => statusModule().tetherStatus({ raw: inv.raw, env: inv.env, stdin: inv.stdin }),
   });
 }

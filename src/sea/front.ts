@@ -23,6 +23,10 @@ export const PROGRAM_ASSET = "tether.js";
 export const CACHE_ASSET = "tether.cache";
 /** STATUS (asked every few seconds) has its own, small cache: the big one costs it more than it saves. */
 export const STATUS_CACHE_ASSET = "tether.status.cache";
+/** DEL has its own too, trained on DELs alone: it runs a smaller part of the program than ADD. */
+export const DEL_CACHE_ASSET = "tether.del.cache";
+/** The cache of each command that has one of its own; every other call loads CACHE_ASSET. */
+const CACHE_OF: Readonly<Record<string, string>> = { STATUS: STATUS_CACHE_ASSET, DEL: DEL_CACHE_ASSET };
 /** Where the front leaves what became of the cache, for `tether version --json` (src/buildInfo.ts). */
 export const CODE_CACHE_STATE = Symbol.for("tether.codeCache");
 
@@ -47,7 +51,7 @@ function programSource(env: NodeJS.ProcessEnv): { text: string; cache: Uint8Arra
   const text = Buffer.from(sea.getRawAsset(PROGRAM_ASSET) as ArrayBuffer).toString("latin1");
   let cache: Uint8Array | undefined;
   try {
-    cache = new Uint8Array(sea.getRawAsset(env["CNI_COMMAND"] === "STATUS" ? STATUS_CACHE_ASSET : CACHE_ASSET) as ArrayBuffer);
+    cache = new Uint8Array(sea.getRawAsset(CACHE_OF[env["CNI_COMMAND"] ?? ""] ?? CACHE_ASSET) as ArrayBuffer);
   } catch {
     cache = undefined; // every build with this front carries one; without it the program compiles as it runs
   }

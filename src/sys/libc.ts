@@ -47,7 +47,7 @@ interface Libc {
   fstatat(dirfd: number, path: string, buf: Buffer, flags: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, addrlen: number): number;
-  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number): number;
+  sendto: KoffiAsync<(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number) => number>;
   recvfrom(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: Buffer | null): number;
   poll: KoffiAsync<(fds: Buffer, nfds: number, timeoutMs: number) => number>;
   errno(): number;
@@ -116,6 +116,19 @@ const memoryCalls = lazy((): MemoryCalls => {
 export function setns(fd: number, nstype: number): void {
   const c = load();
   if (c.setns(fd, nstype) !== 0) throw new SyscallError("setns", c.errno());
+}
+
+/**
+ * _exit(2) when this call has loaded koffi already (else false, and nothing happens): the process
+ * ends here, without Node's teardown (heap, platform threads) and without the static destructors,
+ * among them koffi's, which fsync stdout and stderr (2-6 ms when stderr is a file). Only for a CNI
+ * call whose output is written (stdout and the log are written synchronously).
+ */
+export function exitNowIfLoaded(code: number): boolean {
+  if (libc === undefined) return false;
+  const exit = libc.lib.func("void _exit(int status)") as (status: number) => void;
+  exit(code);
+  return true; // not reached
 }
 
 /** NS_GET_NSTYPE = _IO(0xb7, 0x3) (linux/nsfs.h). */
@@ -221,6 +234,19 @@ export function sendTo(fd: number, buf: Buffer, flags: number, addr: Buffer): nu
     const errno = c.errno();
     if (errno !== osConstants.errno.EINTR) return -errno;
   }
+}
+
+/**
+ * sendto(2) of the whole of `buf` on a worker thread (koffi's async call): the JS thread keeps
+ * running while the kernel handles the datagram (rtnetlink does its work inside sendto). Resolves
+ * with the byte count, or -1 when the send failed (the errno of a worker thread is not readable
+ * from here: the caller sends again on the JS thread to learn it).
+ */
+export function sendToAsync(fd: number, buf: Buffer, flags: number, addr: Buffer): Promise<number> {
+  const c = load();
+  return new Promise((resolve) => {
+    c.sendto.async(fd, buf, buf.length, flags, addr, addr.length, (err, n) => resolve(err !== null && err !== undefined ? -1 : n));
+  });
 }
 
 /**

@@ -59,7 +59,7 @@ const nativeAddons = (loaded: Loaded): string[] => loaded.files.filter((f) => f.
 const uses = (loaded: Loaded, pkg: string): boolean => loaded.files.some((f) => f.includes(`/node_modules/${pkg}/`));
 
 describe("what a command loads", { skip }, () => {
-  test("bridge ADD and DEL load no heavy built-in, no pino and no commander", (t) => {
+  test("bridge ADD and DEL load no heavy built-in, no zod, no pino and no commander", (t) => {
     const w = cniWorld(t, { label: "footprint" });
     const ctr = w.container();
     const rec = recorder(t);
@@ -73,7 +73,9 @@ describe("what a command loads", { skip }, () => {
     successEmpty(w.cni("DEL", ctr2, conf, { tether: BUNDLE, env: rec.env("bdel") }));
     for (const name of ["add", "del"]) {
       const loaded = rec.read(name);
-      assert.ok(loaded.builtins.includes("fs") && uses(loaded, "zod"), `${name}: the recording works (fs and zod are there)`);
+      assert.ok(loaded.builtins.includes("fs") && uses(loaded, "koffi"), `${name}: the recording works (fs and koffi are there)`);
+      // The quick checks (src/config/quick) accept the config: zod loads only for one they do not.
+      assert.ok(!uses(loaded, "zod"), `${name}: zod loaded for a valid config`);
       const bundled = rec.read(`b${name}`);
       assert.ok(bundled.builtins.includes("fs"), `${name}: the bundle's recording works`);
       assert.deepEqual(heavyAdded(bundled, base), [], `${name}: heavy built-ins loaded`);
@@ -92,6 +94,18 @@ describe("what a command loads", { skip }, () => {
     const loaded = rec.read("version");
     for (const pkg of ["zod", "koffi", "pino", "commander"]) assert.ok(!uses(loaded, pkg), `VERSION loaded ${pkg}`);
     assert.deepEqual(heavyAdded(loaded, nodeOwnBuiltins(t)), []);
+  });
+
+  test("a config the quick checks do not accept loads zod, whose message names the field", (t) => {
+    const w = cniWorld(t, { label: "footprint-z" });
+    const ctr = w.container();
+    const rec = recorder(t);
+    const out = w.cni("ADD", ctr, w.conf("1.1.0", { vlan: 4095 }), { tether: TETHER, env: rec.env("bad") });
+    assert.equal(out.status, 1);
+    const err = JSON.parse(out.stdout) as { code: number; msg: string };
+    assert.equal(err.code, 7);
+    assert.match(err.msg, /^vlan: /);
+    assert.ok(uses(rec.read("bad"), "zod"), "zod was not loaded for an invalid config");
   });
 
   test("ipMasq does load node:child_process (nft runs as a binary): the recording sees it", (t) => {

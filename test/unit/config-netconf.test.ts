@@ -5,7 +5,8 @@ import { z } from "zod";
 import { CniError } from "../../src/cni/errors";
 import { toCniError } from "../../src/cni/mapError";
 import { ConfigError } from "../../src/config/errors";
-import { Cidr, IpAddress, LooseBool, formatPath, isCidr, parseWith } from "../../src/config/common";
+import { formatPath, isCidr } from "../../src/config/common";
+import { Cidr, IpAddress, LooseBool, parseWith } from "../../src/config/schemas/common";
 import { loadNetConf, validAttachments } from "../../src/config/netconf";
 import { normalizeKeys } from "../../src/config/runtimeConfig";
 

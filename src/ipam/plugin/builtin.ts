@@ -46,6 +46,9 @@ function needsRanges(command: string | undefined): boolean {
   return command === "ADD" || command === "CHECK";
 }
 
+/** The pool config validateBuiltinIpam loaded for a request (without CNI_ARGS IP=): ADD reuses it. */
+const validated = new WeakMap<Record<string, unknown>, IpamConfig>();
+
 /**
  * Validate the config early (dispatch's loadConfig): a bad ipam section fails with code 7 before any
  * work. Only ADD and CHECK need ranges: DEL, GC and STATUS work from the network name and dataDir
@@ -54,9 +57,10 @@ function needsRanges(command: string | undefined): boolean {
  */
 export function validateBuiltinIpam(raw: Record<string, unknown>, command: string): void {
   if (isStaticIpam(raw["ipam"])) loadStaticIpamConfig(netconfOf(raw));
-  else if (needsRanges(command)) loadIpamConfig(netconfOf(raw));
+  else if (needsRanges(command)) validated.set(raw, loadIpamConfig(netconfOf(raw)));
   else loadIpamStoreConfig(netconfOf(raw));
 }
+
 
 export function builtinIpam(inv: Invocation<unknown>): Ipam {
   const raw = inv.raw;
@@ -75,7 +79,7 @@ export function builtinIpam(inv: Invocation<unknown>): Ipam {
     };
   }
   let cfg: IpamConfig | undefined;
-  const config = (): IpamConfig => (cfg ??= loadIpamConfig(netconfOf(raw), inv.args.ips));
+  const config = (): IpamConfig => (cfg ??= (inv.args.ips.length === 0 ? validated.get(raw) : undefined) ?? loadIpamConfig(netconfOf(raw), inv.args.ips));
   // DEL and GC release by owner: the store is enough, whatever the request says of the ranges.
   const storeConfig = (): IpamStoreConfig => cfg ?? loadIpamStoreConfig(netconfOf(raw));
   return {
