@@ -329,7 +329,9 @@ export function ipamWorkload({ tether }) {
     description: "tether-ipam vs host-local on a /16 store holding K addresses (--ipam-sizes, --ipam-runs)",
     run(o) {
       const sharedSizes = o.ipamSharedSizes ?? IPAM_DEFAULTS.sharedSizes;
-      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, sharedSizes, tether, hostLocal: "/usr/lib/cni/host-local", out: null });
+      // --versus: the first other build also runs on the shared store, interleaved (bench-ipam.mjs --versus).
+      const versus = o.versus?.[0]?.file;
+      const r = ipamBench({ sizes: o.ipamSizes ?? IPAM_DEFAULTS.sizes, runs: o.ipamRuns ?? IPAM_DEFAULTS.runs, sharedSizes, tether, hostLocal: "/usr/lib/cni/host-local", out: null, ...(versus ? { versus } : {}) });
       return { name: "ipam", description: this.description, sizes: r.sizes, runs: r.runs, rows: r.rows, shared: r.shared, lines: r.lines };
     },
   };

@@ -4,6 +4,7 @@
 // K addresses of a /16, for K in 0, 1k, 10k and 50k.
 //
 //   node scripts/bench-ipam.mjs [--sizes 0,1000,10000,50000] [--runs N] [--tether PATH] [--host-local PATH]
+//                               [--shared-sizes 50000] [--versus PATH]
 //
 // scripts/bench.mjs runs it in-process as its "ipam" workload (ipamBench below), so the summary of the
 // issue-7 targets can use its figures; run alone it prints the same table and writes ipam-<stamp>.json.
@@ -21,6 +22,9 @@
 // tether DEL, so every tether call finds a store host-local has just changed (its index is refreshed
 // incrementally: one listing, an lstat per file, a read of the new ones). Peak RSS of every call
 // too (/usr/bin/time). Goal: tether <= 0.5x host-local on that store, peak RSS <= 55 MiB.
+// --versus PATH adds another tether build to the shared store, interleaved in the same rounds
+// (host-local ADD, tether ADD, host-local DEL, tether DEL, then the same with the versus build), so
+// two builds compare on a loaded machine; CPU (user + sys) medians are given beside wall ones.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -40,6 +44,7 @@ function parseArgs(argv) {
     "--shared-sizes": (v) => (o.sharedSizes = v === "" ? [] : v.split(",").map(Number)),
     "--tether": (v) => (o.tether = path.resolve(v)),
     "--host-local": (v) => (o.hostLocal = path.resolve(v)),
+    "--versus": (v) => (o.versus = path.resolve(v)),
     "--out": (v) => (o.out = path.resolve(v)),
   });
   if (o.sizes.some((k) => !(k >= 0 && k <= 65000))) throw new Error("--sizes: each between 0 and 65000 (a /16)");
@@ -99,7 +104,7 @@ function median(xs) {
  * medians (wall ms: add, del; cpu ms: addCpu, delCpu) and samples per K and contender.
  */
 export function ipamBench(o) {
-  for (const f of [o.tether, o.hostLocal]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (run scripts/build.sh; apt install containernetworking-plugins)`);
+  for (const f of [o.tether, o.hostLocal, ...(o.versus ? [o.versus] : [])]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (run scripts/build.sh; apt install containernetworking-plugins)`);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tether-bench-ipam-"));
   // Under scripts/bench.sh, a name its clean-up trap removes if we are interrupted.
   const netns = process.env.TETHER_BENCH_TAG ? `tb${process.env.TETHER_BENCH_TAG}-ipam` : `tether-bench-ipam-${process.pid}`;
@@ -171,34 +176,37 @@ export function ipamBench(o) {
       prefill(path.join(dataDir, name), k);
       const sconf = (c) => JSON.stringify({ cniVersion: "1.0.0", name, type: "bridge", ipam: { type: c.type, dataDir, ranges: [[{ subnet: "10.200.0.0/16" }]] } });
       const [t, h] = contenders;
+      const v = o.versus ? { name: "versus", cmd: path.join(scratch, "versus", "tether-ipam"), type: "tether-ipam" } : undefined;
+      if (v && !fs.existsSync(v.cmd)) {
+        fs.mkdirSync(path.dirname(v.cmd), { recursive: true });
+        fs.symlinkSync(o.versus, v.cmd);
+      }
       // tether's first call builds the index from the directory (not timed: the cost of the first call only).
       timed(scratch, t.cmd, env("ADD", "shared-first"), sconf(t));
       timed(scratch, t.cmd, env("DEL", "shared-first"), sconf(t));
-      const s = { tether: { add: [], del: [], rss: [] }, "host-local": { add: [], del: [], rss: [] } };
+      const who = ["tether", "host-local", ...(v ? ["versus"] : [])];
+      const s = Object.fromEntries(who.map((w) => [w, { add: [], del: [], addCpu: [], delCpu: [], rss: [] }]));
       for (let i = -2; i < o.runs; i++) {
-        const ht = `h-${k}-${i + 2}`;
-        const tt = `t-${k}-${i + 2}`;
-        const steps = [
-          [h, "ADD", ht, "host-local", "add"],
-          [t, "ADD", tt, "tether", "add"],
-          [h, "DEL", ht, "host-local", "del"],
-          [t, "DEL", tt, "tether", "del"],
-        ];
-        for (const [c, cmd, id, who, what] of steps) {
+        // Every tether call follows a change by host-local (the versus build gets its own pair).
+        const steps = [];
+        for (const [c, w] of [[t, "tether"], ...(v ? [[v, "versus"]] : [])]) {
+          const ht = `h${w[0]}-${k}-${i + 2}`;
+          const tt = `${w[0]}-${k}-${i + 2}`;
+          steps.push([h, "ADD", ht, "host-local", "add"], [c, "ADD", tt, w, "add"], [h, "DEL", ht, "host-local", "del"], [c, "DEL", tt, w, "del"]);
+        }
+        for (const [c, cmd, id, w, what] of steps) {
           const r = timedRss(scratch, c.cmd, env(cmd, id), sconf(c));
           if (cmd === "ADD" && !JSON.parse(r.stdout).ips?.[0]?.address) throw new Error(`${c.name} ADD gave no address: ${r.stdout}`);
           if (i < 0) continue;
-          s[who][what].push(r.wall);
-          s[who].rss.push(r.rssKiB);
+          s[w][what].push(r.wall);
+          s[w][`${what}Cpu`].push(r.cpu);
+          s[w].rss.push(r.rssKiB);
         }
       }
       const count = fs.readdirSync(path.join(dataDir, name)).length - 2;
       if (count !== k) throw new Error(`shared store holds ${count} addresses after the run, expected ${k}`);
-      shared.push({
-        k,
-        tether: { add: median(s.tether.add), del: median(s.tether.del), peakRssKiB: Math.max(...s.tether.rss), samples: s.tether },
-        hostLocal: { add: median(s["host-local"].add), del: median(s["host-local"].del), peakRssKiB: Math.max(...s["host-local"].rss), samples: s["host-local"] },
-      });
+      const sum = (x) => ({ add: median(x.add), del: median(x.del), addCpu: median(x.addCpu), delCpu: median(x.delCpu), peakRssKiB: Math.max(...x.rss), samples: x });
+      shared.push({ k, tether: sum(s.tether), hostLocal: sum(s["host-local"]), ...(v ? { versus: { file: o.versus, ...sum(s.versus) } } : {}) });
       fs.rmSync(path.join(dataDir, name), { recursive: true, force: true });
       fs.rmSync(path.join(dataDir, ".tether-index"), { recursive: true, force: true });
     }
@@ -224,11 +232,15 @@ export function ipamBench(o) {
     lines.push(`  goal: tether-ipam at K=${last} within 1.2x of K=${o.sizes[0]}: ADD ${(tk.add / t0.add).toFixed(2)}, DEL ${(tk.del / t0.del).toFixed(2)}`);
     for (const x of shared) {
       const mib = (kib) => (kib / 1024).toFixed(1);
-      lines.push(
-        `  shared store of K=${x.k}, host-local writing between tether calls (n=${o.runs}): tether-ipam ADD ${f(x.tether.add)} DEL ${f(x.tether.del)} ms, peak RSS ${mib(x.tether.peakRssKiB)} MiB;` +
-          ` host-local ADD ${f(x.hostLocal.add)} DEL ${f(x.hostLocal.del)} ms, peak RSS ${mib(x.hostLocal.peakRssKiB)} MiB;` +
-          ` ratio ADD ${(x.tether.add / x.hostLocal.add).toFixed(2)}, DEL ${(x.tether.del / x.hostLocal.del).toFixed(2)} (goal <= 0.5, RSS <= 55 MiB)`,
-      );
+      const one = (n, r) => `${n} ADD ${f(r.add)} (${f(r.addCpu)}) DEL ${f(r.del)} (${f(r.delCpu)}) ms, peak RSS ${mib(r.peakRssKiB)} MiB`;
+      const ratio = (r) => `ADD ${(r.add / x.hostLocal.add).toFixed(2)}, DEL ${(r.del / x.hostLocal.del).toFixed(2)} (cpu ${(r.addCpu / x.hostLocal.addCpu).toFixed(2)}, ${(r.delCpu / x.hostLocal.delCpu).toFixed(2)})`;
+      lines.push(`  shared store of K=${x.k}, host-local writing between tether calls (n=${o.runs}, medians, wall ms (cpu)):`);
+      lines.push(`    ${one("tether-ipam", x.tether)}; ${one("host-local", x.hostLocal)}`);
+      lines.push(`    tether-ipam / host-local: ${ratio(x.tether)} (goal <= 0.5, RSS <= 55 MiB)`);
+      if (x.versus) {
+        lines.push(`    ${one(`versus ${path.basename(x.versus.file)}`, x.versus)}`);
+        lines.push(`    versus / host-local: ${ratio(x.versus)}; tether-ipam / versus: ADD ${(x.tether.add / x.versus.add).toFixed(2)}, DEL ${(x.tether.del / x.versus.del).toFixed(2)} (cpu ${(x.tether.addCpu / x.versus.addCpu).toFixed(2)}, ${(x.tether.delCpu / x.versus.delCpu).toFixed(2)})`);
+      }
     }
     let file = null;
     if (o.out) {

@@ -19,7 +19,7 @@ import type { AgentOptions } from "./options";
 import { applyKnownDelta, localAddresses, reconcileRoutes } from "./routes";
 import { writeState } from "./state";
 import type { PolicyController } from "./policy";
-import * as fs from "node:fs";
+import fs = require("node:fs");
 
 /** What the agent needs of a Node informer (src/k8s/informer.ts Informer<Node>). */
 export interface NodeSource {

@@ -6,7 +6,7 @@
  * asked (CNI VERSION) whenever its file changes.
  */
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 
 /** What the agent's conflist can offer with tether alone (cniVersion is always the first). */

@@ -6,7 +6,7 @@ import { PolicyController } from "./policy";
 import { PolicyApplier } from "../policy/apply";
 import type { AgentOptions } from "./options";
 import { lazy } from "../util/lazy";
-import * as path from "node:path";
+import path = require("node:path");
 import { dropExecutableReadAround, executableIs, releaseExecutablePages, singleMallocArena } from "./memory";
 import { PLUGIN_TYPE } from "../util/defaults";
 

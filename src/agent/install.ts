@@ -3,7 +3,7 @@
  * `tether-ipam` a link to it). Both appear whole (temporary file + rename: a runtime never execs a
  * half-written file) and are written only when the bytes differ.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { randomHex } from "../util/random";
 import { IPAM_TYPE, PLUGIN_TYPE } from "../util/defaults";

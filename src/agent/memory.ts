@@ -5,7 +5,7 @@
  * Here: the executable's read-only pages released (unmapped and dropped from the page cache, so a
  * cgroup's accounting drops too; whatever runs again is read back a page at a time) and malloc trimmed.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { MADV_PAGEOUT, MADV_RANDOM, M_ARENA_MAX, POSIX_FADV_DONTNEED, fadviseAll, madvise, mallocTrim, mallopt } from "../sys/libc";
 
 export interface Mapping {

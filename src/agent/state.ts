@@ -3,7 +3,7 @@
  * `tether doctor` (routes of the agent's protocol that match no node, a conflist that differs from
  * the node's pod CIDRs) and for people. Written whole, only when it changes.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { replaceFile } from "../util/replaceFile";
 

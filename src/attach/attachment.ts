@@ -9,7 +9,7 @@ import type { Kernel, Link, Ns } from "../kernel/port";
 import { log } from "../util/log";
 import { randomHex } from "../util/random";
 import type { Rollback } from "../util/rollback";
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { completeIntent, readRecord, readRecordState, recordPath, recordsDataDir, removeRecord, writeIntent, type AttachmentRecord } from "./attachmentRecord";
 import { hostVethAlias } from "./hostVeth";
 import { PluginError } from "./errors";

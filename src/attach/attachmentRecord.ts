@@ -8,7 +8,7 @@
  * before its first resource exists, and renames it to the record when it succeeds: an intent whose
  * ADD no longer runs (it holds no attachment lock) is an ADD that was killed or whose rollback failed.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { isAbsolute, join } from "node:path";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";

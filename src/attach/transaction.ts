@@ -1,6 +1,6 @@
 /** The ADD transaction of both modes: open the namespaces, declare the attachment, build, undo on failure. */
 import type { Invocation } from "../cni/dispatch";
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { CniError, ErrorCode, descriptorExhaustion } from "../cni/errors";
 import { toCniError } from "../cni/mapError";
 import type { Result } from "../cni/types";

@@ -2,7 +2,7 @@
  * `tether doctor [--conf FILE] [--fix]`: finds what leaked on this node (src/doctor/diagnose.ts
  * judges; this module gathers the snapshot and carries out the fixes).
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_BRIDGE, DEFAULT_DATA_DIR, PLUGIN_TYPE } from "../util/defaults";

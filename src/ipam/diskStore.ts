@@ -8,7 +8,7 @@
  *   <dataDir>/<network>/lock        empty; flock(LOCK_EX) around each critical section
  * Symlinks are never followed inside the network directory; names are validated before use.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { MAX_CONTAINER_ID_LENGTH, containerIdProblem, ifnameProblem, isNetworkName } from "../util/ids";
 import { IpamError } from "./errors";

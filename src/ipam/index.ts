@@ -3,7 +3,7 @@
  * host-local disk layout. Synchronous on purpose: a CNI call is one short process and sync fs calls
  * are the cheapest way through thousands of small files.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { IpamError } from "./errors";
 import type { Dns, IpamResult } from "../cni/types";
 import type { IpamConfig } from "./config";

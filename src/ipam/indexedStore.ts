@@ -7,7 +7,8 @@
  */
 import { type DiskStore, ownerKey } from "./diskStore";
 import { type Ip, formatIp } from "../ip/ip";
-import { type FileId, type IndexRefresh, OwnerIndex, dirStatter } from "./ownerIndex";
+import { type FileId, type IndexRefresh, OwnerIndex } from "./ownerIndex";
+import { ctimeMs, statName } from "./storeScan";
 import type { IpamStore, Owner } from "./store";
 
 export class IndexedStore implements IpamStore {
@@ -105,16 +106,11 @@ export class IndexedStore implements IpamStore {
     return ok;
   }
 
-  /** The identity (inode, ctime) of an address file, as the index records it. */
+  /** The identity (inode, ctime) of an address file, as the index records it (the refresh's own source, so both compare equal). */
   private fileId(ip: Ip): FileId | undefined {
-    // The same source as the refresh's (fstatat where it can), so both compare equal.
-    const statter = dirStatter(this.disk.dir);
-    try {
-      const st = statter.stat(formatIp(ip));
-      return st === undefined ? undefined : { ino: st.ino, ctimeMs: st.ctimeMs };
-    } finally {
-      statter.close();
-    }
+    const st = statName(this.disk.dir, formatIp(ip));
+    if (st === undefined) return undefined;
+    return { ino: st.ino, ctimeMs: ctimeMs(st) };
   }
 
   lastReserved(rangeSetIndex: number): Ip | undefined {

@@ -11,21 +11,28 @@
  * or unlink by anyone changes them) and the content and times of each `last_reserved_ip.<i>`
  * (host-local rewrites it on every reservation). Otherwise (host-local reserved or released, a crash
  * of tether mid-operation left the header dirty) the index is refreshed incrementally: one listing
- * of the directory and an lstat per name; each slot remembers the inode and ctime of the file it was
- * read from, so only files that are new or changed (a new inode or ctime: host-local creates a new
- * file for every reservation) are read, and slots whose file is gone are dropped. Every answer the
- * index gives is still checked against the address file's content before it is acted on or
- * returned, so a stale entry can cost a lookup but never a wrong release.
+ * of the directory and an lstat per address name (storeScan.ts); each slot remembers the inode and
+ * ctime of the file it was read from, so only files that are new or changed (a new inode or ctime:
+ * host-local creates a new file for every reservation) are read, and slots whose file is gone are
+ * dropped. Every answer the index gives is still checked against the address file's content before
+ * it is acted on or returned, so a stale entry can cost a lookup but never a wrong release.
+ *
+ * Times prove something only once the kernel's coarse clock has moved past them (storeScan.settled):
+ * a change in the same tick can carry the very same time. The stamp is written only with a settled
+ * directory ctime (settleDir: at once on a multigrain kernel, else after a wait of at most a tick);
+ * a slot whose file's ctime was not settled when recorded is flagged (S_FLAGS) and read again by
+ * the next refresh, unless a trusted call settled it first (the header's pending list).
  *
  * Layout: a 1024-byte header (magic, clean flag, slot count, used and tombstone counts, the stamp as
- * JSON), then an open-addressing hash table of 48-byte slots (state, family, 96-bit owner hash,
- * 16-byte address, the file's inode and ctime), linear probing, sized for at most 50 % load when
+ * JSON), then an open-addressing hash table of 48-byte slots (state, family, flags, 96-bit owner
+ * hash, 16-byte address, the file's inode and ctime), linear probing, sized for at most 50 % load when
  * (re)built and rehashed above 75 %. It starts at 16 slots (under 2 KiB): an index reserves no space
  * it does not need, and one that cannot be written (ENOSPC, say) is removed and not used.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
-import { type FileStat, statAtFn } from "../sys/libc";
+import { clock, ctimeMs, fileSettled, quietJit, scanStore, settled } from "./storeScan";
+import { sleepSync } from "../util/sleep";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
 
@@ -46,6 +53,9 @@ const BUILD_LOAD = 0.5;
 const MIN_SLOTS = 16;
 /** Slot fields. */
 const S_FAMILY = 1;
+/** Flags: F_UNSETTLED when the ctime was recorded in the clock's tick that wrote it (see storeScan.settled). */
+const S_FLAGS = 2;
+const F_UNSETTLED = 1;
 const S_HASH = 4;
 const S_IP = 16;
 const S_INO = 32;
@@ -63,6 +73,8 @@ interface Stamp {
   ctime: string;
   /** last_reserved_ip.<i>: [content, mtime, ctime] or null when absent. */
   lr: Record<string, [string, string, string] | null>;
+  /** Slots whose ctime was not settled at the last commit (PENDING_MAX at most). */
+  p?: number[];
 }
 
 export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
@@ -113,33 +125,6 @@ function ipFrom(buf: Buffer, off: number, family: Family): Ip {
   return { family, value: v };
 }
 
-/**
- * lstat of names in `dir`: fstatat through libc when possible (no Stats object per name: at 50,000
- * names that garbage alone is over 10 MiB of peak RSS), else fs.lstatSync. Call close() after.
- */
-export function dirStatter(dir: string): { stat: (name: string) => FileStat | undefined; close: () => void } {
-  let fd = -1;
-  try {
-    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    const fn = statAtFn(fd);
-    if (fn !== undefined) {
-      const dirFd = fd;
-      return { stat: fn, close: () => fs.closeSync(dirFd) };
-    }
-  } catch {
-    // no libc through koffi here: Node's lstat
-  }
-  if (fd >= 0) fs.closeSync(fd);
-  const prefix = `${dir}/`;
-  return {
-    stat: (name) => {
-      const st = fs.lstatSync(prefix + name, { throwIfNoEntry: false });
-      return st === undefined ? undefined : { isFile: st.isFile(), ino: st.ino, ctimeMs: st.ctimeMs };
-    },
-    close: () => undefined,
-  };
-}
-
 /** The file name of a slot's address (as formatIp writes it), without BigInt work for IPv4. */
 function slotName(buf: Buffer, off: number): string {
   if (buf[off + S_FAMILY] === 4) {
@@ -153,6 +138,154 @@ function slotsFor(entries: number): number {
   let p = MIN_SLOTS;
   while (p * BUILD_LOAD < entries + 1) p *= 2;
   return p;
+}
+
+const MATCHED = 1;
+const IPV6 = 2;
+
+/** What an unsettled slot's ctime is taken as in a refresh: it matches no file, so the file is read again. */
+const UNSETTLED = -1;
+/** Pending (unsettled) slots the header remembers, to settle them at a later commit without a scan. */
+const PENDING_MAX = 32;
+
+/**
+ * The used slots of a table keyed by address, for one refresh: parallel typed arrays and an
+ * open-addressing table over them (IPv4); IPv6 names in a Map. Each entry matches one file at most.
+ */
+class KnownSlots {
+  private n = 0;
+  private addr: Uint32Array;
+  private ino: Float64Array;
+  private ctime: Float64Array;
+  private slot: Int32Array;
+  /** MATCHED, IPV6 bits per entry. */
+  private flags: Uint8Array;
+  /** Entry index + 1 per bucket; 0 is empty. */
+  private table: Int32Array;
+  private shift: number;
+  private v6: Map<string, number[]> | undefined;
+  tombs = 0;
+
+  constructor(expected: number) {
+    this.addr = new Uint32Array(expected);
+    this.ino = new Float64Array(expected);
+    this.ctime = new Float64Array(expected);
+    this.slot = new Int32Array(expected);
+    this.flags = new Uint8Array(expected);
+    [this.table, this.shift] = KnownSlots.tableFor(expected);
+  }
+
+  private static tableFor(entries: number): [Int32Array, number] {
+    let bits = 4;
+    while (1 << bits < entries * 2) bits++;
+    return [new Int32Array(1 << bits), 32 - bits];
+  }
+
+  private home(v4: number): number {
+    return Math.imul(v4, 0x9e3779b1) >>> this.shift;
+  }
+
+  private place(e: number): void {
+    const mask = this.table.length - 1;
+    let i = this.home(this.addr[e] ?? 0);
+    while (this.table[i] !== 0) i = (i + 1) & mask;
+    this.table[i] = e + 1;
+  }
+
+  private next(): number {
+    if (this.n === this.addr.length) {
+      const cap = Math.max(16, this.n * 2);
+      const grow = <T extends Uint32Array | Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+        const b = make(cap);
+        b.set(a);
+        return b;
+      };
+      this.addr = grow(this.addr, (k) => new Uint32Array(k));
+      this.ino = grow(this.ino, (k) => new Float64Array(k));
+      this.ctime = grow(this.ctime, (k) => new Float64Array(k));
+      this.slot = grow(this.slot, (k) => new Int32Array(k));
+      this.flags = grow(this.flags, (k) => new Uint8Array(k));
+      [this.table, this.shift] = KnownSlots.tableFor(cap);
+      for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & IPV6) === 0) this.place(e);
+    }
+    return this.n++;
+  }
+
+  add(v4: number, v6: string | undefined, ino: number, ctime: number, slot: number): void {
+    const e = this.next();
+    this.ino[e] = ino;
+    this.ctime[e] = ctime;
+    this.slot[e] = slot;
+    if (v6 === undefined) {
+      this.addr[e] = v4;
+      this.place(e);
+    } else {
+      this.flags[e] = IPV6;
+      this.v6 ??= new Map();
+      const list = this.v6.get(v6);
+      if (list === undefined) this.v6.set(v6, [e]);
+      else list.push(e);
+    }
+  }
+
+  /** Whether an unmatched slot records this file (address, inode, ctime); marks it matched. */
+  match(v4: number, v6: string | undefined, ino: number, ctime: number): boolean {
+    if (v6 !== undefined) return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
+    const mask = this.table.length - 1;
+    for (let i = this.home(v4); this.table[i] !== 0; i = (i + 1) & mask) {
+      const e = (this.table[i] ?? 0) - 1;
+      if (this.addr[e] === v4 && this.take(e, ino, ctime)) return true;
+    }
+    return false;
+  }
+
+  private take(e: number, ino: number, ctime: number): boolean {
+    const f = this.flags[e] ?? 0;
+    if ((f & MATCHED) !== 0 || this.ino[e] !== ino || this.ctime[e] !== ctime) return false;
+    this.flags[e] = f | MATCHED;
+    return true;
+  }
+
+  /** The slots of entries no file matched. */
+  forUnmatched(fn: (slot: number) => void): void {
+    for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & MATCHED) === 0) fn(this.slot[e] ?? 0);
+  }
+}
+
+/** The longest wait for the store directory's ctime to settle (HZ=100 ticks are 10 ms). */
+const SETTLE_WAIT_MS = 25;
+
+/**
+ * Whether the store directory's ctime in `stamp` is settled (see storeScan.settled), so that the
+ * stamp proves the next call that nobody created or removed a file since: a create or unlink by
+ * host-local right after we let the lock go, in the same tick, would otherwise stamp the directory
+ * with the very same time. (Every create and unlink sets the ctime, which no one can set by hand, so
+ * it alone decides.) When the time is the clock's current tick, the directory's ctime is touched
+ * once more (chmod to its own mode): a multigrain kernel (6.13+) stamps that finely, ahead of the
+ * coarse clock, and the stamp is settled at once; elsewhere it waits the tick out (a few ms). False
+ * when it is still unsettled (the header then says dirty: the next call refreshes).
+ */
+function settleDir(dir: string, stamp: Stamp): boolean {
+  const split = (ns: bigint): [number, number] => [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+  let [sec, nsec] = split(BigInt(stamp.ctime));
+  if (settled(sec, nsec, clock.coarseNow(), true)) return true;
+  if (nsec === 0) return false; // a filesystem of whole seconds: not worth a wait
+  try {
+    fs.chmodSync(dir, Number(fs.lstatSync(dir, { bigint: true }).mode & 0o7777n));
+    const st = fs.lstatSync(dir, { bigint: true });
+    if (String(st.ino) !== stamp.ino) return false;
+    stamp.mtime = String(st.mtimeNs);
+    stamp.ctime = String(st.ctimeNs);
+    [sec, nsec] = split(st.ctimeNs);
+  } catch {
+    // not ours to touch: wait as below
+  }
+  const deadline = Date.now() + SETTLE_WAIT_MS;
+  for (;;) {
+    if (settled(sec, nsec, clock.coarseNow(), true)) return true;
+    if (Date.now() >= deadline) return false;
+    sleepSync(1);
+  }
 }
 
 function tryStat(path: string): fs.BigIntStats | undefined {
@@ -343,117 +476,93 @@ export class OwnerIndex {
       if (v === null || w === null ? v !== w : v[0] !== w[0] || v[1] !== w[1] || v[2] !== w[2]) return false;
     }
     this.stampLr = Object.keys(want.lr);
+    this.pending = new Set(Array.isArray(want.p) ? want.p : []);
     return true;
   }
 
+  /** Unsettled slots to look at again at commit (see S_FLAGS). */
+  private pending = new Set<number>();
+
   /**
-   * Bring the table in line with the directory: one listing and an lstat per name; read only the
-   * files whose (inode, ctime) no slot records, drop the slots whose file is gone. With no usable
-   * table (`keep` false: new, corrupt, or another format) every address file is read.
+   * Clear the flag of pending slots whose ctime the clock has passed. Sound because the file is the
+   * one recorded: the index was trusted since (no create or unlink by anyone), or this call recorded it.
+   */
+  private settlePending(): void {
+    if (this.pending.size === 0) return;
+    const now = clock.coarseNow();
+    const s = Buffer.alloc(SLOT);
+    for (const slot of [...this.pending]) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) {
+        this.pending.delete(slot);
+        continue;
+      }
+      this.readSlot(slot, s);
+      const flagged = s[0] === USED && ((s[S_FLAGS] ?? 0) & F_UNSETTLED) !== 0;
+      if (flagged && !fileSettled(s.readDoubleLE(S_CTIME), now)) continue;
+      if (flagged) fs.writeSync(this.fd, Buffer.from([(s[S_FLAGS] ?? 0) & ~F_UNSETTLED]), 0, 1, HEADER + slot * SLOT + S_FLAGS);
+      this.pending.delete(slot);
+    }
+  }
+
+  /**
+   * Bring the table in line with the directory: one listing and an lstat per address name; read only
+   * the files whose (inode, ctime) no slot records, drop the slots whose file is gone. With no
+   * usable table (`keep` false: new, corrupt, or another format) every address file is read.
    */
   private refreshFromStore(keep: boolean): void {
-    const names = fs.readdirSync(this.storeDir);
-    // The current table's slots by inode (what the directory may still hold), with each slot's
-    // ctime and, for IPv4, its address: enough to tell an unchanged file without another read.
-    // Typed arrays, not a Map: at 50,000 entries a Map costs 8 MiB of peak RSS, these 3.
-    let ctimes = new Float64Array(0);
-    let v4s = new Uint32Array(0);
-    let live = new Uint8Array(0); // 1: a used slot not (yet) matched by a file
-    let inoKeys = new Float64Array(0);
-    let inoSlots = new Int32Array(0);
-    let tombs = 0;
-    const inoHome = (ino: number): number => (Math.imul(ino | 0, 0x9e3779b1) ^ Math.imul((ino / 0x100000000) | 0, 0x85ebca6b)) >>> 0;
-    if (keep) {
-      this.markDirty();
-      ctimes = new Float64Array(this.slots);
-      v4s = new Uint32Array(this.slots);
-      live = new Uint8Array(this.slots);
-      let cap = 16;
-      while (cap < this.used * 2 + 2) cap *= 2;
-      inoKeys = new Float64Array(cap);
-      inoSlots = new Int32Array(cap).fill(-1);
-      const mask = cap - 1;
-      let filled = 0;
-      let overflow = false;
-      this.forEachSlot((slot, buf, off, state) => {
-        if (state === TOMB) tombs++;
-        if (state !== USED || overflow) return;
-        if (filled * 2 + 2 > cap) {
-          overflow = true; // the header's count was off (a crash mid-update)
-          return;
-        }
-        const ino = buf.readDoubleLE(off + S_INO);
-        ctimes[slot] = buf.readDoubleLE(off + S_CTIME);
-        // 0 stands for "IPv6, compare by reading the slot" (0.0.0.0 is never a reservation).
-        v4s[slot] = buf[off + S_FAMILY] === 4 ? buf.readUInt32BE(off + S_IP + 12) : 0;
-        live[slot] = 1;
-        let i = inoHome(ino) & mask;
-        while (inoSlots[i] !== -1) i = (i + 1) & mask;
-        inoKeys[i] = ino;
-        inoSlots[i] = slot;
-        filled++;
-      });
-      if (overflow) {
-        this.refreshFromStore(false);
-        return;
-      }
-    } else {
-      this.reset(slotsFor(0));
-    }
-    /** A live slot whose file is (ino, ctimeMs, name), marked matched; -1 when none. */
-    const match = (ino: number, ctimeMs: number, name: string): number => {
-      if (inoSlots.length === 0) return -1;
-      const mask = inoSlots.length - 1;
-      for (let i = inoHome(ino) & mask; inoSlots[i] !== -1; i = (i + 1) & mask) {
-        const slot = inoSlots[i] as number;
-        if (inoKeys[i] === ino && live[slot] === 1 && ctimes[slot] === ctimeMs && nameOf(slot) === name) {
-          live[slot] = 0;
-          return slot;
-        }
-      }
-      return -1;
-    };
-    const slotBuf = Buffer.allocUnsafe(SLOT);
-    const nameOf = (slot: number): string => {
-      const v = v4s[slot] ?? 0;
-      if (v !== 0) return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-      this.readSlot(slot, slotBuf);
-      return slotName(slotBuf, 0);
-    };
+    quietJit(this.used, () => this.refreshInner(keep));
+  }
+
+  private refreshInner(keep: boolean): void {
+    // The table's used slots, keyed by address: typed arrays, no object per entry (at 50,000 a Map
+    // and its strings cost 8 MiB of peak RSS; these 1.8).
+    const known = keep ? this.knownSlots() : undefined;
+    if (known === undefined) this.reset(slotsFor(0));
     const fresh: { key: string; ip: Ip; id: FileId }[] = [];
     let seen = 0;
-    const statter = dirStatter(this.storeDir);
-    try {
-      for (const name of names) {
-        const st = statter.stat(name);
-        if (st === undefined || !st.isFile) continue;
-        if (match(st.ino, st.ctimeMs, name) >= 0) {
-          seen++;
-          continue;
-        }
-        const ip = parseIp(name);
-        if (ip === undefined || formatIp(ip) !== name) continue;
-        const key = this.readHolder(ip);
-        this.filesRead++;
-        if (key !== undefined) fresh.push({ key, ip, id: { ino: st.ino, ctimeMs: st.ctimeMs } });
+    scanStore(this.storeDir, (v4, v6, st) => {
+      if (known !== undefined && known.match(v4, v6, st.ino, ctimeMs(st))) {
+        seen++;
+        return;
       }
-    } finally {
-      statter.close();
-    }
+      const ip: Ip | undefined = v4 >= 0 ? { family: 4, value: BigInt(v4) } : v6 === undefined ? undefined : parseIp(v6);
+      if (ip === undefined) return;
+      const key = this.readHolder(ip);
+      this.filesRead++;
+      if (key !== undefined) fresh.push({ key, ip, id: { ino: st.ino, ctimeMs: ctimeMs(st) } });
+    });
+    let tombs = known?.tombs ?? 0;
     // A used slot no file matched is gone from the directory (or was changed, and is re-read above).
-    for (let slot = 0; slot < live.length; slot++) {
-      if (live[slot] === 1) {
-        this.writeState(slot, TOMB);
-        tombs++;
-      }
-    }
+    known?.forUnmatched((slot) => {
+      this.writeState(slot, TOMB);
+      tombs++;
+    });
     this.used = seen;
     this.tombs = tombs;
     if (seen + fresh.length + 1 > this.slots * MAX_LOAD || this.tombs > this.slots / 4) this.rehash(seen + fresh.length);
+    this.pending.clear(); // every unsettled slot was read again above (or is gone)
     for (const e of fresh) this.insert(e.key, e.ip, e.id);
-    this.refresh = keep ? "incremental" : "full";
+    this.refresh = known !== undefined ? "incremental" : "full";
     this.rebuildAtCommit = false;
     this.stampLr = [];
+  }
+
+  /** The used slots of the current table, for refreshFromStore. */
+  private knownSlots(): KnownSlots {
+    this.markDirty();
+    // The header's count sizes it (it may be off after a crash mid-update: the arrays then grow).
+    const known = new KnownSlots(this.used + 16);
+    let tombs = 0;
+    this.forEachSlot((slot, buf, off, state) => {
+      if (state === TOMB) tombs++;
+      if (state !== USED) return;
+      const ino = buf.readDoubleLE(off + S_INO);
+      const ctime = ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 ? UNSETTLED : buf.readDoubleLE(off + S_CTIME);
+      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, ctime, slot);
+      else known.add(-1, slotName(buf, off), ino, ctime, slot);
+    });
+    known.tombs = tombs;
+    return known;
   }
 
   /** Calls fn for every slot, reading the table in chunks. */
@@ -494,11 +603,13 @@ export class OwnerIndex {
     const slots = slotsFor(entries);
     const table = Buffer.alloc(slots * SLOT);
     let used = 0;
+    this.pending.clear();
     this.forEachSlot((_slot, buf, off, state) => {
       if (state !== USED) return;
       let i = buf.readUInt32BE(off + S_HASH) & (slots - 1);
       while (table[i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
       buf.copy(table, i * SLOT, off, off + SLOT);
+      if (((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 && this.pending.size < PENDING_MAX) this.pending.add(i);
       used++;
     });
     this.markDirty();
@@ -522,6 +633,7 @@ export class OwnerIndex {
   /** Record the store's current state as the one the table describes. */
   commit(): void {
     if (this.rebuildAtCommit || this.used + this.tombs + 1 > this.slots * MAX_LOAD) this.rehash(this.used);
+    this.settlePending();
     this.clean = true;
     this.writeHeader();
   }
@@ -544,9 +656,11 @@ export class OwnerIndex {
     h.writeUInt32LE(this.tombs, 20);
     if (this.clean && !this.invalidated) {
       const stamp = this.currentStamp(this.lrIndices(this.stampLr));
-      const json = stamp === undefined ? "" : JSON.stringify(stamp);
+      const ok = stamp !== undefined && settleDir(this.storeDir, stamp);
+      if (ok && this.pending.size > 0) stamp.p = [...this.pending];
+      const json = ok ? JSON.stringify(stamp) : "";
       const len = Buffer.byteLength(json);
-      if (stamp !== undefined && len <= HEADER - 32) {
+      if (ok && len <= HEADER - 32) {
         h.writeUInt32LE(len, 24);
         h.write(json, 32, "utf8");
         h[8] = 1;
@@ -611,6 +725,11 @@ export class OwnerIndex {
     ipBytes(ip, s, S_IP);
     s.writeDoubleLE(id.ino, S_INO);
     s.writeDoubleLE(id.ctimeMs, S_CTIME);
+    // A ctime of the clock's current tick (a file just made, nearly always) proves nothing yet.
+    if (!fileSettled(id.ctimeMs, clock.coarseNow())) {
+      s[S_FLAGS] = F_UNSETTLED;
+      if (this.pending.size < PENDING_MAX) this.pending.add(target);
+    }
     fs.writeSync(this.fd, s, 0, SLOT, HEADER + target * SLOT);
     this.used++;
     if (targetState === TOMB) this.tombs--;

@@ -3,7 +3,7 @@
  * gives the number of reservations when it is trusted (no file read per address); only when that
  * count could fill a range set are the store's names listed (names only, never their content).
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import { parseIp } from "../ip/ip";
 import { OwnerIndex } from "./ownerIndex";

@@ -3,8 +3,8 @@
  * AGENT_ACCESS, nothing else. (@kubernetes/client-node 2.x does not run on Node 20 and would add
  * ~1.55 MiB to the executable and ~30 MiB RSS; see README, "Kubernetes API client".)
  */
-import * as fs from "node:fs";
-import * as https from "node:https";
+import fs = require("node:fs");
+import https = require("node:https");
 import type { IncomingMessage } from "node:http";
 import { accessFor, type ResourceKind, type Verb } from "./access";
 import type { ClusterConfig } from "./config";

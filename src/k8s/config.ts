@@ -3,8 +3,8 @@
  * kubeconfig file (its current-context). The token file is only named here: the client re-reads it
  * on every request, since bound service account tokens rotate.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
+import fs = require("node:fs");
+import path = require("node:path");
 import { isIPv6 } from "../ip/text";
 import { K8sConfigError } from "./errors";
 import { lazy } from "../util/lazy";

@@ -14,7 +14,7 @@
  * finds it gone makes it again). Locks are flocks: a holder that dies releases its lock (its file
  * stays: GC and doctor remove it). /run is a tmpfs: nothing outlives a reboot.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { join } from "node:path";
 import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";

@@ -17,7 +17,7 @@ import { staleHostVeths } from "../attach/hostVeth";
 import { ipamFor } from "../ipam/plugin/choice";
 import type { Kernel } from "../kernel/port";
 import { combinedError, messageOf, runAllSteps } from "./steps";
-import * as fs from "node:fs";
+import fs = require("node:fs");
 
 export function validKeys(conf: NetConf): AttachmentKey[] | undefined {
   return validAttachments(conf)?.map((a) => ({ network: conf.name, containerId: a.containerID, ifname: a.ifname }));

@@ -12,10 +12,10 @@
  *
  * Nothing here writes to stdout; a refused cache directory is reported on stderr.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import * as sea from "node:sea";
+import fs = require("node:fs");
+import os = require("node:os");
+import path = require("node:path");
+import sea = require("node:sea");
 import { replaceFile } from "../util/replaceFile.js";
 import { cacheFileName, seaManifest, type NativeName, type NativeSpec } from "./manifest.js";
 import { lazy } from "../util/lazy";

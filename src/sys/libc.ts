@@ -44,7 +44,6 @@ interface Libc {
   linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): number;
   flock(fd: number, op: number): number;
   ioctl(fd: number, request: number): number;
-  fstatat(dirfd: number, path: string, buf: Buffer, flags: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, addrlen: number): number;
   sendto: KoffiAsync<(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer | null, addrlen: number) => number>;
@@ -92,13 +91,12 @@ function load(): Libc {
   // ioctl is variadic; the requests used here take no argument.
   const ioctl = lib.func("int ioctl(int fd, unsigned long request, ...)") as (fd: number, request: number) => number;
   const linkat = lib.func("int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)") as Libc["linkat"];
-  const fstatat = lib.func("int fstatat(int dirfd, const char *path, void *buf, int flags)") as Libc["fstatat"];
   const socket = lib.func("int socket(int domain, int type, int protocol)") as Libc["socket"];
   const bind = lib.func("int bind(int fd, const void *addr, uint32_t addrlen)") as Libc["bind"];
   const sendto = lib.func("intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)") as Libc["sendto"];
   const recvfrom = lib.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)") as Libc["recvfrom"];
   const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)") as Libc["poll"];
-  libc = { setns, flock, ioctl, linkat, fstatat, socket, bind, sendto, recvfrom, poll, errno: () => koffi.errno(), lib };
+  libc = { setns, flock, ioctl, linkat, socket, bind, sendto, recvfrom, poll, errno: () => koffi.errno(), lib };
   return libc;
 }
 
@@ -169,41 +167,9 @@ export function linkOpenFile(fd: number, path: string): void {
 
 const AT_SYMLINK_NOFOLLOW = 0x100;
 /** sizeof(struct stat) and its fields on x86_64 (the only architecture the executable is built for). */
-const STAT_SIZE = 144;
+export const STAT_SIZE = 144;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
-
-/** What the IPAM owner index needs of a file: whether it is a regular file, its inode and ctime. */
-export interface FileStat {
-  isFile: boolean;
-  ino: number;
-  /** ctime in ms as Node computes it (sec * 1e3 + nsec / 1e6), so both sources compare equal. */
-  ctimeMs: number;
-}
-
-/**
- * lstat of many names in one directory without a Stats object each: fstatat(2) relative to `dirfd`
- * (one path component to resolve) into one reused buffer. x86_64 only (undefined elsewhere: the
- * caller then uses fs.lstatSync). The returned function gives undefined for a name that is gone.
- */
-export function statAtFn(dirfd: number): ((name: string) => FileStat | undefined) | undefined {
-  if (process.arch !== "x64") return undefined;
-  const c = load();
-  const buf = Buffer.alloc(STAT_SIZE);
-  return (name) => {
-    if (c.fstatat(dirfd, name, buf, AT_SYMLINK_NOFOLLOW) !== 0) {
-      const errno = c.errno();
-      if (errno === osConstants.errno.ENOENT) return undefined;
-      throw new SyscallError(`fstatat ${name}`, errno);
-    }
-    const mode = buf.readUInt32LE(24);
-    return {
-      isFile: (mode & S_IFMT) === S_IFREG,
-      ino: buf.readUInt32LE(8) + buf.readUInt32LE(12) * 0x100000000,
-      ctimeMs: Number(buf.readBigInt64LE(104)) * 1e3 + Number(buf.readBigInt64LE(112)) / 1e6,
-    };
-  };
-}
 
 /** Datagram socket calls for the netlink layer (src/netlink/rtnl.ts). */
 export const SOCK_RAW = 3;
@@ -306,4 +272,86 @@ export function mallocTrim(): boolean {
 /** glibc's mallopt(3); false when the parameter or value was refused. */
 export function mallopt(param: number, value: number): boolean {
   return memoryCalls().mallopt(param, value) === 1;
+}
+
+/**
+ * The IPAM store scan's calls (src/ipam/storeScan.ts), declared on first use: getdents64 (names and
+ * inodes of a directory into one buffer), fstatat with the name in a buffer (no string per call),
+ * clock_gettime (the coarse clock the kernel stamps files with). Undefined where glibc lacks one.
+ */
+interface ScanCalls {
+  getdents64(fd: number, buf: Buffer, len: number): number;
+  fstatat(dirfd: number, path: Buffer, buf: Buffer, flags: number): number;
+  clock_gettime(clock: number, ts: Buffer): number;
+}
+
+const scanCalls = lazy((): ScanCalls | undefined => {
+  const lib = load().lib;
+  try {
+    return {
+      getdents64: lib.func("intptr_t getdents64(int fd, void *buf, size_t n)") as ScanCalls["getdents64"],
+      fstatat: lib.func("int fstatat(int dirfd, void *path, void *buf, int flags)") as ScanCalls["fstatat"],
+      clock_gettime: lib.func("int clock_gettime(int clock, void *ts)") as ScanCalls["clock_gettime"],
+    };
+  } catch {
+    return undefined; // an old glibc without getdents64 (< 2.30)
+  }
+});
+
+/**
+ * getdents64(2) of `fd` into `buf`: the byte count (0 at the end). Undefined where the call is not
+ * available (the caller lists with readdirSync instead). EINTR retried; other errors thrown.
+ */
+export function getdents64(fd: number, buf: Buffer): number | undefined {
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  for (;;) {
+    const n = c.getdents64(fd, buf, buf.length);
+    if (n >= 0) return n;
+    const errno = load().errno();
+    if (errno !== osConstants.errno.EINTR) throw new SyscallError("getdents64", errno);
+  }
+}
+
+/** A name's identity as the IPAM owner index records it (lstat semantics). */
+export interface NameStat {
+  isFile: boolean;
+  ino: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+}
+
+/**
+ * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) with the NUL-terminated name in `name` and the result
+ * written into `out` (no object per call); false when the name is gone (ENOENT). Only on x86_64
+ * (struct stat's layout): undefined elsewhere, and the caller uses fs.lstatSync.
+ */
+export function statNameAt(dirfd: number, name: Buffer, statBuf: Buffer, out: NameStat): boolean | undefined {
+  if (process.arch !== "x64") return undefined;
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  if (c.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW) !== 0) {
+    const errno = load().errno();
+    if (errno === osConstants.errno.ENOENT) return false;
+    throw new SyscallError("fstatat", errno);
+  }
+  out.isFile = (statBuf.readUInt32LE(24) & S_IFMT) === S_IFREG;
+  out.ino = statBuf.readUInt32LE(8) + statBuf.readUInt32LE(12) * 0x100000000;
+  out.ctimeSec = statBuf.readUInt32LE(104) + statBuf.readInt32LE(108) * 0x100000000;
+  out.ctimeNsec = statBuf.readUInt32LE(112);
+  return true;
+}
+
+const CLOCK_REALTIME_COARSE = 5;
+
+/**
+ * The coarse real-time clock (what the kernel stamps a file's times from, one tick at a time) as
+ * [seconds, nanoseconds]; undefined where it cannot be read.
+ */
+export function coarseClock(): [number, number] | undefined {
+  const c = scanCalls();
+  if (c === undefined) return undefined;
+  const ts = Buffer.alloc(16);
+  if (c.clock_gettime(CLOCK_REALTIME_COARSE, ts) !== 0) return undefined;
+  return [ts.readUInt32LE(0) + ts.readInt32LE(4) * 0x100000000, Number(ts.readBigInt64LE(8))];
 }

@@ -3,7 +3,7 @@
  * owner index, the attachment records): a real directory (lstat: a symlink in its place is
  * refused), owned by the effective user, and without the `forbidden` write bits for others.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 
 /** Why `dir` must not be used, as a sentence naming it `what`; undefined when it may. */
 export function ownedDirProblem(dir: string, what: string, forbidden: number = 0o002): { message: string; cause?: unknown } | undefined {

@@ -2,7 +2,7 @@
  * Random hex for temporary file and interface names, read from /dev/urandom: node:crypto's
  * randomBytes would cost every CNI call about 7 ms of module loading.
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 
 export function randomHex(bytes: number): string {
   const buf = Buffer.alloc(bytes);

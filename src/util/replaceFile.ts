@@ -4,7 +4,7 @@
  * `path`. Readers see the old file or the new one, never a part. The temporary file is removed on
  * failure; its name starts with a dot and ends in ".tmp".
  */
-import * as fs from "node:fs";
+import fs = require("node:fs");
 import { basename, dirname, join } from "node:path";
 import { randomHex } from "./random";
 

@@ -5,9 +5,10 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { allocate, check, listReservations, openStore, release } from "../../src/ipam/index";
 import { INDEX_DIR } from "../../src/ipam/ownerIndex";
+import { clock } from "../../src/ipam/storeScan";
 import { addressFiles, config, dataDirs, hostLocalAvailable, hostLocalConfJson, hostLocalSync } from "../helpers/ipamFixtures";
 
 const dataDir = dataDirs("tether-ipam-index-");
@@ -15,6 +16,24 @@ const dataDir = dataDirs("tether-ipam-index-");
 const RANGES = [[{ subnet: "10.30.0.0/16" }]];
 const owner = (id: string) => ({ containerId: id, ifname: "eth0" });
 const addrOf = (cfg: ReturnType<typeof config>, id: string) => allocate(cfg, owner(id)).ips.map((i) => i.address);
+
+// The kernel stamps files from a coarse clock; whether a time is "settled" depends on that clock's
+// tick. These tests play the clock: far ahead (every time settled, so the counts below are exact)
+// unless a test sets it otherwise.
+const realClock = clock.coarseNow;
+const farAhead = (): [number, number] => [Math.floor(Date.now() / 1000) + 100, 0];
+before(() => {
+  clock.coarseNow = farAhead;
+});
+after(() => {
+  clock.coarseNow = realClock;
+});
+
+/** A ctime as the coarse clock's [s, ns], moved by `deltaNs`. */
+function timeOf(path: string, deltaNs = 0n): [number, number] {
+  const ns = fs.lstatSync(path, { bigint: true }).ctimeNs + deltaNs;
+  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+}
 
 /** Whether the next critical section trusts the index (true) or rebuilds it from the directory. */
 function trusted(cfg: ReturnType<typeof config>): boolean {
@@ -146,6 +165,19 @@ describe("ipam owner index, incremental refresh (issue 13: a store shared with h
     assert.deepEqual(check(cfg, owner("c150")), ["10.30.0.152"]);
   });
 
+  it("IPv6 stores refresh the same way (entries matched by name)", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: [[{ subnet: "fd00:30::/64" }]] });
+    for (let i = 0; i < 20; i++) addrOf(cfg, `c${i}`);
+    const net = join(dd, "testnet");
+    fs.writeFileSync(join(net, "fd00:30::99"), "h1\r\neth0", { mode: 0o600 });
+    fs.unlinkSync(join(net, "fd00:30::2")); // c0's
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 1 });
+    assert.deepEqual(check(cfg, owner("h1")), ["fd00:30::99"]);
+    assert.deepEqual(check(cfg, owner("c19")), ["fd00:30::15"]);
+    assert.throws(() => check(cfg, owner("c0")), /no IP address reserved/);
+  });
+
   it("a rewrite in place (same inode, new ctime) is read again", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
@@ -206,5 +238,120 @@ describe("ipam owner index with host-local on the same store", { skip: hostLocal
     assert.equal(hl.status, 0, hl.stdout);
     assert.match(hl.stdout, /10\.30\.0\.5\/16/);
     assert.deepEqual(new Map(addressFiles(dd)), new Map([["10.30.0.4", "t2\r\neth0"], ["10.30.0.5", "h2\r\neth0"]]));
+  });
+});
+
+describe("ipam owner index on coarse timestamps (a change in the same tick as the index's own)", () => {
+  it("a store directory changed in the clock's current tick is not trusted at the next call", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    addrOf(cfg, "a");
+    assert.equal(trusted(cfg), true);
+    // The clock still in the tick of the directory's last change, as on a kernel without multigrain
+    // timestamps: host-local creating a file right after tether let the lock go would stamp the
+    // directory with the same time. tether waits (a tick at most) and, the clock not moving here,
+    // leaves the index unverified.
+    try {
+      clock.coarseNow = () => timeOf(net);
+      addrOf(cfg, "b");
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+    assert.equal(refreshOf(cfg).refresh, "incremental", "nothing changed since, but nothing proves it");
+    fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
+    assert.equal(refreshOf(cfg).refresh, "incremental");
+    assert.deepEqual(check(cfg, owner("h1")), ["10.30.9.1"]);
+    // The same call with the clock a tick later: trusted.
+    try {
+      clock.coarseNow = () => timeOf(net, 4_000_000n);
+      addrOf(cfg, "c");
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+    assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+  });
+
+  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp or a wait)", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    try {
+      clock.coarseNow = realClock;
+      for (let i = 0; i < 5; i++) {
+        addrOf(cfg, `q${i}`);
+        assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 }, `after ADD ${i}`);
+      }
+      assert.equal(release(cfg, owner("q2")), 1);
+      assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+  });
+
+  it("tether waits for the tick to pass before it trusts its stamp", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    let calls = 0;
+    try {
+      // The first two readings in the tick of the directory's change, then the next tick.
+      clock.coarseNow = () => timeOf(net, ++calls > 2 ? 4_000_000n : 0n);
+      addrOf(cfg, "a");
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+    assert.ok(calls > 2, `the clock was read ${calls} times`);
+    assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+  });
+
+  it("a file recorded in the tick that wrote it is read again at the next refresh (deleted and re-made, same inode and ctime)", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    try {
+      clock.coarseNow = () => [0, 1]; // every time unsettled
+      addrOf(cfg, "a");
+      addrOf(cfg, "b");
+    } finally {
+      clock.coarseNow = farAhead;
+    }
+    // Both files' ctimes prove nothing: a file deleted and created again in that tick could carry
+    // the same inode and ctime. So both are read, where settled ones would not be.
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 2 });
+    fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 1 });
+  });
+
+  it("an unsettled file is settled by a later trusted call, so a refresh after it reads only what changed", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    // The clock 1 ns before the newest address file's ctime (the one the ADD just made) or the
+    // directory's, whichever is older: the file unsettled, the directory (ahead of the clock, as
+    // only multigrain timestamps are) settled.
+    const justBefore = (): [number, number] => {
+      let t = fs.lstatSync(net, { bigint: true }).ctimeNs;
+      let newest = -1n;
+      for (const name of addressFiles(dd).keys()) newest = [newest, fs.lstatSync(join(net, name), { bigint: true }).ctimeNs].reduce((x, y) => (x > y ? x : y));
+      if (newest >= 0n && newest < t) t = newest;
+      t -= 1n;
+      return [Number(t / 1_000_000_000n), Number(t % 1_000_000_000n)];
+    };
+    const run = (settle: boolean): { refresh: string; filesRead: number } => {
+      try {
+        clock.coarseNow = justBefore;
+        addrOf(cfg, "a");
+      } finally {
+        clock.coarseNow = farAhead;
+      }
+      if (settle) assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+      fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
+      const r = refreshOf(cfg);
+      assert.equal(release(cfg, owner("a")), 1);
+      fs.unlinkSync(join(net, "10.30.9.1"));
+      return r;
+    };
+    assert.deepEqual(run(false), { refresh: "incremental", filesRead: 2 });
+    assert.deepEqual(run(true), { refresh: "incremental", filesRead: 1 });
   });
 });
