@@ -181,17 +181,15 @@ for (const t of tetherCommands()) {
         const e = assertError(await exec(t, cni("CHECK"), conf({ cniVersion: "0.3.1" })), 1);
         assert.equal(e.cniVersion, "0.3.1");
       });
-      test("GC and STATUS below 1.1.0 (every older version, and none: 0.1.0) -> 1 in that version; allowed at 1.1.0", async () => {
+      test("GC and STATUS below 1.1.0 (every older version, and none: 0.1.0) -> 1 in that version", async () => {
         for (const command of ["GC", "STATUS"]) {
           for (const v of ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", undefined]) {
             const e = assertError(await exec(t, cni(command), conf({ cniVersion: v, "cni.dev/valid-attachments": [] })), 1);
             assert.equal(e.cniVersion, v ?? "0.1.0", `${command} ${v}`);
             assert.match(e.msg, new RegExp(`does not allow ${command}`));
           }
-          // Allowed at 1.1.0 (GC without a list deletes nothing; STATUS may still say 50 on this host).
-          const ok = await exec(t, cni(command), conf({ cniVersion: "1.1.0" }));
-          if (ok.status !== 0) assert.notEqual(assertError(ok, 50).code, 1);
-          else assert.equal(ok.stdout, "");
+          // At 1.1.0 both run for real: test/e2e/gc.test.ts does that inside its own namespaces (never here,
+          // in the test's own namespace).
         }
       });
       test("a bad network name -> 7", async () => {
