@@ -363,7 +363,7 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
     assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
   });
 
-  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp or a wait)", () => {
+  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp, or checked by its names)", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
     try {
