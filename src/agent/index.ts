@@ -8,6 +8,7 @@ import type { AgentOptions } from "./options";
 import { lazy } from "../util/lazy";
 import path = require("node:path");
 import { dropExecutableReadAround, executableIs, releaseExecutablePages, singleMallocArena } from "./memory";
+import { PLUGIN_TYPE } from "../util/defaults";
 
 const nodeV8Module = lazy(() => require("node:v8") as typeof import("node:v8"));
 
@@ -52,7 +53,7 @@ export async function runAgent(opts: AgentOptions, env: NodeJS.ProcessEnv): Prom
     await agent.start();
     // Node's start-up is behind us: its pages of the executable go (README, Agent > Memory); so do
     // those of the first list and reconcile once they are done.
-    const plugin = path.join(opts.cniBinDir, "tether");
+    const plugin = path.join(opts.cniBinDir, PLUGIN_TYPE);
     releaseMemory("start", plugin);
     void agent.firstApplied.then(() => setImmediate(() => releaseMemory("first reconcile", plugin)));
     let dropFailed = false;

@@ -4,7 +4,7 @@
  * make, and after a restart finds every route it made before.
  */
 import { type ActualRoute, type LocalAddress, type DesiredRoute, type RoutePlan, planFromKnown, planRoutes } from "./desired";
-import { RT_TABLE_MAIN, type Rtnl, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
+import { RT_TABLE_MAIN, type RouteChanges, type Rtnl, type TextRouteSpec, applyRouteChanges, isErrno, listAddresses, listRoutes } from "../netlink";
 
 /** tether's routing protocol number (`ip route show proto 152`); unassigned in /etc/iproute2/rt_protos. */
 export const RTPROT_TETHER = 152;
@@ -25,7 +25,7 @@ export interface RouteApplyResult {
   blocked: DesiredRoute[];
 }
 
-function changes(plan: RoutePlan): Parameters<typeof applyRouteChanges>[1] {
+function changes(plan: RoutePlan): RouteChanges<TextRouteSpec> {
   return {
     delete: plan.delete.map((r) => ({ dst: r.dst, ...(r.gw === undefined ? {} : { gw: r.gw }), table: r.table, protocol: RTPROT_TETHER })),
     add: plan.add.map((r) => ({ dst: r.dst, gw: r.gw, protocol: RTPROT_TETHER })),

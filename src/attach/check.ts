@@ -2,8 +2,9 @@
 import type { Invocation } from "../cni/dispatch";
 import type { IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
-import { familyOf, parseCidr, subnetOf } from "../ip/cidr";
-import type { Kernel, KernelRoute, Link, Ns } from "../kernel/port";
+import { parseAddress, parseCidr, subnetOf } from "../ip/cidr";
+import { ipEquals, sameCidr } from "../ip/ip";
+import { type Kernel, type KernelRoute, type Link, type Ns, MAIN_TABLE } from "../kernel/port";
 import { PluginError } from "./errors";
 
 export function checkFailed(msg: string): PluginError {
@@ -38,7 +39,7 @@ export async function checkContainerSide(k: Kernel, container: Ns, inv: Invocati
   const have = await k.listAddresses(container, link.index);
   for (const ip of ipsOf(prev, ifIndex)) {
     const c = parseCidr(ip.address);
-    if (!have.some((a) => a.address === c.ip && a.prefixLen === c.prefix)) {
+    if (!have.some((a) => sameCidr(a.cidr, c))) {
       throw checkFailed(`address ${ip.address} not found on "${link.name}"`);
     }
   }
@@ -51,17 +52,18 @@ export function ipsOf(prev: Result, ifIndex: number): IpConfig[] {
   return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex);
 }
 
-const MAIN_TABLE = 254;
 
 async function checkRoutes(k: Kernel, ns: Ns, routes: readonly Route[]): Promise<void> {
   const byFamily = new Map<4 | 6, KernelRoute[]>();
   for (const r of routes) {
-    const fam = familyOf(r.dst);
+    const c = parseCidr(r.dst);
+    const fam = c.ip.family;
     // Every table: a route may name its own (route.table, CNI 1.1).
     if (!byFamily.has(fam)) byFamily.set(fam, await k.listRoutes(ns, fam, true));
-    const dst = subnetOf(r.dst); // as the kernel lists it: host bits cleared
+    const dst = subnetOf(c); // as the kernel lists it: host bits cleared
+    const gw = r.gw === undefined ? undefined : parseAddress(r.gw);
     const table = r.table ?? MAIN_TABLE;
-    const found = byFamily.get(fam)!.some((kr) => kr.dst === dst && (kr.table ?? MAIN_TABLE) === table && (r.gw === undefined || kr.gw === r.gw));
+    const found = byFamily.get(fam)!.some((kr) => sameCidr(kr.dst, dst) && (kr.table ?? MAIN_TABLE) === table && (gw === undefined || (kr.gw !== undefined && ipEquals(kr.gw, gw))));
     if (!found) {
       throw checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} not found in the container`);
     }

@@ -1,7 +1,6 @@
 /** Inside the container: the interface's addresses, link up, routes. */
-import type { IpConfig, Route } from "../cni/types";
-import { familyOf } from "../ip/cidr";
 import type { Kernel, Link, Ns } from "../kernel/port";
+import type { Addressing, RouteValues } from "./result";
 
 /**
  * Inside the container: DAD settings, addresses, link up, routes (each route's gateway defaults to
@@ -11,8 +10,8 @@ export async function configureContainerInterface(
   k: Kernel,
   container: Ns,
   link: Link,
-  ips: readonly IpConfig[],
-  routes: readonly Route[],
+  ips: readonly Addressing[],
+  routes: readonly RouteValues[],
   opts: { enableDad: boolean },
 ): Promise<void> {
   await configureContainerAddresses(k, container, link, ips, { enableDad: opts.enableDad, noPrefixRoute: false });
@@ -24,17 +23,17 @@ export async function configureContainerAddresses(
   k: Kernel,
   container: Ns,
   link: Link,
-  ips: readonly IpConfig[],
+  ips: readonly Addressing[],
   opts: { enableDad: boolean; noPrefixRoute: boolean },
 ): Promise<void> {
-  const hasV6 = ips.some((ip) => familyOf(ip.address) === 6);
+  const hasV6 = ips.some((ip) => ip.cidr.ip.family === 6);
   k.writeSysctl(container, `net/ipv4/conf/${link.name}/arp_notify`, "1", true);
   if (hasV6) {
     k.writeSysctl(container, `net/ipv6/conf/${link.name}/accept_dad`, opts.enableDad ? "1" : "0", true);
     if (opts.enableDad) k.writeSysctl(container, `net/ipv6/conf/${link.name}/enhanced_dad`, "1", true);
   }
   for (const ip of ips) {
-    await k.addAddress(container, link.index, ip.address, { noDad: !opts.enableDad, noPrefixRoute: opts.noPrefixRoute });
+    await k.addAddress(container, link.index, ip.cidr, { noDad: !opts.enableDad, noPrefixRoute: opts.noPrefixRoute });
   }
   await k.setLinkUp(container, link.index);
   // With DAD on, IPv6 addresses are tentative for a while: the container must not start with
@@ -47,22 +46,21 @@ export async function addContainerRoutes(
   k: Kernel,
   container: Ns,
   link: Link,
-  ips: readonly IpConfig[],
-  routes: readonly Route[],
+  ips: readonly Addressing[],
+  routes: readonly RouteValues[],
 ): Promise<void> {
   for (const r of routes) {
-    const fam = familyOf(r.dst);
-    const gw = r.gw ?? ips.find((ip) => ip.gateway !== undefined && familyOf(ip.address) === fam)?.gateway;
+    const fam = r.dst.ip.family;
+    const gw = r.gw ?? ips.find((ip) => ip.gateway !== undefined && ip.cidr.ip.family === fam)?.gateway;
     await k.addRoute(container, {
       dst: r.dst,
       gw,
       oif: link.index,
-      priority: r.priority,
-      table: r.table,
-      scope: r.scope,
-      mtu: r.mtu,
-      advmss: r.advmss,
+      priority: r.route.priority,
+      table: r.route.table,
+      scope: r.route.scope,
+      mtu: r.route.mtu,
+      advmss: r.route.advmss,
     });
   }
 }
-

@@ -2,27 +2,53 @@
 import { compactDns } from "../cni/result";
 import type { Dns, Interface, IpamResult, IpConfig, Result, Route } from "../cni/types";
 import type { NetConf } from "../config/netconf";
-import { familyOf, parseCidr } from "../ip/cidr";
+import { parseAddress, parseCidr } from "../ip/cidr";
+import { type CidrValue, type Ip, cidrOf, formatIp, withValue } from "../ip/ip";
+
+/**
+ * One address of the attachment: the result's entry (text as the IPAM wrote it) and, parsed once
+ * here, the values the kernel gets.
+ */
+export interface Addressing {
+  readonly config: IpConfig;
+  readonly cidr: CidrValue;
+  readonly gateway: Ip | undefined;
+}
+
+/** A route of the result (text) with its values, parsed once. */
+export interface RouteValues {
+  readonly route: Route;
+  readonly dst: CidrValue;
+  readonly gw: Ip | undefined;
+}
 
 /** The result's `ips`: each IPAM address attributed to the container interface. */
-export function resultIps(ipam: IpamResult, containerIndex: number, gatewayFor: (ip: string) => string | undefined): IpConfig[] {
+export function resultIps(ipam: IpamResult, containerIndex: number, gatewayFor: (address: CidrValue) => Ip | undefined): Addressing[] {
   return ipam.ips.map((ip) => {
-    const out: IpConfig = { address: ip.address, interface: containerIndex };
-    const gw = ip.gateway ?? gatewayFor(ip.address);
-    if (gw !== undefined) out.gateway = gw;
-    return out;
+    const config: IpConfig = { address: ip.address, interface: containerIndex };
+    const cidr = parseCidr(ip.address);
+    const gateway = ip.gateway !== undefined ? parseAddress(ip.gateway) : gatewayFor(cidr);
+    if (ip.gateway !== undefined) config.gateway = ip.gateway;
+    else if (gateway !== undefined) config.gateway = formatIp(gateway);
+    return { config, cidr, gateway };
   });
 }
 
+/** The IPAM's routes, parsed once. */
+export function routeValues(routes: readonly Route[]): RouteValues[] {
+  return routes.map((route) => ({ route, dst: parseCidr(route.dst), gw: route.gw === undefined ? undefined : parseAddress(route.gw) }));
+}
+
 /** Default routes for isDefaultGateway: one per family with a gateway, unless IPAM routes have one. */
-export function defaultRoutes(ips: readonly IpConfig[], ipamRoutes: readonly Route[]): Route[] {
-  const out: Route[] = [];
+export function defaultRoutes(ips: readonly Addressing[], ipamRoutes: readonly RouteValues[]): RouteValues[] {
+  const out: RouteValues[] = [];
   for (const fam of [4, 6] as const) {
-    const dst = fam === 4 ? "0.0.0.0/0" : "::/0";
     // An IPAM default route (with or without its own gateway: it gets the address's) already does it.
-    if (ipamRoutes.some((r) => familyOf(r.dst) === fam && parseCidr(r.dst).prefix === 0)) continue;
-    const gw = ips.find((ip) => ip.gateway !== undefined && familyOf(ip.address) === fam)?.gateway;
-    if (gw !== undefined) out.push({ dst, gw });
+    if (ipamRoutes.some((r) => r.dst.ip.family === fam && r.dst.prefix === 0)) continue;
+    const a = ips.find((ip) => ip.gateway !== undefined && ip.cidr.ip.family === fam);
+    if (a?.gateway !== undefined) {
+      out.push({ route: { dst: fam === 4 ? "0.0.0.0/0" : "::/0", gw: a.config.gateway! }, dst: cidrOf(withValue(fam, 0n), 0), gw: a.gateway });
+    }
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import { normalize } from "node:path";
 import type { Route } from "../cni/types";
 import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
-import { type Ip, parseIp } from "../ip/ip";
+import { type Ip, readIpMaybeCidr } from "../ip/ip";
 import { familyOfValid } from "../ip/text";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { configError, isCidr, show } from "./common";
@@ -84,7 +84,7 @@ function toRoute(r: ParsedRoute): Route {
 
 /** "10.0.0.5" or "10.0.0.5/24" -> the address (host-local ignores the prefix). */
 export function requestedIp(text: string, path: string): Ip {
-  const ip = parseIp(text.split("/")[0] ?? "");
+  const ip = readIpMaybeCidr(text);
   if (ip === undefined) throw configError(path, `${show(text)} is not an IP address`);
   return ip;
 }

@@ -1,5 +1,5 @@
 /** What the rules are made from: the attachment's addresses, validated before they reach rule text. */
-import { formatIp, parseIp, readCidr } from "../ip/ip";
+import { formatIp, readGoCidr, readIpMaybeCidr } from "../ip/ip";
 
 /** One container address and its subnet ("10.88.0.5" in "10.88.0.0/24"). */
 export interface MasqSource {
@@ -11,8 +11,9 @@ export interface MasqSource {
 /** Masquerade sources of a list of CIDRs ("10.88.0.5/24"); throws on anything that is not one. */
 export function masqueradeSources(cidrs: readonly string[]): MasqSource[] {
   return cidrs.map((cidr) => {
-    const c = readCidr(cidr);
-    if (typeof c === "string") throw new Error(`${JSON.stringify(cidr)} is not an address with a prefix length`);
+    // Go's rules, as the IPAM result was read (src/attach/result.ts).
+    const c = readGoCidr(cidr);
+    if (c === undefined) throw new Error(`${JSON.stringify(cidr)} is not an address with a prefix length`);
     return { family: c.ip.family, address: formatIp(c.ip), subnet: `${formatIp(c.network)}/${c.prefix}` };
   });
 }
@@ -37,8 +38,7 @@ export function checkedMac(mac: string): string {
 
 /** A bare address (prefix length dropped), normalised, safe to put in rule text. */
 export function checkedAddress(ipOrCidr: string): { family: 4 | 6; address: string } {
-  const ip = ipOrCidr.split("/")[0] ?? "";
-  const parsed = parseIp(ip);
+  const parsed = readIpMaybeCidr(ipOrCidr);
   if (!parsed) throw new Error(`${JSON.stringify(ipOrCidr)} is not an IP address`);
   return { family: parsed.family, address: formatIp(parsed) };
 }

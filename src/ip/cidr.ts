@@ -1,35 +1,35 @@
-/** CIDR text helpers: an address with its prefix length, the subnet it lies in, its default gateway. */
+/**
+ * Addresses and CIDRs of the network configuration and of IPAM results, parsed once (Go's rules,
+ * readGoCidr), and value helpers: the subnet of an address, its host prefix, its default gateway.
+ */
 import { ConfigError } from "../config/errors";
-import { formatIp, networkOf, parseIp, withValue } from "../ip/ip";
+import { type CidrValue, type Ip, bitsOf, cidrOf, parseIp, readGoCidr, withValue } from "../ip/ip";
 
-export interface Cidr {
-  ip: string;
-  prefix: number;
-  family: 4 | 6;
+/** A CIDR of the network configuration or of an IPAM result, parsed once (readGoCidr). */
+export function parseCidr(text: string): CidrValue {
+  const c = readGoCidr(text);
+  if (c === undefined) throw new ConfigError(undefined, `${JSON.stringify(text)} is not a CIDR`);
+  return c;
 }
 
-export function parseCidr(text: string): Cidr {
-  const [ip, len] = text.split("/");
-  const parsed = parseIp(ip ?? "");
-  if (!parsed) throw new ConfigError(undefined, `${JSON.stringify(text)} is not a CIDR`);
-  const bits = parsed.family === 4 ? 32 : 128;
-  const prefix = len === undefined ? bits : Number(len);
-  return { ip: formatIp(parsed), prefix, family: parsed.family };
+/** An address (a gateway) of the network configuration or of an IPAM result, parsed once. */
+export function parseAddress(text: string): Ip {
+  const ip = parseIp(text);
+  if (ip === undefined) throw new ConfigError(undefined, `${JSON.stringify(text)} is not an IP address`);
+  return ip;
 }
 
-export function familyOf(ipOrCidr: string): 4 | 6 {
-  return parseCidr(ipOrCidr).family;
+/** The subnet of an address (10.1.2.3/16 -> 10.1.0.0/16). */
+export function subnetOf(c: CidrValue): CidrValue {
+  return cidrOf(c.network, c.prefix);
 }
 
-/** The subnet of an address ("10.1.2.3/16" -> "10.1.0.0/16"). */
-export function subnetOf(cidr: string): string {
-  const c = parseCidr(cidr);
-  return `${formatIp(networkOf(parseIp(c.ip)!, c.prefix))}/${c.prefix}`;
+/** The host-length prefix of an address (10.1.2.3 -> 10.1.2.3/32). */
+export function hostPrefix(ip: Ip): CidrValue {
+  return cidrOf(ip, bitsOf(ip.family));
 }
 
 /** network+1, the gateway a subnet gets when IPAM names none (as the reference bridge does). */
-export function defaultGateway(cidr: string): string {
-  const c = parseCidr(cidr);
-  const net = networkOf(parseIp(c.ip)!, c.prefix);
-  return formatIp(withValue(net.family, net.value + 1n));
+export function defaultGateway(c: CidrValue): Ip {
+  return withValue(c.network.family, c.network.value + 1n);
 }

@@ -214,3 +214,51 @@ export function readCidr(text: string, exact = false): CidrValue | CidrProblem {
 export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
   return typeof r !== "string";
 }
+
+/**
+ * "address/length" by Go's rules (net.ParseCIDR, the reference plugins' parser: tether, a drop-in,
+ * accepts and refuses what they do): an address without zone (IPv4 dotted quad without leading zeros,
+ * IPv6 groups of 1-4 hex digits, "::" at most once, a dotted tail), then one or more ASCII digits
+ * (leading zeros allowed, "/024" is 24; no sign, no space) at most the bits of the address's form.
+ * undefined when Go would refuse the text. An IPv4-mapped address (::ffff:a.b.c.d, its length
+ * counting 128 bits as in Go) stays IPv6, `mapped`: Go itself has no one reading of it (its IPNet
+ * prints a.b.c.d/(n-96), its netlink gives the kernel AF_INET with length n), and the kernel is
+ * given it as written, as before (readCidr(text, true)).
+ */
+export function readGoCidr(text: string): CidrValue | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) return undefined;
+  const ip = parseIpExact(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  if (ip === undefined || !/^[0-9]+$/.test(lenText)) return undefined;
+  const n = Number(lenText);
+  if (n > bitsOf(ip.family)) return undefined;
+  return { ...cidrOf(ip, n), mapped: ip.family === 6 && ip.value >> 32n === 0xffffn };
+}
+
+/** The CidrValue of an address and a prefix length (no text involved): "gw/32", a route's subnet. */
+export function cidrOf(ip: Ip, prefix: number): CidrValue {
+  const network = networkOf(ip, prefix);
+  return { ip, prefix, network, last: network.value | hostMask(ip.family, prefix), mapped: false };
+}
+
+/** The same address with the same prefix length. */
+export function sameCidr(a: CidrValue, b: CidrValue): boolean {
+  return a.prefix === b.prefix && ipEquals(a.ip, b.ip);
+}
+
+/** "address/length" with the address as written (host bits kept), in canonical text. */
+export function cidrText(c: CidrValue): string {
+  return `${formatIp(c.ip)}/${c.prefix}`;
+}
+
+/**
+ * "10.0.0.5" or "10.0.0.5/24" -> the address (the length must be valid, and is dropped), as the
+ * reference plugins' ip.ParseIP (net.ParseCIDR when there is a "/").
+ */
+export function readIpMaybeCidr(text: string): Ip | undefined {
+  if (!text.includes("/")) return parseIp(text);
+  const c = readGoCidr(text);
+  // ::ffff:a.b.c.d is IPv4 here, as parseIp has it (Go's ip.ParseIP(...).ToIP()).
+  return c === undefined ? undefined : c.mapped ? withValue(4, c.ip.value & 0xffffffffn) : c.ip;
+}

@@ -9,7 +9,7 @@ import type { Dns, IpamResult } from "../cni/types";
 import type { IpamConfig } from "./config";
 import { exhaustedError, freeCandidates, matchRequested, unavailableError } from "./allocator";
 import { DiskStore, type Reservation, type StoreOptions, listReservations as listStore, validateOwner } from "./diskStore";
-import { type Ip, formatIp, parseIp } from "../ip/ip";
+import { type Ip, formatIp, readIpMaybeCidr } from "../ip/ip";
 import { type Range, type RangeSet, rangeIndexFor, rangeSetContains } from "./rangeSet";
 import { IndexedStore } from "./indexedStore";
 import { inUseCount } from "./pool";
@@ -118,7 +118,7 @@ function allocateInSet(
 function requestedFrom(opts: Pick<AllocateOptions, "requestedIps">, cfg: IpamConfig): readonly Ip[] {
   if (opts.requestedIps === undefined) return cfg.requestedIps;
   return opts.requestedIps.map((text, i) => {
-    const ip = parseIp(text.split("/")[0] ?? "");
+    const ip = readIpMaybeCidr(text);
     if (ip === undefined) throw new IpamError("config", `requestedIps[${i}]: ${JSON.stringify(text)} is not an IP address`);
     return ip;
   });

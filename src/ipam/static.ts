@@ -6,7 +6,7 @@
 import { IpamError } from "./errors";
 import type { IpamResult, Result } from "../cni/types";
 import type { StaticIpamConfig } from "./config";
-import { formatIp, parseIp } from "../ip/ip";
+import { cidrText, formatIp, isCidrValue, parseIp, readCidr } from "../ip/ip";
 
 export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   const result: IpamResult = {
@@ -17,11 +17,10 @@ export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   return result;
 }
 
-/** "10.0.0.1/24" -> canonical "10.0.0.1/24" (so "fd00:0::1/64" matches "fd00::1/64"). */
+/** "10.0.0.1/24" -> canonical "10.0.0.1/24" (so "fd00:0::1/64" matches "fd00::1/64"); text that is no CIDR stays as it is. */
 function canonCidr(cidr: string): string {
-  const [ip, len] = cidr.split("/");
-  const parsed = parseIp(ip ?? "");
-  return parsed === undefined ? cidr : `${formatIp(parsed)}/${len ?? ""}`;
+  const c = readCidr(cidr);
+  return isCidrValue(c) ? cidrText(c) : cidr;
 }
 
 function canonIp(text: string | undefined): string | undefined {

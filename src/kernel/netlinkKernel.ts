@@ -14,9 +14,9 @@ import {
   getLinkByName,
   getVethPeer,
   listLinks,
-  listAddresses,
-  listRoutes,
-  routeGet,
+  listAddressValues,
+  listRouteValues,
+  routeGetValue,
   openNetns,
   openOwnNetns,
   readSysctl,
@@ -29,6 +29,7 @@ import {
   waitForDad,
   writeSysctl,
   type LinkInfo,
+  type RouteValue,
 } from "../netlink/index";
 
 /** How long ADD waits for IPv6 duplicate address detection to finish (the reference waits 10 s). */
@@ -62,6 +63,10 @@ function toLink(l: LinkInfo): Link {
     peerNetnsId: l.peerNetnsId,
     alias: l.alias,
   };
+}
+
+function toKernelRoute(r: RouteValue): KernelRoute {
+  return { family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src };
 }
 
 export const netlinkKernel: Kernel = {
@@ -120,8 +125,8 @@ export const netlinkKernel: Kernel = {
   waitForDad: (ns, index) => waitForDad(rtnl(ns), index, { timeoutMs: DAD_TIMEOUT_MS }),
   deleteAddress: (ns, index, cidr) => deleteAddress(rtnl(ns), index, cidr),
   async listAddresses(ns, index, family): Promise<Address[]> {
-    const list = await listAddresses(rtnl(ns), index, family);
-    return list.map((a) => ({ index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen }));
+    const list = await listAddressValues(rtnl(ns), index, family);
+    return list.map((a) => ({ index: a.index, family: a.family, cidr: a.cidr }));
   },
   async addRoute(ns, route, opts) {
     const spec: Parameters<typeof addRoute>[1] = { dst: route.dst };
@@ -136,14 +141,13 @@ export const netlinkKernel: Kernel = {
     await addRoute(rtnl(ns), spec, { replace: opts?.replace === true });
   },
   async listRoutes(ns, family, allTables): Promise<KernelRoute[]> {
-    const opts: Parameters<typeof listRoutes>[1] = allTables ? { table: "all" } : {};
+    const opts: Parameters<typeof listRouteValues>[1] = allTables ? { table: "all" } : {};
     if (family !== undefined) opts.family = family;
-    const list = await listRoutes(rtnl(ns), opts);
-    return list.map((r) => ({ family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src }));
+    return (await listRouteValues(rtnl(ns), opts)).map(toKernelRoute);
   },
   async routeGet(ns, address): Promise<KernelRoute | undefined> {
-    const r = await routeGet(rtnl(ns), address);
-    return r === undefined ? undefined : { family: r.family, dst: r.dst, gw: r.gw, oif: r.oif, table: r.table, priority: r.priority, scope: r.scope, src: r.src };
+    const r = await routeGetValue(rtnl(ns), address);
+    return r === undefined ? undefined : toKernelRoute(r);
   },
   writeSysctl(ns, key, value, optional) {
     writeSysctl(ns.path, key, value, { optional: optional === true });

@@ -2,6 +2,7 @@
  * What the plugins need from the kernel, as one interface: the real implementation sits on
  * src/netlink, and unit tests substitute a fake that can fail at any step.
  */
+import type { CidrValue, Ip } from "../ip/ip";
 import { withFaultPoints } from "../util/faults";
 import { lazy } from "../util/lazy";
 
@@ -24,35 +25,42 @@ export interface Link {
   alias?: string | undefined;
 }
 
+/** An address of a link, as the kernel lists it. */
 export interface Address {
   index: number;
   family: 4 | 6;
-  address: string;
-  prefixLen: number;
+  /** The address (as the kernel has it: ::ffff:a.b.c.d stays IPv6) with its prefix length. */
+  cidr: CidrValue;
 }
 
 /** RT_SCOPE_* values (linux/rtnetlink.h). */
 export const ROUTE_SCOPE = { universe: 0, link: 253, host: 254 } as const;
+/** RT_TABLE_MAIN: the table a route goes to when it names none. */
+export const MAIN_TABLE = 254;
 
+/** A route to add: values parsed once at the edge (config, IPAM result); bytes only inside src/netlink. */
 export interface RouteSpec {
-  dst: string;
-  gw?: string | undefined;
+  /** The destination; its host bits are cleared on the way to the kernel. */
+  dst: CidrValue;
+  gw?: Ip | undefined;
   oif?: number | undefined;
   scope?: number | undefined;
   priority?: number | undefined;
   table?: number | undefined;
-  src?: string | undefined;
+  src?: Ip | undefined;
   mtu?: number | undefined;
   advmss?: number | undefined;
 }
 
+/** A route as the kernel lists it. */
 export interface KernelRoute {
   family: 4 | 6;
-  dst: string;
-  gw?: string | undefined;
+  /** The destination prefix (host bits clear; 0.0.0.0/0 or ::/0 for a default route). */
+  dst: CidrValue;
+  gw?: Ip | undefined;
   oif?: number | undefined;
   scope?: number | undefined;
-  src?: string | undefined;
+  src?: Ip | undefined;
   table?: number | undefined;
   priority?: number | undefined;
 }
@@ -94,10 +102,10 @@ export interface Kernel {
   /** Remove a VID from a bridge port; false when the port did not carry it. */
   deleteBridgeVlan(ns: Ns, index: number, vid: number): Promise<boolean>;
   /** noPrefixRoute: the kernel adds no route to the address's subnet (ptp routes it via the gateway). */
-  addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean }): Promise<void>;
+  addAddress(ns: Ns, index: number, cidr: CidrValue, opts: { noDad: boolean; noPrefixRoute?: boolean }): Promise<void>;
   /** Wait until no global IPv6 address of the link is tentative; fails if DAD failed or on timeout. */
   waitForDad(ns: Ns, index: number): Promise<void>;
-  deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean>;
+  deleteAddress(ns: Ns, index: number, cidr: CidrValue): Promise<boolean>;
   /** Addresses of one link (or all), of one family (or both): a family filter makes the kernel dump only that family. */
   listAddresses(ns: Ns, index?: number, family?: 4 | 6): Promise<Address[]>;
   /** Add a route; with `replace`, one to the same destination is replaced instead of failing with EEXIST. */
@@ -105,7 +113,7 @@ export interface Kernel {
   /** Routes of the main table, or of every table with `allTables`. */
   listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]>;
   /** The route the kernel would use to reach `address` (one lookup); undefined when nothing routes it. */
-  routeGet(ns: Ns, address: string): Promise<KernelRoute | undefined>;
+  routeGet(ns: Ns, address: Ip): Promise<KernelRoute | undefined>;
   /** Write /proc/sys/<key> in the namespace; a missing key is ignored when `optional`. */
   writeSysctl(ns: Ns, key: string, value: string, optional?: boolean): void;
   readSysctl(ns: Ns, key: string): string | undefined;

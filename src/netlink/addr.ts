@@ -1,7 +1,8 @@
 /** Interface addresses (RTM_NEWADDR / RTM_DELADDR / RTM_GETADDR). */
 import { constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
-import { type IpFamily, afOf, familyOfAf, formatIp, ipv4Broadcast, parseCidr } from "./ip";
+import { type CidrValue, cidrOf } from "../ip/ip";
+import { type IpFamily, afOf, familyOfAf, formatIp, ipOfBytes, ipv4Broadcast, parseCidr, prefixText } from "./ip";
 import { IFADDRMSG_LEN, type IfAddrMsg, ifaddrmsg, parseIfaddrmsg } from "./msg";
 import { type Encoded, attrBytes, attrU32, parseAttrMap, readU32 } from "./nlattr";
 import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
@@ -44,8 +45,8 @@ export interface AddAddressOptions {
 }
 
 /** Add `cidr` ("10.1.2.3/24", "fd00::3/64") to link `index`; EEXIST when it is already there. */
-export async function addAddress(rtnl: Rtnl, index: number, cidr: string, options: AddAddressOptions = {}): Promise<void> {
-  const op = `RTM_NEWADDR ${cidr} #${index}`;
+export async function addAddress(rtnl: Rtnl, index: number, cidr: string | CidrValue, options: AddAddressOptions = {}): Promise<void> {
+  const op = `RTM_NEWADDR ${prefixText(cidr)} #${index}`;
   const ip = parseCidr(op, cidr);
   const flags = (ip.family === 6 && options.noDad === true ? IFA_F.NODAD : 0) | (options.noPrefixRoute === true ? IFA_F.NOPREFIXROUTE : 0);
   // ifa_flags is 8 bits wide: flags above 0xff travel only in IFA_FLAGS.
@@ -59,8 +60,8 @@ export async function addAddress(rtnl: Rtnl, index: number, cidr: string, option
 }
 
 /** Remove `cidr` from link `index`; false when the address (or the link) is not there. */
-export async function deleteAddress(rtnl: Rtnl, index: number, cidr: string): Promise<boolean> {
-  const op = `RTM_DELADDR ${cidr} #${index}`;
+export async function deleteAddress(rtnl: Rtnl, index: number, cidr: string | CidrValue): Promise<boolean> {
+  const op = `RTM_DELADDR ${prefixText(cidr)} #${index}`;
   const ip = parseCidr(op, cidr);
   const header: IfAddrMsg = { family: afOf(ip.family), prefixLen: ip.prefixLen, index };
   const attr = attrBytes(ip.family === 4 ? IFA_LOCAL : IFA_ADDRESS, ip.bytes);
@@ -75,13 +76,33 @@ export async function deleteAddress(rtnl: Rtnl, index: number, cidr: string): Pr
 
 /** Addresses of link `index` (every link when omitted), optionally of one family. */
 export async function listAddresses(rtnl: Rtnl, index?: number, family?: IpFamily): Promise<AddressInfo[]> {
+  return (await dumpAddresses(rtnl, index, family)).map(({ bytes, ...a }) => ({ ...a, address: formatIp(bytes) }));
+}
+
+/** An address of a link as a src/ip value (read from the kernel's bytes), its prefix length in it. */
+export interface AddressValue {
+  index: number;
+  family: IpFamily;
+  cidr: CidrValue;
+  scope: number;
+  flags: number;
+}
+
+/** listAddresses with src/ip values. */
+export async function listAddressValues(rtnl: Rtnl, index?: number, family?: IpFamily): Promise<AddressValue[]> {
+  return (await dumpAddresses(rtnl, index, family)).map(({ bytes, prefixLen, ...a }) => ({ ...a, cidr: cidrOf(ipOfBytes(bytes), prefixLen) }));
+}
+
+type AddressBytes = Omit<AddressInfo, "address"> & { bytes: Buffer };
+
+async function dumpAddresses(rtnl: Rtnl, index?: number, family?: IpFamily): Promise<AddressBytes[]> {
   const header: IfAddrMsg = { family: family === undefined ? 0 : afOf(family) };
   const messages = await rtnl.dump(`RTM_GETADDR dump${index === undefined ? "" : ` #${index}`}`, RTM.GETADDR, addressPayload(header));
   // The kernel ignores ifa_index in a dump (without NETLINK_GET_STRICT_CHK, which the socket package
   // cannot set): pick the link's messages by their header before parsing any attribute, so a node
   // with hundreds of veths costs little more than an empty one.
   const wanted = index === undefined ? messages : messages.filter((m) => m.data.length >= IFADDRMSG_LEN && parseIfaddrmsg(m.data).index === index);
-  return wanted.flatMap((m) => parseAddressInfo(m) ?? []);
+  return wanted.flatMap((m) => parseAddress(m) ?? []);
 }
 
 /**
@@ -112,7 +133,7 @@ function addressPayload(header: IfAddrMsg, ...attrs: (Encoded | undefined)[]): U
   return [ifaddrmsg(header), ...attrs.flatMap((a) => a ?? [])];
 }
 
-function parseAddressInfo(message: RawMessage): AddressInfo | undefined {
+function parseAddress(message: RawMessage): AddressBytes | undefined {
   if (message.type !== RTM.NEWADDR || message.data.length < IFADDRMSG_LEN) return undefined;
   const header = parseIfaddrmsg(message.data);
   const attrs = parseAttrMap(message.data.subarray(IFADDRMSG_LEN));
@@ -123,5 +144,5 @@ function parseAddressInfo(message: RawMessage): AddressInfo | undefined {
   // IFA_FLAGS (u32) supersedes the 8-bit flags of the header when present.
   const flagsAttr = attrs.get(IFA_FLAGS);
   const flags = flagsAttr === undefined ? header.flags : readU32(flagsAttr);
-  return { index: header.index, family, address: formatIp(bytes), prefixLen: header.prefixLen, scope: header.scope, flags };
+  return { index: header.index, family, bytes, prefixLen: header.prefixLen, scope: header.scope, flags };
 }

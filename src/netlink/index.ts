@@ -34,20 +34,24 @@ export {
   setLinkAlias,
   deleteLink,
 } from "./link";
-export { type AddressInfo, type AddAddressOptions, IFA_F, addAddress, deleteAddress, listAddresses, waitForDad } from "./addr";
+export { type AddressInfo, type AddressValue, type AddAddressOptions, IFA_F, addAddress, deleteAddress, listAddresses, listAddressValues, waitForDad } from "./addr";
 export {
   type RouteSpec,
   type RouteInfo,
+  type RouteValue,
   type RouteScopeName,
   type AddRouteOptions,
   type ListRoutesOptions,
   type RouteChanges,
+  type TextRouteSpec,
   RT_SCOPE,
   RT_TABLE_MAIN,
   addRoute,
   deleteRoute,
   listRoutes,
   routeGet,
+  listRouteValues,
+  routeGetValue,
   applyRouteChanges,
 } from "./route";
 export { type WriteSysctlOptions, writeSysctl, readSysctl } from "./sysctl";

@@ -1,6 +1,6 @@
 /** IP addresses and prefixes as the kernel wants them: raw network-order bytes. */
 import { constants as osConstants } from "node:os";
-import { ipToBytes, parseIpExact, readCidr } from "../ip/ip";
+import { type CidrValue, type Ip, bytesToIp, cidrText, formatIp as ipText, ipToBytes, parseIpExact, readCidr } from "../ip/ip";
 import { NetlinkError } from "./errors";
 
 export type IpFamily = 4 | 6;
@@ -25,14 +25,26 @@ export function familyOfAf(af: number): IpFamily | undefined {
   return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
 }
 
-export function parseIp(op: string, text: string): ParsedIp {
+/** An address given as text (callers of src/netlink) or as a src/ip value (the Kernel port), for messages. */
+export function addressText(ip: string | Ip): string {
+  return typeof ip === "string" ? ip : ipText(ip);
+}
+
+export function prefixText(cidr: string | CidrValue): string {
+  return typeof cidr === "string" ? cidr : cidrText(cidr);
+}
+
+/** Text is parsed here (NetlinkError EINVAL when invalid); a src/ip value is turned into bytes. */
+export function parseIp(op: string, text: string | Ip): ParsedIp {
+  if (typeof text !== "string") return { family: text.family, bytes: ipToBytes(text) };
   const ip = parseIpExact(text);
   if (ip === undefined) throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid IP address "${text}"`);
   return { family: ip.family, bytes: ipToBytes(ip) };
 }
 
-/** "10.1.2.3/24" → address bytes and prefix length (the host bits are kept). */
-export function parseCidr(op: string, text: string): ParsedCidr {
+/** "10.1.2.3/24" (or a src/ip CidrValue) → address bytes and prefix length (the host bits are kept). */
+export function parseCidr(op: string, text: string | CidrValue): ParsedCidr {
+  if (typeof text !== "string") return { family: text.ip.family, bytes: ipToBytes(text.ip), prefixLen: text.prefix };
   const c = readCidr(text, true);
   if (c === "no-prefix") throw new NetlinkError(op, osConstants.errno.EINVAL, `"${text}" has no prefix length`);
   if (c === "bad-ip") {
@@ -40,6 +52,13 @@ export function parseCidr(op: string, text: string): ParsedCidr {
   }
   if (typeof c === "string") throw new NetlinkError(op, osConstants.errno.EINVAL, `invalid prefix length in "${text}"`);
   return { family: c.ip.family, bytes: ipToBytes(c.ip), prefixLen: c.prefix };
+}
+
+/** The kernel's 4 or 16 bytes as a src/ip value (IPv6 kept as IPv6, mapped or not). */
+export function ipOfBytes(bytes: Uint8Array): Ip {
+  const ip = bytesToIp(bytes);
+  if (ip === undefined) throw new NetlinkError("read address", osConstants.errno.EINVAL, `an address of ${bytes.length} bytes`);
+  return ip;
 }
 
 /** The IPv4 broadcast address of `ip`/`prefixLen` (all host bits set). */

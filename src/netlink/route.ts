@@ -1,7 +1,8 @@
 /** Routes (RTM_NEWROUTE / RTM_DELROUTE / RTM_GETROUTE). */
 import { endianness, constants as osConstants } from "node:os";
 import { NetlinkError, isErrno } from "./errors";
-import { type IpFamily, afOf, familyOfAf, formatIp, networkOf, parseCidr, parseIp } from "./ip";
+import { type CidrValue, type Ip, cidrOf } from "../ip/ip";
+import { type IpFamily, addressText, afOf, familyOfAf, formatIp, ipOfBytes, networkOf, parseCidr, parseIp, prefixText } from "./ip";
 import { type Encoded, attrBytes, attrNested, attrU32, parseAttrMap, readU32 } from "./nlattr";
 import { RTMSG_LEN, type RtMsg, rtmsg } from "./msg";
 import { NLM_F, RTM, type RawMessage, type Rtnl } from "./rtnl";
@@ -28,10 +29,10 @@ const RTM_F_FIB_MATCH = 0x2000;
 const RTM_F_LOOKUP_TABLE = 0x1000;
 
 export interface RouteSpec {
-  /** Destination prefix, "10.0.0.0/8", "0.0.0.0/0", "::/0". Host bits are cleared. */
-  dst: string;
+  /** Destination prefix, "10.0.0.0/8", "0.0.0.0/0", "::/0" (text, or a src/ip value). Host bits are cleared. */
+  dst: string | CidrValue;
   /** Next hop. */
-  gw?: string;
+  gw?: string | Ip;
   /** Output interface index. */
   oif?: number;
   /** Default: "link" for a route without a gateway, "universe" otherwise. */
@@ -41,23 +42,24 @@ export interface RouteSpec {
   /** Routing table (default main, 254). */
   table?: number;
   /** Preferred source address (RTA_PREFSRC). */
-  src?: string;
+  src?: string | Ip;
   mtu?: number;
   advmss?: number;
   /** Routing protocol (RTPROT_*, or a number of the caller's own, e.g. the agent's 152); default boot (3). */
   protocol?: number;
 }
 
-export interface RouteInfo {
+/** A route the kernel listed, its prefix as P and its addresses as A (text, or src/ip values). */
+export interface RouteOf<P, A> {
   family: IpFamily;
   /** Destination as a prefix; "0.0.0.0/0" / "::/0" for a default route. */
-  dst: string;
-  gw?: string;
+  dst: P;
+  gw?: A;
   oif?: number;
   scope: number;
   priority?: number;
   table: number;
-  src?: string;
+  src?: A;
   /** RTPROT_*: 2 kernel, 3 boot, 4 static, ... */
   protocol: number;
   /** RTN_*: 1 unicast, 2 local, 3 broadcast, ... */
@@ -65,6 +67,20 @@ export interface RouteInfo {
   mtu?: number;
   advmss?: number;
 }
+
+/** A listed route as text (the agent's, the doctor's). */
+export type RouteInfo = RouteOf<string, string>;
+/** A listed route as src/ip values (the Kernel port's). */
+export type RouteValue = RouteOf<CidrValue, Ip>;
+
+/** How a listed route's addresses are read from the kernel's bytes. */
+interface AddressReader<P, A> {
+  prefix(bytes: Buffer, len: number): P;
+  ip(bytes: Buffer): A;
+}
+
+const AS_TEXT: AddressReader<string, string> = { prefix: (b, len) => `${formatIp(b)}/${len}`, ip: formatIp };
+const AS_VALUES: AddressReader<CidrValue, Ip> = { prefix: (b, len) => cidrOf(ipOfBytes(b), len), ip: ipOfBytes };
 
 export interface AddRouteOptions {
   /** Replace a route with the same key instead of failing with EEXIST. */
@@ -92,16 +108,20 @@ export async function deleteRoute(rtnl: Rtnl, route: RouteSpec): Promise<boolean
   }
 }
 
-export interface RouteChanges {
+/** Routes of one batch; `R` is the caller's own route type (text routes for the agent). */
+export interface RouteChanges<R extends RouteSpec = RouteSpec> {
   /** Deleted first (fields left out match anything, as in deleteRoute); a route already gone is no failure. */
-  delete?: readonly RouteSpec[];
+  delete?: readonly R[];
   /** Then added (EXCL: an existing route with the same key is a failure, never replaced). */
-  add?: readonly RouteSpec[];
+  add?: readonly R[];
 }
 
+/** A text route (the agent's). */
+export type TextRouteSpec = RouteSpec & { dst: string; gw?: string; src?: string };
+
 /** One batch of route changes (Rtnl.requestMany); returns the failures, each with its route. */
-export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Promise<{ route: RouteSpec; op: "add" | "delete"; error: Error }[]> {
-  const items: { route: RouteSpec; op: "add" | "delete" }[] = [];
+export async function applyRouteChanges<R extends RouteSpec = TextRouteSpec>(rtnl: Rtnl, changes: RouteChanges<R>): Promise<{ route: R; op: "add" | "delete"; error: Error }[]> {
+  const items: { route: R; op: "add" | "delete" }[] = [];
   const reqs: { op: string; type: number; payload: Uint8Array[]; flags?: number }[] = [];
   for (const route of changes.delete ?? []) {
     const op = `RTM_DELROUTE ${describeRoute(route)}`;
@@ -114,7 +134,7 @@ export async function applyRouteChanges(rtnl: Rtnl, changes: RouteChanges): Prom
     reqs.push({ op, type: RTM.NEWROUTE, payload: routePayload(op, route, "add"), flags: NLM_F.CREATE | NLM_F.EXCL });
   }
   const results = await rtnl.requestMany(reqs);
-  const failures: { route: RouteSpec; op: "add" | "delete"; error: Error }[] = [];
+  const failures: { route: R; op: "add" | "delete"; error: Error }[] = [];
   results.forEach((r, i) => {
     const item = items[i]!;
     if (r.status === "fulfilled") return;
@@ -132,15 +152,24 @@ export interface ListRoutesOptions {
   protocol?: number;
 }
 
-export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): Promise<RouteInfo[]> {
+export function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): Promise<RouteInfo[]> {
+  return dumpRoutes(rtnl, options, AS_TEXT);
+}
+
+/** listRoutes with src/ip values for prefixes and addresses, read from the kernel's bytes. */
+export function listRouteValues(rtnl: Rtnl, options: ListRoutesOptions = {}): Promise<RouteValue[]> {
+  return dumpRoutes(rtnl, options, AS_VALUES);
+}
+
+async function dumpRoutes<P, A>(rtnl: Rtnl, options: ListRoutesOptions, read: AddressReader<P, A>): Promise<RouteOf<P, A>[]> {
   const header: RtMsg = { family: options.family === undefined ? 0 : afOf(options.family) };
   const messages = await rtnl.dump("RTM_GETROUTE dump", RTM.GETROUTE, routeMessage(header, []));
   const table = options.table ?? RT_TABLE_MAIN;
-  const out: RouteInfo[] = [];
+  const out: RouteOf<P, A>[] = [];
   for (const m of messages) {
     // rtm_protocol is byte 5 of struct rtmsg: skip other protocols' routes before parsing them.
     if (options.protocol !== undefined && m.data[5] !== options.protocol) continue;
-    const r = parseRouteInfo(m);
+    const r = parseRoute(m, read);
     if (r !== undefined && (table === "all" || r.table === table)) out.push(r);
   }
   return out;
@@ -154,8 +183,17 @@ export async function listRoutes(rtnl: Rtnl, options: ListRoutesOptions = {}): P
  * unreachable (EHOSTUNREACH), prohibit (EACCES) or blackhole (EINVAL) route. A kernel older than
  * 4.13 ignores RTM_F_FIB_MATCH and answers with the resolved route (dst the address itself).
  */
-export async function routeGet(rtnl: Rtnl, address: string): Promise<RouteInfo | undefined> {
-  const op = `RTM_GETROUTE ${address}`;
+export function routeGet(rtnl: Rtnl, address: string | Ip): Promise<RouteInfo | undefined> {
+  return lookupRoute(rtnl, address, AS_TEXT);
+}
+
+/** routeGet with src/ip values. */
+export function routeGetValue(rtnl: Rtnl, address: string | Ip): Promise<RouteValue | undefined> {
+  return lookupRoute(rtnl, address, AS_VALUES);
+}
+
+async function lookupRoute<P, A>(rtnl: Rtnl, address: string | Ip, read: AddressReader<P, A>): Promise<RouteOf<P, A> | undefined> {
+  const op = `RTM_GETROUTE ${addressText(address)}`;
   const ip = parseIp(op, address);
   const header: RtMsg = { family: afOf(ip.family), dstLen: ip.family === 4 ? 32 : 128, flags: RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE };
   let messages: RawMessage[];
@@ -166,7 +204,7 @@ export async function routeGet(rtnl: Rtnl, address: string): Promise<RouteInfo |
     throw err;
   }
   for (const m of messages) {
-    const r = parseRouteInfo(m);
+    const r = parseRoute(m, read);
     if (r !== undefined) return r;
   }
   return undefined;
@@ -229,7 +267,7 @@ const LITTLE_ENDIAN = endianness() === "LE";
 const u16 = (b: Buffer, off: number): number => (LITTLE_ENDIAN ? b.readUInt16LE(off) : b.readUInt16BE(off));
 const u32 = (b: Buffer, off: number): number => (LITTLE_ENDIAN ? b.readUInt32LE(off) : b.readUInt32BE(off));
 
-function parseRouteInfo(message: RawMessage): RouteInfo | undefined {
+function parseRoute<P, A>(message: RawMessage, read: AddressReader<P, A>): RouteOf<P, A> | undefined {
   const data = message.data;
   if (message.type !== RTM.NEWROUTE || data.length < RTMSG_LEN) return undefined;
   const family = familyOfAf(data[0] ?? 0);
@@ -273,23 +311,23 @@ function parseRouteInfo(message: RawMessage): RouteInfo | undefined {
     }
     off += (len + 3) & ~3;
   }
-  const route: RouteInfo = {
+  const route: RouteOf<P, A> = {
     family,
-    dst: `${formatIp(dstBytes ?? Buffer.alloc(family === 4 ? 4 : 16))}/${data[1] ?? 0}`,
+    dst: read.prefix(dstBytes ?? Buffer.alloc(family === 4 ? 4 : 16), data[1] ?? 0),
     scope: data[6] ?? 0,
     table: tableAttr ?? data[4] ?? 0,
     protocol: data[5] ?? 0,
     type: data[7] ?? 0,
   };
-  if (gw !== undefined) route.gw = formatIp(gw);
+  if (gw !== undefined) route.gw = read.ip(gw);
   if (oif !== undefined) route.oif = oif;
   if (priority !== undefined) route.priority = priority;
-  if (src !== undefined) route.src = formatIp(src);
+  if (src !== undefined) route.src = read.ip(src);
   if (metrics !== undefined) Object.assign(route, parseRouteMetrics(metrics));
   return route;
 }
 
-function parseRouteMetrics(metrics: Buffer): Pick<RouteInfo, "mtu" | "advmss"> {
+function parseRouteMetrics(metrics: Buffer): { mtu?: number; advmss?: number } {
   const m = parseAttrMap(metrics);
   const mtu = m.get(RTAX_MTU);
   const advmss = m.get(RTAX_ADVMSS);
@@ -297,8 +335,8 @@ function parseRouteMetrics(metrics: Buffer): Pick<RouteInfo, "mtu" | "advmss"> {
 }
 
 function describeRoute(route: RouteSpec): string {
-  const parts = [route.dst];
-  if (route.gw !== undefined) parts.push(`via ${route.gw}`);
+  const parts = [prefixText(route.dst)];
+  if (route.gw !== undefined) parts.push(`via ${addressText(route.gw)}`);
   if (route.oif !== undefined) parts.push(`dev #${route.oif}`);
   if (route.table !== undefined) parts.push(`table ${route.table}`);
   if (route.priority !== undefined) parts.push(`metric ${route.priority}`);

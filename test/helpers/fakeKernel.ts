@@ -5,15 +5,52 @@
 import type { AttachmentKey, Firewall, MasqBackend, RuleTags, SpoofCheckSpec } from "../../src/firewall/index";
 import { attachmentTag, networkTag } from "../../src/firewall/key";
 import type { Address, Kernel, KernelRoute, Link, Ns, RouteSpec } from "../../src/kernel/port";
+import { type CidrValue, type Ip, bitsOf, cidrOf, cidrText, formatIp, isCidrValue, networkOf, parseIpExact, readCidr } from "../../src/ip/ip";
 import { dataDirs } from "./ipamFixtures";
 import { constants as osConstants } from "node:os";
 import { NetlinkError } from "../../src/netlink/errors";
 
+/** The fake keeps addresses and routes as text (tests read and plant them so); the port gets values. */
+interface FakeAddress {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+}
+
+interface FakeRoute {
+  family: 4 | 6;
+  dst: string;
+  gw?: string | undefined;
+  oif?: number | undefined;
+  scope?: number | undefined;
+  src?: string | undefined;
+  table?: number | undefined;
+  priority?: number | undefined;
+}
+
 interface FakeNs {
   links: Map<number, Link>;
-  addrs: Address[];
-  routes: KernelRoute[];
+  addrs: FakeAddress[];
+  routes: FakeRoute[];
   sysctls: Map<string, string>;
+}
+
+function ipOf(text: string): Ip {
+  const ip = parseIpExact(text);
+  if (ip === undefined) throw new Error(`fake kernel: ${JSON.stringify(text)} is no address`);
+  return ip;
+}
+
+function cidrOfText(text: string): CidrValue {
+  const c = readCidr(text, true);
+  if (!isCidrValue(c)) throw new Error(`fake kernel: ${JSON.stringify(text)} is no CIDR`);
+  return c;
+}
+
+function routeValue(r: FakeRoute): KernelRoute {
+  const dst = cidrOfText(r.dst);
+  return { ...r, dst: cidrOf(dst.network, dst.prefix), gw: r.gw === undefined ? undefined : ipOf(r.gw), src: r.src === undefined ? undefined : ipOf(r.src) };
 }
 
 /** The fake's errors are the netlink layer's, as the real kernel port's. */
@@ -194,52 +231,61 @@ export class FakeKernel implements Kernel {
   addBridgeVlan(ns: Ns, index: number): Promise<void> {
     return this.setField(ns, index, `vlan ${index}`, {});
   }
-  async addAddress(ns: Ns, index: number, cidr: string, opts: { noDad: boolean; noPrefixRoute?: boolean } = { noDad: false }): Promise<void> {
-    this.mutate(`addAddress ${cidr}`);
-    const [address, len] = cidr.split("/");
-    const family = address!.includes(":") ? 6 : 4;
+  async addAddress(ns: Ns, index: number, cidr: CidrValue, opts: { noDad: boolean; noPrefixRoute?: boolean } = { noDad: false }): Promise<void> {
+    this.mutate(`addAddress ${cidrText(cidr)}`);
+    const family = cidr.ip.family;
     const s = this.space(ns);
-    s.addrs.push({ index, family, address: address!, prefixLen: Number(len) });
+    s.addrs.push({ index, family, address: formatIp(cidr.ip), prefixLen: cidr.prefix });
     // As the kernel does: a route to the address's subnet, unless asked not to.
-    if (!opts.noPrefixRoute && Number(len) < (family === 4 ? 32 : 128)) {
-      s.routes.push({ family, dst: subnetOf(address!, Number(len)), oif: index, scope: family === 4 ? 253 : 0 });
+    if (!opts.noPrefixRoute && cidr.prefix < bitsOf(family)) {
+      s.routes.push({ family, dst: `${formatIp(cidr.network)}/${cidr.prefix}`, oif: index, scope: family === 4 ? 253 : 0 });
     }
   }
   async waitForDad(): Promise<void> {}
-  async deleteAddress(ns: Ns, index: number, cidr: string): Promise<boolean> {
+  async deleteAddress(ns: Ns, index: number, cidr: CidrValue): Promise<boolean> {
     const s = this.space(ns);
     const before = s.addrs.length;
-    s.addrs = s.addrs.filter((a) => !(a.index === index && `${a.address}/${a.prefixLen}` === cidr));
-    if (s.addrs.length !== before) this.mutate(`deleteAddress ${cidr}`);
+    s.addrs = s.addrs.filter((a) => !(a.index === index && `${a.address}/${a.prefixLen}` === cidrText(cidr)));
+    if (s.addrs.length !== before) this.mutate(`deleteAddress ${cidrText(cidr)}`);
     return s.addrs.length !== before;
   }
   async listAddresses(ns: Ns, index?: number, family?: 4 | 6): Promise<Address[]> {
-    return this.space(ns).addrs.filter((a) => (index === undefined || a.index === index) && (family === undefined || a.family === family));
+    return this.space(ns)
+      .addrs.filter((a) => (index === undefined || a.index === index) && (family === undefined || a.family === family))
+      .map((a) => ({ index: a.index, family: a.family, cidr: cidrOf(ipOf(a.address), a.prefixLen) }));
   }
+  /** Routes are kept as the kernel lists them (text); the destination as given (the real kernel clears host bits). */
   async addRoute(ns: Ns, route: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
-    this.mutate(`addRoute ${route.dst}`);
+    const dst = cidrText(route.dst);
+    this.mutate(`addRoute ${dst}`);
     const s = this.space(ns);
-    if (opts.replace === true) s.routes = s.routes.filter((r) => !(r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254)));
+    if (opts.replace === true) s.routes = s.routes.filter((r) => !(r.dst === dst && (r.table ?? 254) === (route.table ?? 254)));
     // As the kernel: one route per destination, table and metric (NLM_F_EXCL), whatever its device.
-    if (s.routes.some((r) => r.dst === route.dst && (r.table ?? 254) === (route.table ?? 254) && (r.priority ?? 0) === (route.priority ?? 0))) {
-      throw kernelError(`addRoute ${route.dst}`, osConstants.errno.EEXIST, `addRoute ${route.dst} -> EEXIST`);
+    if (s.routes.some((r) => r.dst === dst && (r.table ?? 254) === (route.table ?? 254) && (r.priority ?? 0) === (route.priority ?? 0))) {
+      throw kernelError(`addRoute ${dst}`, osConstants.errno.EEXIST, `addRoute ${dst} -> EEXIST`);
     }
-    s.routes.push({ family: route.dst.includes(":") ? 6 : 4, dst: route.dst, gw: route.gw, oif: route.oif, scope: route.scope, src: route.src, table: route.table });
+    const text = (ip: Ip | undefined): string | undefined => (ip === undefined ? undefined : formatIp(ip));
+    s.routes.push({ family: route.dst.ip.family, dst, gw: text(route.gw), oif: route.oif, scope: route.scope, src: text(route.src), table: route.table });
   }
   async listRoutes(ns: Ns, family?: 4 | 6, allTables?: boolean): Promise<KernelRoute[]> {
+    return this.routesOf(ns, family, allTables).map(routeValue);
+  }
+  private routesOf(ns: Ns, family?: 4 | 6, allTables?: boolean): FakeRoute[] {
     return this.space(ns).routes.filter((r) => (family === undefined || r.family === family) && (allTables === true || (r.table ?? 254) === 254));
   }
   /** Longest prefix match over the main table (lowest metric first), as the kernel's lookup without rules. */
-  async routeGet(ns: Ns, address: string): Promise<KernelRoute | undefined> {
-    const family = address.includes(":") ? 6 : 4;
-    let best: KernelRoute | undefined;
-    for (const r of await this.listRoutes(ns, family)) {
-      const len = Number(r.dst.split("/")[1]);
-      if (subnetOf(address, len) !== subnetOf(r.dst.split("/")[0]!, len)) continue;
-      const bestLen = best === undefined ? -1 : Number(best.dst.split("/")[1]);
-      if (len > bestLen || (len === bestLen && (r.priority ?? 0) < (best!.priority ?? 0))) best = r;
+  async routeGet(ns: Ns, address: Ip): Promise<KernelRoute | undefined> {
+    let best: FakeRoute | undefined;
+    let bestLen = -1;
+    for (const r of this.routesOf(ns, address.family)) {
+      const c = cidrOfText(r.dst);
+      if (networkOf(address, c.prefix).value !== c.network.value) continue;
+      if (c.prefix > bestLen || (c.prefix === bestLen && (r.priority ?? 0) < (best!.priority ?? 0))) {
+        best = r;
+        bestLen = c.prefix;
+      }
     }
-    return best;
+    return best === undefined ? undefined : routeValue(best);
   }
   writeSysctl(ns: Ns, key: string, value: string): void {
     this.space(ns).sysctls.set(key, value);
@@ -249,16 +295,6 @@ export class FakeKernel implements Kernel {
   }
 }
 
-function subnetOf(address: string, prefix: number): string {
-  if (!address.includes(":")) {
-    const n = address.split(".").reduce((acc, o) => (acc << 8n) | BigInt(o), 0n);
-    const net = prefix === 0 ? 0n : (n >> BigInt(32 - prefix)) << BigInt(32 - prefix);
-    return `${[24n, 16n, 8n, 0n].map((s) => String((net >> s) & 255n)).join(".")}/${prefix}`;
-  }
-  // Tests use /64 and shorter IPv6 subnets written as "<prefix>::<host>".
-  const groups = address.split("::")[0]!.split(":").slice(0, Math.ceil(prefix / 16));
-  return `${groups.join(":")}::/${prefix}`;
-}
 
 export interface FakeRule {
   kind: "masquerade" | "spoofcheck";

@@ -161,6 +161,18 @@ describe("bridge DEL and CHECK on a fake kernel", () => {
     await assert.rejects(check(), (e: unknown) => e instanceof CniError && /fd09::2\/64/.test(e.message));
   });
 
+  it("CHECK compares addresses and routes as values: prevResult text written another way still matches", async () => {
+    const { dataDir, h } = setup();
+    const result = await h.add(invocation("ADD", config(dataDir), { netns: NETNS }));
+    const prev = JSON.parse(JSON.stringify(convertResult(result, "1.1.0"))) as { ips: { address: string }[]; routes: { dst: string; gw?: string }[] };
+    prev.ips = prev.ips.map((ip) => ({ ...ip, address: ip.address.replace("fd09::2/64", "FD09:0:0::0002/064") }));
+    prev.routes = prev.routes.map((r) => (r.dst === "::/0" ? { dst: "0::0/00", gw: "FD09::1" } : r));
+    assert.ok(JSON.stringify(prev).includes("FD09:0:0::0002/064") && JSON.stringify(prev).includes("0::0/00"));
+    await h.check(invocation("CHECK", { ...config(dataDir), prevResult: prev }, { netns: NETNS }));
+    prev.routes = prev.routes.map((r) => (r.dst === "0::0/00" ? { dst: "::/0", gw: "fd09::7" } : r));
+    await assert.rejects(h.check(invocation("CHECK", { ...config(dataDir), prevResult: prev }, { netns: NETNS })), /route to ::\/0 via fd09::7 not found/);
+  });
+
   it("CHECK without prevResult is an error", async () => {
     const { dataDir, h } = setup();
     await assert.rejects(h.check(invocation("CHECK", config(dataDir), { netns: NETNS })), /prevResult/);

@@ -1,17 +1,18 @@
 /** Bridge mode ADD: bridge, veth, IPAM, addresses, routes, gateway; undone in reverse on any failure. */
 import type { Invocation } from "../../cni/dispatch";
 import { versionAtLeast } from "../../cni/version";
-import type { Interface, IpConfig, Result, Route } from "../../cni/types";
+import type { Interface, IpConfig, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import { DEFAULT_BRIDGE } from "../../util/defaults";
 import type { Firewall } from "../../firewall/index";
 import { labelHostVeth } from "../../attach/attachment";
 import { configureContainerInterface } from "../../attach/container";
 import { installFirewall } from "../../attach/firewall";
-import { defaultRoutes, resultDns, resultIps } from "../../attach/result";
+import { type Addressing, defaultRoutes, resultDns, resultIps, routeValues } from "../../attach/result";
 import { runAdd } from "../../attach/transaction";
 import { createContainerVeth, requestedMac } from "../../attach/veth";
-import { defaultGateway, parseCidr } from "../../ip/cidr";
+import { defaultGateway } from "../../ip/cidr";
+import { cidrOf, cidrText, formatIp, sameCidr } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../../kernel/port";
 import { PluginError } from "../../attach/errors";
@@ -59,13 +60,14 @@ export async function bridgeAdd(k: Kernel, fw: () => Firewall, inv: Invocation<N
     let ips: IpConfig[] = [];
 
     if (ipamResult) {
-      ips = resultIps(ipamResult, 2, (address) => (conf.isGateway ? defaultGateway(address) : undefined));
-      const routes: Route[] = [...ipamResult.routes];
-      if (conf.isDefaultGateway) routes.push(...defaultRoutes(ips, ipamResult.routes));
-      await configureContainerInterface(k, container, pair.container, ips, routes, { enableDad: conf.enabledad });
-      if (conf.isGateway) await configureGateway(k, host, bridge, ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })), conf);
+      const addressing = resultIps(ipamResult, 2, (address) => (conf.isGateway ? defaultGateway(address) : undefined));
+      ips = addressing.map((a) => a.config);
+      const ipamRoutes = routeValues(ipamResult.routes);
+      const routes = conf.isDefaultGateway ? [...ipamRoutes, ...defaultRoutes(addressing, ipamRoutes)] : ipamRoutes;
+      await configureContainerInterface(k, container, pair.container, addressing, routes, { enableDad: conf.enabledad });
+      if (conf.isGateway) await configureGateway(k, host, bridge, addressing, conf);
       result.ips = ips;
-      if (routes.length > 0) result.routes = routes;
+      if (routes.length > 0) result.routes = routes.map((r) => r.route);
     } else if (!conf.disableContainerInterface) {
       await k.setLinkUp(container, pair.container.index);
     }
@@ -128,31 +130,33 @@ async function configureGateway(
   k: Kernel,
   host: Ns,
   bridge: Link,
-  ips: { address: string; gateway?: string | undefined }[],
+  ips: readonly Addressing[],
   conf: NetConf,
 ): Promise<void> {
   // Only IPv4 addresses are listed: an IPv6 dump carries every veth's link-local address (hundreds
   // on a busy node), and an IPv6 gateway that is already there is simply EEXIST below.
-  const wantsV4 = ips.some((ip) => ip.gateway !== undefined && parseCidr(ip.address).family === 4);
+  const wantsV4 = ips.some((ip) => ip.gateway !== undefined && ip.cidr.ip.family === 4);
   const existing = wantsV4 ? await k.listAddresses(host, bridge.index, 4) : [];
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (ip.gateway === undefined) continue;
-    const sub = parseCidr(ip.address);
-    const want = `${ip.gateway}/${sub.prefix}`;
-    families.add(sub.family);
-    if (existing.some((a) => a.address === parseCidr(ip.gateway!).ip && a.prefixLen === sub.prefix)) continue;
+    const sub = ip.cidr;
+    const gateway = ip.gateway;
+    const want = cidrOf(gateway, sub.prefix);
+    const wantText = `${ip.config.gateway ?? formatIp(gateway)}/${sub.prefix}`;
+    families.add(sub.ip.family);
+    if (existing.some((a) => sameCidr(a.cidr, want))) continue;
     // An IPv4 bridge carries one gateway address; another one is replaced only with forceAddress.
-    const clash = sub.family === 4 ? existing.filter((a) => a.family === 4) : [];
+    const clash = sub.ip.family === 4 ? existing.filter((a) => a.family === 4) : [];
     for (const other of clash) {
       if (!conf.forceAddress) {
         throw new PluginError(
           "address-taken",
-          `bridge "${bridge.name}" already has address ${other.address}/${other.prefixLen}, not the gateway ${want}`,
+          `bridge "${bridge.name}" already has address ${cidrText(other.cidr)}, not the gateway ${wantText}`,
           "set forceAddress to replace it",
         );
       }
-      await k.deleteAddress(host, bridge.index, `${other.address}/${other.prefixLen}`);
+      await k.deleteAddress(host, bridge.index, other.cidr);
     }
     try {
       await k.addAddress(host, bridge.index, want, { noDad: true });
@@ -160,7 +164,7 @@ async function configureGateway(
       // A concurrent ADD on the same bridge put the same gateway there between our list and our add.
       if ((e as { code?: unknown }).code !== "EEXIST") throw e;
     }
-    existing.push({ index: bridge.index, family: sub.family, address: parseCidr(ip.gateway).ip, prefixLen: sub.prefix });
+    existing.push({ index: bridge.index, family: sub.ip.family, cidr: want });
   }
   if (families.has(4)) k.writeSysctl(host, "net/ipv4/ip_forward", "1");
   if (families.has(6)) k.writeSysctl(host, "net/ipv6/conf/all/forwarding", "1", true);

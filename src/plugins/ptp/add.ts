@@ -10,29 +10,24 @@
  * Every step is undone in reverse on failure; host-side addresses and routes go with the veth.
  */
 import type { Invocation } from "../../cni/dispatch";
-import type { Interface, IpConfig, Result } from "../../cni/types";
+import type { Interface, Result } from "../../cni/types";
 import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { labelHostVeth } from "../../attach/attachment";
 import { addContainerRoutes, configureContainerAddresses } from "../../attach/container";
 import { installFirewall } from "../../attach/firewall";
-import { resultDns, resultIps } from "../../attach/result";
+import { type Addressing, resultDns, resultIps, routeValues } from "../../attach/result";
 import { runAdd } from "../../attach/transaction";
 import { createContainerVeth, requestedMac } from "../../attach/veth";
-import { defaultGateway, parseCidr, subnetOf } from "../../ip/cidr";
+import { defaultGateway, hostPrefix, subnetOf } from "../../ip/cidr";
+import { type Ip, bitsOf, cidrText, formatIp, sameCidr } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import { attachmentTag, networkTag } from "../../firewall/key";
 import { listingText, quoteForeign } from "../../util/quote";
 import { listRecordFiles, recordsDataDir } from "../../attach/attachmentRecord";
 import { hostVethTags } from "../../attach/hostVeth";
-import { ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
+import { MAIN_TABLE, ROUTE_SCOPE, type Kernel, type Link, type Ns } from "../../kernel/port";
 import { PluginError } from "../../attach/errors";
-
-/** The host-length prefix of an address: "10.1.2.3" -> "10.1.2.3/32". */
-export function hostPrefix(ip: string): string {
-  const c = parseCidr(ip);
-  return `${c.ip}/${c.family === 4 ? 32 : 128}`;
-}
 
 export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<Result> {
   const conf = inv.conf;
@@ -42,15 +37,16 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
     const ipamResult = await ipam.add();
     rollback.push(`release ${ipam.type} reservation`, () => ipam.del());
     // ptp routes everything through a gateway: IPAM gives one, or the subnet's first address is it.
-    const ips = resultIps(ipamResult, 1, defaultGateway);
-    enableForwarding(k, host, ips);
+    const addressing = resultIps(ipamResult, 1, defaultGateway);
+    const ipamRoutes = routeValues(ipamResult.routes);
+    enableForwarding(k, host, addressing);
 
     const pair = await createContainerVeth(k, host, container, { ifname: inv.env.ifname, hostIfname, mtu: conf.mtu, mac: requestedMac(inv) }, rollback);
     await labelHostVeth(k, host, pair.host, inv);
-    await configureContainerAddresses(k, container, pair.container, ips, { enableDad: conf.enabledad, noPrefixRoute: true });
-    await addPointToPointRoutes(k, container, pair.container, ips);
-    await addContainerRoutes(k, container, pair.container, ips, ipamResult.routes);
-    await configureHostVeth(k, host, pair.host, ips, inv);
+    await configureContainerAddresses(k, container, pair.container, addressing, { enableDad: conf.enabledad, noPrefixRoute: true });
+    await addPointToPointRoutes(k, container, pair.container, addressing);
+    await addContainerRoutes(k, container, pair.container, addressing, ipamRoutes);
+    await configureHostVeth(k, host, pair.host, addressing, inv);
 
     const containerNow = await k.getLinkByIndex(container, pair.container.index);
     const containerMac = containerNow?.mac ?? pair.container.mac;
@@ -60,6 +56,7 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
       { name: pair.host.name, ...(hostMac ? { mac: hostMac } : {}) },
       { name: pair.container.name, ...(containerMac ? { mac: containerMac } : {}), sandbox: inv.env.netns },
     ];
+    const ips = addressing.map((a) => a.config);
     const result: Result = { cniVersion: inv.version, interfaces, ips };
     if (ipamResult.routes.length > 0) result.routes = [...ipamResult.routes];
     const dns = resultDns(ipamResult.dns, conf);
@@ -71,8 +68,8 @@ export async function ptpAdd(k: Kernel, fw: () => Firewall, inv: Invocation<NetC
 }
 
 /** Forwarding for the families in use. Shared state: never undone. */
-function enableForwarding(k: Kernel, host: Ns, ips: readonly IpConfig[]): void {
-  const families = new Set(ips.map((ip) => parseCidr(ip.address).family));
+function enableForwarding(k: Kernel, host: Ns, ips: readonly Addressing[]): void {
+  const families = new Set(ips.map((ip) => ip.cidr.ip.family));
   if (families.has(4)) k.writeSysctl(host, "net/ipv4/ip_forward", "1");
   if (families.has(6)) k.writeSysctl(host, "net/ipv6/conf/all/forwarding", "1", true);
 }
@@ -86,35 +83,34 @@ function enableForwarding(k: Kernel, host: Ns, ips: readonly IpConfig[]): void {
  * links are listed only when that route leads onto a bridge. A route through a gateway, or a host
  * route (a /32 or /128 of an attachment: addHostRoute judges it), is no bridge's.
  */
-async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, address: string): Promise<void> {
-  const c = parseCidr(address);
-  const r = await k.routeGet(host, c.ip);
+async function refuseBridgeNetworkAddress(k: Kernel, host: Ns, veth: Link, address: Ip): Promise<void> {
+  const r = await k.routeGet(host, address);
   if (r === undefined || r.gw !== undefined || r.oif === undefined || r.oif === veth.index) return;
-  if (Number(r.dst.split("/")[1] ?? "") >= (c.family === 4 ? 32 : 128)) return;
+  if (r.dst.prefix >= bitsOf(address.family)) return;
   const bridge = await k.getLinkByIndex(host, r.oif);
   if (bridge?.kind !== "bridge") return;
   const links = await k.listLinks(host);
   if (links.some((l) => l.master === bridge.index && hostVethTags(l) !== undefined)) {
     throw new PluginError(
       "address-taken",
-      `ptp: the node reaches ${c.ip} on bridge ${quoteForeign(bridge.name)} (${r.dst}), where tether attaches containers of a bridge network; a host route would take that address over`,
+      `ptp: the node reaches ${formatIp(address)} on bridge ${quoteForeign(bridge.name)} (${cidrText(r.dst)}), where tether attaches containers of a bridge network; a host route would take that address over`,
       "give the ptp network a subnet no bridge network uses",
     );
   }
 }
 
 /** In the container: the gateway on the link, and the subnet through the gateway, both from the address. */
-async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: readonly IpConfig[]): Promise<void> {
+async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: readonly Addressing[]): Promise<void> {
   for (const ip of ips) {
-    const src = parseCidr(ip.address).ip;
+    const src = ip.cidr.ip;
     const gw = ip.gateway!;
     try {
       await k.addRoute(container, { dst: hostPrefix(gw), oif: link.index, scope: ROUTE_SCOPE.link, src });
     } catch (e) {
-      if ((e as { code?: unknown }).code === "EEXIST") await refuseSecondGatewayRoute(k, container, link, gw);
+      if ((e as { code?: unknown }).code === "EEXIST") await refuseSecondGatewayRoute(k, container, link, ip);
       throw e;
     }
-    await k.addRoute(container, { dst: subnetOf(ip.address), gw, oif: link.index, scope: ROUTE_SCOPE.universe, src });
+    await k.addRoute(container, { dst: subnetOf(ip.cidr), gw, oif: link.index, scope: ROUTE_SCOPE.universe, src });
   }
 }
 
@@ -122,9 +118,10 @@ async function addPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips: 
  * The container already routes this network's gateway through another of its interfaces (a second
  * CNI_IFNAME of one container on one ptp network): say so instead of the kernel's bare EEXIST.
  */
-async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, gw: string): Promise<never> {
-  const dst = hostPrefix(gw);
-  const existing = (await k.listRoutes(container, parseCidr(gw).family)).find((r) => r.dst === dst);
+async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, ip: Addressing): Promise<never> {
+  const gw = ip.config.gateway!;
+  const dst = hostPrefix(ip.gateway!);
+  const existing = (await k.listRoutes(container, ip.gateway!.family)).find((r) => sameCidr(r.dst, dst));
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(container, existing.oif);
   const through = via !== undefined ? `interface ${quoteForeign(via.name)}` : "another route";
   throw new PluginError(
@@ -138,17 +135,18 @@ async function refuseSecondGatewayRoute(k: Kernel, container: Ns, link: Link, gw
  * On the host: accept_ra off, link up, the gateway as a host-length address (so the host veth
  * answers ARP / neighbour solicitations for it), and a route to each container address.
  */
-async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly IpConfig[], inv: Invocation<NetConf>): Promise<void> {
+async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly Addressing[], inv: Invocation<NetConf>): Promise<void> {
   k.writeSysctl(host, `net/ipv6/conf/${veth.name}/accept_ra`, "0", true);
   await k.setLinkUp(host, veth.index);
   const gateways = new Set<string>();
   for (const ip of ips) {
     const gw = hostPrefix(ip.gateway!);
-    if (!gateways.has(gw)) {
-      gateways.add(gw);
+    const key = cidrText(gw);
+    if (!gateways.has(key)) {
+      gateways.add(key);
       await k.addAddress(host, veth.index, gw, { noDad: true, noPrefixRoute: true });
     }
-    await addHostRoute(k, host, veth, ip.address, inv);
+    await addHostRoute(k, host, veth, ip.cidr.ip, inv);
   }
 }
 
@@ -159,8 +157,9 @@ async function configureHostVeth(k: Kernel, host: Ns, veth: Link, ips: readonly 
  * (another ptp network on the same subnet, or anything not tether's), which a replace would cut
  * off: refused, naming it.
  */
-async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, inv: Invocation<NetConf>): Promise<void> {
+async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: Ip, inv: Invocation<NetConf>): Promise<void> {
   const spec = { dst: hostPrefix(address), oif: veth.index, scope: ROUTE_SCOPE.link };
+  const dst = cidrText(spec.dst);
   await refuseBridgeNetworkAddress(k, host, veth, address);
   try {
     await k.addRoute(host, spec);
@@ -168,8 +167,7 @@ async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, in
   } catch (e) {
     if ((e as { code?: unknown }).code !== "EEXIST") throw e;
   }
-  const c = parseCidr(address);
-  const existing = (await k.listRoutes(host, c.family)).find((r) => r.dst === spec.dst && (r.table === undefined || r.table === 254));
+  const existing = (await k.listRoutes(host, address.family)).find((r) => sameCidr(r.dst, spec.dst) && (r.table === undefined || r.table === MAIN_TABLE));
   const via = existing?.oif === undefined ? undefined : await k.getLinkByIndex(host, existing.oif);
   const tags = via === undefined ? undefined : hostVethTags(via);
   if (existing === undefined || (tags !== undefined && tags.network === networkTag(inv.conf.name))) {
@@ -179,7 +177,7 @@ async function addHostRoute(k: Kernel, host: Ns, veth: Link, address: string, in
   const owner = tags !== undefined ? `attachment ${describeAttachment(inv, tags.attachment)} (host veth ${via!.name})` : via !== undefined ? `link ${quoteForeign(via.name)}, not tether's` : "a route tether did not make";
   throw new PluginError(
     "address-taken",
-    `ptp: the node already routes ${spec.dst} to ${owner}; refusing to take that route over (two ptp networks on one subnet?)`,
+    `ptp: the node already routes ${dst} to ${owner}; refusing to take that route over (two ptp networks on one subnet?)`,
     "give each ptp network its own subnet",
   );
 }

@@ -9,10 +9,10 @@ import type { NetConf } from "../../config/netconf";
 import type { Firewall } from "../../firewall/index";
 import { checkContainerSide, checkFailed, containerInterfaceIndex, ipsOf, requirePrevResult } from "../../attach/check";
 import { checkFirewall } from "../../attach/firewall";
-import { parseCidr, subnetOf } from "../../ip/cidr";
+import { hostPrefix, parseAddress, parseCidr, subnetOf } from "../../ip/cidr";
+import { cidrText, formatIp, ipEquals, sameCidr } from "../../ip/ip";
 import { ipamFor } from "../../ipam/plugin/choice";
 import type { Kernel, Link, Ns } from "../../kernel/port";
-import { hostPrefix } from "./add";
 
 export async function ptpCheck(k: Kernel, fw: () => Firewall, inv: Invocation<NetConf>): Promise<void> {
   const prev = requirePrevResult(inv);
@@ -39,12 +39,14 @@ async function checkPointToPointRoutes(k: Kernel, container: Ns, link: Link, ips
   const routes = await k.listRoutes(container);
   for (const ip of ips) {
     if (ip.gateway === undefined) continue;
-    const subnet = subnetOf(ip.address);
-    if (!routes.some((r) => r.dst === hostPrefix(ip.gateway!) && r.oif === link.index)) {
+    const subnet = subnetOf(parseCidr(ip.address));
+    const gw = parseAddress(ip.gateway);
+    const gwPrefix = hostPrefix(gw);
+    if (!routes.some((r) => sameCidr(r.dst, gwPrefix) && r.oif === link.index)) {
       throw checkFailed(`route to the gateway ${ip.gateway} on "${link.name}" not found in the container`);
     }
-    if (!routes.some((r) => r.dst === subnet && r.gw === ip.gateway)) {
-      throw checkFailed(`route to ${subnet} via ${ip.gateway} not found in the container`);
+    if (!routes.some((r) => sameCidr(r.dst, subnet) && r.gw !== undefined && ipEquals(r.gw, gw))) {
+      throw checkFailed(`route to ${cidrText(subnet)} via ${ip.gateway} not found in the container`);
     }
   }
 }
@@ -61,11 +63,13 @@ async function checkHostSide(k: Kernel, host: Ns, containerLink: Link, prev: Res
   const addrs = await k.listAddresses(host, veth.index);
   const routes = await k.listRoutes(host);
   for (const ip of ips) {
-    if (ip.gateway !== undefined && !addrs.some((a) => a.address === parseCidr(ip.gateway!).ip)) {
+    const gw = ip.gateway === undefined ? undefined : parseAddress(ip.gateway);
+    if (gw !== undefined && !addrs.some((a) => ipEquals(a.cidr.ip, gw))) {
       throw checkFailed(`gateway ${ip.gateway} is not on host veth "${itf.name}"`);
     }
-    if (!routes.some((r) => r.dst === hostPrefix(ip.address) && r.oif === veth.index)) {
-      throw checkFailed(`host route to ${parseCidr(ip.address).ip} via "${itf.name}" not found`);
+    const address = parseCidr(ip.address).ip;
+    if (!routes.some((r) => sameCidr(r.dst, hostPrefix(address)) && r.oif === veth.index)) {
+      throw checkFailed(`host route to ${formatIp(address)} via "${itf.name}" not found`);
     }
   }
 }
