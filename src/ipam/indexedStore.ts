@@ -23,6 +23,8 @@ export class IndexedStore implements IpamStore {
   lastRefresh: IndexRefresh | "none" = "none";
   /** For tests and the benchmark: address files the last refresh read. */
   lastFilesRead = 0;
+  /** For tests: listings the last critical section made to check an unsettled stamp. */
+  lastNamesChecked = 0;
 
   constructor(
     readonly disk: DiskStore,
@@ -39,6 +41,7 @@ export class IndexedStore implements IpamStore {
       this.lastRebuilt = this.index?.rebuilt ?? false;
       this.lastRefresh = this.index?.refresh ?? "none";
       this.lastFilesRead = this.index?.filesRead ?? 0;
+      this.lastNamesChecked = this.index?.namesChecked ?? 0;
       try {
         return fn();
       } finally {

@@ -18,9 +18,11 @@
  * it is acted on or returned, so a stale entry can cost a lookup but never a wrong release.
  *
  * Times prove something only once the kernel's coarse clock has moved past them (storeScan.settled):
- * a change in the same tick can carry the very same time. The stamp is written only with a settled
- * directory ctime (settleDir: at once on a multigrain kernel, else after a wait of at most a tick);
- * a slot whose file's ctime was not settled when recorded is flagged (S_FLAGS) and read again by
+ * a change in the same tick can carry the very same time. A multigrain kernel settles the store
+ * directory's ctime at once (settleDir); elsewhere the stamp is written marked unsettled, without a
+ * wait under the lock, and the next call that finds the directory's times still equal to it checks
+ * the directory's names and inodes (one getdents64 listing, no stat) against the table before it
+ * trusts it (namesMatch). A slot whose file's ctime was not settled when recorded is flagged (S_FLAGS) and read again by
  * the next refresh, unless a trusted call settled it first (the header's pending list).
  *
  * Layout: a 1024-byte header (magic, clean flag, slot count, used and tombstone counts, the stamp as
@@ -31,8 +33,7 @@
  */
 import fs = require("node:fs");
 import { join } from "node:path";
-import { clock, ctimeMs, fileSettled, quietJit, scanStore, settled } from "./storeScan";
-import { sleepSync } from "../util/sleep";
+import { clock, ctimeMs, fileSettled, listNames, quietJit, scanStore, settled } from "./storeScan";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
 
@@ -75,6 +76,8 @@ interface Stamp {
   lr: Record<string, [string, string, string] | null>;
   /** Slots whose ctime was not settled at the last commit (PENDING_MAX at most). */
   p?: number[];
+  /** Set when the directory's ctime was of the clock's current tick when written (see settleDir). */
+  u?: 1;
 }
 
 export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
@@ -252,9 +255,6 @@ class KnownSlots {
   }
 }
 
-/** The longest wait for the store directory's ctime to settle (HZ=100 ticks are 10 ms). */
-const SETTLE_WAIT_MS = 25;
-
 /**
  * Whether the store directory's ctime in `stamp` is settled (see storeScan.settled), so that the
  * stamp proves the next call that nobody created or removed a file since: a create or unlink by
@@ -262,29 +262,24 @@ const SETTLE_WAIT_MS = 25;
  * with the very same time. (Every create and unlink sets the ctime, which no one can set by hand, so
  * it alone decides.) When the time is the clock's current tick, the directory's ctime is touched
  * once more (chmod to its own mode): a multigrain kernel (6.13+) stamps that finely, ahead of the
- * coarse clock, and the stamp is settled at once; elsewhere it waits the tick out (a few ms). False
- * when it is still unsettled (the header then says dirty: the next call refreshes).
+ * coarse clock, and the stamp is settled at once. Elsewhere it is not, and no one waits for the tick
+ * under the lock (that would hold every concurrent ADD and DEL a tick each): the caller marks the
+ * stamp unsettled and the next call checks the names (OwnerIndex.namesMatch).
  */
 function settleDir(dir: string, stamp: Stamp): boolean {
   const split = (ns: bigint): [number, number] => [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
-  let [sec, nsec] = split(BigInt(stamp.ctime));
+  const [sec, nsec] = split(BigInt(stamp.ctime));
   if (settled(sec, nsec, clock.coarseNow(), true)) return true;
-  if (nsec === 0) return false; // a filesystem of whole seconds: not worth a wait
+  if (nsec === 0) return false; // a filesystem of whole seconds: no finer stamp to get
   try {
     fs.chmodSync(dir, Number(fs.lstatSync(dir, { bigint: true }).mode & 0o7777n));
     const st = fs.lstatSync(dir, { bigint: true });
     if (String(st.ino) !== stamp.ino) return false;
     stamp.mtime = String(st.mtimeNs);
     stamp.ctime = String(st.ctimeNs);
-    [sec, nsec] = split(st.ctimeNs);
+    return settled(...split(st.ctimeNs), clock.coarseNow(), true);
   } catch {
-    // not ours to touch: wait as below
-  }
-  const deadline = Date.now() + SETTLE_WAIT_MS;
-  for (;;) {
-    if (settled(sec, nsec, clock.coarseNow(), true)) return true;
-    if (Date.now() >= deadline) return false;
-    sleepSync(1);
+    return false; // not ours to touch
   }
 }
 
@@ -383,7 +378,7 @@ export class OwnerIndex {
         return undefined;
       }
       const readable = idx.readHeader();
-      if (!readable || !idx.clean || !idx.stampMatches()) idx.refreshFromStore(readable);
+      if (!readable || !idx.clean || !idx.stampMatches(true)) idx.refreshFromStore(readable);
     } catch {
       idx.discard();
       return undefined;
@@ -404,7 +399,7 @@ export class OwnerIndex {
     }
     const idx = new OwnerIndex(fd, "", storeDir, lrCount, () => undefined);
     try {
-      return idx.readHeader() && idx.clean && idx.stampMatches() ? idx.used : undefined;
+      return idx.readHeader() && idx.clean && idx.stampMatches(false) ? idx.used : undefined;
     } catch {
       return undefined;
     } finally {
@@ -466,7 +461,12 @@ export class OwnerIndex {
     return { ino: String(d.ino), mtime: String(d.mtimeNs), ctime: String(d.ctimeNs), lr };
   }
 
-  private stampMatches(): boolean {
+  /**
+   * Whether the store is as the header's stamp describes it. An unsettled stamp (u) is checked by
+   * the names and inodes too; when they match and the clock has since moved past the directory's
+   * ctime, `settle` writes the stamp back settled (the next call then needs no listing).
+   */
+  private stampMatches(settle: boolean): boolean {
     const want = this.stored;
     if (want === undefined) return false;
     const now = this.currentStamp(this.lrIndices(Object.keys(want.lr)));
@@ -475,9 +475,43 @@ export class OwnerIndex {
       const w = want.lr[i] ?? null;
       if (v === null || w === null ? v !== w : v[0] !== w[0] || v[1] !== w[1] || v[2] !== w[2]) return false;
     }
+    if (want.u !== undefined && !this.namesMatch()) return false;
     this.stampLr = Object.keys(want.lr);
     this.pending = new Set(Array.isArray(want.p) ? want.p : []);
+    if (want.u !== undefined && settle) {
+      const ns = BigInt(want.ctime);
+      if (settled(Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n), clock.coarseNow(), true)) this.writeHeader();
+    }
     return true;
+  }
+
+  /** Listings of an unsettled stamp's directory (tests look at it). */
+  namesChecked = 0;
+
+  /**
+   * Whether the store directory holds exactly the address names and inodes the table records: what a
+   * create or unlink by host-local in the tick of our last change (same directory times) would alter.
+   * Left open: a file deleted and created again under the same name within that tick that gets the
+   * very inode back (ext4 reuses a freed inode at once): nothing tells it apart but its content, so
+   * the new owner's lookup misses it until a refresh (a wrong release cannot follow: every answer is
+   * checked against the file's content). Without getdents64: false (the call refreshes).
+   */
+  private namesMatch(): boolean {
+    this.namesChecked++;
+    const known = new KnownSlots(this.used + 16);
+    this.forEachSlot((slot, buf, off, state) => {
+      if (state !== USED) return;
+      const ino = buf.readDoubleLE(off + S_INO);
+      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, 0, slot);
+      else known.add(-1, slotName(buf, off), ino, 0, slot);
+    });
+    let listed = 0;
+    let same = true;
+    const complete = listNames(this.storeDir, (v4, v6, ino) => {
+      listed++;
+      if (same && !known.match(v4, v6, ino, 0)) same = false;
+    });
+    return complete && same && listed === this.used;
   }
 
   /** Unsettled slots to look at again at commit (see S_FLAGS). */
@@ -485,7 +519,8 @@ export class OwnerIndex {
 
   /**
    * Clear the flag of pending slots whose ctime the clock has passed. Sound because the file is the
-   * one recorded: the index was trusted since (no create or unlink by anyone), or this call recorded it.
+   * one recorded: the index was trusted since (no create or unlink by anyone, or, for an unsettled
+   * stamp, the same names and inodes: see namesMatch for the one hole), or this call recorded it.
    */
   private settlePending(): void {
     if (this.pending.size === 0) return;
@@ -656,7 +691,8 @@ export class OwnerIndex {
     h.writeUInt32LE(this.tombs, 20);
     if (this.clean && !this.invalidated) {
       const stamp = this.currentStamp(this.lrIndices(this.stampLr));
-      const ok = stamp !== undefined && settleDir(this.storeDir, stamp);
+      const ok = stamp !== undefined;
+      if (ok && !settleDir(this.storeDir, stamp)) stamp.u = 1;
       if (ok && this.pending.size > 0) stamp.p = [...this.pending];
       const json = ok ? JSON.stringify(stamp) : "";
       const len = Buffer.byteLength(json);

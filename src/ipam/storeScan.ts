@@ -130,6 +130,44 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
   }
 }
 
+/**
+ * Every address-named entry of `dir` (regular, or of unknown type) with its inode as getdents64 gives
+ * it (no stat: d_ino comes with the name). False, having visited nothing, where getdents64 is not
+ * available. For the owner index's check of a stamp that was not settled (ownerIndex.ts).
+ */
+export function listNames(dir: string, visit: (v4: number, v6: string | undefined, ino: number) => void): boolean {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const buf = Buffer.allocUnsafe(32 * 1024);
+    for (;;) {
+      const n = getdents64(fd, buf);
+      if (n === undefined) return false;
+      if (n === 0) return true;
+      for (let off = 0; off < n; ) {
+        const ino = Number(buf.readBigUInt64LE(off));
+        const reclen = buf.readUInt16LE(off + 16);
+        const type = buf[off + 18] ?? DT_UNKNOWN;
+        const start = off + 19;
+        let end = buf.indexOf(0, start);
+        if (end < 0 || end > off + reclen) end = off + reclen;
+        off += reclen;
+        if (type !== DT_REG && type !== DT_UNKNOWN) continue;
+        const v4 = parseV4Bytes(buf, start, end);
+        if (v4 >= 0) {
+          visit(v4, undefined, ino);
+          continue;
+        }
+        const colon = buf.indexOf(COLON, start);
+        if (colon < 0 || colon >= end) continue;
+        const v6 = v6Name(buf.toString("latin1", start, end));
+        if (v6 !== undefined) visit(-1, v6, ino);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** readdirSync and lstatSync: the same visits as the fast path (exported for the tests that hold them equal). */
 export function scanPortable(dir: string, visit: ScanVisit): void {
   const st: NameStat = { isFile: false, ino: 0, ctimeSec: 0, ctimeNsec: 0 };

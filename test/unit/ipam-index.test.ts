@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { allocate, check, listReservations, openStore, release } from "../../src/ipam/index";
 import { INDEX_DIR } from "../../src/ipam/ownerIndex";
 import { clock } from "../../src/ipam/storeScan";
+import sleep = require("../../src/util/sleep");
 import { addressFiles, config, dataDirs, hostLocalAvailable, hostLocalConfJson, hostLocalSync } from "../helpers/ipamFixtures";
 
 const dataDir = dataDirs("tether-ipam-index-");
@@ -241,8 +242,99 @@ describe("ipam owner index with host-local on the same store", { skip: hostLocal
   });
 });
 
+/** How the next critical section came to trust the index, and whether it listed the names to do so. */
+function checkOf(cfg: ReturnType<typeof config>): { refresh: string; filesRead: number; namesChecked: number } {
+  const store = openStore(cfg, {}, true);
+  store.withLock(() => undefined);
+  return { refresh: store.lastRefresh, filesRead: store.lastFilesRead, namesChecked: store.lastNamesChecked };
+}
+
+/**
+ * Run `fn` (a change to the store directory, as host-local would make) as if in the same tick as the
+ * index's last commit: the kernel would have stamped the directory with the times it already had,
+ * so the header's stamp is given the directory's new times. Asserts the commit left a clean header.
+ */
+function inSameTick(dd: string, fn: () => void): void {
+  const idx = join(dd, INDEX_DIR, "testnet");
+  const h = fs.readFileSync(idx).subarray(0, 1024);
+  assert.equal(h[8], 1, "the commit left a clean header (not a refresh for every call)");
+  const stamp = JSON.parse(h.toString("utf8", 32, 32 + h.readUInt32LE(24))) as { mtime: string; ctime: string; u?: number };
+  assert.equal(stamp.u, 1, "the stamp is marked unsettled");
+  fn();
+  const d = fs.lstatSync(join(dd, "testnet"), { bigint: true });
+  stamp.mtime = String(d.mtimeNs);
+  stamp.ctime = String(d.ctimeNs);
+  const json = Buffer.from(JSON.stringify(stamp));
+  h.fill(0, 24);
+  h.writeUInt32LE(json.length, 24);
+  json.copy(h, 32);
+  const fd = fs.openSync(idx, "r+");
+  fs.writeSync(fd, h, 0, 1024, 0);
+  fs.closeSync(fd);
+}
+
+/** Call fn on a kernel without multigrain timestamps: the coarse clock stays in the tick of the directory's last change (a chmod does not settle it). */
+function oldKernel<T>(net: string, fn: () => T): { value: T; sleeps: number; clockReads: number } {
+  const realSleep = sleep.sleepSync;
+  let sleeps = 0;
+  let clockReads = 0;
+  try {
+    sleep.sleepSync = (ms: number) => {
+      sleeps++;
+      realSleep(ms);
+    };
+    clock.coarseNow = () => {
+      clockReads++;
+      return timeOf(net);
+    };
+    return { value: fn(), sleeps, clockReads };
+  } finally {
+    clock.coarseNow = farAhead;
+    sleep.sleepSync = realSleep;
+  }
+}
+
 describe("ipam owner index on coarse timestamps (a change in the same tick as the index's own)", () => {
-  it("a store directory changed in the clock's current tick is not trusted at the next call", () => {
+  it("without multigrain timestamps, a commit does not wait for the tick under the lock", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    addrOf(cfg, "a");
+    const r = oldKernel(net, () => addrOf(cfg, "b"));
+    assert.deepEqual(r.value, ["10.30.0.3/16"]);
+    assert.equal(r.sleeps, 0, "no sleep under the lock");
+    assert.ok(r.clockReads <= 4, `the clock was read ${r.clockReads} times (not polled)`);
+    // The next call checks the names once (nothing changed: trusted) and, the clock having moved, settles the stamp.
+    assert.deepEqual(checkOf(cfg), { refresh: "trusted", filesRead: 0, namesChecked: 1 });
+    assert.deepEqual(checkOf(cfg), { refresh: "trusted", filesRead: 0, namesChecked: 0 });
+  });
+
+  it("without multigrain timestamps, a host-local create in the same tick as tether's commit is seen by the next call", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    addrOf(cfg, "a");
+    oldKernel(net, () => addrOf(cfg, "b"));
+    inSameTick(dd, () => fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 }));
+    // Read: h1's new file, and b's (recorded in the tick that wrote it).
+    assert.deepEqual(checkOf(cfg), { refresh: "incremental", filesRead: 2, namesChecked: 1 });
+    assert.deepEqual(check(cfg, owner("h1")), ["10.30.9.1"]);
+    assert.equal(release(cfg, owner("h1")), 1);
+  });
+
+  it("without multigrain timestamps, an unlink in the same tick as tether's commit is seen by the next call", () => {
+    const dd = dataDir();
+    const cfg = config(dd, { ranges: RANGES });
+    const net = join(dd, "testnet");
+    addrOf(cfg, "a");
+    oldKernel(net, () => addrOf(cfg, "b"));
+    inSameTick(dd, () => fs.unlinkSync(join(net, "10.30.0.2"))); // a's, released by host-local
+    assert.deepEqual(checkOf(cfg), { refresh: "incremental", filesRead: 1, namesChecked: 1 }, "b's file read again (recorded in its tick)");
+    assert.throws(() => check(cfg, owner("a")), /no IP address reserved/);
+    assert.equal(release(cfg, owner("b")), 1);
+  });
+
+  it("a store directory changed in the clock's current tick is checked by its names at the next call", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
     const net = join(dd, "testnet");
@@ -250,15 +342,14 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
     assert.equal(trusted(cfg), true);
     // The clock still in the tick of the directory's last change, as on a kernel without multigrain
     // timestamps: host-local creating a file right after tether let the lock go would stamp the
-    // directory with the same time. tether waits (a tick at most) and, the clock not moving here,
-    // leaves the index unverified.
+    // directory with the same time. The stamp is marked unsettled; the next call lists the names.
     try {
       clock.coarseNow = () => timeOf(net);
       addrOf(cfg, "b");
     } finally {
       clock.coarseNow = farAhead;
     }
-    assert.equal(refreshOf(cfg).refresh, "incremental", "nothing changed since, but nothing proves it");
+    assert.deepEqual(checkOf(cfg), { refresh: "trusted", filesRead: 0, namesChecked: 1 }, "nothing changed since: the names prove it");
     fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
     assert.equal(refreshOf(cfg).refresh, "incremental");
     assert.deepEqual(check(cfg, owner("h1")), ["10.30.9.1"]);
@@ -272,7 +363,7 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
     assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
   });
 
-  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp or a wait)", () => {
+  it("on this kernel's own clock, calls in quick succession trust the index (settled by a multigrain stamp, or checked by its names)", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
     try {
@@ -288,20 +379,15 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
     }
   });
 
-  it("tether waits for the tick to pass before it trusts its stamp", () => {
+  it("an unsettled stamp is checked by its names while the clock has not moved, and settled once it has", () => {
     const dd = dataDir();
     const cfg = config(dd, { ranges: RANGES });
     const net = join(dd, "testnet");
-    let calls = 0;
-    try {
-      // The first two readings in the tick of the directory's change, then the next tick.
-      clock.coarseNow = () => timeOf(net, ++calls > 2 ? 4_000_000n : 0n);
-      addrOf(cfg, "a");
-    } finally {
-      clock.coarseNow = farAhead;
-    }
-    assert.ok(calls > 2, `the clock was read ${calls} times`);
-    assert.deepEqual(refreshOf(cfg), { refresh: "trusted", filesRead: 0 });
+    oldKernel(net, () => addrOf(cfg, "a"));
+    // Still the same tick: each call lists the names (and, writing nothing, leaves the stamp as is).
+    for (let i = 0; i < 2; i++) assert.deepEqual(oldKernel(net, () => checkOf(cfg)).value, { refresh: "trusted", filesRead: 0, namesChecked: 1 });
+    assert.deepEqual(checkOf(cfg), { refresh: "trusted", filesRead: 0, namesChecked: 1 });
+    assert.deepEqual(checkOf(cfg), { refresh: "trusted", filesRead: 0, namesChecked: 0 });
   });
 
   it("a file recorded in the tick that wrote it is read again at the next refresh (deleted and re-made, same inode and ctime)", () => {
@@ -316,9 +402,10 @@ describe("ipam owner index on coarse timestamps (a change in the same tick as th
       clock.coarseNow = farAhead;
     }
     // Both files' ctimes prove nothing: a file deleted and created again in that tick could carry
-    // the same inode and ctime. So both are read, where settled ones would not be.
-    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 2 });
+    // the same inode and ctime. So a refresh (here: a new file) reads both, where settled ones it would not.
     fs.writeFileSync(join(net, "10.30.9.1"), "h1\r\neth0", { mode: 0o600 });
+    assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 3 });
+    fs.writeFileSync(join(net, "10.30.9.2"), "h2\r\neth0", { mode: 0o600 });
     assert.deepEqual(refreshOf(cfg), { refresh: "incremental", filesRead: 1 });
   });
 
