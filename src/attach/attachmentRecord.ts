@@ -12,6 +12,7 @@ import fs = require("node:fs");
 import { isAbsolute, join } from "node:path";
 import { DEFAULT_DATA_DIR, IPAM_TYPE } from "../util/defaults";
 import { attachmentTag, type AttachmentKey } from "../firewall/key";
+import { stringFields } from "../util/jsonObject";
 import { ownedDirProblem } from "../util/ownedDir";
 import { replaceFile } from "../util/replaceFile";
 
@@ -56,17 +57,7 @@ export function intentPath(dataDir: string, key: AttachmentKey): string {
 
 /** A record's content; undefined when it is not one (doctor reports it). */
 export function parseRecord(text: string): AttachmentRecord | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof doc !== "object" || doc === null) return undefined;
-  const o = doc as Record<string, unknown>;
-  const fields = ["network", "containerId", "ifname", "netns", "hostIfname"] as const;
-  if (!fields.every((f) => typeof o[f] === "string")) return undefined;
-  return { network: o["network"] as string, containerId: o["containerId"] as string, ifname: o["ifname"] as string, netns: o["netns"] as string, hostIfname: o["hostIfname"] as string };
+  return stringFields(text, ["network", "containerId", "ifname", "netns", "hostIfname"]);
 }
 
 const WHAT = "attachment records directory";

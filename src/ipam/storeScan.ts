@@ -91,6 +91,43 @@ export function quietJit<T>(entries: number, fn: () => T): T {
 
 const v8 = lazy(() => require("node:v8") as typeof import("node:v8"));
 
+/**
+ * Each address-named entry getdents64 gives for `fd` (regular, or of unknown type): its IPv4 value
+ * (or -1 and the IPv6 name), its inode (d_ino) and its name's bytes [start, end) in `buf`. False,
+ * having visited nothing more, where getdents64 is not available.
+ */
+function eachAddressEntry(
+  fd: number,
+  buf: Buffer,
+  visit: (v4: number, v6: string | undefined, ino: number, start: number, end: number) => void,
+): boolean {
+  for (;;) {
+    const n = getdents64(fd, buf);
+    if (n === undefined) return false;
+    if (n === 0) return true;
+    for (let off = 0; off < n; ) {
+      // d_ino as two halves: a BigInt per entry would be garbage at 50,000 files.
+      const ino = buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
+      const reclen = buf.readUInt16LE(off + 16);
+      const type = buf[off + 18] ?? DT_UNKNOWN;
+      const start = off + 19;
+      let end = buf.indexOf(0, start);
+      if (end < 0 || end > off + reclen) end = off + reclen;
+      off += reclen;
+      if (type !== DT_REG && type !== DT_UNKNOWN) continue;
+      const v4 = parseV4Bytes(buf, start, end);
+      if (v4 >= 0) {
+        visit(v4, undefined, ino, start, end);
+        continue;
+      }
+      const colon = buf.indexOf(COLON, start);
+      if (colon < 0 || colon >= end) continue;
+      const v6 = v6Name(buf.toString("latin1", start, end));
+      if (v6 !== undefined) visit(-1, v6, ino, start, end);
+    }
+  }
+}
+
 function scanFast(fd: number, visit: ScanVisit): boolean {
   const buf = Buffer.allocUnsafe(32 * 1024);
   const name = Buffer.allocUnsafe(256);
@@ -100,34 +137,15 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
   name.writeUInt8(0x2e, 0);
   name.writeUInt8(0, 1);
   if (statNameAt(fd, name, statBuf, st) === undefined) return false;
-  for (;;) {
-    const n = getdents64(fd, buf);
-    if (n === undefined) return false;
-    if (n === 0) return true;
-    for (let off = 0; off < n; ) {
-      const reclen = buf.readUInt16LE(off + 16);
-      const type = buf[off + 18] ?? DT_UNKNOWN;
-      const start = off + 19;
-      let end = buf.indexOf(0, start);
-      if (end < 0 || end > off + reclen) end = off + reclen;
-      off += reclen;
-      if (type !== DT_REG && type !== DT_UNKNOWN) continue;
-      let v4 = parseV4Bytes(buf, start, end);
-      let v6: string | undefined;
-      if (v4 < 0) {
-        if (buf.indexOf(COLON, start) < 0 || buf.indexOf(COLON, start) >= end) continue;
-        v6 = v6Name(buf.toString("latin1", start, end));
-        if (v6 === undefined) continue;
-        v4 = -1;
-      }
-      if (end - start >= name.length) continue;
-      // Byte by byte: Buffer#copy of a part makes a view object per call.
-      for (let k = start; k < end; k++) name[k - start] = buf[k] ?? 0;
-      name[end - start] = 0;
-      if (statNameAt(fd, name, statBuf, st) !== true || !st.isFile) continue;
-      visit(v4, v6, st);
-    }
-  }
+  const statEntry = (v4: number, v6: string | undefined, _ino: number, start: number, end: number): void => {
+    if (end - start >= name.length) return;
+    // Byte by byte: Buffer#copy of a part makes a view object per call.
+    for (let k = start; k < end; k++) name[k - start] = buf[k] ?? 0;
+    name[end - start] = 0;
+    if (statNameAt(fd, name, statBuf, st) !== true || !st.isFile) return;
+    visit(v4, v6, st);
+  };
+  return eachAddressEntry(fd, buf, statEntry);
 }
 
 /**
@@ -138,31 +156,7 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
 export function listNames(dir: string, visit: (v4: number, v6: string | undefined, ino: number) => void): boolean {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    const buf = Buffer.allocUnsafe(32 * 1024);
-    for (;;) {
-      const n = getdents64(fd, buf);
-      if (n === undefined) return false;
-      if (n === 0) return true;
-      for (let off = 0; off < n; ) {
-        const ino = Number(buf.readBigUInt64LE(off));
-        const reclen = buf.readUInt16LE(off + 16);
-        const type = buf[off + 18] ?? DT_UNKNOWN;
-        const start = off + 19;
-        let end = buf.indexOf(0, start);
-        if (end < 0 || end > off + reclen) end = off + reclen;
-        off += reclen;
-        if (type !== DT_REG && type !== DT_UNKNOWN) continue;
-        const v4 = parseV4Bytes(buf, start, end);
-        if (v4 >= 0) {
-          visit(v4, undefined, ino);
-          continue;
-        }
-        const colon = buf.indexOf(COLON, start);
-        if (colon < 0 || colon >= end) continue;
-        const v6 = v6Name(buf.toString("latin1", start, end));
-        if (v6 !== undefined) visit(-1, v6, ino);
-      }
-    }
+    return eachAddressEntry(fd, Buffer.allocUnsafe(32 * 1024), visit);
   } finally {
     fs.closeSync(fd);
   }

@@ -21,6 +21,7 @@ import type { Handlers, Invocation } from "../cni/dispatch";
 import type { NetConf } from "../config/netconf";
 import type { AttachmentKey } from "../firewall/key";
 import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from "../sys/libc";
+import { stringFields } from "../util/jsonObject";
 import { log } from "../util/log";
 import { ownedDirProblem } from "../util/ownedDir";
 import { sleepSync } from "../util/sleep";
@@ -267,16 +268,7 @@ export function heldLockKeys(network: string, except: ReadonlySet<string> = new 
 
 /** The key a holder wrote (nameHolder); undefined for anything else. */
 export function parseHolderKey(text: string): AttachmentKey | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof doc !== "object" || doc === null) return undefined;
-  const o = doc as Record<string, unknown>;
-  const { network, containerId, ifname } = o;
-  return typeof network === "string" && typeof containerId === "string" && typeof ifname === "string" ? { network, containerId, ifname } : undefined;
+  return stringFields(text, ["network", "containerId", "ifname"]);
 }
 
 /** The lock files of a network that no call holds now (what killed calls left). */

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ATTACHMENT_LOCK_ROOT, lockName } from "../../src/plugins/attachmentLock";
+import { ATTACHMENT_LOCK_ROOT, lockName, networkLockDir } from "../../src/plugins/attachmentLock";
 import { createNetns, type TestNetns } from "./netns";
 
 export interface TetherCommand {
@@ -291,4 +291,16 @@ export function cniWorld(
     },
     nodeVeths: () => node.links().filter((l) => l.linkinfo?.info_kind === "veth").map((l) => l.ifname),
   };
+}
+
+/** The lock files of a world's network (its directory under /run/tether/locks). */
+export function worldLockFiles(w: CniWorld): string[] {
+  const dir = join(ATTACHMENT_LOCK_ROOT, networkLockDir(w.network));
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** The attachment records and intents of a world's network, sorted. */
+export function worldRecordFiles(w: CniWorld): string[] {
+  const dir = join(w.dataDir, ".tether-attachments", w.network);
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
 }

@@ -6,14 +6,13 @@
  * held mid-way (its lock held, every resource made), then collects it once it is stale.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
-import { cniWorld, runCniAsync, successEmpty, successJson, type CniOutcome, type CniWorld } from "../helpers/binary";
+import { cniWorld, runCniAsync, successEmpty, successJson, type CniOutcome, type CniWorld, worldLockFiles as lockFiles, worldRecordFiles as recordFiles } from "../helpers/binary";
 import { netnsUnavailable, type TestNetns } from "../helpers/netns";
-import { ATTACHMENT_LOCK_ROOT, networkLockDir } from "../../src/plugins/attachmentLock";
 import { attachmentTag } from "../../src/firewall/key";
 import { containerLeftovers, faultsCommand, footprint, footprintDiff, report, stableFootprint } from "../helpers/reliability";
 
@@ -21,15 +20,7 @@ const skip = netnsUnavailable();
 const TIMEOUT = 600_000;
 const GATEWAY = "10.64.0.1";
 
-function lockFiles(w: CniWorld): string[] {
-  const dir = join(ATTACHMENT_LOCK_ROOT, networkLockDir(w.network));
-  return existsSync(dir) ? readdirSync(dir) : [];
-}
 
-function recordFiles(w: CniWorld): string[] {
-  const dir = join(w.dataDir, ".tether-attachments", w.network);
-  return existsSync(dir) ? readdirSync(dir).sort() : [];
-}
 
 const keyOf = (w: CniWorld, c: TestNetns) => ({ network: w.network, containerId: w.containerId(c), ifname: "eth0" });
 

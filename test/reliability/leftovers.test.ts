@@ -8,10 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
-import { cniWorld, errorJson, runCni, successEmpty, successJson, tetherCommand, RUNTIME_PATH, type CniOutcome, type CniWorld } from "../helpers/binary";
+import { cniWorld, errorJson, runCni, successEmpty, successJson, tetherCommand, RUNTIME_PATH, type CniOutcome, type CniWorld, worldLockFiles as lockFiles, worldRecordFiles as recordFiles } from "../helpers/binary";
 import { netnsUnavailable, type TestNetns } from "../helpers/netns";
 import { ATTACHMENT_LOCK_ROOT, attachmentLockPath, networkLockDir } from "../../src/plugins/attachmentLock";
 import { attachmentTag } from "../../src/firewall/key";
@@ -27,16 +27,7 @@ function cli(w: CniWorld, ...args: string[]): { status: number | null; stdout: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The lock files of this world's network (its directory under /run/tether/locks). */
-function lockFiles(w: CniWorld): string[] {
-  const dir = join(ATTACHMENT_LOCK_ROOT, networkLockDir(w.network));
-  return existsSync(dir) ? readdirSync(dir) : [];
-}
 
-function recordFiles(w: CniWorld): string[] {
-  const dir = join(w.dataDir, ".tether-attachments", w.network);
-  return existsSync(dir) ? readdirSync(dir).sort() : [];
-}
 
 function storeFiles(w: CniWorld): string[] {
   return [...w.reservations().keys()];
