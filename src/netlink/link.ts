@@ -260,7 +260,9 @@ export async function ensureBridge(rtnl: Rtnl, spec: BridgeSpec): Promise<Ensure
 
 async function createBridge(rtnl: Rtnl, op: string, spec: BridgeSpec): Promise<EnsuredBridge> {
   const data = spec.vlanFiltering === undefined ? undefined : attrU8(IFLA_BR_VLAN_FILTERING, spec.vlanFiltering ? 1 : 0);
-  const payload = linkPayload({}, ...basicLinkAttrs(spec.name, spec.mtu, undefined), linkInfoAttr("bridge", data));
+  // Born with a MAC of its own (random, locally administered): a bridge whose MAC was never set
+  // follows its lowest port's, so concurrent ADDs joining ports would each see (and report) another.
+  const payload = linkPayload({}, ...basicLinkAttrs(spec.name, spec.mtu, randomLocalMac()), linkInfoAttr("bridge", data));
   let created = true;
   try {
     await rtnl.request(op, RTM.NEWLINK, payload, NLM_F.CREATE | NLM_F.EXCL);
@@ -461,6 +463,13 @@ function linkInfoAttr(kind: string, data: Encoded | undefined): Encoded {
 }
 
 /** IFLA_IFNAME, and IFLA_MTU / IFLA_ADDRESS when given. */
+/** A random unicast, locally administered MAC (the kernel's own eth_random_addr rule). */
+function randomLocalMac(): string {
+  const b = Buffer.from(randomHex(6), "hex");
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
 function basicLinkAttrs(name: string, mtu: number | undefined, mac: string | undefined): Encoded[] {
   const attrs = [attrString(IFLA_IFNAME, name)];
   if (mtu !== undefined) attrs.push(attrU32(IFLA_MTU, mtu));

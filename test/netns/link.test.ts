@@ -141,6 +141,17 @@ describe("bridges", { skip }, () => {
     assert.equal(first.link.kind, "bridge");
   });
 
+  test("a bridge ensureBridge creates keeps its own MAC when ports with lower MACs join", async (t) => {
+    const { node, nodeRtnl } = world(t);
+    const { link } = await ensureBridge(nodeRtnl, { name: "cni0" });
+    const born = node.link("cni0").address ?? "";
+    assert.match(born, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, "random, unicast, locally administered");
+    assert.equal(link.mac, born);
+    ipVeth(node, "lowmac0", "lowmac0-peer");
+    node.exec(["ip", "link", "set", "lowmac0", "address", "02:00:00:00:00:01", "master", "cni0", "up"]);
+    assert.equal(node.link("cni0").address, born, "an unpinned bridge would take 02:00:00:00:00:01");
+  });
+
   test("ensureBridge refuses an existing link of another kind, naming it", async (t) => {
     const { node, nodeRtnl } = world(t);
     ipVeth(node, "cni0", "cni0-peer");
