@@ -194,22 +194,26 @@ export interface CidrValue {
 export type CidrProblem = "no-prefix" | "bad-ip" | "bad-prefix" | "prefix-too-long";
 
 /**
- * The one parser of "address/length" text. The length is 1-3 digits, at most the family's bits.
+ * The one parser of "address/length" text. The length is 1-3 digits (or what `lengthRule` allows),
+ * at most the family's bits.
  * `exact` keeps an IPv4-mapped address IPv6 (the kernel's view); otherwise it becomes IPv4 (Go's).
  */
-export function readCidr(text: string, exact = false): CidrValue | CidrProblem {
+export function readCidr(text: string, exact = false, lengthRule: RegExp = LENGTH_1_TO_3): CidrValue | CidrProblem {
   const slash = text.indexOf("/");
   if (slash < 0) return "no-prefix";
   const ipText = text.slice(0, slash);
   const ip = exact ? parseIpExact(ipText) : parseIp(ipText);
   if (ip === undefined) return "bad-ip";
   const lenText = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(lenText)) return "bad-prefix";
+  if (!lengthRule.test(lenText)) return "bad-prefix";
   const prefix = Number(lenText);
   if (prefix > bitsOf(ip.family)) return "prefix-too-long";
-  const network = networkOf(ip, prefix);
-  return { ip, prefix, network, last: network.value | hostMask(ip.family, prefix), mapped: exact ? ip.family === 6 && ip.value >> 32n === 0xffffn : ip.family === 4 && ipText.includes(":") };
+  return { ...cidrOf(ip, prefix), mapped: exact ? ip.family === 6 && ip.value >> 32n === 0xffffn : ip.family === 4 && ipText.includes(":") };
 }
+
+const LENGTH_1_TO_3 = /^\d{1,3}$/;
+/** Go's dtoi: any number of ASCII digits (leading zeros allowed), no sign, no space. */
+const LENGTH_GO = /^[0-9]+$/;
 
 export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
   return typeof r !== "string";
@@ -226,14 +230,8 @@ export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
  * given it as written, as before (readCidr(text, true)).
  */
 export function readGoCidr(text: string): CidrValue | undefined {
-  const slash = text.indexOf("/");
-  if (slash < 0) return undefined;
-  const ip = parseIpExact(text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  if (ip === undefined || !/^[0-9]+$/.test(lenText)) return undefined;
-  const n = Number(lenText);
-  if (n > bitsOf(ip.family)) return undefined;
-  return { ...cidrOf(ip, n), mapped: ip.family === 6 && ip.value >> 32n === 0xffffn };
+  const c = readCidr(text, true, LENGTH_GO);
+  return isCidrValue(c) ? c : undefined;
 }
 
 /** The CidrValue of an address and a prefix length (no text involved): "gw/32", a route's subnet. */

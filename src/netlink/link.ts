@@ -462,14 +462,14 @@ function linkInfoAttr(kind: string, data: Encoded | undefined): Encoded {
   return attrNested(IFLA_LINKINFO, attrString(IFLA_INFO_KIND, kind), data === undefined ? undefined : attrNested(IFLA_INFO_DATA, data));
 }
 
-/** IFLA_IFNAME, and IFLA_MTU / IFLA_ADDRESS when given. */
 /** A random unicast, locally administered MAC (the kernel's own eth_random_addr rule). */
 function randomLocalMac(): string {
   const b = Buffer.from(randomHex(6), "hex");
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+  return bufferToMac(b);
 }
 
+/** IFLA_IFNAME, and IFLA_MTU / IFLA_ADDRESS when given. */
 function basicLinkAttrs(name: string, mtu: number | undefined, mac: string | undefined): Encoded[] {
   const attrs = [attrString(IFLA_IFNAME, name)];
   if (mtu !== undefined) attrs.push(attrU32(IFLA_MTU, mtu));
