@@ -543,7 +543,7 @@ async function main() {
   // The flags go to the program of the front only (dist/tether: the front re-executes the agent);
   // the test variants run the bundle with V8's defaults.
   const flags = seaExecArgvSupported() ? EXEC_ARGV : [];
-  if (flags.length === 0) log(`Node ${baseNode.version}'s SEA takes no execArgv: dist/tether runs with V8's defaults`);
+  if (flags.length === 0) log(`Node ${baseNode.version}'s SEA takes no execArgv: ${distLabel}/tether runs with V8's defaults`);
   for (const v of todo) steps.push(await bundleAndBlob(v, manifest, buildInfo, v.front ? flags : []));
   const base = baseExecutable();
   await Promise.all(steps.map((s) => finish(s, base, optionKey)));
