@@ -110,9 +110,11 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  * V8 flags of dist/tether (the SEA's `execArgv`, issue 13): a CNI call is a process of 40-60 ms
  * that V8's defaults, made for long runs, serve badly. Measured on Node 24.22.3 (figures: README,
  * Performance > On Node 24, fourth round):
- * - --min-semi-space-size=3: a young generation of 3 MiB from the start, so an ADD or DEL runs
+ * - --min-semi-space-size=2: a young generation of 2 MiB from the start, so an ADD or DEL runs
  *   without a scavenge (two each with the default 1 MiB, ~1.3 ms of the main thread plus the
- *   helpers' time each; 2 MiB still left one in an ADD). Pages are touched only as allocated.
+ *   helpers' time each; --trace-gc builds: none with 2 MiB in bridge or ptp ADD and DEL). Pages
+ *   are touched only as allocated: a call's RSS does not grow; the shared store's refresh at
+ *   50,000 files, which fills the young generation many times, peaks ~2.3 MiB higher with 3 MiB.
  * - --invocation-count-for-maglev=5000 (V8's default 400): the short calls no longer compile
  *   Maglev code on worker threads that they would hardly run (4 % of an ADD's CPU samples, more
  *   page faults); long loops (the shared store's refresh at 50,000 files) still reach Maglev.
@@ -130,12 +132,11 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  * `execArgvExtension: "cli"`: NODE_OPTIONS no longer reaches the executable (CNI calls are run
  * with the runtime's environment), and `--node-options=...` as the first argument adds flags.
  */
-const EXEC_ARGV = ["--min-semi-space-size=3", "--invocation-count-for-maglev=5000", "--hash-seed=8644"];
+const EXEC_ARGV = ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--hash-seed=8644"];
 /**
  * `tether agent` runs for days on cluster data: src/sea/front.ts re-executes it (process.execve,
  * same pid) with V8's defaults back (a random hash seed, the young generation of 1 MiB its own
- * flags keep it at, Maglev's usual threshold). The young generation alone would cost the agent
- * about 6 MiB of RSS.
+ * flags keep it at, Maglev's usual threshold).
  */
 const AGENT_NODE_OPTIONS = "--min-semi-space-size=0 --invocation-count-for-maglev=400 --hash-seed=0";
 
