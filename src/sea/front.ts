@@ -87,8 +87,14 @@ function reexecAgent(): void {
   const options = __TETHER_AGENT_NODE_OPTIONS__;
   if (process.execArgv.includes(options.split(" ")[0] ?? "")) return;
   // process.execve: Node >= 23.11, not in this @types/node yet.
-  const proc = process as NodeJS.Process & { execve(file: string, args: string[], env: NodeJS.ProcessEnv): never };
-  proc.execve(process.execPath, [process.argv0, `--node-options=${options}`, ...process.argv.slice(2)], process.env);
+  const proc = process as NodeJS.Process & { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never };
+  try {
+    if (proc.execve === undefined) throw new Error("process.execve is missing");
+    proc.execve(process.execPath, [process.argv0, `--node-options=${options}`, ...process.argv.slice(2)], process.env);
+  } catch (e) {
+    // e.g. the executable replaced on disk since it started: run on with the short-call flags.
+    process.stderr.write(`tether: agent not re-executed with V8's defaults: ${(e as Error).message}\n`);
+  }
 }
 
 const env = process.env;
