@@ -16,7 +16,8 @@
 //      src/sea/front.ts bundled as the SEA's main, and code caches of the program trained on real
 //      calls (trainCache: needs root and ip(8), else a warning and none).
 //   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node as an
-//      asset: the one native addon, rtnetlink included; for dist/tether the program and its trained caches).
+//      asset: the one native addon, rtnetlink included; for dist/tether the program and its trained
+//      caches, and V8 flags for short calls in `execArgv` where the base node's SEA takes them: EXEC_ARGV).
 //   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
