@@ -119,13 +119,16 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  * - --invocation-count-for-maglev=5000 (V8's default 400): the short calls no longer compile
  *   Maglev code on worker threads that they would hardly run (4 % of an ADD's CPU samples, more
  *   page faults); long loops (the shared store's refresh at 50,000 files) still reach Maglev.
- * - --hash-seed=8644: V8 >= 13 derives the hash secrets from the seed by a random search for
- *   three 64-bit primes with Miller-Rabin (rapidhash_make_secret), 7 % of `node -e 0`'s samples
- *   here (2.7 ms on average at -O2, heavy-tailed); this seed needs the fewest steps of 1..20,000
- *   (3,280 modular multiplications against 9,100 for a random one). The seed is public, so hash
- *   flooding is possible in principle: a CNI call parses only what the runtime hands it (its
- *   config, runtimeConfig, CNI_ARGS) and its own store, small and root-owned; the agent, which
- *   reads the cluster's objects, runs with a random seed (AGENT_NODE_OPTIONS below).
+ * - --no-rehash-snapshot: V8 then keeps the hash seed baked into Node's snapshot instead of drawing
+ *   a random one at start, which costs (V8 13) a random search for three 64-bit primes with
+ *   Miller-Rabin (rapidhash_make_secret: 7 % of `node -e 0`'s samples here, 2.7 ms on average,
+ *   heavy-tailed) and the rehash of every table and string of the snapshot (~5 %): `node -e 0`
+ *   -3.5 ms of CPU (median of 40). (`--hash-seed=N` with the N of the cheapest search, 8644 of
+ *   1..20,000, saved only the search's excess: 3,280 modular multiplications against 9,100.)
+ *   The baked-in seed is public, so hash flooding is possible in principle: a CNI call parses only
+ *   what the runtime hands it (its config, runtimeConfig, CNI_ARGS) and its own store, small and
+ *   root-owned; the agent, which reads the cluster's objects, runs with a random seed
+ *   (AGENT_NODE_OPTIONS below).
  * Only where the SEA honours `execArgv` (recent Node 24; probed: seaExecArgvSupported): Node 20
  * ignores the field, and a cache trained under flags the executable then lacks would be rejected.
  * The training and the blob generation run under the same flags: V8 rejects a code cache made
@@ -133,13 +136,13 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  * `execArgvExtension: "cli"`: NODE_OPTIONS no longer reaches the executable (CNI calls are run
  * with the runtime's environment), and `--node-options=...` as the first argument adds flags.
  */
-const EXEC_ARGV = ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--hash-seed=8644"];
+const EXEC_ARGV = ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--no-rehash-snapshot"];
 /**
  * `tether agent` runs for days on cluster data: src/sea/front.ts re-executes it (process.execve,
  * same pid) with V8's defaults back (a random hash seed, the young generation of 1 MiB its own
  * flags keep it at, Maglev's usual threshold).
  */
-const AGENT_NODE_OPTIONS = "--min-semi-space-size=0 --invocation-count-for-maglev=400 --hash-seed=0";
+const AGENT_NODE_OPTIONS = "--min-semi-space-size=0 --invocation-count-for-maglev=400 --rehash-snapshot";
 
 /**
  * Whether the base node's SEA takes `execArgv` and `execArgvExtension` (recent Node 24): one that

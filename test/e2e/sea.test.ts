@@ -188,7 +188,7 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     requireBinary(TETHER, "scripts/build.sh");
     // scripts/build.mjs EXEC_ARGV / AGENT_NODE_OPTIONS: the pinned Node's SEA takes execArgv.
     const info = JSON.parse(runHidden({}, TETHER, ["version", "--json"], "").stdout) as { execArgv: string[] };
-    assert.deepEqual(info.execArgv, ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--hash-seed=8644"]);
+    assert.deepEqual(info.execArgv, ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--no-rehash-snapshot"]);
     // NODE_OPTIONS does not reach the executable (execArgvExtension "cli").
     const withEnv = JSON.parse(runHidden({ NODE_OPTIONS: "--max-old-space-size=100" }, TETHER, ["version", "--json"], "").stdout) as { execArgv: string[] };
     assert.deepEqual(withEnv.execArgv, info.execArgv);
@@ -201,7 +201,7 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     assert.match(r.stdout, /Usage: tether agent/);
     const execs = r.stderr.split("\n").filter((l) => l.includes("execve(") && l.includes(TETHER));
     assert.equal(execs.length, 2, `one re-execution expected:\n${r.stderr}`);
-    assert.match(execs[1] ?? "", /"--node-options=--min-semi-space-size=0 --invocation-count-for-maglev=400 --hash-seed=0", "agent", "--help"/);
+    assert.match(execs[1] ?? "", /"--node-options=--min-semi-space-size=0 --invocation-count-for-maglev=400 --rehash-snapshot", "agent", "--help"/);
   });
 
   it("answers VERSION with only PATH and CNI_* in its environment", () => {
