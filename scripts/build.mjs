@@ -118,7 +118,8 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  *   50,000 files, which fills the young generation many times, peaks ~2.3 MiB higher with 3 MiB.
  * - --invocation-count-for-maglev=5000 (V8's default 400): the short calls no longer compile
  *   Maglev code on worker threads that they would hardly run (4 % of an ADD's CPU samples, more
- *   page faults); long loops (the shared store's refresh at 50,000 files) still reach Maglev.
+ *   page faults). The shared store's refresh (4,096 entries and more) puts V8's 400 back while it
+ *   runs (src/ipam/storeScan.ts quietJit: 1.12-1.23x its CPU without).
  * - --no-rehash-snapshot: V8 then keeps the hash seed baked into Node's snapshot instead of drawing
  *   a random one at start, which costs (V8 13) a random search for three 64-bit primes with
  *   Miller-Rabin (rapidhash_make_secret: 7 % of `node -e 0`'s samples here, 2.7 ms on average,
