@@ -157,7 +157,8 @@ const PENDING_MAX = 32;
  */
 class KnownSlots {
   private n = 0;
-  private addr: Uint32Array;
+  /** IPv4 addresses as signed 32-bit integers (small integers to V8: no number allocated per read). */
+  private addr: Int32Array;
   private ino: Float64Array;
   private ctime: Float64Array;
   private slot: Int32Array;
@@ -170,7 +171,7 @@ class KnownSlots {
   tombs = 0;
 
   constructor(expected: number) {
-    this.addr = new Uint32Array(expected);
+    this.addr = new Int32Array(expected);
     this.ino = new Float64Array(expected);
     this.ctime = new Float64Array(expected);
     this.slot = new Int32Array(expected);
@@ -198,12 +199,12 @@ class KnownSlots {
   private next(): number {
     if (this.n === this.addr.length) {
       const cap = Math.max(16, this.n * 2);
-      const grow = <T extends Uint32Array | Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
         const b = make(cap);
         b.set(a);
         return b;
       };
-      this.addr = grow(this.addr, (k) => new Uint32Array(k));
+      this.addr = grow(this.addr, (k) => new Int32Array(k));
       this.ino = grow(this.ino, (k) => new Float64Array(k));
       this.ctime = grow(this.ctime, (k) => new Float64Array(k));
       this.slot = grow(this.slot, (k) => new Int32Array(k));
@@ -214,32 +215,54 @@ class KnownSlots {
     return this.n++;
   }
 
-  add(v4: number, v6: string | undefined, ino: number, ctime: number, slot: number): void {
+  /**
+   * The used slot at `off` of a chunk of the table (`f64`: the chunk's Float64Array view). `ctimes`
+   * false: every ctime is taken as 0 (namesMatch compares names and inodes alone). Fields are read
+   * through the views and doubles never leave this function: Buffer#readDoubleLE and a double passed
+   * as an argument each allocated a number per slot.
+   */
+  addSlot(buf: Buffer, f64: Float64Array, off: number, slot: number, ctimes: boolean): void {
     const e = this.next();
-    this.ino[e] = ino;
-    this.ctime[e] = ctime;
+    this.ino[e] = f64[(off + S_INO) >> 3] ?? 0;
+    this.ctime[e] = !ctimes ? 0 : ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 ? UNSETTLED : (f64[(off + S_CTIME) >> 3] ?? 0);
     this.slot[e] = slot;
-    if (v6 === undefined) {
-      this.addr[e] = v4;
+    if (buf[off + S_FAMILY] === 4) {
+      const a = off + S_IP + 12;
+      this.addr[e] = ((buf[a] ?? 0) << 24) | ((buf[a + 1] ?? 0) << 16) | ((buf[a + 2] ?? 0) << 8) | (buf[a + 3] ?? 0);
       this.place(e);
-    } else {
-      this.flags[e] = IPV6;
-      this.v6 ??= new Map();
-      const list = this.v6.get(v6);
-      if (list === undefined) this.v6.set(v6, [e]);
-      else list.push(e);
+      return;
     }
+    this.flags[e] = IPV6;
+    const v6 = slotName(buf, off);
+    this.v6 ??= new Map();
+    const list = this.v6.get(v6);
+    if (list === undefined) this.v6.set(v6, [e]);
+    else list.push(e);
   }
 
-  /** Whether an unmatched slot records this file (address, inode, ctime); marks it matched. */
-  match(v4: number, v6: string | undefined, ino: number, ctime: number): boolean {
-    if (v6 !== undefined) return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
+  /**
+   * Whether an unmatched slot records this file (address, inode, ctime as storeScan.ctimeMs makes it
+   * from `sec` and `nsec`); marks it matched. The IPv4 path compares inline (see addSlot).
+   */
+  match(v4: number, v6: string | undefined, ino: number, sec: number, nsec: number): boolean {
+    // No closure in here: one capturing an argument makes V8 allocate a context on every call.
+    if (v6 !== undefined) return this.matchV6(v6, ino, sec * 1e3 + nsec / 1e6);
+    const key = v4 | 0;
     const mask = this.table.length - 1;
-    for (let i = this.home(v4); this.table[i] !== 0; i = (i + 1) & mask) {
+    for (let i = this.home(key); this.table[i] !== 0; i = (i + 1) & mask) {
       const e = (this.table[i] ?? 0) - 1;
-      if (this.addr[e] === v4 && this.take(e, ino, ctime)) return true;
+      if (this.addr[e] !== key) continue;
+      const f = this.flags[e] ?? 0;
+      if ((f & MATCHED) === 0 && this.ino[e] === ino && this.ctime[e] === sec * 1e3 + nsec / 1e6) {
+        this.flags[e] = f | MATCHED;
+        return true;
+      }
     }
     return false;
+  }
+
+  private matchV6(v6: string, ino: number, ctime: number): boolean {
+    return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
   }
 
   private take(e: number, ino: number, ctime: number): boolean {
@@ -499,17 +522,14 @@ export class OwnerIndex {
   private namesMatch(): boolean {
     this.namesChecked++;
     const known = new KnownSlots(this.used + 16);
-    this.forEachSlot((slot, buf, off, state) => {
-      if (state !== USED) return;
-      const ino = buf.readDoubleLE(off + S_INO);
-      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, 0, slot);
-      else known.add(-1, slotName(buf, off), ino, 0, slot);
+    this.forEachSlot((slot, buf, off, state, f64) => {
+      if (state === USED) known.addSlot(buf, f64, off, slot, false);
     });
     let listed = 0;
     let same = true;
     const complete = listNames(this.storeDir, (v4, v6, ino) => {
       listed++;
-      if (same && !known.match(v4, v6, ino, 0)) same = false;
+      if (same && !known.match(v4, v6, ino, 0, 0)) same = false;
     });
     return complete && same && listed === this.used;
   }
@@ -556,7 +576,7 @@ export class OwnerIndex {
     const fresh: { key: string; ip: Ip; id: FileId }[] = [];
     let seen = 0;
     scanStore(this.storeDir, (v4, v6, st) => {
-      if (known !== undefined && known.match(v4, v6, st.ino, ctimeMs(st))) {
+      if (known !== undefined && known.match(v4, v6, st.ino, st.ctimeSec, st.ctimeNsec)) {
         seen++;
         return;
       }
@@ -588,26 +608,24 @@ export class OwnerIndex {
     // The header's count sizes it (it may be off after a crash mid-update: the arrays then grow).
     const known = new KnownSlots(this.used + 16);
     let tombs = 0;
-    this.forEachSlot((slot, buf, off, state) => {
+    this.forEachSlot((slot, buf, off, state, f64) => {
       if (state === TOMB) tombs++;
-      if (state !== USED) return;
-      const ino = buf.readDoubleLE(off + S_INO);
-      const ctime = ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 ? UNSETTLED : buf.readDoubleLE(off + S_CTIME);
-      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, ctime, slot);
-      else known.add(-1, slotName(buf, off), ino, ctime, slot);
+      if (state === USED) known.addSlot(buf, f64, off, slot, true);
     });
     known.tombs = tombs;
     return known;
   }
 
-  /** Calls fn for every slot, reading the table in chunks. */
-  private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number) => void): void {
+  /** Calls fn for every slot, reading the table in chunks (`f64`: a Float64Array view of `buf`). */
+  private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number, f64: Float64Array) => void): void {
     const per = 1365; // 64 KiB of slots per read
-    const buf = Buffer.allocUnsafe(per * SLOT);
+    const ab = new ArrayBuffer(per * SLOT);
+    const buf = Buffer.from(ab);
+    const f64 = new Float64Array(ab);
     for (let first = 0; first < this.slots; first += per) {
       const count = Math.min(per, this.slots - first);
       fs.readSync(this.fd, buf, 0, count * SLOT, HEADER + first * SLOT);
-      for (let k = 0; k < count; k++) fn(first + k, buf, k * SLOT, buf[k * SLOT] ?? EMPTY);
+      for (let k = 0; k < count; k++) fn(first + k, buf, k * SLOT, buf[k * SLOT] ?? EMPTY, f64);
     }
   }
 
@@ -641,7 +659,8 @@ export class OwnerIndex {
     this.pending.clear();
     this.forEachSlot((_slot, buf, off, state) => {
       if (state !== USED) return;
-      let i = buf.readUInt32BE(off + S_HASH) & (slots - 1);
+      const h = off + S_HASH;
+      let i = (((buf[h] ?? 0) << 24) | ((buf[h + 1] ?? 0) << 16) | ((buf[h + 2] ?? 0) << 8) | (buf[h + 3] ?? 0)) & (slots - 1);
       while (table[i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
       buf.copy(table, i * SLOT, off, off + SLOT);
       if (((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 && this.pending.size < PENDING_MAX) this.pending.add(i);
