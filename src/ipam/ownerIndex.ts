@@ -146,9 +146,10 @@ function slotsFor(entries: number): number {
 const MATCHED = 1;
 const IPV6 = 2;
 
-/** What an unsettled slot's ctime is taken as in a refresh: it matches no file, so the file is read again. */
-const UNSETTLED = -1;
-/** UNSETTLED (-1.0, IEEE 754 0xbff0000000000000) as the two 32-bit words KnownSlots.addSlot copies. */
+/**
+ * What an unsettled slot's ctime is taken as in a refresh: -1 (no file's ctime), so the file is read
+ * again; as the two 32-bit words of the double KnownSlots.addSlot copies (IEEE 754 0xbff0000000000000).
+ */
 const UNSETTLED_LO = 0;
 const UNSETTLED_HI = 0xbff00000 | 0;
 /** Pending (unsettled) slots the header remembers, to settle them at a later commit without a scan. */
