@@ -158,6 +158,7 @@ const PENDING_MAX = 32;
 /**
  * The used slots of a table keyed by address, for one refresh: parallel typed arrays and an
  * open-addressing table over them (IPv4); IPv6 names in a Map. Each entry matches one file at most.
+ * Entry e is the table's e-th used slot (in slot order): no slot number is kept (see refreshInner).
  */
 class KnownSlots {
   private n = 0;
@@ -168,7 +169,6 @@ class KnownSlots {
   /** The same as ino and ctime, as 32-bit words: addSlot copies a double's bits through these. */
   private inoW: Int32Array;
   private ctimeW: Int32Array;
-  private slot: Int32Array;
   /** MATCHED, IPV6 bits per entry. */
   private flags: Uint8Array;
   /** Entry index + 1 per bucket; 0 is empty. */
@@ -183,14 +183,14 @@ class KnownSlots {
     this.ctime = new Float64Array(expected);
     this.inoW = new Int32Array(this.ino.buffer);
     this.ctimeW = new Int32Array(this.ctime.buffer);
-    this.slot = new Int32Array(expected);
     this.flags = new Uint8Array(expected);
     [this.table, this.shift] = KnownSlots.tableFor(expected);
   }
 
+  /** Buckets for at most 80 % load (linear probing: about 3 probes per hit; 50,000 entries fit 2^16). */
   private static tableFor(entries: number): [Int32Array, number] {
     let bits = 4;
-    while (1 << bits < entries * 2) bits++;
+    while (1 << bits < entries * 1.25) bits++;
     return [new Int32Array(1 << bits), 32 - bits];
   }
 
@@ -218,7 +218,6 @@ class KnownSlots {
       this.ctime = grow(this.ctime, (k) => new Float64Array(k));
       this.inoW = new Int32Array(this.ino.buffer);
       this.ctimeW = new Int32Array(this.ctime.buffer);
-      this.slot = grow(this.slot, (k) => new Int32Array(k));
       this.flags = grow(this.flags, (k) => new Uint8Array(k));
       [this.table, this.shift] = KnownSlots.tableFor(cap);
       for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & IPV6) === 0) this.place(e);
@@ -233,7 +232,7 @@ class KnownSlots {
    * Buffer#readDoubleLE, or a double read from a Float64Array before V8 optimizes this function,
    * allocated a number each (1.6 MiB at 50,000 slots).
    */
-  addSlot(buf: Buffer, words: Int32Array, off: number, slot: number, ctimes: boolean): void {
+  addSlot(buf: Buffer, words: Int32Array, off: number, ctimes: boolean): void {
     const e = this.next();
     const i = (off + S_INO) >> 2;
     this.inoW[2 * e] = words[i] ?? 0;
@@ -242,7 +241,6 @@ class KnownSlots {
     const unsettled = ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0;
     this.ctimeW[2 * e] = !ctimes ? 0 : unsettled ? UNSETTLED_LO : (words[c] ?? 0);
     this.ctimeW[2 * e + 1] = !ctimes ? 0 : unsettled ? UNSETTLED_HI : (words[c + 1] ?? 0);
-    this.slot[e] = slot;
     if (buf[off + S_FAMILY] === 4) {
       const a = off + S_IP + 12;
       this.addr[e] = ((buf[a] ?? 0) << 24) | ((buf[a + 1] ?? 0) << 16) | ((buf[a + 2] ?? 0) << 8) | (buf[a + 3] ?? 0);
@@ -289,9 +287,13 @@ class KnownSlots {
     return true;
   }
 
-  /** The slots of entries no file matched. */
-  forUnmatched(fn: (slot: number) => void): void {
-    for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & MATCHED) === 0) fn(this.slot[e] ?? 0);
+  get size(): number {
+    return this.n;
+  }
+
+  /** Whether no file matched entry e. */
+  unmatched(e: number): boolean {
+    return ((this.flags[e] ?? 0) & MATCHED) === 0;
   }
 }
 
@@ -539,8 +541,8 @@ export class OwnerIndex {
   private namesMatch(): boolean {
     this.namesChecked++;
     const known = new KnownSlots(this.used + 16);
-    this.forEachSlot((slot, buf, off, state, words) => {
-      if (state === USED) known.addSlot(buf, words, off, slot, false);
+    this.forEachSlot((_slot, buf, off, state, words) => {
+      if (state === USED) known.addSlot(buf, words, off, false);
     });
     let listed = 0;
     let same = true;
@@ -605,10 +607,17 @@ export class OwnerIndex {
     });
     let tombs = known?.tombs ?? 0;
     // A used slot no file matched is gone from the directory (or was changed, and is re-read above).
-    known?.forUnmatched((slot) => {
-      this.writeState(slot, TOMB);
-      tombs++;
-    });
+    // Found by a second pass over the table, whose e-th used slot is entry e (the table is unchanged
+    // since knownSlots read it); only when there is one (none after a host-local ADD).
+    if (known !== undefined && seen < known.size) {
+      let e = 0;
+      this.forEachSlot((slot, _buf, _off, state) => {
+        if (state === USED && known.unmatched(e++)) {
+          this.writeState(slot, TOMB);
+          tombs++;
+        }
+      });
+    }
     this.used = seen;
     this.tombs = tombs;
     if (seen + fresh.length + 1 > this.slots * MAX_LOAD || this.tombs > this.slots / 4) this.rehash(seen + fresh.length);
@@ -625,9 +634,9 @@ export class OwnerIndex {
     // The header's count sizes it (it may be off after a crash mid-update: the arrays then grow).
     const known = new KnownSlots(this.used + 16);
     let tombs = 0;
-    this.forEachSlot((slot, buf, off, state, words) => {
+    this.forEachSlot((_slot, buf, off, state, words) => {
       if (state === TOMB) tombs++;
-      if (state === USED) known.addSlot(buf, words, off, slot, true);
+      if (state === USED) known.addSlot(buf, words, off, true);
     });
     known.tombs = tombs;
     return known;
