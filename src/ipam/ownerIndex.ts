@@ -36,6 +36,7 @@ import { join } from "node:path";
 import { clock, ctimeMs, fileSettled, listNames, quietJit, scanStore, settled } from "./storeScan";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
+import { lazy } from "../util/lazy";
 
 const { O_CREAT, O_NOFOLLOW, O_RDWR } = fs.constants;
 
@@ -296,6 +297,13 @@ class KnownSlots {
     return ((this.flags[e] ?? 0) & MATCHED) === 0;
   }
 }
+
+/** Slots per read of the table when walking it: 64 KiB. */
+const SLOTS_PER_READ = 1365;
+const slotChunk = lazy(() => {
+  const ab = new ArrayBuffer(SLOTS_PER_READ * SLOT);
+  return { buf: Buffer.from(ab), words: new Int32Array(ab) };
+});
 
 /**
  * Whether the store directory's ctime in `stamp` is settled (see storeScan.settled), so that the
@@ -642,12 +650,13 @@ export class OwnerIndex {
     return known;
   }
 
-  /** Calls fn for every slot, reading the table in chunks (`words`: an Int32Array view of `buf`). */
+  /**
+   * Calls fn for every slot, reading the table in chunks (`words`: an Int32Array view of `buf`) into
+   * one buffer for the process (a refresh walks the table two or three times). Not reentrant.
+   */
   private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number, words: Int32Array) => void): void {
-    const per = 1365; // 64 KiB of slots per read
-    const ab = new ArrayBuffer(per * SLOT);
-    const buf = Buffer.from(ab);
-    const words = new Int32Array(ab);
+    const per = SLOTS_PER_READ;
+    const { buf, words } = slotChunk();
     for (let first = 0; first < this.slots; first += per) {
       const count = Math.min(per, this.slots - first);
       fs.readSync(this.fd, buf, 0, count * SLOT, HEADER + first * SLOT);
