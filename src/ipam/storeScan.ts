@@ -70,14 +70,23 @@ export function scanStore(dir: string, visit: ScanVisit): void {
   }
 }
 
-/** From this many index entries on, a refresh runs without V8's top tier (quietJit). */
-export const QUIET_JIT_FROM = 4096;
+/**
+ * From this many index entries on, a refresh runs without V8's top tier (quietJit). Measured (peak
+ * RSS of a tether-ipam ADD right after a host-local ADD, medians of 8): at 700 entries 54.7 MiB
+ * without, up to 57.3 (TurboFan compiled the loops), 52.5 with; at 1,000 55.7 against 52.7; at 500
+ * and below TurboFan never starts, and loading node:v8 would only cost 1.5 MiB and a few ms.
+ */
+export const QUIET_JIT_FROM = 512;
 
 /**
  * Run a refresh's long loops (a table scan, a listing, an lstat per file) without TurboFan: its
  * compiles of them cost 5.5 MiB of peak RSS at 50,000 files and no measurable time (Maglev's code is
  * as fast for loops bound by system calls). The flag is put back after, so the rest of the process
- * (the agent's, say) keeps it. (Without Maglev too: 2.6 MiB less again but 100 ms more CPU: not taken.)
+ * (the agent's, say) keeps it. Also tried here, none of use at 50,000 files (peak RSS, medians of 5,
+ * two builds; noise about 0.4 MiB): --no-maglev +1.8 to +2.1 MiB and +100 ms CPU (Sparkplug's code
+ * boxes every double), --no-maglev-osr +0.2 to +0.9, --no-maglev-inlining -0.2,
+ * --no-concurrent-recompilation -0.3, --max-semi-space-size=1 -0.3 (the young generation had grown
+ * before the refresh).
  */
 export function quietJit<T>(entries: number, fn: () => T): T {
   const quiet = entries >= QUIET_JIT_FROM && !process.execArgv.includes("--no-opt");
