@@ -27,43 +27,49 @@ export function compactDns(dns: LooseDns | undefined): Dns | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function legacyRoute(r: Route): Json {
-  const out: Json = { dst: r.dst };
-  if (r.gw !== undefined) out["gw"] = r.gw;
+/**
+ * The fields of `o` named in `keys`, in that order, those that are set. The reference plugins print
+ * Go structs, whose fields come in declaration order: tether prints the same order, so its output is
+ * the reference's byte for byte where the values agree.
+ */
+function ordered<T extends object>(o: T, keys: readonly (keyof T & string)[]): Json {
+  const out: Json = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
   return out;
 }
 
-/** The result as the runtime asked for it. Throws (code 1) where the version cannot express it. */
-export function convertResult(result: Result, version: string): Json {
+const INTERFACE_KEYS = ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] as const;
+const ROUTE_KEYS = ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] as const;
+const DNS_KEYS = ["nameservers", "domain", "search", "options"] as const;
+
+/** A Go types.DNS is a struct, not a pointer: the reference prints "dns": {} when there is none. */
+function dnsOf(result: Result): Json {
   const dns = compactDns(result.dns);
+  return dns === undefined ? {} : ordered(dns, DNS_KEYS);
+}
+
+function legacyRoute(r: Route): Json {
+  return ordered(r, ["dst", "gw"]);
+}
+
+/** The result as the runtime asked for it, in the reference's field order. Throws (code 1) where the version cannot express it. */
+export function convertResult(result: Result, version: string): Json {
   if (compareVersions(version, "1.0.0") >= 0) {
     const out: Json = { cniVersion: version };
-    if (result.interfaces?.length) out["interfaces"] = result.interfaces;
-    if (result.ips?.length) out["ips"] = result.ips;
-    if (result.routes?.length) out["routes"] = result.routes;
-    if (dns) out["dns"] = dns;
+    if (result.interfaces?.length) out["interfaces"] = result.interfaces.map((i) => ordered(i, INTERFACE_KEYS));
+    if (result.ips?.length) out["ips"] = result.ips.map((ip) => ordered(ip, ["interface", "address", "gateway"]));
+    if (result.routes?.length) out["routes"] = result.routes.map((r) => ordered(r, ROUTE_KEYS));
+    out["dns"] = dnsOf(result);
     return out;
   }
   if (compareVersions(version, "0.3.0") >= 0) {
     const out: Json = { cniVersion: version };
-    if (result.interfaces?.length) {
-      out["interfaces"] = result.interfaces.map((i) => {
-        const o: Json = { name: i.name };
-        if (i.mac !== undefined) o["mac"] = i.mac;
-        if (i.sandbox !== undefined) o["sandbox"] = i.sandbox;
-        return o;
-      });
-    }
+    if (result.interfaces?.length) out["interfaces"] = result.interfaces.map((i) => ordered(i, ["name", "mac", "sandbox"]));
     if (result.ips?.length) {
-      out["ips"] = result.ips.map((ip) => {
-        const o: Json = { version: familyOf(ip.address), address: ip.address };
-        if (ip.gateway !== undefined) o["gateway"] = ip.gateway;
-        if (ip.interface !== undefined) o["interface"] = ip.interface;
-        return o;
-      });
+      out["ips"] = result.ips.map((ip) => ordered({ version: familyOf(ip.address), ...ip }, ["version", "interface", "address", "gateway"]));
     }
     if (result.routes?.length) out["routes"] = result.routes.map(legacyRoute);
-    if (dns) out["dns"] = dns;
+    out["dns"] = dnsOf(result);
     return out;
   }
   const v4 = result.ips?.find((ip) => familyOf(ip.address) === "4");
@@ -87,7 +93,7 @@ export function convertResult(result: Result, version: string): Json {
     if (routes.length > 0) o["routes"] = routes;
     out[key] = o;
   }
-  if (dns) out["dns"] = dns;
+  out["dns"] = dnsOf(result);
   return out;
 }
 

@@ -6,6 +6,7 @@ import { normalize } from "node:path";
 import type { Route } from "../cni/types";
 import type { IpamConfig, StaticIpamConfig } from "../ipam/config";
 import { type Ip, readIpMaybeCidr } from "../ip/ip";
+import { goCidrTextOf, goIpTextOf } from "../ip/cidr";
 import { familyOfValid } from "../ip/text";
 import { type RangeInput, type RangeSet, type RangeSetInput, canonicalizeRangeSets } from "../ipam/rangeSet";
 import { configError, isCidr, show } from "./common";
@@ -72,9 +73,10 @@ function setInputs(sets: readonly ParsedRange[][], base: string): RangeSetInput[
   }));
 }
 
+/** A configured route, its text as the reference IPAMs print it (types.Route: Go's canonical forms). */
 function toRoute(r: ParsedRoute): Route {
-  const out: Route = { dst: r.dst };
-  if (r.gw !== undefined) out.gw = r.gw;
+  const out: Route = { dst: goCidrTextOf(r.dst) };
+  if (r.gw !== undefined) out.gw = goIpTextOf(r.gw);
   for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
     const v = r[k];
     if (v !== undefined) out[k] = v;
@@ -177,9 +179,10 @@ export function isStaticIpam(ipam: unknown): boolean {
   return isRecord(ipam) && Object.keys(ipam).some((k) => k.toLowerCase() === "addresses");
 }
 
+/** A static address, its text as the reference static plugin prints it (see goCidrText). */
 function staticCidr(text: string, path: string): string {
   if (!isCidr(text.trim())) throw configError(path, `${show(text)} is not in CIDR notation (address/prefix)`);
-  return text.trim();
+  return goCidrTextOf(text.trim());
 }
 
 /**
@@ -200,12 +203,13 @@ export function loadStaticIpamConfig(
   const rc = netconf.runtimeConfig === undefined ? {} : parseRuntimeConfig(netconf.runtimeConfig);
   const args = netconf.args === undefined ? {} : parseArgs(netconf.args);
 
-  let addresses: StaticIpamConfig["addresses"] = (ipam.addresses ?? []).map((a) =>
-    a.gateway === undefined ? { address: a.address } : { address: a.address, gateway: a.gateway },
-  );
+  let addresses: StaticIpamConfig["addresses"] = (ipam.addresses ?? []).map((a) => {
+    const address = goCidrTextOf(a.address);
+    return a.gateway === undefined ? { address } : { address, gateway: goIpTextOf(a.gateway) };
+  });
   const fromEnv: { address: string; gateway?: string }[] = cniArgs.ips.map((t) => ({ address: staticCidr(t, "CNI_ARGS IP") }));
   for (const [i, gw] of (cniArgs.gateways ?? []).entries()) {
-    const g = gw.trim();
+    const g = goIpTextOf(gw.trim());
     if (!isCidr(`${g}/0`)) throw configError(`CNI_ARGS GATEWAY[${i}]`, `${show(gw)} is not an IP address`);
     for (const a of fromEnv) if (familyOfValid(a.address) === (g.includes(":") ? 6 : 4)) a.gateway = g;
   }

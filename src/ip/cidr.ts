@@ -3,7 +3,7 @@
  * readGoCidr), and value helpers: the subnet of an address, its host prefix, its default gateway.
  */
 import { ConfigError } from "../config/errors";
-import { type CidrValue, type Ip, bitsOf, cidrOf, parseIp, readGoCidr, withValue } from "../ip/ip";
+import { type CidrValue, type Ip, bitsOf, cidrOf, cidrText, formatIp, parseIp, readGoCidr, withValue } from "../ip/ip";
 
 /** A CIDR of the network configuration or of an IPAM result, parsed once (readGoCidr). */
 export function parseCidr(text: string): CidrValue {
@@ -17,6 +17,28 @@ export function parseAddress(text: string): Ip {
   const ip = parseIp(text);
   if (ip === undefined) throw new ConfigError(undefined, `${JSON.stringify(text)} is not an IP address`);
   return ip;
+}
+
+/**
+ * A configured CIDR as the reference plugins print it in their results (Go's IPNet.String of
+ * net.ParseCIDR's address and mask): canonical text, the address as written, and an IPv4-mapped
+ * address as IPv4 with the mask's last 32 bits ("::ffff:10.0.0.5/120" -> "10.0.0.5/24").
+ */
+export function goCidrText(c: CidrValue): string {
+  if (!c.mapped) return cidrText(c);
+  return `${formatIp(withValue(4, c.ip.value & 0xffffffffn))}/${Math.max(0, c.prefix - 96)}`;
+}
+
+/** Configured CIDR text as the reference plugins print it (goCidrText); text Go refuses stays as it is. */
+export function goCidrTextOf(text: string): string {
+  const c = readGoCidr(text);
+  return c === undefined ? text : goCidrText(c);
+}
+
+/** Configured address text as Go prints it (canonical, IPv4-mapped as IPv4); text that is no address stays. */
+export function goIpTextOf(text: string): string {
+  const ip = parseIp(text);
+  return ip === undefined ? text : formatIp(ip);
 }
 
 /** The subnet of an address (10.1.2.3/16 -> 10.1.0.0/16). */

@@ -47,12 +47,15 @@ export function isIp(text: string): boolean {
   return ipFamilyOf(text) !== 0;
 }
 
-/** "a.b.c.d/len" or "x::y/len" with a prefix length valid for the family. */
+/**
+ * "a.b.c.d/len" or "x::y/len" with a prefix length valid for the family. The length is one or more
+ * ASCII digits, leading zeros allowed ("/024"), as Go's net.ParseCIDR (the reference plugins') reads it.
+ */
 export function isCidr(text: string): boolean {
   const slash = text.indexOf("/");
   if (slash < 0) return false;
   const family = ipFamilyOf(text.slice(0, slash));
   const len = text.slice(slash + 1);
-  if (family === 0 || !/^\d{1,3}$/.test(len)) return false;
+  if (family === 0 || !/^[0-9]+$/.test(len)) return false;
   return Number(len) <= (family === 4 ? 32 : 128);
 }

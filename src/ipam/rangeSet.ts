@@ -58,7 +58,7 @@ function parseSubnet(text: string, path: string): { subnet: Ip; prefix: number }
   const ipText = slash < 0 ? text : text.slice(0, slash);
   const ip = parseIp(ipText);
   const prefixText = text.slice(slash + 1);
-  if (slash < 0 || ip === undefined || !/^\d{1,3}$/.test(prefixText)) throw invalid(path, `${text} is not a CIDR`);
+  if (slash < 0 || ip === undefined || !/^[0-9]+$/.test(prefixText)) throw invalid(path, `${text} is not a CIDR`);
   // Go yields a 4-byte address with a 16-byte mask here and refuses the pair.
   if (isV4Mapped(ipText)) throw invalid(path, `${text}: IPv4-mapped IPv6 subnets are not supported`);
   const prefix = Number(prefixText);

@@ -6,7 +6,7 @@
 import { IpamError } from "./errors";
 import type { IpamResult, Result } from "../cni/types";
 import type { StaticIpamConfig } from "./config";
-import { cidrText, formatIp, isCidrValue, parseIp, readCidr } from "../ip/ip";
+import { goCidrTextOf, goIpTextOf } from "../ip/cidr";
 
 export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   const result: IpamResult = {
@@ -17,24 +17,14 @@ export function staticAdd(cfg: StaticIpamConfig): IpamResult {
   return result;
 }
 
-/** "10.0.0.1/24" -> canonical "10.0.0.1/24" (so "fd00:0::1/64" matches "fd00::1/64"); text that is no CIDR stays as it is. */
-function canonCidr(cidr: string): string {
-  const c = readCidr(cidr);
-  return isCidrValue(c) ? cidrText(c) : cidr;
-}
-
-function canonIp(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const parsed = parseIp(text);
-  return parsed === undefined ? text : formatIp(parsed);
-}
+const canonIp = (text: string | undefined): string | undefined => (text === undefined ? undefined : goIpTextOf(text));
 
 /** Every configured address (with its gateway, when configured) must be in prevResult. */
 export function staticCheck(cfg: StaticIpamConfig, prev: Result | undefined, ifname: string): void {
   if (prev === undefined) throw new IpamError("config", "prevResult: required for CHECK but missing");
-  const have = (prev.ips ?? []).map((ip) => ({ address: canonCidr(ip.address), gateway: canonIp(ip.gateway) }));
+  const have = (prev.ips ?? []).map((ip) => ({ address: goCidrTextOf(ip.address), gateway: canonIp(ip.gateway) }));
   for (const a of cfg.addresses) {
-    const want = canonCidr(a.address);
+    const want = goCidrTextOf(a.address);
     const gw = canonIp(a.gateway);
     if (!have.some((h) => h.address === want && (gw === undefined || h.gateway === gw))) {
       throw new IpamError(

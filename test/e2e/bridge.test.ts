@@ -234,7 +234,7 @@ describe("bridge e2e: every cniVersion", { skip, timeout: TEST_TIMEOUT }, () => 
     const c = w.container();
     const conf = w.conf("0.1.0", { isGateway: true, isDefaultGateway: true }, { ranges: [[{ subnet: SUBNET4 }]] });
     const res = successJson<LegacyResult>(w.cni("ADD", c, conf));
-    assert.deepEqual(Object.keys(res).sort(), ["cniVersion", "ip4"]);
+    assert.deepEqual(Object.keys(res), ["cniVersion", "ip4", "dns"], "the reference's keys in its order");
     assert.equal(res.cniVersion, "0.1.0");
     assert.match(res.ip4!.ip, /^10\.88\.0\.\d+\/24$/);
     assert.equal(res.ip4!.gateway, GW4);
@@ -255,7 +255,7 @@ describe("bridge e2e: every cniVersion", { skip, timeout: TEST_TIMEOUT }, () => 
     const c = w.container();
     const conf = w.conf("0.2.0", { isGateway: true }, { ranges: [[{ subnet: SUBNET6 }]] });
     const res = successJson<LegacyResult>(w.cni("ADD", c, conf));
-    assert.deepEqual(Object.keys(res).sort(), ["cniVersion", "ip6"]);
+    assert.deepEqual(Object.keys(res), ["cniVersion", "ip6", "dns"], "the reference's keys in its order");
     assert.equal(res.cniVersion, "0.2.0");
     assert.match(res.ip6!.ip, /^fd00:88::[0-9a-f:]+\/64$/);
     assert.equal(res.ip6!.gateway, GW6);

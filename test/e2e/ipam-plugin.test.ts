@@ -60,16 +60,17 @@ for (const variant of VARIANTS) {
       ipam: { type: "tether-ipam", dataDir: w.dataDir, ranges: [[{ subnet: "10.94.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] },
     });
 
+    // The bytes host-local prints for the same configuration (Go field order, "dns": {}).
     test("ADD prints the IPAM result only (exact bytes, 1.1.0 and 0.2.0); CHECK, GC, STATUS, DEL", (t) => {
       const { w, dir, plugin } = setup(t);
       const c = w.container();
       const run = (command: string, conf: Record<string, unknown>, id = "ctr-a") =>
         runCni({ command, containerId: id, netns: c.path, config: conf, cniPath: dir, tether: plugin, inNetns: w.node.name });
       const add = run("ADD", ipamConf(w, "1.1.0"));
-      assert.equal(add.stdout, '{"cniVersion":"1.1.0","ips":[{"address":"10.94.0.2/24","gateway":"10.94.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}');
+      assert.equal(add.stdout, '{"cniVersion":"1.1.0","ips":[{"address":"10.94.0.2/24","gateway":"10.94.0.1"}],"routes":[{"dst":"0.0.0.0/0"}],"dns":{}}');
       assert.equal(add.status, 0);
       const old = run("ADD", ipamConf(w, "0.2.0"), "ctr-b");
-      assert.equal(old.stdout, '{"cniVersion":"0.2.0","ip4":{"ip":"10.94.0.3/24","gateway":"10.94.0.1","routes":[{"dst":"0.0.0.0/0"}]}}');
+      assert.equal(old.stdout, '{"cniVersion":"0.2.0","ip4":{"ip":"10.94.0.3/24","gateway":"10.94.0.1","routes":[{"dst":"0.0.0.0/0"}]},"dns":{}}');
       assert.deepEqual(addressFiles(w.dataDir, w.network), new Map([["10.94.0.2", "ctr-a\r\neth0"], ["10.94.0.3", "ctr-b\r\neth0"]]));
       successEmpty(run("CHECK", { ...ipamConf(w, "1.1.0"), prevResult: JSON.parse(add.stdout) }));
       assert.equal(errorJson(run("CHECK", { ...ipamConf(w, "1.1.0"), prevResult: JSON.parse(add.stdout) }, "ctr-none")).code, 104);
@@ -92,7 +93,7 @@ for (const variant of VARIANTS) {
       const run = (command: string, cf: Record<string, unknown>, id: string) =>
         runCni({ command, containerId: id, netns: c.path, config: cf, cniPath: dir, tether: plugin, inNetns: w.node.name });
       const withRanges = conf({ runtimeConfig: { ipRanges: [[{ subnet: "10.96.0.0/24" }]] } });
-      assert.equal(run("ADD", withRanges, "rt-a").stdout, '{"cniVersion":"1.1.0","ips":[{"address":"10.96.0.2/24","gateway":"10.96.0.1"}]}');
+      assert.equal(run("ADD", withRanges, "rt-a").stdout, '{"cniVersion":"1.1.0","ips":[{"address":"10.96.0.2/24","gateway":"10.96.0.1"}],"dns":{}}');
       successJson(run("ADD", withRanges, "rt-b"));
       assert.equal(errorJson(run("ADD", conf(), "rt-c")).code, 7, "ADD needs ranges");
       successEmpty(run("STATUS", conf(), ""));

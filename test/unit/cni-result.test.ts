@@ -73,11 +73,11 @@ describe("convertResult: 1.1.0 and 1.0.0", () => {
   }
   test("empty lists are omitted", () => {
     const out = convertResult({ cniVersion: "1.1.0", interfaces: [], ips: [], routes: [] }, "1.0.0");
-    assert.deepEqual(out, { cniVersion: "1.0.0" });
+    assert.deepEqual(out, { cniVersion: "1.0.0", dns: {} });
   });
   test("an L2-only result (interfaces, no IP) converts", () => {
     const out = convertResult({ cniVersion: "1.1.0", interfaces: [{ name: "eth0", sandbox: "/run/netns/x" }] }, "1.1.0");
-    assert.deepEqual(out, { cniVersion: "1.1.0", interfaces: [{ name: "eth0", sandbox: "/run/netns/x" }] });
+    assert.deepEqual(out, { cniVersion: "1.1.0", interfaces: [{ name: "eth0", sandbox: "/run/netns/x" }], dns: {} });
   });
 });
 
@@ -120,7 +120,46 @@ describe("convertResult: 0.4.0, 0.3.1, 0.3.0", () => {
   });
   test("an IP without gateway or interface index carries neither key", () => {
     const out = convertResult({ cniVersion: "1.1.0", ips: [{ address: "10.0.0.2/24" }] }, "0.3.1");
-    assert.deepEqual(out, { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.0.0.2/24" }] });
+    assert.deepEqual(out, { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.0.0.2/24" }], dns: {} });
+  });
+});
+
+describe("convertResult: the reference's bytes", () => {
+  // What Debian's bridge + host-local printed (after whitespace removal) for one attachment per version.
+  const ifaces = [
+    { name: "lbr0", mac: "a6:ab:90:56:f9:61" },
+    { name: "vetha5619dc2", mac: "de:82:35:ea:b9:60" },
+    { name: "e031", mac: "e6:8d:03:4b:59:5a", sandbox: "/var/run/netns/lead-c1" },
+  ];
+  // Built in another key order than Go's on purpose: the output must not follow the input's order.
+  const internal: Result = {
+    cniVersion: "1.1.0",
+    dns: {},
+    routes: [{ dst: "0.0.0.0/0" }],
+    ips: [{ gateway: "10.77.0.1", address: "10.77.0.3/24", interface: 2 }],
+    interfaces: ifaces.map((i) => ({ ...("sandbox" in i ? { sandbox: i.sandbox } : {}), mac: i.mac, name: i.name })),
+  };
+  const cases: [string, string][] = [
+    ["0.2.0", '{"cniVersion":"0.2.0","ip4":{"ip":"10.77.0.3/24","gateway":"10.77.0.1","routes":[{"dst":"0.0.0.0/0"}]},"dns":{}}'],
+    [
+      "0.3.1",
+      '{"cniVersion":"0.3.1","interfaces":[{"name":"lbr0","mac":"a6:ab:90:56:f9:61"},{"name":"vetha5619dc2","mac":"de:82:35:ea:b9:60"},{"name":"e031","mac":"e6:8d:03:4b:59:5a","sandbox":"/var/run/netns/lead-c1"}],"ips":[{"version":"4","interface":2,"address":"10.77.0.3/24","gateway":"10.77.0.1"}],"routes":[{"dst":"0.0.0.0/0"}],"dns":{}}',
+    ],
+    [
+      "1.0.0",
+      '{"cniVersion":"1.0.0","interfaces":[{"name":"lbr0","mac":"a6:ab:90:56:f9:61"},{"name":"vetha5619dc2","mac":"de:82:35:ea:b9:60"},{"name":"e031","mac":"e6:8d:03:4b:59:5a","sandbox":"/var/run/netns/lead-c1"}],"ips":[{"interface":2,"address":"10.77.0.3/24","gateway":"10.77.0.1"}],"routes":[{"dst":"0.0.0.0/0"}],"dns":{}}',
+    ],
+  ];
+  for (const [v, bytes] of cases) {
+    test(`${v}: the same bytes, field order included`, () => {
+      assert.equal(JSON.stringify(convertResult(internal, v)), bytes);
+    });
+  }
+  test("1.1.0 fields and dns come in Go's declaration order", () => {
+    const out = JSON.stringify(convertResult(dualStack(), "1.1.0"));
+    assert.ok(out.includes('{"name":"eth0","mac":"0a:58:0a:16:00:05","mtu":1500,"sandbox":"/run/netns/cni-1234","socketPath":"/run/vhost/sock0","pciID":"0000:00:05.0"}'), out);
+    assert.ok(out.includes('{"dst":"0.0.0.0/0","gw":"10.22.0.1","mtu":1400,"advmss":1360,"priority":100}'), out);
+    assert.ok(out.endsWith('"dns":{"nameservers":["10.22.0.1","fd00::1"],"domain":"cluster.local","search":["default.svc.cluster.local","svc.cluster.local"],"options":["ndots:5"]}}'), out);
   });
 });
 
@@ -157,12 +196,12 @@ describe("convertResult: 0.2.0 and 0.1.0", () => {
         },
         v,
       );
-      assert.deepEqual(out, { cniVersion: v, ip4: { ip: "10.0.0.2/24", routes: [{ dst: "0.0.0.0/0" }] } });
+      assert.deepEqual(out, { cniVersion: v, ip4: { ip: "10.0.0.2/24", routes: [{ dst: "0.0.0.0/0" }] }, dns: {} });
     });
 
     test(`${v}: IPv6 only`, () => {
       const out = convertResult({ cniVersion: "1.1.0", ips: [{ address: "fd00::2/64", gateway: "fd00::1" }] }, v);
-      assert.deepEqual(out, { cniVersion: v, ip6: { ip: "fd00::2/64", gateway: "fd00::1" } });
+      assert.deepEqual(out, { cniVersion: v, ip6: { ip: "fd00::2/64", gateway: "fd00::1" }, dns: {} });
     });
 
     test(`${v}: no IP at all is an error, not a silent loss`, () => {
@@ -183,10 +222,10 @@ describe("convertResult: 0.2.0 and 0.1.0", () => {
 describe("dns", () => {
   const versions = ["1.1.0", "1.0.0", "0.4.0", "0.3.1", "0.3.0", "0.2.0", "0.1.0"];
   for (const dns of [{}, { nameservers: [], search: [], options: [] }, { domain: "" }] satisfies Dns[]) {
-    test(`empty dns ${JSON.stringify(dns)} is omitted in every version`, () => {
+    test(`empty dns ${JSON.stringify(dns)} is {} in every version (a Go struct: the reference prints it)`, () => {
       for (const v of versions) {
         const out = convertResult({ cniVersion: "1.1.0", ips: [{ address: "10.0.0.2/24" }], dns }, v);
-        assert.ok(!("dns" in out), `${v}: ${JSON.stringify(out)}`);
+        assert.deepEqual(out["dns"], {}, `${v}: ${JSON.stringify(out)}`);
       }
     });
   }

@@ -30,6 +30,27 @@ describe("static tether-ipam", () => {
     const withRc = base({ addresses: ADDRS }, { args: { cni: { ips: ["10.1.1.1/24"] } }, runtimeConfig: { ips: ["10.2.2.2/24"] } });
     assert.deepEqual(loadStaticIpamConfig(withRc, env).addresses, [{ address: "10.2.2.2/24" }]);
   });
+  it("prints addresses, gateways and routes as the reference static plugin does (Go's canonical text)", () => {
+    // Each expectation is what /usr/lib/cni/static printed for the same configuration.
+    const cfg = loadStaticIpamConfig(
+      base({
+        addresses: [{ address: "FD00:0::1/64", gateway: "FD00::FE" }, { address: "10.0.0.5/0024" }, { address: "::ffff:10.0.1.5/120" }, { address: "::ffff:10.0.2.5/64" }],
+        routes: [{ dst: "FD00:0::/8", gw: "::ffff:10.0.0.1" }, { dst: "10.1.2.3/016" }],
+      }),
+      { ips: ["10.3.0.5/024"], gateways: ["::FFFF:10.3.0.1"] },
+    );
+    assert.deepEqual(staticAdd(cfg), {
+      ips: [
+        { address: "fd00::1/64", gateway: "fd00::fe" },
+        { address: "10.0.0.5/24" },
+        { address: "10.0.1.5/24" },
+        { address: "10.0.2.5/0" },
+        { address: "10.3.0.5/24", gateway: "10.3.0.1" },
+      ],
+      routes: [{ dst: "fd00::/8", gw: "10.0.0.1" }, { dst: "10.1.2.3/16" }],
+    });
+    assert.doesNotThrow(() => staticCheck(cfg, { cniVersion: "1.0.0", ips: [{ address: "fd00::1/64", gateway: "fd00::fe" }, { address: "10.0.0.5/24" }, { address: "10.0.1.5/24" }, { address: "10.0.2.5/0" }, { address: "10.3.0.5/24", gateway: "10.3.0.1" }] }, "eth0"));
+  });
   it("every address must be a CIDR, wherever it comes from; a pool and static addresses do not mix", () => {
     const code7 = (re: RegExp) => refusedWith(7, re);
     assert.throws(() => loadStaticIpamConfig(base({ addresses: [{ address: "10.10.0.1" }] })), code7(/ipam\.addresses\[0\]\.address: "10\.10\.0\.1" is not in CIDR/));
