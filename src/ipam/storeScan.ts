@@ -11,7 +11,7 @@
  * proves nothing until the clock has moved past it.
  */
 import fs = require("node:fs");
-import { type NameStat, coarseClock, getdents64, statBuffer, statNameAt } from "../sys/libc";
+import { type NameStat, coarseClock, getdents64, setV8Flags, statBuffer, statNameAt } from "../sys/libc";
 import { formatIp, parseIp } from "../ip/ip";
 import { lazy } from "../util/lazy";
 
@@ -74,7 +74,8 @@ export function scanStore(dir: string, visit: ScanVisit): void {
  * From this many index entries on, a refresh runs without V8's top tier (quietJit). Measured (peak
  * RSS of a tether-ipam ADD right after a host-local ADD, medians of 8): at 700 entries 54.7 MiB
  * without, up to 57.3 (TurboFan compiled the loops), 52.5 with; at 1,000 55.7 against 52.7; at 500
- * and below TurboFan never starts, and loading node:v8 would only cost 1.5 MiB and a few ms.
+ * and below TurboFan never starts (and where the flags must go through node:v8, loading it costs
+ * 1.5 MiB and a few ms).
  */
 export const QUIET_JIT_FROM = 512;
 
@@ -90,12 +91,17 @@ export const QUIET_JIT_FROM = 512;
  */
 export function quietJit<T>(entries: number, fn: () => T): T {
   const quiet = entries >= QUIET_JIT_FROM && !process.execArgv.includes("--no-opt");
-  if (quiet) v8().setFlagsFromString("--no-opt");
+  if (quiet) setFlags("--no-opt");
   try {
     return fn();
   } finally {
-    if (quiet) v8().setFlagsFromString("--opt");
+    if (quiet) setFlags("--opt");
   }
+}
+
+/** Through V8's exported function where possible: loading node:v8 costs 1.5 MiB of RSS (libc.ts). */
+function setFlags(flags: string): void {
+  if (!setV8Flags(flags)) v8().setFlagsFromString(flags);
 }
 
 const v8 = lazy(() => require("node:v8") as typeof import("node:v8"));
