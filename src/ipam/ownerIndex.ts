@@ -36,6 +36,7 @@ import { join } from "node:path";
 import { clock, ctimeMs, fileSettled, listNames, quietJit, scanStore, settled } from "./storeScan";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
+import { lazy } from "../util/lazy";
 
 const { O_CREAT, O_NOFOLLOW, O_RDWR } = fs.constants;
 
@@ -146,21 +147,29 @@ function slotsFor(entries: number): number {
 const MATCHED = 1;
 const IPV6 = 2;
 
-/** What an unsettled slot's ctime is taken as in a refresh: it matches no file, so the file is read again. */
-const UNSETTLED = -1;
+/**
+ * What an unsettled slot's ctime is taken as in a refresh: -1 (no file's ctime), so the file is read
+ * again; as the two 32-bit words of the double KnownSlots.addSlot copies (IEEE 754 0xbff0000000000000).
+ */
+const UNSETTLED_LO = 0;
+const UNSETTLED_HI = 0xbff00000 | 0;
 /** Pending (unsettled) slots the header remembers, to settle them at a later commit without a scan. */
 const PENDING_MAX = 32;
 
 /**
  * The used slots of a table keyed by address, for one refresh: parallel typed arrays and an
  * open-addressing table over them (IPv4); IPv6 names in a Map. Each entry matches one file at most.
+ * Entry e is the table's e-th used slot (in slot order): no slot number is kept (see refreshInner).
  */
 class KnownSlots {
   private n = 0;
-  private addr: Uint32Array;
+  /** IPv4 addresses as signed 32-bit integers (small integers to V8: no number allocated per read). */
+  private addr: Int32Array;
   private ino: Float64Array;
   private ctime: Float64Array;
-  private slot: Int32Array;
+  /** The same as ino and ctime, as 32-bit words: addSlot copies a double's bits through these. */
+  private inoW: Int32Array;
+  private ctimeW: Int32Array;
   /** MATCHED, IPV6 bits per entry. */
   private flags: Uint8Array;
   /** Entry index + 1 per bucket; 0 is empty. */
@@ -170,17 +179,19 @@ class KnownSlots {
   tombs = 0;
 
   constructor(expected: number) {
-    this.addr = new Uint32Array(expected);
+    this.addr = new Int32Array(expected);
     this.ino = new Float64Array(expected);
     this.ctime = new Float64Array(expected);
-    this.slot = new Int32Array(expected);
+    this.inoW = new Int32Array(this.ino.buffer);
+    this.ctimeW = new Int32Array(this.ctime.buffer);
     this.flags = new Uint8Array(expected);
     [this.table, this.shift] = KnownSlots.tableFor(expected);
   }
 
+  /** Buckets for at most 80 % load (linear probing: about 3 probes per hit; 50,000 entries fit 2^16). */
   private static tableFor(entries: number): [Int32Array, number] {
     let bits = 4;
-    while (1 << bits < entries * 2) bits++;
+    while (1 << bits < entries * 1.25) bits++;
     return [new Int32Array(1 << bits), 32 - bits];
   }
 
@@ -198,15 +209,16 @@ class KnownSlots {
   private next(): number {
     if (this.n === this.addr.length) {
       const cap = Math.max(16, this.n * 2);
-      const grow = <T extends Uint32Array | Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const grow = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
         const b = make(cap);
         b.set(a);
         return b;
       };
-      this.addr = grow(this.addr, (k) => new Uint32Array(k));
+      this.addr = grow(this.addr, (k) => new Int32Array(k));
       this.ino = grow(this.ino, (k) => new Float64Array(k));
       this.ctime = grow(this.ctime, (k) => new Float64Array(k));
-      this.slot = grow(this.slot, (k) => new Int32Array(k));
+      this.inoW = new Int32Array(this.ino.buffer);
+      this.ctimeW = new Int32Array(this.ctime.buffer);
       this.flags = grow(this.flags, (k) => new Uint8Array(k));
       [this.table, this.shift] = KnownSlots.tableFor(cap);
       for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & IPV6) === 0) this.place(e);
@@ -214,32 +226,59 @@ class KnownSlots {
     return this.n++;
   }
 
-  add(v4: number, v6: string | undefined, ino: number, ctime: number, slot: number): void {
+  /**
+   * The used slot at `off` of a chunk of the table (`words`: the chunk's Int32Array view). `ctimes`
+   * false: every ctime is taken as 0 (namesMatch compares names and inodes alone). The inode and
+   * ctime (doubles) are copied as their two 32-bit words: small integers to V8 in every tier, where
+   * Buffer#readDoubleLE, or a double read from a Float64Array before V8 optimizes this function,
+   * allocated a number each (1.6 MiB at 50,000 slots).
+   */
+  addSlot(buf: Buffer, words: Int32Array, off: number, ctimes: boolean): void {
     const e = this.next();
-    this.ino[e] = ino;
-    this.ctime[e] = ctime;
-    this.slot[e] = slot;
-    if (v6 === undefined) {
-      this.addr[e] = v4;
+    const i = (off + S_INO) >> 2;
+    this.inoW[2 * e] = words[i] ?? 0;
+    this.inoW[2 * e + 1] = words[i + 1] ?? 0;
+    const c = (off + S_CTIME) >> 2;
+    const unsettled = ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0;
+    this.ctimeW[2 * e] = !ctimes ? 0 : unsettled ? UNSETTLED_LO : (words[c] ?? 0);
+    this.ctimeW[2 * e + 1] = !ctimes ? 0 : unsettled ? UNSETTLED_HI : (words[c + 1] ?? 0);
+    if (buf[off + S_FAMILY] === 4) {
+      const a = off + S_IP + 12;
+      this.addr[e] = ((buf[a] ?? 0) << 24) | ((buf[a + 1] ?? 0) << 16) | ((buf[a + 2] ?? 0) << 8) | (buf[a + 3] ?? 0);
       this.place(e);
-    } else {
-      this.flags[e] = IPV6;
-      this.v6 ??= new Map();
-      const list = this.v6.get(v6);
-      if (list === undefined) this.v6.set(v6, [e]);
-      else list.push(e);
+      return;
     }
+    this.flags[e] = IPV6;
+    const v6 = slotName(buf, off);
+    this.v6 ??= new Map();
+    const list = this.v6.get(v6);
+    if (list === undefined) this.v6.set(v6, [e]);
+    else list.push(e);
   }
 
-  /** Whether an unmatched slot records this file (address, inode, ctime); marks it matched. */
-  match(v4: number, v6: string | undefined, ino: number, ctime: number): boolean {
-    if (v6 !== undefined) return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
+  /**
+   * Whether an unmatched slot records this file (address, inode, ctime as storeScan.ctimeMs makes it
+   * from `sec` and `nsec`); marks it matched. The IPv4 path compares inline (see addSlot).
+   */
+  match(v4: number, v6: string | undefined, ino: number, sec: number, nsec: number): boolean {
+    // No closure in here: one capturing an argument makes V8 allocate a context on every call.
+    if (v6 !== undefined) return this.matchV6(v6, ino, sec * 1e3 + nsec / 1e6);
+    const key = v4 | 0;
     const mask = this.table.length - 1;
-    for (let i = this.home(v4); this.table[i] !== 0; i = (i + 1) & mask) {
+    for (let i = this.home(key); this.table[i] !== 0; i = (i + 1) & mask) {
       const e = (this.table[i] ?? 0) - 1;
-      if (this.addr[e] === v4 && this.take(e, ino, ctime)) return true;
+      if (this.addr[e] !== key) continue;
+      const f = this.flags[e] ?? 0;
+      if ((f & MATCHED) === 0 && this.ino[e] === ino && this.ctime[e] === sec * 1e3 + nsec / 1e6) {
+        this.flags[e] = f | MATCHED;
+        return true;
+      }
     }
     return false;
+  }
+
+  private matchV6(v6: string, ino: number, ctime: number): boolean {
+    return this.v6?.get(v6)?.some((e) => this.take(e, ino, ctime)) ?? false;
   }
 
   private take(e: number, ino: number, ctime: number): boolean {
@@ -249,11 +288,22 @@ class KnownSlots {
     return true;
   }
 
-  /** The slots of entries no file matched. */
-  forUnmatched(fn: (slot: number) => void): void {
-    for (let e = 0; e < this.n; e++) if (((this.flags[e] ?? 0) & MATCHED) === 0) fn(this.slot[e] ?? 0);
+  get size(): number {
+    return this.n;
+  }
+
+  /** Whether no file matched entry e. */
+  unmatched(e: number): boolean {
+    return ((this.flags[e] ?? 0) & MATCHED) === 0;
   }
 }
+
+/** Slots per read of the table when walking it: 64 KiB. */
+const SLOTS_PER_READ = 1365;
+const slotChunk = lazy(() => {
+  const ab = new ArrayBuffer(SLOTS_PER_READ * SLOT);
+  return { buf: Buffer.from(ab), words: new Int32Array(ab) };
+});
 
 /**
  * Whether the store directory's ctime in `stamp` is settled (see storeScan.settled), so that the
@@ -499,17 +549,14 @@ export class OwnerIndex {
   private namesMatch(): boolean {
     this.namesChecked++;
     const known = new KnownSlots(this.used + 16);
-    this.forEachSlot((slot, buf, off, state) => {
-      if (state !== USED) return;
-      const ino = buf.readDoubleLE(off + S_INO);
-      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, 0, slot);
-      else known.add(-1, slotName(buf, off), ino, 0, slot);
+    this.forEachSlot((_slot, buf, off, state, words) => {
+      if (state === USED) known.addSlot(buf, words, off, false);
     });
     let listed = 0;
     let same = true;
     const complete = listNames(this.storeDir, (v4, v6, ino) => {
       listed++;
-      if (same && !known.match(v4, v6, ino, 0)) same = false;
+      if (same && !known.match(v4, v6, ino, 0, 0)) same = false;
     });
     return complete && same && listed === this.used;
   }
@@ -556,7 +603,7 @@ export class OwnerIndex {
     const fresh: { key: string; ip: Ip; id: FileId }[] = [];
     let seen = 0;
     scanStore(this.storeDir, (v4, v6, st) => {
-      if (known !== undefined && known.match(v4, v6, st.ino, ctimeMs(st))) {
+      if (known !== undefined && known.match(v4, v6, st.ino, st.ctimeSec, st.ctimeNsec)) {
         seen++;
         return;
       }
@@ -568,10 +615,17 @@ export class OwnerIndex {
     });
     let tombs = known?.tombs ?? 0;
     // A used slot no file matched is gone from the directory (or was changed, and is re-read above).
-    known?.forUnmatched((slot) => {
-      this.writeState(slot, TOMB);
-      tombs++;
-    });
+    // Found by a second pass over the table, whose e-th used slot is entry e (the table is unchanged
+    // since knownSlots read it); only when there is one (none after a host-local ADD).
+    if (known !== undefined && seen < known.size) {
+      let e = 0;
+      this.forEachSlot((slot, _buf, _off, state) => {
+        if (state === USED && known.unmatched(e++)) {
+          this.writeState(slot, TOMB);
+          tombs++;
+        }
+      });
+    }
     this.used = seen;
     this.tombs = tombs;
     if (seen + fresh.length + 1 > this.slots * MAX_LOAD || this.tombs > this.slots / 4) this.rehash(seen + fresh.length);
@@ -588,26 +642,25 @@ export class OwnerIndex {
     // The header's count sizes it (it may be off after a crash mid-update: the arrays then grow).
     const known = new KnownSlots(this.used + 16);
     let tombs = 0;
-    this.forEachSlot((slot, buf, off, state) => {
+    this.forEachSlot((_slot, buf, off, state, words) => {
       if (state === TOMB) tombs++;
-      if (state !== USED) return;
-      const ino = buf.readDoubleLE(off + S_INO);
-      const ctime = ((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 ? UNSETTLED : buf.readDoubleLE(off + S_CTIME);
-      if (buf[off + S_FAMILY] === 4) known.add(buf.readUInt32BE(off + S_IP + 12), undefined, ino, ctime, slot);
-      else known.add(-1, slotName(buf, off), ino, ctime, slot);
+      if (state === USED) known.addSlot(buf, words, off, true);
     });
     known.tombs = tombs;
     return known;
   }
 
-  /** Calls fn for every slot, reading the table in chunks. */
-  private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number) => void): void {
-    const per = 1365; // 64 KiB of slots per read
-    const buf = Buffer.allocUnsafe(per * SLOT);
+  /**
+   * Calls fn for every slot, reading the table in chunks (`words`: an Int32Array view of `buf`) into
+   * one buffer for the process (a refresh walks the table two or three times). Not reentrant.
+   */
+  private forEachSlot(fn: (slot: number, buf: Buffer, off: number, state: number, words: Int32Array) => void): void {
+    const per = SLOTS_PER_READ;
+    const { buf, words } = slotChunk();
     for (let first = 0; first < this.slots; first += per) {
       const count = Math.min(per, this.slots - first);
       fs.readSync(this.fd, buf, 0, count * SLOT, HEADER + first * SLOT);
-      for (let k = 0; k < count; k++) fn(first + k, buf, k * SLOT, buf[k * SLOT] ?? EMPTY);
+      for (let k = 0; k < count; k++) fn(first + k, buf, k * SLOT, buf[k * SLOT] ?? EMPTY, words);
     }
   }
 
@@ -641,7 +694,8 @@ export class OwnerIndex {
     this.pending.clear();
     this.forEachSlot((_slot, buf, off, state) => {
       if (state !== USED) return;
-      let i = buf.readUInt32BE(off + S_HASH) & (slots - 1);
+      const h = off + S_HASH;
+      let i = (((buf[h] ?? 0) << 24) | ((buf[h + 1] ?? 0) << 16) | ((buf[h + 2] ?? 0) << 8) | (buf[h + 3] ?? 0)) & (slots - 1);
       while (table[i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
       buf.copy(table, i * SLOT, off, off + SLOT);
       if (((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 && this.pending.size < PENDING_MAX) this.pending.add(i);

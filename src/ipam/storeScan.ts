@@ -11,7 +11,7 @@
  * proves nothing until the clock has moved past it.
  */
 import fs = require("node:fs");
-import { type NameStat, STAT_SIZE, coarseClock, getdents64, statNameAt } from "../sys/libc";
+import { type NameStat, coarseClock, getdents64, setV8Flags, statBuffer, statNameAt } from "../sys/libc";
 import { formatIp, parseIp } from "../ip/ip";
 import { lazy } from "../util/lazy";
 
@@ -70,14 +70,24 @@ export function scanStore(dir: string, visit: ScanVisit): void {
   }
 }
 
-/** From this many index entries on, a refresh runs without V8's top tier (quietJit). */
-export const QUIET_JIT_FROM = 4096;
+/**
+ * From this many index entries on, a refresh runs without V8's top tier (quietJit). Measured (peak
+ * RSS of a tether-ipam ADD right after a host-local ADD, medians of 8): at 700 entries 54.7 MiB
+ * without, up to 57.3 (TurboFan compiled the loops), 52.5 with; at 1,000 55.7 against 52.7; at 500
+ * and below TurboFan never starts (and where the flags must go through node:v8, loading it costs
+ * 1.5 MiB and a few ms).
+ */
+export const QUIET_JIT_FROM = 512;
 
 /**
  * Run a refresh's long loops (a table scan, a listing, an lstat per file) without TurboFan: its
  * compiles of them cost 5.5 MiB of peak RSS at 50,000 files and no measurable time (Maglev's code is
  * as fast for loops bound by system calls). The flag is put back after, so the rest of the process
- * (the agent's, say) keeps it. (Without Maglev too: 2.6 MiB less again but 100 ms more CPU: not taken.)
+ * (the agent's, say) keeps it. Also tried here, none of use at 50,000 files (peak RSS, medians of 5,
+ * two builds; noise about 0.4 MiB): --no-maglev +1.8 to +2.1 MiB and +100 ms CPU (Sparkplug's code
+ * boxes every double), --no-maglev-osr +0.2 to +0.9, --no-maglev-inlining -0.2,
+ * --no-concurrent-recompilation -0.3, --max-semi-space-size=1 -0.3 (the young generation had grown
+ * before the refresh).
  */
 export function quietJit<T>(entries: number, fn: () => T): T {
   const quiet = entries >= QUIET_JIT_FROM && !process.execArgv.includes("--no-opt");
@@ -85,11 +95,11 @@ export function quietJit<T>(entries: number, fn: () => T): T {
   // refresh's per-file functions get V8's usual threshold back while it runs (measured: without it
   // the refresh at 50,000 files cost 1.12-1.23x the CPU).
   const maglev = quiet ? maglevCountOfExecArgv() : undefined;
-  if (quiet) v8().setFlagsFromString(maglev === undefined ? "--no-opt" : `--no-opt --invocation-count-for-maglev=${V8_MAGLEV_COUNT}`);
+  if (quiet) setFlags(maglev === undefined ? "--no-opt" : `--no-opt --invocation-count-for-maglev=${V8_MAGLEV_COUNT}`);
   try {
     return fn();
   } finally {
-    if (quiet) v8().setFlagsFromString(maglev === undefined ? "--opt" : `--opt --invocation-count-for-maglev=${maglev}`);
+    if (quiet) setFlags(maglev === undefined ? "--opt" : `--opt --invocation-count-for-maglev=${maglev}`);
   }
 }
 
@@ -103,39 +113,61 @@ function maglevCountOfExecArgv(): string | undefined {
   return count;
 }
 
+/** Through V8's exported function where possible: loading node:v8 costs 1.5 MiB of RSS (libc.ts). */
+function setFlags(flags: string): void {
+  if (!setV8Flags(flags)) v8().setFlagsFromString(flags);
+}
+
 const v8 = lazy(() => require("node:v8") as typeof import("node:v8"));
+
+/** A getdents64 buffer and the views its fields are read through (no number allocated per read). */
+interface DirentBuffer {
+  bytes: Buffer;
+  words: Int32Array;
+  halves: Uint16Array;
+}
+
+function direntBuffer(): DirentBuffer {
+  const ab = new ArrayBuffer(32 * 1024);
+  return { bytes: Buffer.from(ab), words: new Int32Array(ab), halves: new Uint16Array(ab) };
+}
 
 /**
  * Each address-named entry getdents64 gives for `fd` (regular, or of unknown type): its IPv4 value
- * (or -1 and the IPv6 name), its inode (d_ino) and its name's bytes [start, end) in `buf`. False,
- * having visited nothing more, where getdents64 is not available.
+ * (or -1 and the IPv6 name), its inode (d_ino) and its name's bytes [start, end) in `d.bytes`. False,
+ * having visited nothing more, where getdents64 is not available. The fields are read through typed
+ * views, not Buffer#read* (whose results and argument checks allocated about 200 bytes per entry).
  */
 function eachAddressEntry(
   fd: number,
-  buf: Buffer,
+  d: DirentBuffer,
   visit: (v4: number, v6: string | undefined, ino: number, start: number, end: number) => void,
 ): boolean {
+  const buf = d.bytes;
   for (;;) {
     const n = getdents64(fd, buf);
     if (n === undefined) return false;
     if (n === 0) return true;
+    // Records are 8-byte aligned: d_ino (u64) at 0, d_reclen (u16) at 16, d_type at 18, d_name at 19.
     for (let off = 0; off < n; ) {
-      // d_ino as two halves: a BigInt per entry would be garbage at 50,000 files.
-      const ino = buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
-      const reclen = buf.readUInt16LE(off + 16);
+      const ino = ((d.words[off >> 2] ?? 0) >>> 0) + (d.words[(off >> 2) + 1] ?? 0) * 0x1_0000_0000;
+      const reclen = d.halves[(off + 16) >> 1] ?? 0;
+      if (reclen < 20) throw new Error(`getdents64: a record of ${reclen} bytes`);
       const type = buf[off + 18] ?? DT_UNKNOWN;
       const start = off + 19;
-      let end = buf.indexOf(0, start);
-      if (end < 0 || end > off + reclen) end = off + reclen;
-      off += reclen;
+      const stop = off + reclen;
+      let end = start;
+      while (end < stop && buf[end] !== 0) end++;
+      off = stop;
       if (type !== DT_REG && type !== DT_UNKNOWN) continue;
       const v4 = parseV4Bytes(buf, start, end);
       if (v4 >= 0) {
         visit(v4, undefined, ino, start, end);
         continue;
       }
-      const colon = buf.indexOf(COLON, start);
-      if (colon < 0 || colon >= end) continue;
+      let colon = start;
+      while (colon < end && buf[colon] !== COLON) colon++;
+      if (colon === end) continue;
       const v6 = v6Name(buf.toString("latin1", start, end));
       if (v6 !== undefined) visit(-1, v6, ino, start, end);
     }
@@ -143,23 +175,24 @@ function eachAddressEntry(
 }
 
 function scanFast(fd: number, visit: ScanVisit): boolean {
-  const buf = Buffer.allocUnsafe(32 * 1024);
+  const d = direntBuffer();
+  const buf = d.bytes;
   const name = Buffer.allocUnsafe(256);
-  const statBuf = Buffer.allocUnsafe(STAT_SIZE);
+  const stat = statBuffer();
   const st: NameStat = { isFile: false, ino: 0, ctimeSec: 0, ctimeNsec: 0 };
   // One probe before the loop: where either call is unavailable nothing has been visited yet.
-  name.writeUInt8(0x2e, 0);
-  name.writeUInt8(0, 1);
-  if (statNameAt(fd, name, statBuf, st) === undefined) return false;
+  name[0] = 0x2e;
+  name[1] = 0;
+  if (statNameAt(fd, name, stat, st) === undefined) return false;
   const statEntry = (v4: number, v6: string | undefined, _ino: number, start: number, end: number): void => {
     if (end - start >= name.length) return;
     // Byte by byte: Buffer#copy of a part makes a view object per call.
     for (let k = start; k < end; k++) name[k - start] = buf[k] ?? 0;
     name[end - start] = 0;
-    if (statNameAt(fd, name, statBuf, st) !== true || !st.isFile) return;
+    if (statNameAt(fd, name, stat, st) !== true || !st.isFile) return;
     visit(v4, v6, st);
   };
-  return eachAddressEntry(fd, buf, statEntry);
+  return eachAddressEntry(fd, d, statEntry);
 }
 
 /**
@@ -170,7 +203,7 @@ function scanFast(fd: number, visit: ScanVisit): boolean {
 export function listNames(dir: string, visit: (v4: number, v6: string | undefined, ino: number) => void): boolean {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    return eachAddressEntry(fd, Buffer.allocUnsafe(32 * 1024), visit);
+    return eachAddressEntry(fd, direntBuffer(), visit);
   } finally {
     fs.closeSync(fd);
   }
@@ -205,7 +238,7 @@ export function statName(dir: string, entry: string): NameStat | undefined {
   try {
     fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     const name = Buffer.from(`${entry}\0`, "latin1");
-    const r = statNameAt(fd, name, Buffer.allocUnsafe(STAT_SIZE), st);
+    const r = statNameAt(fd, name, statBuffer(), st);
     if (r !== undefined) return r && st.isFile ? st : undefined;
   } finally {
     if (fd >= 0) fs.closeSync(fd);

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileSettled, parseV4Bytes, scanPortable, scanStore, settled } from "../../src/ipam/storeScan";
@@ -53,6 +54,20 @@ describe("ipam store scan", () => {
     const names = new Set(fast.map((l) => l.split(" ")[0]));
     for (const n of want) assert.ok(names.has(n), n);
     for (const n of ["10.30.0.7", "10.30.0.8", "010.30.0.9", "fd00:0::6"]) assert.ok(!names.has(n), n);
+  });
+
+  it("quietJit's flags are set through V8's exported function, without loading node:v8", () => {
+    const libc = join(__dirname, "../../src/sys/libc.js");
+    const code = [
+      `const { setV8Flags } = require(${JSON.stringify(libc)});`,
+      `const ok = setV8Flags("--trace-gc");`,
+      `let keep = []; for (let i = 0; i < 300000; i++) keep.push({ i }); keep = null;`,
+      `process.stderr.write(JSON.stringify({ ok, v8: process.moduleLoadList.includes("NativeModule v8") }));`,
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stderr), { ok: true, v8: false });
+    assert.match(r.stdout, /Scavenge|Mark-Compact/, "--trace-gc took effect");
   });
 
   it("settled: a time of the clock's current tick (or the same second, on a filesystem of whole seconds) is not", () => {
