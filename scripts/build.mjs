@@ -16,7 +16,8 @@
 //      src/sea/front.ts bundled as the SEA's main, and code caches of the program trained on real
 //      calls (trainCache: needs root and ip(8), else a warning and none).
 //   2. `node --experimental-sea-config` -> dist/.build/<name>.blob (code cache; koffi.node as an
-//      asset: the one native addon, rtnetlink included; for dist/tether the program and its trained caches).
+//      asset: the one native addon, rtnetlink included; for dist/tether the program and its trained
+//      caches, and V8 flags for short calls in `execArgv` where the base node's SEA takes them: EXEC_ARGV).
 //   3. a copy of the base node (stripped of debug info and .symtab once, cached in dist/.build/:
 //      -12 MiB and a faster injection; .dynsym, which addons link against, stays) gets the blob
 //      injected by postject (sentinel NODE_SEA_FUSE_...), then is renamed over dist/<name>.
@@ -105,6 +106,61 @@ const baseNode = (() => {
   return { path: p, version: nodeVersionOf(p, spawnSync) };
 })();
 const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
+
+/**
+ * V8 flags of dist/tether (the SEA's `execArgv`, issue 13): a CNI call is a process of 40-60 ms
+ * that V8's defaults, made for long runs, serve badly. Measured on Node 24.22.3 (figures: README,
+ * Performance > On Node 24, fourth round):
+ * - --min-semi-space-size=2: a young generation of 2 MiB from the start, so an ADD or DEL runs
+ *   without a scavenge (two each with the default 1 MiB, ~1.3 ms of the main thread plus the
+ *   helpers' time each; --trace-gc builds: none with 2 MiB in bridge or ptp ADD and DEL). Pages
+ *   are touched only as allocated: a call's RSS does not grow; the shared store's refresh at
+ *   50,000 files, which fills the young generation many times, peaks ~2.3 MiB higher with 3 MiB.
+ * - --invocation-count-for-maglev=5000 (V8's default 400): the short calls no longer compile
+ *   Maglev code on worker threads that they would hardly run (4 % of an ADD's CPU samples, more
+ *   page faults). The shared store's refresh (4,096 entries and more) puts V8's 400 back while it
+ *   runs (src/ipam/storeScan.ts quietJit: 1.12-1.23x its CPU without).
+ * - --no-rehash-snapshot: V8 then keeps the hash seed baked into Node's snapshot instead of drawing
+ *   a random one at start, which costs (V8 13) a random search for three 64-bit primes with
+ *   Miller-Rabin (rapidhash_make_secret: 7 % of `node -e 0`'s samples here, 2.7 ms on average,
+ *   heavy-tailed) and the rehash of every table and string of the snapshot (~5 %): `node -e 0`
+ *   -3.5 ms of CPU (median of 40). (`--hash-seed=N` with the N of the cheapest search, 8644 of
+ *   1..20,000, saved only the search's excess: 3,280 modular multiplications against 9,100.)
+ *   The baked-in seed is public, so hash flooding is possible in principle: a CNI call parses only
+ *   what the runtime hands it (its config, runtimeConfig, CNI_ARGS) and its own store, small and
+ *   root-owned; the agent, which reads the cluster's objects, runs with a random seed
+ *   (AGENT_NODE_OPTIONS below).
+ * Only where the SEA honours `execArgv` (recent Node 24; probed: seaExecArgvSupported): Node 20
+ * ignores the field, and a cache trained under flags the executable then lacks would be rejected.
+ * The training and the blob generation run under the same flags: V8 rejects a code cache made
+ * under other flags (its flag hash), and the build fails if it does.
+ * `execArgvExtension: "cli"`: NODE_OPTIONS no longer reaches the executable (CNI calls are run
+ * with the runtime's environment), and `--node-options=...` as the first argument adds flags.
+ */
+const EXEC_ARGV = ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--no-rehash-snapshot"];
+/**
+ * `tether agent` runs for days on cluster data: src/sea/front.ts re-executes it (process.execve,
+ * same pid) with V8's defaults back (a random hash seed, the young generation of 1 MiB its own
+ * flags keep it at, Maglev's usual threshold).
+ */
+const AGENT_NODE_OPTIONS = "--min-semi-space-size=0 --invocation-count-for-maglev=400 --rehash-snapshot";
+
+/**
+ * Whether the base node's SEA takes `execArgv` and `execArgvExtension` (recent Node 24): one that
+ * knows the field rejects a bad value of it, an older one ignores it.
+ */
+function seaExecArgvSupported() {
+  const dir = fs.mkdtempSync(path.join(workDir, "probe-"));
+  try {
+    fs.writeFileSync(path.join(dir, "main.js"), "0\n");
+    const config = { main: path.join(dir, "main.js"), output: path.join(dir, "blob"), execArgvExtension: "probe" };
+    fs.writeFileSync(path.join(dir, "sea.json"), JSON.stringify(config));
+    const r = spawnSync(baseNode.path, ["--experimental-sea-config", path.join(dir, "sea.json")], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+    return r.status !== 0 && `${r.stdout}${r.stderr}`.includes("execArgvExtension");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Inputs of every variant besides the sources esbuild reports. */
 const fixedInputs = [
@@ -242,7 +298,7 @@ const DEL_CACHE_ASSET = "tether.del.cache";
  * cache, as before the front: the program with a cache V8 makes without running it measured slower
  * than that (bridge ADD 102 against 93.5 ms, one run).
  */
-function trainCache(variant, trainFront, program) {
+function trainCache(variant, trainFront, program, execArgv) {
   if (process.getuid?.() !== 0 || spawnSync("ip", ["-V"]).status !== 0) {
     log(`warning: ${variant.name}: no trained code cache (needs root and ip(8)): the bundle is the SEA's main, as before`);
     return undefined;
@@ -312,7 +368,7 @@ function trainCache(variant, trainFront, program) {
           ...(c.as ? { TETHER_AS: c.as } : {}),
           ...(from ? { TETHER_TRAIN_CACHE_IN: from } : {}),
         };
-        const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, trainFront], {
+        const r = spawnSync("ip", ["netns", "exec", tag, "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), baseNode.path, ...execArgv, trainFront], {
           input: c.conf,
           encoding: "utf8",
         });
@@ -332,7 +388,7 @@ function trainCache(variant, trainFront, program) {
 }
 
 /** Steps 1 and 2: bundle and SEA blob. Returns what step 3 needs. */
-async function bundleAndBlob(variant, manifest, buildInfo) {
+async function bundleAndBlob(variant, manifest, buildInfo, execArgv) {
   const t0 = performance.now();
   fs.rmSync(stampPath(variant.name), { force: true });
   const bundle = path.join(workDir, `${variant.name}.cjs`);
@@ -340,6 +396,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     __TETHER_SEA_NATIVES__: JSON.stringify(manifest),
     __TETHER_BUILD__: JSON.stringify(buildInfo),
     __TETHER_FAULTS__: variant.faults === true ? "true" : "false",
+    __TETHER_AGENT_NODE_OPTIONS__: JSON.stringify(execArgv.length > 0 ? AGENT_NODE_OPTIONS : ""),
   };
   const inputs = new Set(await esbuildOne(variant.entry, bundle, define));
   let main = bundle;
@@ -351,7 +408,7 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     main = path.join(workDir, `${variant.name}.front.cjs`);
     const train = path.join(workDir, `${variant.name}.train.cjs`);
     await esbuildOne(FRONT_ENTRY, train, { ...define, __TETHER_TRAIN__: "true" });
-    const cache = trainCache(variant, train, program);
+    const cache = trainCache(variant, train, program, execArgv);
     if (cache === undefined) {
       main = bundle;
     } else {
@@ -372,14 +429,14 @@ async function bundleAndBlob(variant, manifest, buildInfo) {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: true,
-    // Tried: execArgv ["--max-semi-space-size=1"] (Node 24 SEAs honour it): the IPAM refresh of a
-    // 50,000-file store peaks 8 MiB lower (76 -> 68 MiB, still over 55), other calls unchanged, and
-    // bridge ADD's CPU time measured 1.09x in one run: left out.
+    // Tried earlier: execArgv ["--max-semi-space-size=1"]: the IPAM refresh of a 50,000-file store
+    // peaked 8 MiB lower (76 -> 68 MiB), bridge ADD's CPU 1.09x in one run: left out. EXEC_ARGV above.
+    ...(execArgv.length > 0 ? { execArgv, execArgvExtension: "cli" } : {}),
     assets,
   };
   fs.writeFileSync(seaConfig, JSON.stringify(config, null, 2) + "\n");
   // The code cache is V8-version specific: the blob must come from the node that is copied below.
-  const gen = spawnSync(baseNode.path, ["--experimental-sea-config", seaConfig], {
+  const gen = spawnSync(baseNode.path, [...execArgv, "--experimental-sea-config", seaConfig], {
     cwd: root,
     encoding: "utf8",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
@@ -469,7 +526,7 @@ async function finish(step, base, optionKey) {
 
 async function main() {
   const t0 = performance.now();
-  const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: baseNode.version, base: baseNode.path });
+  const optionKey = JSON.stringify({ minify: opts.minify, strip: opts.strip, node: baseNode.version, base: baseNode.path, execArgv: EXEC_ARGV });
   const todo = variants.filter((v) => opts.force || !upToDate(v, optionKey));
   for (const v of variants) if (!todo.includes(v)) log(`${distLabel}/${v.name} is up to date`);
   if (todo.length === 0) return;
@@ -489,7 +546,11 @@ async function main() {
     date: (epoch ? new Date(Number(epoch) * 1000) : new Date()).toISOString(),
   };
   const steps = [];
-  for (const v of todo) steps.push(await bundleAndBlob(v, manifest, buildInfo));
+  // The flags go to the program of the front only (dist/tether: the front re-executes the agent);
+  // the test variants run the bundle with V8's defaults.
+  const flags = seaExecArgvSupported() ? EXEC_ARGV : [];
+  if (flags.length === 0) log(`Node ${baseNode.version}'s SEA takes no execArgv: ${distLabel}/tether runs with V8's defaults`);
+  for (const v of todo) steps.push(await bundleAndBlob(v, manifest, buildInfo, v.front ? flags : []));
   const base = baseExecutable();
   await Promise.all(steps.map((s) => finish(s, base, optionKey)));
   log(`runtime inside: Node ${baseNode.version} (${baseNode.path})`);

@@ -19,6 +19,8 @@ export interface BuildInfo {
    * compiled sources, or a build made without root).
    */
   codeCache: string;
+  /** The V8/Node flags in effect (the executable's execArgv: scripts/build.mjs EXEC_ARGV). */
+  execArgv: string[];
 }
 
 function isSea(): boolean {
@@ -45,5 +47,6 @@ export function buildInfo(): BuildInfo {
     nodeEndOfLife: nodeEndOfLife(process.version) ?? "unknown",
     singleExecutable: isSea(),
     codeCache: codeCacheState(),
+    execArgv: [...process.execArgv],
   };
 }

@@ -18,6 +18,8 @@ import { answerVersion } from "../cni/versionCall";
 import { lazy } from "../util/lazy";
 
 declare const __TETHER_TRAIN__: boolean;
+/** Node options that undo the executable's V8 flags for the agent ("" when it has none): scripts/build.mjs. */
+declare const __TETHER_AGENT_NODE_OPTIONS__: string;
 
 export const PROGRAM_ASSET = "tether.js";
 export const CACHE_ASSET = "tether.cache";
@@ -75,6 +77,29 @@ function runProgram(env: NodeJS.ProcessEnv): void {
   fn.call(mod.exports, mod.exports, require, mod, filename, filename.slice(0, Math.max(filename.lastIndexOf("/"), 0)) || "/");
 }
 
+/**
+ * `tether agent` runs for days on the cluster's objects: it gets V8's defaults back (a random hash
+ * seed, the small young generation) by executing itself again with `--node-options` (the SEA's
+ * execArgvExtension "cli"; same pid, so a container's init sees no change). Once: the second run
+ * finds the options in its execArgv.
+ */
+function reexecAgent(): void {
+  const options = __TETHER_AGENT_NODE_OPTIONS__;
+  if (process.execArgv.includes(options.split(" ")[0] ?? "")) return;
+  // process.execve: Node >= 23.11, not in this @types/node yet.
+  const proc = process as NodeJS.Process & { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never };
+  try {
+    if (proc.execve === undefined) throw new Error("process.execve is missing");
+    proc.execve(process.execPath, [process.argv0, `--node-options=${options}`, ...process.argv.slice(2)], process.env);
+  } catch (e) {
+    // e.g. the executable replaced on disk since it started: run on with the short-call flags.
+    process.stderr.write(`tether: agent not re-executed with V8's defaults: ${(e as Error).message}\n`);
+  }
+}
+
 const env = process.env;
 if (env["CNI_COMMAND"] === "VERSION") answerVersion();
-else runProgram(env);
+else {
+  if (!__TETHER_TRAIN__ && __TETHER_AGENT_NODE_OPTIONS__ !== "" && (env["CNI_COMMAND"] ?? "") === "" && process.argv[2] === "agent") reexecAgent();
+  runProgram(env);
+}

@@ -184,6 +184,26 @@ describe("dist/tether, node and node_modules hidden", { skip: isRoot ? false : "
     assert.match(text.stdout, new RegExp(`Node\\.js v${pinned.replace(/\./g, "\\.")} \\(end of life \\d{4}-\\d{2}-\\d{2}\\)`));
   });
 
+  it("runs with the short-call V8 flags, and re-executes `tether agent` with V8's defaults", (t) => {
+    requireBinary(TETHER, "scripts/build.sh");
+    // scripts/build.mjs EXEC_ARGV / AGENT_NODE_OPTIONS: the pinned Node's SEA takes execArgv.
+    const info = JSON.parse(runHidden({}, TETHER, ["version", "--json"], "").stdout) as { execArgv: string[] };
+    assert.deepEqual(info.execArgv, ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--no-rehash-snapshot"]);
+    // NODE_OPTIONS does not reach the executable (execArgvExtension "cli").
+    const withEnv = JSON.parse(runHidden({ NODE_OPTIONS: "--max-old-space-size=100" }, TETHER, ["version", "--json"], "").stdout) as { execArgv: string[] };
+    assert.deepEqual(withEnv.execArgv, info.execArgv);
+    if (spawnSync("strace", ["-V"]).status !== 0) {
+      t.skip("strace(1) not installed: the agent's re-execution not observed");
+      return;
+    }
+    const r = run({}, "strace", ["-f", "-qq", "-s", "256", "-e", "trace=execve", "-e", "signal=none", TETHER, "agent", "--help"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Usage: tether agent/);
+    const execs = r.stderr.split("\n").filter((l) => l.includes("execve(") && l.includes(TETHER));
+    assert.equal(execs.length, 2, `one re-execution expected:\n${r.stderr}`);
+    assert.match(execs[1] ?? "", /"--node-options=--min-semi-space-size=0 --invocation-count-for-maglev=400 --rehash-snapshot", "agent", "--help"/);
+  });
+
   it("answers VERSION with only PATH and CNI_* in its environment", () => {
     requireBinary(TETHER, "scripts/build.sh");
     const r = runHidden({ CNI_COMMAND: "VERSION" }, TETHER, [], '{"cniVersion":"1.1.0"}');
