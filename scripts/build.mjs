@@ -137,13 +137,19 @@ const baseMajor = Number(baseNode.version.slice(1).split(".")[0]);
  * `execArgvExtension: "cli"`: NODE_OPTIONS no longer reaches the executable (CNI calls are run
  * with the runtime's environment), and `--node-options=...` as the first argument adds flags.
  */
-const EXEC_ARGV = ["--min-semi-space-size=2", "--invocation-count-for-maglev=5000", "--no-rehash-snapshot"];
+const V8_FLAGS = [
+  // [for short calls, V8's default (the agent's)]
+  ["--min-semi-space-size=2", "--min-semi-space-size=0"],
+  ["--invocation-count-for-maglev=5000", "--invocation-count-for-maglev=400"],
+  ["--no-rehash-snapshot", "--rehash-snapshot"],
+];
+const EXEC_ARGV = V8_FLAGS.map(([short]) => short);
 /**
  * `tether agent` runs for days on cluster data: src/sea/front.ts re-executes it (process.execve,
  * same pid) with V8's defaults back (a random hash seed, the young generation of 1 MiB its own
  * flags keep it at, Maglev's usual threshold).
  */
-const AGENT_NODE_OPTIONS = "--min-semi-space-size=0 --invocation-count-for-maglev=400 --rehash-snapshot";
+const AGENT_NODE_OPTIONS = V8_FLAGS.map(([, agent]) => agent).join(" ");
 
 /**
  * Whether the base node's SEA takes `execArgv` and `execArgvExtension` (recent Node 24): one that

@@ -16,7 +16,7 @@ function familyOf(cidrOrIp: string): "4" | "6" {
 
 type LooseDns = { [K in keyof Dns]?: Dns[K] | undefined };
 
-/** Only the non-empty DNS fields; undefined when nothing is left. */
+/** Only the non-empty DNS fields, in Go's field order; undefined when nothing is left. */
 export function compactDns(dns: LooseDns | undefined): Dns | undefined {
   if (!dns) return undefined;
   const out: Dns = {};
@@ -40,12 +40,9 @@ function ordered<T extends object>(o: T, keys: readonly (keyof T & string)[]): J
 
 const INTERFACE_KEYS = ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] as const;
 const ROUTE_KEYS = ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] as const;
-const DNS_KEYS = ["nameservers", "domain", "search", "options"] as const;
-
 /** A Go types.DNS is a struct, not a pointer: the reference prints "dns": {} when there is none. */
-function dnsOf(result: Result): Json {
-  const dns = compactDns(result.dns);
-  return dns === undefined ? {} : ordered(dns, DNS_KEYS);
+function dnsOf(result: Result): Dns {
+  return compactDns(result.dns) ?? {};
 }
 
 function legacyRoute(r: Route): Json {

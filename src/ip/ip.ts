@@ -1,7 +1,9 @@
 /**
  * IP addresses as (family, bigint) pairs: parsing, Go-compatible text form, prefix arithmetic.
- * Pure and dependency-free, because every CNI call is a fresh process and module load time counts.
+ * Pure (its one import is the text rules of ./text), because every CNI call is a fresh process and module load time counts.
  */
+
+import { GO_PREFIX_LENGTH } from "./text";
 
 export type Family = 4 | 6;
 
@@ -212,8 +214,6 @@ export function readCidr(text: string, exact = false, lengthRule: RegExp = LENGT
 }
 
 const LENGTH_1_TO_3 = /^\d{1,3}$/;
-/** Go's dtoi: any number of ASCII digits (leading zeros allowed), no sign, no space. */
-const LENGTH_GO = /^[0-9]+$/;
 
 export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
   return typeof r !== "string";
@@ -230,7 +230,7 @@ export function isCidrValue(r: CidrValue | CidrProblem): r is CidrValue {
  * given it as written, as before (readCidr(text, true)).
  */
 export function readGoCidr(text: string): CidrValue | undefined {
-  const c = readCidr(text, true, LENGTH_GO);
+  const c = readCidr(text, true, GO_PREFIX_LENGTH);
   return isCidrValue(c) ? c : undefined;
 }
 

@@ -47,6 +47,9 @@ export function isIp(text: string): boolean {
   return ipFamilyOf(text) !== 0;
 }
 
+/** A prefix length as Go's net.ParseCIDR reads it (dtoi): ASCII digits, leading zeros allowed, no sign or space. */
+export const GO_PREFIX_LENGTH = /^[0-9]+$/;
+
 /**
  * "a.b.c.d/len" or "x::y/len" with a prefix length valid for the family. The length is one or more
  * ASCII digits, leading zeros allowed ("/024"), as Go's net.ParseCIDR (the reference plugins') reads it.
@@ -56,6 +59,6 @@ export function isCidr(text: string): boolean {
   if (slash < 0) return false;
   const family = ipFamilyOf(text.slice(0, slash));
   const len = text.slice(slash + 1);
-  if (family === 0 || !/^[0-9]+$/.test(len)) return false;
+  if (family === 0 || !GO_PREFIX_LENGTH.test(len)) return false;
   return Number(len) <= (family === 4 ? 32 : 128);
 }

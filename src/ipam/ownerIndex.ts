@@ -33,7 +33,7 @@
  */
 import fs = require("node:fs");
 import { join } from "node:path";
-import { clock, ctimeMs, fileSettled, listNames, quietJit, scanStore, settled } from "./storeScan";
+import { clock, ctimeMs, fileSettled, listNames, quietJit, scanStore, settled, timeMs } from "./storeScan";
 import { ownedDirProblem } from "../util/ownedDir";
 import { type Family, type Ip, formatIp, parseIp } from "../ip/ip";
 import { lazy } from "../util/lazy";
@@ -243,8 +243,7 @@ class KnownSlots {
     this.ctimeW[2 * e] = !ctimes ? 0 : unsettled ? UNSETTLED_LO : (words[c] ?? 0);
     this.ctimeW[2 * e + 1] = !ctimes ? 0 : unsettled ? UNSETTLED_HI : (words[c + 1] ?? 0);
     if (buf[off + S_FAMILY] === 4) {
-      const a = off + S_IP + 12;
-      this.addr[e] = ((buf[a] ?? 0) << 24) | ((buf[a + 1] ?? 0) << 16) | ((buf[a + 2] ?? 0) << 8) | (buf[a + 3] ?? 0);
+      this.addr[e] = int32BE(buf, off + S_IP + 12);
       this.place(e);
       return;
     }
@@ -257,19 +256,18 @@ class KnownSlots {
   }
 
   /**
-   * Whether an unmatched slot records this file (address, inode, ctime as storeScan.ctimeMs makes it
-   * from `sec` and `nsec`); marks it matched. The IPv4 path compares inline (see addSlot).
+   * Whether an unmatched slot records this file (address, inode, ctime `sec` and `nsec`); marks it matched. The IPv4 path compares inline (see addSlot).
    */
   match(v4: number, v6: string | undefined, ino: number, sec: number, nsec: number): boolean {
     // No closure in here: one capturing an argument makes V8 allocate a context on every call.
-    if (v6 !== undefined) return this.matchV6(v6, ino, sec * 1e3 + nsec / 1e6);
+    if (v6 !== undefined) return this.matchV6(v6, ino, timeMs(sec, nsec));
     const key = v4 | 0;
     const mask = this.table.length - 1;
     for (let i = this.home(key); this.table[i] !== 0; i = (i + 1) & mask) {
       const e = (this.table[i] ?? 0) - 1;
       if (this.addr[e] !== key) continue;
       const f = this.flags[e] ?? 0;
-      if ((f & MATCHED) === 0 && this.ino[e] === ino && this.ctime[e] === sec * 1e3 + nsec / 1e6) {
+      if ((f & MATCHED) === 0 && this.ino[e] === ino && this.ctime[e] === timeMs(sec, nsec)) {
         this.flags[e] = f | MATCHED;
         return true;
       }
@@ -296,6 +294,11 @@ class KnownSlots {
   unmatched(e: number): boolean {
     return ((this.flags[e] ?? 0) & MATCHED) === 0;
   }
+}
+
+/** The big-endian 32 bits at `at`, as a signed small integer (Buffer#readUInt32BE allocates a number per read). */
+function int32BE(buf: Buffer, at: number): number {
+  return ((buf[at] ?? 0) << 24) | ((buf[at + 1] ?? 0) << 16) | ((buf[at + 2] ?? 0) << 8) | (buf[at + 3] ?? 0);
 }
 
 /** Slots per read of the table when walking it: 64 KiB. */
@@ -694,8 +697,7 @@ export class OwnerIndex {
     this.pending.clear();
     this.forEachSlot((_slot, buf, off, state) => {
       if (state !== USED) return;
-      const h = off + S_HASH;
-      let i = (((buf[h] ?? 0) << 24) | ((buf[h + 1] ?? 0) << 16) | ((buf[h + 2] ?? 0) << 8) | (buf[h + 3] ?? 0)) & (slots - 1);
+      let i = int32BE(buf, off + S_HASH) & (slots - 1);
       while (table[i * SLOT] !== EMPTY) i = (i + 1) & (slots - 1);
       buf.copy(table, i * SLOT, off, off + SLOT);
       if (((buf[off + S_FLAGS] ?? 0) & F_UNSETTLED) !== 0 && this.pending.size < PENDING_MAX) this.pending.add(i);

@@ -3,6 +3,7 @@
  * overlap rules, membership. Errors are IpamError "config" naming the offending field path.
  */
 import { IpamError } from "./errors";
+import { GO_PREFIX_LENGTH } from "../ip/text";
 import { type Family, type Ip, bitsOf, formatIp, ipEquals, isV4Mapped, lastOf, networkOf, parseIp } from "../ip/ip";
 
 /** One range as written in the config, with where it came from (for error messages). */
@@ -58,7 +59,7 @@ function parseSubnet(text: string, path: string): { subnet: Ip; prefix: number }
   const ipText = slash < 0 ? text : text.slice(0, slash);
   const ip = parseIp(ipText);
   const prefixText = text.slice(slash + 1);
-  if (slash < 0 || ip === undefined || !/^[0-9]+$/.test(prefixText)) throw invalid(path, `${text} is not a CIDR`);
+  if (slash < 0 || ip === undefined || !GO_PREFIX_LENGTH.test(prefixText)) throw invalid(path, `${text} is not a CIDR`);
   // Go yields a 4-byte address with a 16-byte mask here and refuses the pair.
   if (isV4Mapped(ipText)) throw invalid(path, `${text}: IPv4-mapped IPv6 subnets are not supported`);
   const prefix = Number(prefixText);

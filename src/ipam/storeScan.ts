@@ -248,7 +248,12 @@ export function statName(dir: string, entry: string): NameStat | undefined {
 
 /** The ctime in ms as the index's slots hold it (Node's ctimeMs formula, so old slots compare equal). */
 export function ctimeMs(st: NameStat): number {
-  return st.ctimeSec * 1e3 + st.ctimeNsec / 1e6;
+  return timeMs(st.ctimeSec, st.ctimeNsec);
+}
+
+/** Seconds and nanoseconds as the milliseconds the index records (compared for equality: one formula). */
+export function timeMs(sec: number, nsec: number): number {
+  return sec * 1e3 + nsec / 1e6;
 }
 
 /** The coarse clock as [s, ns]; tests replace it to play a coarse-timestamp kernel deterministically. */

@@ -82,8 +82,8 @@ describe("ipam config: canonicalisation and defaults", () => {
   });
 
   it("reads lengths and prints routes as host-local does (Go: leading zeros in a length, canonical text)", () => {
-    // What /usr/lib/cni/host-local printed for the same ranges and routes.
-    const cfg = load({ subnet: "10.1.0.0/024", routes: [{ dst: "FD00:0::/8", gw: "::ffff:10.1.0.9" }, { dst: "10.1.2.3/016" }] });
+    // What /usr/lib/cni/host-local printed for the same ranges and routes ("/0024" included).
+    const cfg = load({ subnet: "10.1.0.0/0024", routes: [{ dst: "FD00:0::/8", gw: "::ffff:10.1.0.9" }, { dst: "10.1.2.3/016" }] });
     assert.deepEqual(cfg.rangeSets.map(describeSet), [[{ subnet: "10.1.0.0/24", start: "10.1.0.1", end: "10.1.0.254", gw: "10.1.0.1" }]]);
     assert.deepEqual(cfg.routes, [{ dst: "fd00::/8", gw: "10.1.0.9" }, { dst: "10.1.2.3/16" }]);
   });
